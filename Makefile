@@ -1,0 +1,37 @@
+# corio -- the README's commands. Each one installs what is missing first.
+#   make run      set up, build, run the tour of examples
+#   make test     set up, build, run the whole suite (plain, ASan+UBSan,
+#                 valgrind, TSan, the ucontext fallback, aarch64 under qemu)
+#   make bench    set up the peers, build, run the benchmarks
+#   make install  install library, headers and corio.pc (PREFIX=/usr/local)
+BUILD  ?= build
+PREFIX ?= /usr/local
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+.PHONY: all setup build run test bench install clean
+all: build
+
+setup:
+	@scripts/setup
+
+build: setup
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j2
+
+run: build
+	@scripts/tour $(BUILD)
+
+test: build
+	@scripts/test $(BUILD)
+
+bench: setup
+	@scripts/setup bench
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j2
+	@scripts/bench $(BUILD)
+
+install: build
+	@cmake --install $(BUILD) --prefix $(PREFIX)
+
+clean:
+	rm -rf build build-*

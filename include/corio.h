@@ -1,0 +1,8 @@
+/* include/corio.h -- corio: a C runtime for concurrent programs.
+ * Include this one header; it includes one header per layer. */
+#ifndef CORIO_H
+#define CORIO_H
+
+#include "corio/coro.h"
+
+#endif

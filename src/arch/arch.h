@@ -1,0 +1,37 @@
+/* src/arch/arch.h -- the context switch: the one piece of corio written per
+ * architecture. A context is what a suspended stack needs to run again.
+ *
+ * switch_x86_64.S and switch_aarch64.S save only what the ABI makes callee-
+ * saved (x86_64: rbx rbp r12-r15, MXCSR and the x87 control word; aarch64:
+ * x19-x29, lr, d8-d15, FPCR) on the stack being left and keep the stack
+ * pointer in the context. switch_ucontext.c is the portable fallback, chosen
+ * at configure time (CORIO_ARCH_UCONTEXT) for other machines. */
+#ifndef CORIO_ARCH_H
+#define CORIO_ARCH_H
+
+#include <stddef.h>
+
+#ifdef CORIO_ARCH_UCONTEXT
+#include <ucontext.h>
+typedef struct corio__ctx {
+    ucontext_t uc;
+} corio__ctx;
+#else
+typedef struct corio__ctx {
+    void *sp; /* saved stack pointer; the registers sit on that stack */
+} corio__ctx;
+#endif
+
+/* Save the running context into from and continue the one saved in to.
+ * Returns when something switches back to from. */
+void corio__arch_switch(corio__ctx *from, corio__ctx *to);
+
+/* Prepare ctx so that the first switch to it runs entry(arg) on the stack
+ * [lo, lo + size). entry must never return: it ends by switching away. */
+void corio__arch_make(corio__ctx *ctx, char *lo, size_t size,
+                      void (*entry)(void *), void *arg);
+
+/* The architecture's name, for diagnostics and benchmarks. */
+extern const char corio__arch_name[];
+
+#endif

@@ -1,0 +1,49 @@
+/* src/arch/make.c -- the first frame of a new context, for the assembly
+ * switches. It mirrors the frame layout documented at the top of
+ * switch_<arch>.S. */
+#include "arch.h"
+
+#include <stdint.h>
+#include <string.h>
+
+void corio__arch_boot(void);
+
+#if defined(__x86_64__)
+const char corio__arch_name[] = "x86_64";
+
+void corio__arch_make(corio__ctx *ctx, char *lo, size_t size,
+                      void (*entry)(void *), void *arg)
+{
+    /* hi is 16-aligned; the return address sits at hi - 24 so that rsp is
+     * 16-aligned when corio__arch_boot makes its call. */
+    uintptr_t hi = ((uintptr_t)lo + size) & ~(uintptr_t)15;
+    uint64_t *sp = (uint64_t *)(hi - 24) - 7;
+
+    sp[0] = UINT64_C(0x1F80) << 32 | 0x037F; /* MXCSR | x87 CW: defaults */
+    sp[1] = 0;                               /* r15 */
+    sp[2] = 0;                               /* r14 */
+    sp[3] = (uint64_t)(uintptr_t)arg;        /* r13 */
+    sp[4] = (uint64_t)(uintptr_t)entry;      /* r12 */
+    sp[5] = 0;                               /* rbx */
+    sp[6] = 0;                               /* rbp */
+    sp[7] = (uint64_t)(uintptr_t)corio__arch_boot;
+    ctx->sp = sp;
+}
+#elif defined(__aarch64__)
+const char corio__arch_name[] = "aarch64";
+
+void corio__arch_make(corio__ctx *ctx, char *lo, size_t size,
+                      void (*entry)(void *), void *arg)
+{
+    uintptr_t hi = ((uintptr_t)lo + size) & ~(uintptr_t)15;
+    uint64_t *sp = (uint64_t *)(hi - 176);
+
+    memset(sp, 0, 176);
+    sp[0] = (uint64_t)(uintptr_t)entry;            /* x19 */
+    sp[1] = (uint64_t)(uintptr_t)arg;              /* x20 */
+    sp[11] = (uint64_t)(uintptr_t)corio__arch_boot; /* x30 */
+    ctx->sp = sp;                                  /* FPCR 0: defaults */
+}
+#else
+#error "no assembly context switch for this architecture: configure with CORIO_ARCH=ucontext"
+#endif

@@ -1,0 +1,39 @@
+/* src/arch/switch_ucontext.c -- the portable context switch, on
+ * swapcontext(3). Slower (it saves the signal mask with a system call) but
+ * runs wherever glibc does; chosen at configure time with
+ * -DCORIO_ARCH=ucontext. */
+#include "arch.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+const char corio__arch_name[] = "ucontext";
+
+/* makecontext passes int arguments only: a pointer travels as two halves. */
+static void boot(unsigned hi_entry, unsigned lo_entry, unsigned hi_arg,
+                 unsigned lo_arg)
+{
+    uintptr_t e = (uintptr_t)hi_entry << 16 << 16 | lo_entry;
+    uintptr_t a = (uintptr_t)hi_arg << 16 << 16 | lo_arg;
+
+    ((void (*)(void *))e)((void *)a);
+    abort(); /* entry never returns */
+}
+
+void corio__arch_make(corio__ctx *ctx, char *lo, size_t size,
+                      void (*entry)(void *), void *arg)
+{
+    uintptr_t e = (uintptr_t)entry, a = (uintptr_t)arg;
+
+    getcontext(&ctx->uc);
+    ctx->uc.uc_stack.ss_sp = lo;
+    ctx->uc.uc_stack.ss_size = size;
+    ctx->uc.uc_link = NULL;
+    makecontext(&ctx->uc, (void (*)(void))boot, 4, (unsigned)(e >> 16 >> 16),
+                (unsigned)e, (unsigned)(a >> 16 >> 16), (unsigned)a);
+}
+
+void corio__arch_switch(corio__ctx *from, corio__ctx *to)
+{
+    swapcontext(&from->uc, &to->uc);
+}

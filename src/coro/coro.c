@@ -1,0 +1,412 @@
+/* src/coro/coro.c -- coroutines: creation, resume/yield, the switch with
+ * its per-coroutine errno and sanitizer bookkeeping, and stack overflow
+ * reports.
+ *
+ * Memory layout of a coroutine (the stack grows down):
+ *
+ *   lo                                                        lo + size
+ *   | [guard page] | machine stack ...  <-- sp | extra | struct corio_coro |
+ *
+ * The thread's own stack is represented by a pseudo-coroutine (`main` in
+ * struct thread) so that a switch always goes from one corio_coro to
+ * another. */
+#include "coro_int.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef CORIO_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+/* Compact stacks: a saved stack pointer this close to the bottom of the
+ * stack is reported as an overflow. */
+#define REDZONE 256
+
+struct thread {
+    corio_coro *current;  /* running coroutine, &main on the thread's stack */
+    corio_coro main;      /* the thread's own stack */
+    corio_coro *prev;     /* ASan: the coroutine switched away from */
+    int *errp;            /* &errno of this thread */
+};
+
+static __thread struct thread th __attribute__((tls_model("initial-exec")));
+static uint64_t next_id = 1;
+
+void corio__locals_destroy(corio_coro *co); /* cls.c */
+
+int64_t corio_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * CORIO_SECOND + ts.tv_nsec;
+}
+
+static corio_coro *thread_init(void)
+{
+    th.main.state = CORO_ACTIVE;
+    th.main.id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
+    strcpy(th.main.name, "main");
+    th.errp = &errno;
+    th.current = &th.main;
+    return th.current;
+}
+
+static inline corio_coro *self(void)
+{
+    corio_coro *co = th.current;
+
+    return CORIO_LIKELY(co != NULL) ? co : thread_init();
+}
+
+corio_coro *corio__coro_main(void)
+{
+    self();
+    return &th.main;
+}
+
+corio_coro *corio_coro_self(void)
+{
+    corio_coro *co = th.current;
+
+    return co == &th.main ? NULL : co;
+}
+
+/* ---- Stack overflow --------------------------------------------------- */
+
+/* Writes the report with write(2) only: it runs in a signal handler. */
+static void report_overflow(const corio_coro *co)
+{
+    char buf[160], num[24];
+    size_t n = 0;
+
+#define PUT(s)                                                              \
+    do {                                                                    \
+        const char *s_ = (s);                                               \
+        size_t l_ = strlen(s_);                                             \
+        if (n + l_ < sizeof(buf)) {                                         \
+            memcpy(buf + n, s_, l_);                                        \
+            n += l_;                                                        \
+        }                                                                   \
+    } while (0)
+#define PUTU(v)                                                             \
+    do {                                                                    \
+        uint64_t v_ = (v);                                                  \
+        char *p_ = num + sizeof(num);                                       \
+        *--p_ = 0;                                                          \
+        do                                                                  \
+            *--p_ = (char)('0' + v_ % 10);                                  \
+        while ((v_ /= 10) != 0);                                            \
+        PUT(p_);                                                            \
+    } while (0)
+
+    PUT("corio: stack overflow in coroutine ");
+    if (co->name[0] != 0) {
+        PUT(co->name);
+        PUT(" ");
+    }
+    PUT("#");
+    PUTU(co->id);
+    PUT(" (stack ");
+    PUTU(co->stack.size);
+    PUT(" bytes)\n");
+#undef PUT
+#undef PUTU
+    if (write(STDERR_FILENO, buf, n) < 0)
+        return;
+}
+
+static struct sigaction old_segv;
+static pthread_once_t segv_once = PTHREAD_ONCE_INIT;
+
+/* A fault in the guard page of the running coroutine is an overflow; any
+ * other fault goes to the handler that was there before ours. */
+static void on_segv(int sig, siginfo_t *si, void *uc)
+{
+    corio_coro *co = th.current;
+    char *addr = si->si_addr;
+    size_t page = corio__page_size();
+
+    (void)uc;
+    if (co != NULL && co != &th.main && co->stack.mode == CORIO_STACK_GUARDED &&
+        addr >= co->stack.lo - page && addr < co->stack.lo) {
+        report_overflow(co);
+        signal(SIGABRT, SIG_DFL);
+        abort();
+    }
+    sigaction(sig, &old_segv, NULL); /* the fault repeats there */
+}
+
+static void install_segv(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+}
+
+/* The handler needs a stack of its own: the faulting one is exhausted. One
+ * per thread, made when the thread makes its first guarded coroutine. */
+static __thread bool altstack_done;
+
+static void altstack_free(void *p)
+{
+    stack_t ss = {.ss_flags = SS_DISABLE};
+
+    sigaltstack(&ss, NULL);
+    free(p);
+}
+
+static pthread_key_t altstack_key;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+
+static void altstack_key_make(void)
+{
+    pthread_key_create(&altstack_key, altstack_free);
+}
+
+static void ensure_overflow_handler(void)
+{
+    stack_t ss, old;
+
+    if (CORIO_LIKELY(altstack_done))
+        return;
+    altstack_done = true;
+    pthread_once(&segv_once, install_segv);
+    if (sigaltstack(NULL, &old) == 0 && !(old.ss_flags & SS_DISABLE))
+        return; /* the thread has one already (ASan installs its own) */
+    ss.ss_size = 64 * 1024;
+    ss.ss_sp = malloc(ss.ss_size);
+    ss.ss_flags = 0;
+    if (ss.ss_sp == NULL || sigaltstack(&ss, NULL) == -1) {
+        free(ss.ss_sp);
+        return;
+    }
+    pthread_once(&key_once, altstack_key_make);
+    pthread_setspecific(altstack_key, ss.ss_sp); /* freed at thread exit */
+}
+
+/* Compact stacks have no guard page: check the stack pointer each time a
+ * coroutine is switched back in. */
+static inline void check_limit(corio_coro *co)
+{
+#ifdef CORIO_ARCH_UCONTEXT
+    char *sp = co->sp_mark;
+#else
+    char *sp = co->ctx.sp;
+#endif
+    if (CORIO_UNLIKELY(sp < co->limit)) {
+        report_overflow(co);
+        abort();
+    }
+}
+
+/* ---- Switching -------------------------------------------------------- */
+
+#ifdef CORIO_ASAN
+static inline void asan_leave(corio_coro *from, corio_coro *to, bool dying)
+{
+    th.prev = from;
+    __sanitizer_start_switch_fiber(dying ? NULL : &from->asan_fake,
+                                   to->asan_bottom, to->asan_size);
+}
+
+static inline void asan_enter(corio_coro *co)
+{
+    const void *bottom;
+    size_t size;
+
+    __sanitizer_finish_switch_fiber(co ? co->asan_fake : NULL, &bottom, &size);
+    th.prev->asan_bottom = bottom; /* learns the thread stack's bounds */
+    th.prev->asan_size = size;
+}
+#else
+#define asan_leave(from, to, dying) ((void)0)
+#define asan_enter(co) ((void)0)
+#endif
+
+/* The one place that switches. errno is kept on the stack being left. */
+static inline void switch_to(corio_coro *from, corio_coro *to)
+{
+    int *errp = th.errp;
+    int saved = *errp;
+
+    check_limit(to);
+    th.current = to;
+#ifdef CORIO_ARCH_UCONTEXT
+    char mark;
+    from->sp_mark = &mark;
+#endif
+    asan_leave(from, to, false);
+    corio__arch_switch(&from->ctx, &to->ctx);
+    asan_enter(from);
+    *errp = saved;
+}
+
+void corio__coro_switch(corio_coro *to)
+{
+    switch_to(self(), to);
+}
+
+/* Every coroutine starts here, on its own stack. */
+static void coro_main(void *arg)
+{
+    corio_coro *co = arg;
+
+    asan_enter(NULL);
+    co->result = co->fn(co->arg);
+    if (co->locals != NULL)
+        corio__locals_destroy(co);
+    co->state = CORO_DEAD;
+    th.current = co->caller;
+    asan_leave(co, co->caller, true);
+    corio__arch_switch(&co->ctx, &co->caller->ctx);
+    abort(); /* a dead coroutine is never switched to */
+}
+
+int corio_coro_resume(corio_coro *co)
+{
+    corio_coro *me = self();
+
+    if (CORIO_UNLIKELY(co == NULL || co->state != CORO_SUSPENDED)) {
+        errno = co != NULL && co->state == CORO_DEAD ? EPIPE : EINVAL;
+        return -1;
+    }
+    co->state = CORO_ACTIVE;
+    co->caller = me;
+    switch_to(me, co);
+    return 0;
+}
+
+int corio_coro_yield(void)
+{
+    corio_coro *me = self(), *to = me->caller;
+
+    if (CORIO_UNLIKELY(me == &th.main)) {
+        errno = EPERM;
+        return -1;
+    }
+    me->state = CORO_SUSPENDED;
+    switch_to(me, to);
+    return 0;
+}
+
+/* ---- Creation and inspection ------------------------------------------ */
+
+corio_coro *corio__coro_new(corio_fn fn, void *arg, const corio_coro_attr *attr,
+                            size_t extra_size, void **extra)
+{
+    static const corio_coro_attr defaults;
+    size_t page = corio__page_size(), size, top;
+    struct corio__stack st;
+    corio_coro *co;
+
+    if (attr == NULL)
+        attr = &defaults;
+    size = attr->stack_size ? attr->stack_size : CORIO_STACK_DEFAULT;
+    if (fn == NULL || size < CORIO_STACK_MIN || size > ((size_t)1 << 40) ||
+        (attr->stack_mode != CORIO_STACK_GUARDED &&
+         attr->stack_mode != CORIO_STACK_COMPACT)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size = (size + page - 1) & ~(page - 1);
+    self();
+    if (attr->stack_mode == CORIO_STACK_GUARDED)
+        ensure_overflow_handler();
+    if (corio__stack_get(&st, size, attr->stack_mode) == -1)
+        return NULL;
+
+    /* The struct at the very top, the extra bytes below it, then the stack. */
+    extra_size = (extra_size + 15) & ~(size_t)15;
+    top = (sizeof(*co) + 15) & ~(size_t)15;
+    co = (corio_coro *)(st.lo + st.size - top);
+    memset(co, 0, sizeof(*co));
+    if (extra != NULL) {
+        *extra = (char *)co - extra_size;
+        memset(*extra, 0, extra_size);
+    }
+    co->stack = st;
+    co->fn = fn;
+    co->arg = arg;
+    co->state = CORO_SUSPENDED;
+    co->id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
+    if (st.mode == CORIO_STACK_COMPACT)
+        co->limit = st.lo + REDZONE;
+    if (attr->name != NULL) {
+        strncpy(co->name, attr->name, sizeof(co->name) - 1);
+    }
+#ifdef CORIO_ASAN
+    co->asan_bottom = st.lo;
+    co->asan_size = st.size;
+#endif
+    corio__arch_make(&co->ctx, st.lo, (size_t)((char *)co - extra_size - st.lo),
+                     coro_main, co);
+#ifdef CORIO_ARCH_UCONTEXT
+    co->sp_mark = (char *)co - extra_size;
+#endif
+    return co;
+}
+
+corio_coro *corio_coro_new(corio_fn fn, void *arg, const corio_coro_attr *attr)
+{
+    return corio__coro_new(fn, arg, attr, 0, NULL);
+}
+
+enum corio_coro_status corio_coro_status(const corio_coro *co)
+{
+    if (co->state == CORO_SUSPENDED)
+        return CORIO_CORO_SUSPENDED;
+    if (co->state == CORO_DEAD)
+        return CORIO_CORO_DEAD;
+    return co == th.current ? CORIO_CORO_RUNNING : CORIO_CORO_NORMAL;
+}
+
+void *corio_coro_result(const corio_coro *co)
+{
+    return co->state == CORO_DEAD ? co->result : NULL;
+}
+
+uint64_t corio_coro_id(const corio_coro *co)
+{
+    return co->id;
+}
+
+const char *corio_coro_name(const corio_coro *co)
+{
+    return co->name;
+}
+
+size_t corio_coro_stack_size(const corio_coro *co)
+{
+    return co->stack.size;
+}
+
+int corio_coro_free(corio_coro *co)
+{
+    struct corio__stack st;
+
+    if (co == NULL)
+        return 0;
+    if (co->state == CORO_ACTIVE) {
+        errno = EBUSY;
+        return -1;
+    }
+    if (co->state == CORO_SUSPENDED)
+        check_limit(co);
+    if (co->locals != NULL)
+        corio__locals_destroy(co);
+    st = co->stack;
+    corio__stack_put(&st);
+    return 0;
+}

@@ -1,0 +1,87 @@
+/* src/coro/coro_int.h -- the coroutine layer's internal structs and calls,
+ * shared with the layers above (the scheduler switches between coroutines
+ * directly, without the resume/yield pairing). */
+#ifndef CORIO_CORO_INT_H
+#define CORIO_CORO_INT_H
+
+#include "corio/coro.h"
+#include "../arch/arch.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CORIO_LIKELY(x) __builtin_expect(!!(x), 1)
+#define CORIO_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CORIO_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CORIO_ASAN 1
+#endif
+#endif
+
+/* A stack: the usable bytes [lo, lo + size). A guarded stack has one
+ * PROT_NONE page just below lo. */
+struct corio__stack {
+    char *lo;
+    size_t size;
+    int mode;         /* enum corio_stack_mode */
+    unsigned vg_id;   /* valgrind's stack id, 0 outside valgrind */
+};
+
+/* Take a stack of at least size bytes (a multiple of the page size) from the
+ * calling thread's pool, mapping a new one when the pool is empty. Returns
+ * 0, or -1 with errno ENOMEM. */
+int corio__stack_get(struct corio__stack *st, size_t size, int mode);
+
+/* Give a stack back to the calling thread's pool (or to the system). */
+void corio__stack_put(const struct corio__stack *st);
+
+/* The page size, cached. */
+size_t corio__page_size(void);
+
+/* Private state of a coroutine. It lives at the top of its own stack, so a
+ * coroutine costs one stack and no other allocation. */
+enum { CORO_SUSPENDED, CORO_ACTIVE, CORO_DEAD };
+
+struct corio_coro {
+    corio__ctx ctx;             /* saved context while switched out */
+    char *limit;                /* compact stacks: lowest saved sp allowed */
+    struct corio_coro *caller;  /* who resumed it, while active */
+    int state;                  /* CORO_* */
+    int closing;                /* generators: close() is in progress */
+    corio_fn fn;
+    void *arg;
+    void *result;
+    void **locals;              /* coroutine-local values, by key */
+    unsigned nlocals;           /* length of locals */
+    uint64_t id;
+    struct corio__stack stack;
+    char name[32];
+#ifdef CORIO_ASAN
+    void *asan_fake;            /* ASan's fake stack while switched out */
+    const void *asan_bottom;    /* this stack's bounds, for ASan */
+    size_t asan_size;
+#endif
+#ifdef CORIO_ARCH_UCONTEXT
+    char *sp_mark;              /* an address on the stack at the last switch */
+#endif
+};
+
+/* Create a coroutine with extra bytes of zeroed, 16-aligned memory next to
+ * it at the top of its stack (*extra points to them), so that objects built
+ * on a coroutine (generators, tasks) need no allocation of their own. */
+corio_coro *corio__coro_new(corio_fn fn, void *arg, const corio_coro_attr *attr,
+                            size_t extra_size, void **extra);
+
+/* Switch from the running coroutine to `to`, which must be suspended-in-a-
+ * switch (or new). No caller link is made: this is for schedulers that pick
+ * what runs next themselves. Returns when something switches back. */
+void corio__coro_switch(corio_coro *to);
+
+/* The thread's pseudo-coroutine for its own stack. */
+corio_coro *corio__coro_main(void);
+
+#endif
