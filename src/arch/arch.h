@@ -22,9 +22,10 @@ typedef struct corio__ctx {
 } corio__ctx;
 #endif
 
-/* Save the running context into from and continue the one saved in to.
- * Returns when something switches back to from. */
-void corio__arch_switch(corio__ctx *from, corio__ctx *to);
+/* Save the running context into from and continue the one saved in to;
+ * errno (*errp) is saved with the context and restored with it. Returns 0
+ * when something switches back to from. */
+int corio__arch_switch(corio__ctx *from, corio__ctx *to, int *errp);
 
 /* Prepare ctx so that the first switch to it runs entry(arg) on the stack
  * [lo, lo + size). entry must never return: it ends by switching away. */

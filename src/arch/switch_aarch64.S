@@ -1,10 +1,11 @@
 /* src/arch/switch_aarch64.S -- context switch for aarch64 (AAPCS64).
  *
- * void corio__arch_switch(corio__ctx *from, corio__ctx *to)
- *   x0 = from, x1 = to; a context is { void *sp }.
+ * int corio__arch_switch(corio__ctx *from, corio__ctx *to, int *errp)
+ *   x0 = from, x1 = to, x2 = &errno; a context is { void *sp }.
+ *   Returns 0 (so that C callers can tail-call it).
  *
  * The 176-byte frame saved on the stack being left, from sp upwards:
- *   x19..x28, x29 (fp), x30 (lr), d8..d15, FPCR, pad
+ *   x19..x28, x29 (fp), x30 (lr), d8..d15, FPCR, errno
  * A new context (corio__arch_make) holds the same frame with lr pointing at
  * corio__arch_boot, x19 = entry and x20 = arg. */
         .text
@@ -26,7 +27,8 @@ corio__arch_switch:
         stp     d12, d13, [sp, #128]
         stp     d14, d15, [sp, #144]
         mrs     x9, fpcr
-        str     x9, [sp, #160]
+        ldr     w10, [x2]
+        stp     x9, x10, [sp, #160]
         mov     x9, sp
         str     x9, [x0]
         ldr     x9, [x1]
@@ -41,9 +43,11 @@ corio__arch_switch:
         ldp     d10, d11, [sp, #112]
         ldp     d12, d13, [sp, #128]
         ldp     d14, d15, [sp, #144]
-        ldr     x9, [sp, #160]
+        ldp     x9, x10, [sp, #160]
         msr     fpcr, x9
+        str     w10, [x2]
         add     sp, sp, #176
+        mov     w0, #0
         ret
         .cfi_endproc
         .size   corio__arch_switch, .-corio__arch_switch

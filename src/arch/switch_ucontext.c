@@ -33,7 +33,11 @@ void corio__arch_make(corio__ctx *ctx, char *lo, size_t size,
                 (unsigned)e, (unsigned)(a >> 16 >> 16), (unsigned)a);
 }
 
-void corio__arch_switch(corio__ctx *from, corio__ctx *to)
+int corio__arch_switch(corio__ctx *from, corio__ctx *to, int *errp)
 {
+    int saved = *errp;
+
     swapcontext(&from->uc, &to->uc);
+    *errp = saved;
+    return 0;
 }

@@ -1,12 +1,19 @@
 /* src/arch/switch_x86_64.S -- context switch for x86_64, System V ABI.
  *
- * void corio__arch_switch(corio__ctx *from, corio__ctx *to)
- *   rdi = from, rsi = to; a context is { void *sp }.
+ * int corio__arch_switch(corio__ctx *from, corio__ctx *to, int *errp)
+ *   rdi = from, rsi = to, rdx = &errno; a context is { void *sp }.
+ *   Returns 0 (so that C callers can tail-call it).
  *
- * The frame pushed on the stack being left, from high to low addresses:
- *   return address, rbp, rbx, r12, r13, r14, r15, [x87 CW:2 | pad:2 | MXCSR:4]
- * A new context (corio__arch_make) holds the same frame with the return
- * address pointing at corio__arch_boot, r12 = entry and r13 = arg. */
+ * The frame left on a suspended stack, from sp upwards:
+ *   r15, r14, r13, r12, rbx, rbp, return address
+ * and in the 16 bytes just below sp (the ABI's red zone: nothing runs on a
+ * suspended stack, and the kernel skips the red zone when it delivers a
+ * signal): [-16] x87 control word, [-12] MXCSR, [-8] errno.
+ * A new context (make.c) holds the same frame with the return address
+ * pointing at corio__arch_boot, r12 = entry and r13 = arg.
+ *
+ * It returns with an indirect jump, not ret: ret would land somewhere other
+ * than where the return-stack predictor expects and mispredict every time. */
         .text
         .globl  corio__arch_switch
         .hidden corio__arch_switch
@@ -20,21 +27,25 @@ corio__arch_switch:
         pushq   %r13
         pushq   %r14
         pushq   %r15
-        subq    $8, %rsp
-        fnstcw  (%rsp)
-        stmxcsr 4(%rsp)
+        movl    (%rdx), %eax
+        fnstcw  -16(%rsp)
+        stmxcsr -12(%rsp)
+        movl    %eax, -8(%rsp)
         movq    %rsp, (%rdi)
         movq    (%rsi), %rsp
-        fldcw   (%rsp)
-        ldmxcsr 4(%rsp)
-        addq    $8, %rsp
+        fldcw   -16(%rsp)
+        ldmxcsr -12(%rsp)
+        movl    -8(%rsp), %eax
+        movl    %eax, (%rdx)
         popq    %r15
         popq    %r14
         popq    %r13
         popq    %r12
         popq    %rbx
         popq    %rbp
-        ret
+        popq    %rcx
+        xorl    %eax, %eax
+        jmpq    *%rcx
         .cfi_endproc
         .size   corio__arch_switch, .-corio__arch_switch
 

@@ -51,7 +51,6 @@ int64_t corio_now(void)
 
 static corio_coro *thread_init(void)
 {
-    th.main.state = CORO_ACTIVE;
     th.main.id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
     strcpy(th.main.name, "main");
     th.errp = &errno;
@@ -196,109 +195,118 @@ static void ensure_overflow_handler(void)
     pthread_setspecific(altstack_key, ss.ss_sp); /* freed at thread exit */
 }
 
-/* Compact stacks have no guard page: check the stack pointer each time a
- * coroutine is switched back in. */
-static inline void check_limit(corio_coro *co)
+/* Compact stacks have no guard page: the stack pointer a coroutine saved
+ * when it last switched out is checked before it is switched back in. (The
+ * ucontext fallback keeps no stack pointer of its own: no check there.) */
+static void overflowed(corio_coro *co)
 {
-#ifdef CORIO_ARCH_UCONTEXT
-    char *sp = co->sp_mark;
-#else
-    char *sp = co->ctx.sp;
-#endif
-    if (CORIO_UNLIKELY(sp < co->limit)) {
-        report_overflow(co);
-        abort();
-    }
+    report_overflow(co);
+    abort();
 }
 
-/* ---- Switching -------------------------------------------------------- */
+static inline void check_limit(corio_coro *co)
+{
+#ifndef CORIO_ARCH_UCONTEXT
+    if (CORIO_UNLIKELY((char *)co->ctx.sp < co->limit))
+        overflowed(co);
+#else
+    (void)co;
+#endif
+}
+
+/* ---- Switching --------------------------------------------------------
+ * The fast paths end in a tail call of corio__arch_switch, which saves and
+ * restores errno with the registers. Under ASan the switch is bracketed by
+ * the fiber annotations, so it is a plain call. */
 
 #ifdef CORIO_ASAN
-static inline void asan_leave(corio_coro *from, corio_coro *to, bool dying)
+static void asan_enter(corio_coro *co);
+
+static int switch_to(corio_coro *from, corio_coro *to, bool dying)
 {
     th.prev = from;
     __sanitizer_start_switch_fiber(dying ? NULL : &from->asan_fake,
                                    to->asan_bottom, to->asan_size);
+    corio__arch_switch(&from->ctx, &to->ctx, th.errp);
+    asan_enter(from);
+    return 0;
 }
 
-static inline void asan_enter(corio_coro *co)
+/* Entered co (NULL: a new coroutine): tell ASan, and learn the bounds of
+ * the stack just left (that is how the thread's own stack gets known). */
+static void asan_enter(corio_coro *co)
 {
     const void *bottom;
     size_t size;
 
     __sanitizer_finish_switch_fiber(co ? co->asan_fake : NULL, &bottom, &size);
-    th.prev->asan_bottom = bottom; /* learns the thread stack's bounds */
+    th.prev->asan_bottom = bottom;
     th.prev->asan_size = size;
 }
 #else
-#define asan_leave(from, to, dying) ((void)0)
+#define switch_to(from, to, dying) \
+    corio__arch_switch(&(from)->ctx, &(to)->ctx, th.errp)
 #define asan_enter(co) ((void)0)
 #endif
 
-/* The one place that switches. errno is kept on the stack being left. */
-static inline void switch_to(corio_coro *from, corio_coro *to)
+void corio__coro_switch(corio_coro *to)
 {
-    int *errp = th.errp;
-    int saved = *errp;
+    corio_coro *me = self();
 
     check_limit(to);
     th.current = to;
-#ifdef CORIO_ARCH_UCONTEXT
-    char mark;
-    from->sp_mark = &mark;
-#endif
-    asan_leave(from, to, false);
-    corio__arch_switch(&from->ctx, &to->ctx);
-    asan_enter(from);
-    *errp = saved;
-}
-
-void corio__coro_switch(corio_coro *to)
-{
-    switch_to(self(), to);
+    switch_to(me, to, false);
 }
 
 /* Every coroutine starts here, on its own stack. */
 static void coro_main(void *arg)
 {
-    corio_coro *co = arg;
+    corio_coro *co = arg, *to;
 
     asan_enter(NULL);
     co->result = co->fn(co->arg);
     if (co->locals != NULL)
         corio__locals_destroy(co);
-    co->state = CORO_DEAD;
-    th.current = co->caller;
-    asan_leave(co, co->caller, true);
-    corio__arch_switch(&co->ctx, &co->caller->ctx);
+    to = co->caller;
+    co->caller = CORO_DEAD;
+    th.current = to;
+    switch_to(co, to, true);
     abort(); /* a dead coroutine is never switched to */
+}
+
+__attribute__((noinline, cold)) static int resume_fail(corio_coro *co)
+{
+    errno = co != NULL && co->caller == CORO_DEAD ? EPIPE : EINVAL;
+    return -1;
 }
 
 int corio_coro_resume(corio_coro *co)
 {
     corio_coro *me = self();
 
-    if (CORIO_UNLIKELY(co == NULL || co->state != CORO_SUSPENDED)) {
-        errno = co != NULL && co->state == CORO_DEAD ? EPIPE : EINVAL;
-        return -1;
-    }
-    co->state = CORO_ACTIVE;
+    if (CORIO_UNLIKELY(co == NULL || co->caller != NULL))
+        return resume_fail(co);
+    check_limit(co);
     co->caller = me;
-    switch_to(me, co);
-    return 0;
+    th.current = co;
+    return switch_to(me, co, false);
+}
+
+__attribute__((noinline, cold)) static int yield_fail(void)
+{
+    errno = EPERM; /* the thread's own stack has no caller */
+    return -1;
 }
 
 int corio_coro_yield(void)
 {
-    corio_coro *me = self(), *to = me->caller;
+    corio_coro *me = th.current, *to;
 
-    if (CORIO_UNLIKELY(me == &th.main)) {
-        errno = EPERM;
-        return -1;
-    }
-    me->state = CORO_SUSPENDED;
-    switch_to(me, to);
-    return 0;
+    if (CORIO_UNLIKELY(me == NULL || (to = me->caller) == NULL))
+        return yield_fail();
+    me->caller = NULL;
+    th.current = to;
+    return switch_to(me, to, false);
 }
 
 /* ---- Creation and inspection ------------------------------------------ */
@@ -339,7 +347,6 @@ corio_coro *corio__coro_new(corio_fn fn, void *arg, const corio_coro_attr *attr,
     co->stack = st;
     co->fn = fn;
     co->arg = arg;
-    co->state = CORO_SUSPENDED;
     co->id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
     if (st.mode == CORIO_STACK_COMPACT)
         co->limit = st.lo + REDZONE;
@@ -352,9 +359,6 @@ corio_coro *corio__coro_new(corio_fn fn, void *arg, const corio_coro_attr *attr,
 #endif
     corio__arch_make(&co->ctx, st.lo, (size_t)((char *)co - extra_size - st.lo),
                      coro_main, co);
-#ifdef CORIO_ARCH_UCONTEXT
-    co->sp_mark = (char *)co - extra_size;
-#endif
     return co;
 }
 
@@ -365,16 +369,16 @@ corio_coro *corio_coro_new(corio_fn fn, void *arg, const corio_coro_attr *attr)
 
 enum corio_coro_status corio_coro_status(const corio_coro *co)
 {
-    if (co->state == CORO_SUSPENDED)
+    if (co->caller == NULL)
         return CORIO_CORO_SUSPENDED;
-    if (co->state == CORO_DEAD)
+    if (co->caller == CORO_DEAD)
         return CORIO_CORO_DEAD;
     return co == th.current ? CORIO_CORO_RUNNING : CORIO_CORO_NORMAL;
 }
 
 void *corio_coro_result(const corio_coro *co)
 {
-    return co->state == CORO_DEAD ? co->result : NULL;
+    return co->caller == CORO_DEAD ? co->result : NULL;
 }
 
 uint64_t corio_coro_id(const corio_coro *co)
@@ -398,11 +402,11 @@ int corio_coro_free(corio_coro *co)
 
     if (co == NULL)
         return 0;
-    if (co->state == CORO_ACTIVE) {
+    if (corio__coro_active(co)) {
         errno = EBUSY;
         return -1;
     }
-    if (co->state == CORO_SUSPENDED)
+    if (co->caller == NULL)
         check_limit(co);
     if (co->locals != NULL)
         corio__locals_destroy(co);

@@ -43,15 +43,17 @@ void corio__stack_put(const struct corio__stack *st);
 size_t corio__page_size(void);
 
 /* Private state of a coroutine. It lives at the top of its own stack, so a
- * coroutine costs one stack and no other allocation. */
-enum { CORO_SUSPENDED, CORO_ACTIVE, CORO_DEAD };
+ * coroutine costs one stack and no other allocation.
+ *
+ * The state is the caller field, so that resume and yield each store one
+ * word: NULL while suspended, the resumer while active, CORO_DEAD once the
+ * function has returned. */
+#define CORO_DEAD ((corio_coro *)1)
 
 struct corio_coro {
     corio__ctx ctx;             /* saved context while switched out */
     char *limit;                /* compact stacks: lowest saved sp allowed */
-    struct corio_coro *caller;  /* who resumed it, while active */
-    int state;                  /* CORO_* */
-    int closing;                /* generators: close() is in progress */
+    struct corio_coro *caller;  /* NULL, the resumer, or CORO_DEAD */
     corio_fn fn;
     void *arg;
     void *result;
@@ -65,9 +67,6 @@ struct corio_coro {
     const void *asan_bottom;    /* this stack's bounds, for ASan */
     size_t asan_size;
 #endif
-#ifdef CORIO_ARCH_UCONTEXT
-    char *sp_mark;              /* an address on the stack at the last switch */
-#endif
 };
 
 /* Create a coroutine with extra bytes of zeroed, 16-aligned memory next to
@@ -76,9 +75,14 @@ struct corio_coro {
 corio_coro *corio__coro_new(corio_fn fn, void *arg, const corio_coro_attr *attr,
                             size_t extra_size, void **extra);
 
-/* Switch from the running coroutine to `to`, which must be suspended-in-a-
- * switch (or new). No caller link is made: this is for schedulers that pick
- * what runs next themselves. Returns when something switches back. */
+static inline bool corio__coro_active(const corio_coro *co)
+{
+    return co->caller != NULL && co->caller != CORO_DEAD;
+}
+
+/* Switch from the running coroutine to `to`, which must be switched out
+ * (or new). No caller link is made or changed: this is for schedulers that
+ * pick what runs next themselves. Returns when something switches back. */
 void corio__coro_switch(corio_coro *to);
 
 /* The thread's pseudo-coroutine for its own stack. */

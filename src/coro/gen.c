@@ -47,7 +47,7 @@ corio_gen *corio_gen_new(corio_gen_fn fn, void *arg, const corio_coro_attr *attr
 
 int corio_gen_send(corio_gen *gen, void *value, void **out)
 {
-    if (CORIO_UNLIKELY(gen == NULL || gen->co->state == CORO_ACTIVE ||
+    if (CORIO_UNLIKELY(gen == NULL || corio__coro_active(gen->co) ||
                        (!gen->started && value != NULL))) {
         errno = EINVAL;
         return -1;
@@ -59,7 +59,7 @@ int corio_gen_send(corio_gen *gen, void *value, void **out)
     gen->started = true;
     gen->slot = value;
     corio_coro_resume(gen->co);
-    if (CORIO_UNLIKELY(gen->co->state == CORO_DEAD)) {
+    if (CORIO_UNLIKELY(gen->co->caller == CORO_DEAD)) {
         gen->done = true;
         if (out != NULL)
             *out = gen->co->result;
@@ -103,7 +103,7 @@ static int finish(corio_gen *gen)
     gen->closing = true;
     corio_coro_resume(gen->co);
     gen->done = true;
-    if (gen->co->state != CORO_DEAD) {
+    if (gen->co->caller != CORO_DEAD) {
         errno = EPROTO;
         return -1;
     }
@@ -150,7 +150,7 @@ int corio_gen_close(corio_gen *gen)
 
     if (gen == NULL)
         return 0;
-    if (gen->co->state == CORO_ACTIVE) {
+    if (corio__coro_active(gen->co)) {
         errno = EBUSY;
         return -1;
     }
