@@ -4,5 +4,7 @@
 #define CORIO_H
 
 #include "corio/coro.h"
+#include "corio/loop.h"
+#include "corio/task.h"
 
 #endif

@@ -1,0 +1,120 @@
+/* include/corio/loop.h -- the event loop: timers, callbacks, waiting on file
+ * descriptors, wake-ups from other threads, signals. Part of corio.h.
+ *
+ * Each thread has at most one running loop. corio_loop_current() is the
+ * thread's loop, made on first use (asyncio's get_event_loop); tasks
+ * (corio/task.h) run on it. A loop and what runs on it belong to one thread:
+ * only the calls ending in _threadsafe may be made from other threads. */
+#ifndef CORIO_LOOP_H
+#define CORIO_LOOP_H
+
+#include "corio/coro.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct corio_loop corio_loop;
+typedef struct corio_handle corio_handle;
+
+/* ---- Loops ------------------------------------------------------------- */
+
+/* A new loop, owned by the caller (close it with corio_loop_close). It
+ * becomes the calling thread's current loop if the thread has none. Returns
+ * NULL with errno (EMFILE, ENOMEM, ...). */
+CORIO_EXPORT corio_loop *corio_loop_new(void);
+
+/* The calling thread's loop, made on first use; NULL with errno if it could
+ * not be made. The thread owns it: it is closed when the thread exits. */
+CORIO_EXPORT corio_loop *corio_loop_current(void);
+
+/* Make loop the calling thread's current loop (NULL: none). Returns 0, or -1
+ * with EBUSY while the current loop is running. */
+CORIO_EXPORT int corio_loop_set_current(corio_loop *loop);
+
+/* Run until corio_loop_stop is called. Returns 0, or -1 with EBUSY if the
+ * loop is already running. */
+CORIO_EXPORT int corio_loop_run_forever(corio_loop *loop);
+
+/* Run until there is nothing left to do: no ready callback or task, no timer,
+ * no task waiting. Returns 0, or -1 with EBUSY if already running. */
+CORIO_EXPORT int corio_loop_run(corio_loop *loop);
+
+/* Ask a running loop to return from corio_loop_run_forever after the
+ * callbacks already ready have run. Returns 0. */
+CORIO_EXPORT int corio_loop_stop(corio_loop *loop);
+
+/* True while corio_loop_run* is running loop. */
+CORIO_EXPORT bool corio_loop_is_running(const corio_loop *loop);
+
+/* Close and free loop: cancel and free pending callbacks, close its file
+ * descriptors. Tasks still alive are cancelled and run until they end
+ * (bounded: a task that keeps blocking after cancellation is abandoned and
+ * its stack freed). corio_loop_close(NULL) is a no-op. Returns 0, or -1 with
+ * EBUSY if the loop is running. */
+CORIO_EXPORT int corio_loop_close(corio_loop *loop);
+
+/* The loop's clock: corio_now() cached at the start of each iteration. */
+CORIO_EXPORT int64_t corio_loop_time(const corio_loop *loop);
+
+/* ---- Callbacks ---------------------------------------------------------
+ * For code that is not a coroutine. A callback runs on the loop's thread,
+ * on the loop's own stack: it must not block (no corio_sleep in it). If
+ * handle is non-NULL, *handle receives a handle the caller owns and must
+ * free with corio_handle_free; otherwise the loop frees it after it ran. */
+typedef void (*corio_callback)(void *arg);
+
+/* Run cb(arg) at the next iteration, after those already scheduled. Returns
+ * 0, or -1 with EINVAL (NULL loop or cb) or ENOMEM. */
+CORIO_EXPORT int corio_call_soon(corio_loop *loop, corio_callback cb, void *arg,
+                                 corio_handle **handle);
+
+/* Run cb(arg) once delay_ns (>= 0) has passed / at the absolute time when
+ * (corio_now() clock). Equal times run in the order they were scheduled.
+ * Returns 0, or -1 with EINVAL or ENOMEM. */
+CORIO_EXPORT int corio_call_later(corio_loop *loop, int64_t delay_ns,
+                                  corio_callback cb, void *arg,
+                                  corio_handle **handle);
+CORIO_EXPORT int corio_call_at(corio_loop *loop, int64_t when,
+                               corio_callback cb, void *arg,
+                               corio_handle **handle);
+
+/* Schedule cb(arg) on loop from any thread, waking the loop if it sleeps.
+ * Returns 0, or -1 with EINVAL, ENOMEM, or EPIPE if the loop is closed. */
+CORIO_EXPORT int corio_call_soon_threadsafe(corio_loop *loop, corio_callback cb,
+                                            void *arg);
+
+/* Cancel the callback if it has not run. Returns 0, or -1 with EALREADY if
+ * it has run or was cancelled before. */
+CORIO_EXPORT int corio_handle_cancel(corio_handle *handle);
+
+/* True if the callback was cancelled. */
+CORIO_EXPORT bool corio_handle_cancelled(const corio_handle *handle);
+
+/* Release the caller's handle; a callback still pending stays scheduled
+ * (cancel it first to stop it). corio_handle_free(NULL) is a no-op. */
+CORIO_EXPORT void corio_handle_free(corio_handle *handle);
+
+/* ---- Waiting on file descriptors --------------------------------------
+ * For use inside a task (or on the thread's own stack, which then runs the
+ * loop until the wait ends). The fd stays registered with the loop's poller
+ * until corio_fd_forget; call it before closing the fd. */
+#define CORIO_READ 1u
+#define CORIO_WRITE 2u
+
+/* Wait until fd is readable or writable (events: CORIO_READ, CORIO_WRITE or
+ * both), an error or hang-up is seen on it, or deadline (absolute, -1: none)
+ * passes. Returns the events that are ready (> 0), or -1 with errno
+ * ETIMEDOUT, ECANCELED, EBADF, EINVAL (bad events), EBUSY (another task
+ * already waits for the same event on fd). Readiness is a hint, as with
+ * epoll: the read or write that follows can still fail with EAGAIN. */
+CORIO_EXPORT int corio_wait_fd(int fd, unsigned events, int64_t deadline);
+
+/* Tell the loop that fd is about to be closed: tasks waiting on it fail
+ * with EBADF, and it leaves the poller. Returns 0. */
+CORIO_EXPORT int corio_fd_forget(int fd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

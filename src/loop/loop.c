@@ -1,0 +1,474 @@
+/* src/loop/loop.c -- the event loop: the ready queue, timers, one iteration,
+ * run/stop/close, and the thread's current loop.
+ *
+ * One iteration (corio__loop_run_once), in asyncio's order:
+ *   1. poll for I/O, sleeping until the next timer at most (not at all if a
+ *      job is ready); fd events and wake-ups make their waiters ready;
+ *   2. expired timers fire (a callback timer makes its job ready; a deadline
+ *      wakes its waiter with ETIMEDOUT);
+ *   3. the jobs that are ready now run, in order; jobs they make ready wait
+ *      for the next iteration, so a task that sleeps 0 lets the others run. */
+#include "loop_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+static __thread corio_loop *current_loop;
+static pthread_key_t loop_key;
+static pthread_once_t loop_key_once = PTHREAD_ONCE_INIT;
+
+static void on_thread_exit(void *loop)
+{
+    corio_loop_close(loop);
+}
+
+static void loop_key_make(void)
+{
+    pthread_key_create(&loop_key, on_thread_exit);
+}
+
+/* ---- Creation ----------------------------------------------------------- */
+
+corio_loop *corio_loop_new(void)
+{
+    corio_loop *loop = calloc(1, sizeof(*loop));
+    int err;
+
+    if (loop == NULL)
+        return NULL;
+    if (corio__poller_open(&loop->poller) == -1)
+        goto out_free_loop;
+    corio__list_init(&loop->ready);
+    corio__list_init(&loop->tasks);
+    corio__list_init(&loop->tsq);
+    corio__heap_init(&loop->timers);
+    pthread_mutex_init(&loop->tsq_mu, NULL);
+    loop->sigfd = -1;
+    loop->now = corio_now();
+    if (current_loop == NULL)
+        current_loop = loop;
+    return loop;
+
+out_free_loop:
+    err = errno;
+    free(loop);
+    errno = err;
+    return NULL;
+}
+
+corio_loop *corio_loop_current(void)
+{
+    corio_loop *loop = current_loop;
+
+    if (CORIO_LIKELY(loop != NULL))
+        return loop;
+    loop = corio_loop_new();
+    if (loop == NULL)
+        return NULL;
+    /* The thread owns the loop it made implicitly. */
+    pthread_once(&loop_key_once, loop_key_make);
+    pthread_setspecific(loop_key, loop);
+    return loop;
+}
+
+corio_loop *corio__loop_peek(void)
+{
+    return current_loop;
+}
+
+corio_loop *corio__loop_get(void)
+{
+    return corio_loop_current();
+}
+
+int corio_loop_set_current(corio_loop *loop)
+{
+    if (current_loop != NULL && current_loop->running) {
+        errno = EBUSY;
+        return -1;
+    }
+    current_loop = loop;
+    return 0;
+}
+
+int64_t corio_loop_time(const corio_loop *loop)
+{
+    return loop->now;
+}
+
+bool corio_loop_is_running(const corio_loop *loop)
+{
+    return loop != NULL && loop->running;
+}
+
+/* ---- Timers ------------------------------------------------------------- */
+
+void corio__timer_arm(corio_loop *loop, struct corio__timer *t, int64_t when)
+{
+    if (t->armed)
+        corio__heap_remove(&loop->timers, &t->hn);
+    t->hn.when = when;
+    t->armed = true;
+    corio__heap_insert(&loop->timers, &t->hn);
+}
+
+void corio__timer_disarm(corio_loop *loop, struct corio__timer *t)
+{
+    if (!t->armed)
+        return;
+    corio__heap_remove(&loop->timers, &t->hn);
+    t->armed = false;
+}
+
+static void fire_timers(corio_loop *loop)
+{
+    struct corio__heap_node *n;
+
+    while ((n = corio__heap_min(&loop->timers)) != NULL && n->when <= loop->now) {
+        struct corio__timer *t = CORIO_CONTAINER_OF(n, struct corio__timer, hn);
+
+        corio__heap_remove(&loop->timers, n);
+        t->armed = false;
+        t->fire(t);
+    }
+}
+
+/* ---- I/O events ----------------------------------------------------------- */
+
+static void on_signal_fd(corio_loop *loop)
+{
+    struct signalfd_siginfo si;
+
+    while (read(loop->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+        if (loop->on_signal != NULL)
+            loop->on_signal(loop, (int)si.ssi_signo);
+}
+
+static void on_fd(corio_loop *loop, int fd, unsigned ready)
+{
+    struct corio__fd *f;
+
+    if (fd == loop->sigfd) {
+        on_signal_fd(loop);
+        return;
+    }
+    if (fd < 0 || (size_t)fd >= loop->nfds)
+        return;
+    f = &loop->fds[fd];
+    if (ready & CORIO__POLL_ERR)
+        ready |= CORIO_READ | CORIO_WRITE;
+    f->ready |= ready & (CORIO_READ | CORIO_WRITE);
+    if (f->reader != NULL && (f->ready & CORIO_READ))
+        corio__wake(f->reader, 0);
+    if (f->writer != NULL && (f->ready & CORIO_WRITE))
+        corio__wake(f->writer, 0);
+}
+
+static void on_wake(corio_loop *loop)
+{
+    pthread_mutex_lock(&loop->tsq_mu);
+    corio__list_splice(&loop->ready, &loop->tsq);
+    __atomic_store_n(&loop->wake_pending, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&loop->tsq_mu);
+}
+
+/* ---- Running ------------------------------------------------------------ */
+
+bool corio__loop_alive(const corio_loop *loop)
+{
+    return !corio__list_empty(&loop->ready) || loop->timers.count > 0 ||
+           loop->nwaiting_fds > 0 || loop->sigfd != -1;
+}
+
+void corio__loop_run_once(corio_loop *loop, bool block)
+{
+    struct corio__list batch;
+    struct corio__list *n;
+    struct corio__heap_node *min;
+    int64_t timeout = -1;
+
+    if (!corio__list_empty(&loop->ready) || !block || loop->stopping) {
+        timeout = 0;
+    } else if ((min = corio__heap_min(&loop->timers)) != NULL) {
+        timeout = min->when - corio_now();
+        if (timeout < 0)
+            timeout = 0;
+    }
+    corio__poller_wait(&loop->poller, timeout, loop, on_fd, on_wake);
+    loop->now = corio_now();
+    fire_timers(loop);
+
+    corio__list_init(&batch);
+    corio__list_splice(&batch, &loop->ready);
+    while ((n = corio__list_pop_front(&batch)) != NULL) {
+        struct corio__job *job = CORIO_CONTAINER_OF(n, struct corio__job, node);
+
+        job->run(job);
+    }
+}
+
+static int enter(corio_loop *loop)
+{
+    if (loop->running) {
+        errno = EBUSY;
+        return -1;
+    }
+    loop->running = true;
+    loop->stopping = false;
+    loop->sched = corio_coro_self();
+    if (loop->sched == NULL)
+        loop->sched = corio__coro_main();
+    current_loop = loop;
+    return 0;
+}
+
+int corio_loop_run_forever(corio_loop *loop)
+{
+    if (enter(loop) == -1)
+        return -1;
+    while (!loop->stopping)
+        corio__loop_run_once(loop, true);
+    loop->running = false;
+    return 0;
+}
+
+int corio_loop_run(corio_loop *loop)
+{
+    if (enter(loop) == -1)
+        return -1;
+    while (!loop->stopping && corio__loop_alive(loop))
+        corio__loop_run_once(loop, true);
+    loop->running = false;
+    return 0;
+}
+
+int corio_loop_stop(corio_loop *loop)
+{
+    loop->stopping = true;
+    return 0;
+}
+
+/* ---- Closing -------------------------------------------------------------- */
+
+static void handles_drop(corio_loop *loop);
+
+int corio_loop_close(corio_loop *loop)
+{
+    if (loop == NULL)
+        return 0;
+    if (loop->running) {
+        errno = EBUSY;
+        return -1;
+    }
+    pthread_mutex_lock(&loop->tsq_mu);
+    loop->tsq_closed = true;
+    corio__list_splice(&loop->ready, &loop->tsq);
+    pthread_mutex_unlock(&loop->tsq_mu);
+    corio__tasks_cancel_all(loop);
+    handles_drop(loop);
+    corio__poller_close(&loop->poller);
+    pthread_mutex_destroy(&loop->tsq_mu);
+    free(loop->fds);
+    if (current_loop == loop)
+        current_loop = NULL;
+    if (pthread_getspecific(loop_key) == loop)
+        pthread_setspecific(loop_key, NULL);
+    free(loop);
+    return 0;
+}
+
+/* ---- Callbacks ------------------------------------------------------------ */
+
+struct corio_handle {
+    struct corio__job job;
+    struct corio__timer timer;
+    corio_loop *loop;
+    corio_callback cb;
+    void *arg;
+    bool done;      /* ran, or cancelled */
+    bool cancelled;
+    bool owned;     /* the caller holds it: freed by corio_handle_free */
+    bool released;  /* the caller freed it while it was pending */
+    bool queued;    /* in the ready queue or tsq */
+};
+
+static void handle_release(corio_handle *h)
+{
+    if (!h->owned || h->released)
+        free(h);
+}
+
+static void handle_run(struct corio__job *job)
+{
+    corio_handle *h = CORIO_CONTAINER_OF(job, corio_handle, job);
+
+    h->queued = false;
+    if (!h->done) {
+        h->done = true;
+        h->cb(h->arg);
+    }
+    handle_release(h);
+}
+
+static void handle_fire(struct corio__timer *t)
+{
+    corio_handle *h = CORIO_CONTAINER_OF(t, corio_handle, timer);
+
+    h->queued = true;
+    corio__loop_ready(h->loop, &h->job);
+}
+
+static corio_handle *handle_new(corio_loop *loop, corio_callback cb, void *arg,
+                                corio_handle **out)
+{
+    corio_handle *h;
+
+    if (loop == NULL || cb == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
+    h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return NULL;
+    corio__list_init(&h->job.node);
+    h->job.run = handle_run;
+    h->timer.fire = handle_fire;
+    h->loop = loop;
+    h->cb = cb;
+    h->arg = arg;
+    h->owned = out != NULL;
+    if (out != NULL)
+        *out = h;
+    return h;
+}
+
+int corio_call_soon(corio_loop *loop, corio_callback cb, void *arg,
+                    corio_handle **handle)
+{
+    corio_handle *h = handle_new(loop, cb, arg, handle);
+
+    if (h == NULL)
+        return -1;
+    h->queued = true;
+    corio__loop_ready(loop, &h->job);
+    return 0;
+}
+
+int corio_call_at(corio_loop *loop, int64_t when, corio_callback cb, void *arg,
+                  corio_handle **handle)
+{
+    corio_handle *h = handle_new(loop, cb, arg, handle);
+
+    if (h == NULL)
+        return -1;
+    corio__timer_arm(loop, &h->timer, when);
+    return 0;
+}
+
+int corio_call_later(corio_loop *loop, int64_t delay_ns, corio_callback cb,
+                     void *arg, corio_handle **handle)
+{
+    if (delay_ns < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    return corio_call_at(loop, corio_now() + delay_ns, cb, arg, handle);
+}
+
+int corio_call_soon_threadsafe(corio_loop *loop, corio_callback cb, void *arg)
+{
+    corio_handle *h = handle_new(loop, cb, arg, NULL);
+    bool closed;
+
+    if (h == NULL)
+        return -1;
+    h->queued = true;
+    pthread_mutex_lock(&loop->tsq_mu);
+    closed = loop->tsq_closed;
+    if (!closed)
+        corio__list_push_back(&loop->tsq, &h->job.node);
+    pthread_mutex_unlock(&loop->tsq_mu);
+    if (closed) {
+        free(h);
+        errno = EPIPE;
+        return -1;
+    }
+    /* One eventfd write per batch: the loop clears wake_pending when it
+     * takes the queue. */
+    if (__atomic_exchange_n(&loop->wake_pending, 1, __ATOMIC_ACQ_REL) == 0)
+        corio__poller_wake_threadsafe(&loop->poller);
+    return 0;
+}
+
+int corio_handle_cancel(corio_handle *h)
+{
+    if (h == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (h->done) {
+        errno = EALREADY;
+        return -1;
+    }
+    h->done = true;
+    h->cancelled = true;
+    corio__timer_disarm(h->loop, &h->timer);
+    if (h->queued) {
+        /* Leave it in the queue: handle_run sees it done and frees it. */
+        return 0;
+    }
+    return 0;
+}
+
+bool corio_handle_cancelled(const corio_handle *h)
+{
+    return h->cancelled;
+}
+
+void corio_handle_free(corio_handle *h)
+{
+    if (h == NULL)
+        return;
+    if (h->done && !h->queued && !h->timer.armed) {
+        free(h);
+        return;
+    }
+    h->released = true; /* the loop frees it when it runs or is dropped */
+}
+
+/* At close: handles still in the ready queue or the heap are freed (those the
+ * caller still holds are marked done, so freeing them later is safe). Task
+ * jobs left in the queue belong to tasks, which corio__tasks_cancel_all has
+ * finished. */
+static void handles_drop(corio_loop *loop)
+{
+    struct corio__list *n;
+    struct corio__heap_node *min;
+
+    while ((n = corio__list_pop_front(&loop->ready)) != NULL) {
+        struct corio__job *job = CORIO_CONTAINER_OF(n, struct corio__job, node);
+
+        if (job->run == handle_run) {
+            corio_handle *h = CORIO_CONTAINER_OF(job, corio_handle, job);
+
+            h->queued = false;
+            h->done = true;
+            handle_release(h);
+        }
+    }
+    while ((min = corio__heap_min(&loop->timers)) != NULL) {
+        struct corio__timer *t = CORIO_CONTAINER_OF(min, struct corio__timer, hn);
+
+        corio__heap_remove(&loop->timers, min);
+        t->armed = false;
+        if (t->fire == handle_fire) {
+            corio_handle *h = CORIO_CONTAINER_OF(t, corio_handle, timer);
+
+            h->done = true;
+            handle_release(h);
+        }
+    }
+}

@@ -1,0 +1,213 @@
+/* src/loop/wait.c -- blocking: parking the caller until a wake-up, a
+ * deadline or a cancellation, and waiting on file descriptors.
+ *
+ * Inside a task, corio__wait parks the task and switches to the loop. On the
+ * thread's own stack (no task), it runs the loop itself until the waiter is
+ * woken: that is how a plain main() can sleep, join tasks or wait on an fd.
+ * In a callback (the loop runs but no task does) it fails with EDEADLK. */
+#include "loop_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void waiter_timeout(struct corio__timer *t)
+{
+    struct corio__waiter *w = CORIO_CONTAINER_OF(t, struct corio__waiter, timer);
+
+    if (w->unlink != NULL)
+        w->unlink(w);
+    corio__wake(w, ETIMEDOUT);
+}
+
+void corio__waiter_init(struct corio__waiter *w)
+{
+    memset(w, 0, sizeof(*w));
+    corio__list_init(&w->node);
+    w->timer.fire = waiter_timeout;
+}
+
+int corio__wait(struct corio__waiter *w, int64_t deadline)
+{
+    corio_loop *loop = corio__loop_get();
+    struct corio_scope *by;
+    struct corio_task *t;
+
+    if (loop == NULL)
+        return -1;
+    t = corio__task_running(loop);
+    w->loop = loop;
+    w->task = t;
+    by = NULL;
+    if (t == NULL && loop->running) {
+        w->err = EDEADLK;
+        goto fail_now;
+    }
+    if (t != NULL && corio__task_take_cancel(t)) {
+        w->err = ECANCELED;
+        goto fail_now;
+    }
+    if (w->done)
+        goto out;
+    deadline = corio__deadline(deadline, &by);
+    if (deadline >= 0) {
+        if (deadline <= corio_now()) {
+            w->err = ETIMEDOUT;
+            goto fail_now;
+        }
+        corio__timer_arm(loop, &w->timer, deadline);
+    }
+    if (t != NULL) {
+        corio__task_set_waiting(t, w);
+        corio__task_park(loop, t);
+        corio__task_set_waiting(t, NULL);
+    } else {
+        bool was_stopping = loop->stopping;
+
+        /* Drive the loop from this stack until w is woken. */
+        loop->stopping = false;
+        loop->running = true;
+        loop->sched = corio_coro_self();
+        if (loop->sched == NULL)
+            loop->sched = corio__coro_main();
+        while (!w->done)
+            corio__loop_run_once(loop, true);
+        loop->running = false;
+        loop->stopping = was_stopping;
+    }
+    corio__timer_disarm(loop, &w->timer);
+out:
+    if (w->err != 0) {
+        if (w->err == ETIMEDOUT && by != NULL)
+            corio__scope_expired(by);
+        errno = w->err;
+        return -1;
+    }
+    return 0;
+
+fail_now:
+    if (w->unlink != NULL)
+        w->unlink(w);
+    w->done = true;
+    if (w->err == ETIMEDOUT && by != NULL)
+        corio__scope_expired(by);
+    errno = w->err;
+    return -1;
+}
+
+void corio__wake(struct corio__waiter *w, int err)
+{
+    if (w->done)
+        return;
+    w->done = true;
+    w->err = err;
+    if (w->loop != NULL)
+        corio__timer_disarm(w->loop, &w->timer);
+    if (w->task != NULL)
+        corio__task_wake(w->task);
+}
+
+/* ---- File descriptors ------------------------------------------------------ */
+
+static struct corio__fd *fd_state(corio_loop *loop, int fd)
+{
+    if ((size_t)fd >= loop->nfds) {
+        size_t n = loop->nfds ? loop->nfds : 64;
+        struct corio__fd *fds;
+
+        while (n <= (size_t)fd)
+            n *= 2;
+        fds = realloc(loop->fds, n * sizeof(*fds));
+        if (fds == NULL)
+            return NULL;
+        memset(fds + loop->nfds, 0, (n - loop->nfds) * sizeof(*fds));
+        loop->fds = fds;
+        loop->nfds = n;
+    }
+    return &loop->fds[fd];
+}
+
+/* The waiter names its fd, not its struct corio__fd: the table may move. */
+static void fd_unlink(struct corio__waiter *w)
+{
+    struct corio__fd *f = &w->loop->fds[(intptr_t)w->data];
+
+    if (f->reader == w)
+        f->reader = NULL;
+    if (f->writer == w)
+        f->writer = NULL;
+}
+
+int corio_wait_fd(int fd, unsigned events, int64_t deadline)
+{
+    corio_loop *loop = corio__loop_get();
+    struct corio__waiter w;
+    struct corio__fd *f;
+    unsigned got;
+    int rc;
+
+    if (loop == NULL)
+        return -1;
+    if (fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    if (events == 0 || (events & ~(CORIO_READ | CORIO_WRITE)) != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    f = fd_state(loop, fd);
+    if (f == NULL)
+        return -1;
+    if (!f->registered) {
+        if (corio__poller_add(&loop->poller, fd) == -1 && errno != EEXIST)
+            return -1; /* EBADF, EPERM (regular files), ENOMEM */
+        f->registered = true;
+    }
+    if (((events & CORIO_READ) && f->reader != NULL) ||
+        ((events & CORIO_WRITE) && f->writer != NULL)) {
+        errno = EBUSY;
+        return -1;
+    }
+    if ((f->ready & events) == 0) {
+        corio__waiter_init(&w);
+        w.data = (void *)(intptr_t)fd;
+        w.unlink = fd_unlink;
+        if (events & CORIO_READ)
+            f->reader = &w;
+        if (events & CORIO_WRITE)
+            f->writer = &w;
+        loop->nwaiting_fds++;
+        rc = corio__wait(&w, deadline);
+        loop->nwaiting_fds--;
+        /* fds may have moved (realloc) while this waited */
+        f = &loop->fds[fd];
+        if (f->reader == &w)
+            f->reader = NULL;
+        if (f->writer == &w)
+            f->writer = NULL;
+        if (rc == -1)
+            return -1;
+    }
+    got = f->ready & events;
+    f->ready &= ~got;
+    return (int)got;
+}
+
+int corio_fd_forget(int fd)
+{
+    corio_loop *loop = corio__loop_get();
+    struct corio__fd *f;
+
+    if (loop == NULL || fd < 0 || (size_t)fd >= loop->nfds)
+        return 0;
+    f = &loop->fds[fd];
+    if (f->registered)
+        corio__poller_del(&loop->poller, fd);
+    if (f->reader != NULL)
+        corio__wake(f->reader, EBADF);
+    if (f->writer != NULL && f->writer != f->reader)
+        corio__wake(f->writer, EBADF);
+    memset(f, 0, sizeof(*f));
+    return 0;
+}

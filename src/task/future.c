@@ -1,0 +1,298 @@
+/* src/task/future.c -- futures: a result that is set later, awaited by
+ * tasks, with done callbacks. A task's future is embedded in the task. */
+#include "task_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+struct corio__done_cb {
+    struct corio__job job;
+    struct corio__done_cb *next;
+    struct corio_future *f;
+    corio_done_callback cb;
+    void *arg;
+};
+
+const char *corio_state_name(enum corio_state state)
+{
+    switch (state) {
+    case CORIO_PENDING:
+        return "pending";
+    case CORIO_RUNNING:
+        return "running";
+    case CORIO_DONE:
+        return "done";
+    case CORIO_CANCELLED:
+        return "cancelled";
+    }
+    return "unknown";
+}
+
+void corio__future_init(struct corio_future *f, corio_loop *loop)
+{
+    f->loop = loop;
+    f->state = CORIO_PENDING;
+    corio__list_init(&f->waiters);
+    f->cbs = NULL;
+    f->cbs_tail = &f->cbs;
+}
+
+corio_future *corio_future_new(void)
+{
+    corio_loop *loop = corio__loop_get();
+    corio_future *f;
+
+    if (loop == NULL)
+        return NULL;
+    f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return NULL;
+    corio__future_init(f, loop);
+    return f;
+}
+
+static void future_release(corio_future *f)
+{
+    if (f->task != NULL)
+        corio__task_free(f->task);
+    else
+        free(f);
+}
+
+static void done_cb_run(struct corio__job *job)
+{
+    struct corio__done_cb *c = CORIO_CONTAINER_OF(job, struct corio__done_cb, job);
+    corio_future *f = c->f;
+
+    c->cb(f, c->arg);
+    free(c);
+    if (--f->cbs_scheduled == 0 && f->free_pending)
+        future_release(f);
+}
+
+static void schedule_cb(corio_future *f, struct corio__done_cb *c)
+{
+    c->job.run = done_cb_run;
+    f->cbs_scheduled++;
+    corio__loop_ready(f->loop, &c->job);
+}
+
+void corio__future_complete(corio_future *f, enum corio_state state,
+                            void *result, int err)
+{
+    struct corio__list *n;
+    struct corio__done_cb *c, *next;
+
+    f->state = state;
+    f->result = result;
+    f->err = err;
+    while ((n = corio__list_pop_front(&f->waiters)) != NULL)
+        corio__wake(CORIO_CONTAINER_OF(n, struct corio__waiter, node), 0);
+    for (c = f->cbs; c != NULL; c = next) {
+        next = c->next;
+        schedule_cb(f, c);
+    }
+    f->cbs = NULL;
+    f->cbs_tail = &f->cbs;
+}
+
+int corio_future_free(corio_future *f)
+{
+    struct corio__done_cb *c, *next;
+
+    if (f == NULL)
+        return 0;
+    if (f->task != NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (!corio__list_empty(&f->waiters)) {
+        errno = EBUSY;
+        return -1;
+    }
+    for (c = f->cbs; c != NULL; c = next) {
+        next = c->next;
+        free(c);
+    }
+    f->cbs = NULL;
+    if (f->cbs_scheduled > 0) {
+        f->free_pending = true; /* the last callback frees it */
+        return 0;
+    }
+    free(f);
+    return 0;
+}
+
+static int complete_checked(corio_future *f, enum corio_state state,
+                            void *result, int err)
+{
+    if (f == NULL || f->task != NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (f->state != CORIO_PENDING) {
+        errno = EALREADY;
+        return -1;
+    }
+    corio__future_complete(f, state, result, err);
+    return 0;
+}
+
+int corio_future_set_result(corio_future *f, void *result)
+{
+    return complete_checked(f, CORIO_DONE, result, 0);
+}
+
+int corio_future_set_error(corio_future *f, int err)
+{
+    if (err <= 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    return complete_checked(f, CORIO_DONE, NULL, err);
+}
+
+int corio_future_cancel(corio_future *f)
+{
+    if (f == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (f->task != NULL)
+        return corio_task_cancel(f->task);
+    if (f->state != CORIO_PENDING)
+        return 0;
+    corio__future_complete(f, CORIO_CANCELLED, NULL, ECANCELED);
+    return 1;
+}
+
+/* ---- From other threads ---------------------------------------------------- */
+
+struct remote_set {
+    corio_future *f;
+    void *result;
+    int err;
+};
+
+static void remote_apply(void *arg)
+{
+    struct remote_set *r = arg;
+
+    if (r->f->state == CORIO_PENDING)
+        corio__future_complete(r->f, CORIO_DONE, r->result, r->err);
+    free(r);
+}
+
+static int set_threadsafe(corio_future *f, void *result, int err)
+{
+    struct remote_set *r;
+
+    if (f == NULL || f->task != NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    r = malloc(sizeof(*r));
+    if (r == NULL)
+        return -1;
+    r->f = f;
+    r->result = result;
+    r->err = err;
+    if (corio_call_soon_threadsafe(f->loop, remote_apply, r) == -1) {
+        free(r);
+        return -1;
+    }
+    return 0;
+}
+
+int corio_future_set_result_threadsafe(corio_future *f, void *result)
+{
+    return set_threadsafe(f, result, 0);
+}
+
+int corio_future_set_error_threadsafe(corio_future *f, int err)
+{
+    if (err <= 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    return set_threadsafe(f, NULL, err);
+}
+
+/* ---- Waiting and inspecting -------------------------------------------------- */
+
+static void waiter_unlink(struct corio__waiter *w)
+{
+    corio__list_remove(&w->node);
+}
+
+int corio_future_wait(corio_future *f, int64_t deadline)
+{
+    struct corio__waiter w;
+
+    if (f == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (f->state != CORIO_PENDING)
+        return 0;
+    corio__waiter_init(&w);
+    w.unlink = waiter_unlink;
+    corio__list_push_back(&f->waiters, &w.node);
+    return corio__wait(&w, deadline);
+}
+
+enum corio_state corio_future_state(const corio_future *f)
+{
+    if (f->task != NULL)
+        return corio_task_state(f->task);
+    return f->state;
+}
+
+bool corio_future_is_done(const corio_future *f)
+{
+    return f->state != CORIO_PENDING;
+}
+
+void *corio_future_result(const corio_future *f)
+{
+    return f->result;
+}
+
+int corio_future_error(const corio_future *f)
+{
+    return f->err;
+}
+
+int corio_future_add_done_callback(corio_future *f, corio_done_callback cb,
+                                   void *arg)
+{
+    struct corio__done_cb *c;
+
+    if (f == NULL || cb == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return -1;
+    c->f = f;
+    c->cb = cb;
+    c->arg = arg;
+    if (f->state != CORIO_PENDING) {
+        schedule_cb(f, c);
+        return 0;
+    }
+    *f->cbs_tail = c;
+    f->cbs_tail = &c->next;
+    return 0;
+}
+
+/* For corio__task_free: true if callbacks still have to run first. */
+bool corio__future_busy(corio_future *f)
+{
+    if (f->cbs_scheduled > 0) {
+        f->free_pending = true;
+        return true;
+    }
+    return false;
+}

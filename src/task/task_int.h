@@ -1,0 +1,55 @@
+/* src/task/task_int.h -- tasks and futures, for the task layer's other files
+ * (combinators, groups, sync primitives) and the thread pool. */
+#ifndef CORIO_TASK_INT_H
+#define CORIO_TASK_INT_H
+
+#include "corio/task.h"
+#include "../loop/loop_int.h"
+
+struct corio__done_cb;
+
+struct corio_future {
+    corio_loop *loop;
+    enum corio_state state;         /* PENDING, DONE or CANCELLED */
+    void *result;
+    int err;                        /* 0, an errno, or ECANCELED */
+    struct corio__list waiters;     /* struct corio__waiter.node */
+    struct corio__done_cb *cbs;     /* not yet scheduled, in order */
+    struct corio__done_cb **cbs_tail;
+    unsigned cbs_scheduled;         /* callback jobs in the ready queue */
+    bool free_pending;              /* freed by its owner while cbs ran */
+    struct corio_task *task;        /* the task it belongs to, or NULL */
+};
+
+struct corio_task {
+    struct corio_future fut;
+    struct corio__job job;          /* ready-queue entry: run the task */
+    struct corio__list all;         /* in loop->tasks while alive */
+    corio_coro *co;                 /* its coroutine; the task lives on top */
+    corio_coro *resume;             /* the innermost coroutine to switch to */
+    struct corio__waiter *waiting;  /* the blocking call it is parked in */
+    int fail_err;                   /* set by corio_task_fail */
+    bool started, queued, finished, detached;
+    bool cancel_pending;            /* requested, not yet delivered */
+    bool cancel_delivered;          /* a blocking call failed with ECANCELED */
+    struct corio_scope *scope;      /* innermost deadline scope */
+    const char *file;
+    int line;
+    char name[32];
+};
+
+/* Complete f (state DONE or CANCELLED, result, err): wake its waiters and
+ * schedule its done callbacks. */
+void corio__future_complete(struct corio_future *f, enum corio_state state,
+                            void *result, int err);
+
+void corio__future_init(struct corio_future *f, corio_loop *loop);
+
+/* Free a finished task (its stack), once its done callbacks have run. */
+void corio__task_free(struct corio_task *t);
+
+/* True (and the future marked to be released later) while done callbacks
+ * of f are still queued. */
+bool corio__future_busy(struct corio_future *f);
+
+#endif
