@@ -119,10 +119,11 @@ CORIO_EXPORT size_t corio_tasks_count(void);
 
 /* Suspend the calling task for ns nanoseconds (<= 0: only let the other
  * ready tasks run first, gevent's sleep(0)). Returns 0, or -1 with
- * ECANCELED. */
+ * ECANCELED, or ETIMEDOUT when a deadline scope ends the sleep early. */
 CORIO_EXPORT int corio_sleep(int64_t ns);
 
-/* Suspend until the absolute time deadline. Returns 0, or -1 ECANCELED. */
+/* Suspend until the absolute time deadline. Returns 0, or -1 with
+ * ECANCELED, or ETIMEDOUT when a deadline scope ends the sleep early. */
 CORIO_EXPORT int corio_sleep_until(int64_t deadline);
 
 /* ---- Deadline scopes ---------------------------------------------------

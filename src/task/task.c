@@ -411,9 +411,14 @@ int corio_sleep_until(int64_t deadline)
     struct corio__waiter w;
 
     corio__waiter_init(&w);
-    if (corio__wait(&w, deadline < 0 ? 0 : deadline) == 0)
+    if (deadline < 0)
+        deadline = 0;
+    if (corio__wait(&w, deadline) == 0)
         return 0;
-    return errno == ETIMEDOUT ? 0 : -1;
+    /* Its own deadline is success; a scope's earlier one is a timeout. */
+    if (errno == ETIMEDOUT && corio_now() >= deadline)
+        return 0;
+    return -1;
 }
 
 int corio_sleep(int64_t ns)
