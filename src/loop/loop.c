@@ -254,6 +254,7 @@ int corio_loop_stop(corio_loop *loop)
 /* ---- Closing -------------------------------------------------------------- */
 
 static void handles_drop(corio_loop *loop);
+static void handle_drop(struct corio__job *job);
 
 int corio_loop_close(corio_loop *loop)
 {
@@ -335,6 +336,7 @@ static corio_handle *handle_new(corio_loop *loop, corio_callback cb, void *arg,
         return NULL;
     corio__list_init(&h->job.node);
     h->job.run = handle_run;
+    h->job.drop = handle_drop;
     h->timer.fire = handle_fire;
     h->loop = loop;
     h->cb = cb;
@@ -439,10 +441,19 @@ void corio_handle_free(corio_handle *h)
     h->released = true; /* the loop frees it when it runs or is dropped */
 }
 
-/* At close: handles still in the ready queue or the heap are freed (those the
- * caller still holds are marked done, so freeing them later is safe). Task
- * jobs left in the queue belong to tasks, which corio__tasks_cancel_all has
- * finished. */
+/* At close: jobs still in the ready queue are dropped (handles and done
+ * callbacks free themselves; handles the caller still holds are marked done,
+ * so freeing them later is safe), and so are the handles in the heap. Task
+ * jobs are not there any more: corio__tasks_cancel_all finished the tasks. */
+static void handle_drop(struct corio__job *job)
+{
+    corio_handle *h = CORIO_CONTAINER_OF(job, corio_handle, job);
+
+    h->queued = false;
+    h->done = true;
+    handle_release(h);
+}
+
 static void handles_drop(corio_loop *loop)
 {
     struct corio__list *n;
@@ -451,13 +462,8 @@ static void handles_drop(corio_loop *loop)
     while ((n = corio__list_pop_front(&loop->ready)) != NULL) {
         struct corio__job *job = CORIO_CONTAINER_OF(n, struct corio__job, node);
 
-        if (job->run == handle_run) {
-            corio_handle *h = CORIO_CONTAINER_OF(job, corio_handle, job);
-
-            h->queued = false;
-            h->done = true;
-            handle_release(h);
-        }
+        if (job->drop != NULL)
+            job->drop(job);
     }
     while ((min = corio__heap_min(&loop->timers)) != NULL) {
         struct corio__timer *t = CORIO_CONTAINER_OF(min, struct corio__timer, hn);

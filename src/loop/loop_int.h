@@ -17,6 +17,8 @@ struct corio_task;
 struct corio__job {
     struct corio__list node;
     void (*run)(struct corio__job *job);
+    void (*drop)(struct corio__job *job); /* at loop close, instead of run;
+                                             NULL: nothing to release */
 };
 
 /* A timer of the loop's heap. */

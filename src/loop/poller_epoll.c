@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BATCH 256
@@ -69,21 +70,41 @@ void corio__poller_wake_threadsafe(struct corio__poller *p)
         return;
 }
 
+/* epoll_pwait2 (Linux 5.11) takes nanoseconds; epoll_wait only whole
+ * milliseconds, rounded up so that a wait never ends before its timer. */
+static int wait_events(struct corio__poller *p, struct epoll_event *evs,
+                       int64_t timeout_ns)
+{
+    static int no_pwait2;
+    int timeout_ms;
+
+    if (!__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED)) {
+        struct timespec ts = {timeout_ns / 1000000000, timeout_ns % 1000000000};
+        int n = epoll_pwait2(p->fd, evs, BATCH, timeout_ns < 0 ? NULL : &ts,
+                             NULL);
+
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        __atomic_store_n(&no_pwait2, 1, __ATOMIC_RELAXED);
+    }
+    if (timeout_ns < 0)
+        timeout_ms = -1;
+    else if (timeout_ns > (int64_t)INT32_MAX * 1000000)
+        timeout_ms = INT32_MAX;
+    else
+        timeout_ms = (int)((timeout_ns + 999999) / 1000000);
+    return epoll_wait(p->fd, evs, BATCH, timeout_ms);
+}
+
 int corio__poller_wait(struct corio__poller *p, int64_t timeout_ns,
                        struct corio_loop *loop,
                        void (*on_fd)(struct corio_loop *, int, unsigned),
                        void (*on_wake)(struct corio_loop *))
 {
     struct epoll_event evs[BATCH];
-    int timeout_ms, n;
+    int n;
 
-    if (timeout_ns < 0)
-        timeout_ms = -1;
-    else if (timeout_ns > (int64_t)INT32_MAX * 1000000)
-        timeout_ms = INT32_MAX;
-    else /* round up: waking before the timer is due would spin */
-        timeout_ms = (int)((timeout_ns + 999999) / 1000000);
-    n = epoll_wait(p->fd, evs, BATCH, timeout_ms);
+    n = wait_events(p, evs, timeout_ns);
     if (n == -1)
         return errno == EINTR ? 0 : -1;
     for (int i = 0; i < n; i++) {

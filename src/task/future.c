@@ -70,9 +70,21 @@ static void done_cb_run(struct corio__job *job)
         future_release(f);
 }
 
+/* At loop close: the callback will not run. */
+static void done_cb_drop(struct corio__job *job)
+{
+    struct corio__done_cb *c = CORIO_CONTAINER_OF(job, struct corio__done_cb, job);
+    corio_future *f = c->f;
+
+    free(c);
+    if (--f->cbs_scheduled == 0 && f->free_pending)
+        future_release(f);
+}
+
 static void schedule_cb(corio_future *f, struct corio__done_cb *c)
 {
     c->job.run = done_cb_run;
+    c->job.drop = done_cb_drop;
     f->cbs_scheduled++;
     corio__loop_ready(f->loop, &c->job);
 }

@@ -435,6 +435,7 @@ int corio_sleep(int64_t ns)
         return -1;
     corio__waiter_init(&w);
     j.job.run = wake_job_run;
+    j.job.drop = NULL;
     j.w = &w;
     corio__loop_ready(loop, &j.job);
     if (corio__wait(&w, -1) == -1) {
