@@ -42,7 +42,8 @@ typedef void *(*corio_fn)(void *arg);
  * GUARDED: one mapping per stack with a PROT_NONE guard page below it; an
  *   overflow faults on the guard page and is reported before aborting. Each
  *   stack costs two kernel memory mappings, so a default kernel
- *   (vm.max_map_count = 65530) holds about 32,000 of them.
+ *   (vm.max_map_count = 65530) holds about 32,000 of them; past that,
+ *   corio_coro_new falls back to a COMPACT stack instead of failing.
  * COMPACT: stacks carved from large shared slabs, no guard page; overflow is
  *   caught by a stack-limit check at every switch (a deep overflow between
  *   two switches can corrupt the neighbouring stack before it is caught).

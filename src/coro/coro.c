@@ -332,8 +332,13 @@ corio_coro *corio__coro_new(corio_fn fn, void *arg, const corio_coro_attr *attr,
     self();
     if (attr->stack_mode == CORIO_STACK_GUARDED)
         ensure_overflow_handler();
-    if (corio__stack_get(&st, size, attr->stack_mode) == -1)
-        return NULL;
+    if (corio__stack_get(&st, size, attr->stack_mode) == -1) {
+        /* Out of kernel mappings (vm.max_map_count): a compact stack still
+         * fits, so a program with 100,000 tasks works with the defaults. */
+        if (attr->stack_mode != CORIO_STACK_GUARDED || errno != ENOMEM ||
+            corio__stack_get(&st, size, CORIO_STACK_COMPACT) == -1)
+            return NULL;
+    }
 
     /* The struct at the very top, the extra bytes below it, then the stack. */
     extra_size = (extra_size + 15) & ~(size_t)15;
