@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #ifdef CORIO_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -340,6 +341,11 @@ corio_coro *corio__coro_new(corio_fn fn, void *arg, const corio_coro_attr *attr,
             return NULL;
     }
 
+#ifdef CORIO_ASAN
+    /* A pooled stack keeps the redzones ASan poisoned for frames that never
+     * returned (a coroutine ends by switching away): clear them. */
+    __asan_unpoison_memory_region(st.lo, st.size);
+#endif
     /* The struct at the very top, the extra bytes below it, then the stack. */
     extra_size = (extra_size + 15) & ~(size_t)15;
     top = (sizeof(*co) + 15) & ~(size_t)15;

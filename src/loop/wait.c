@@ -72,6 +72,10 @@ int corio__wait(struct corio__waiter *w, int64_t deadline)
             loop->sched = corio__coro_main();
         while (!w->done)
             corio__loop_run_once(loop, true);
+        /* As asyncio's loop.stop(): what the wake-up scheduled (the done
+         * callbacks of a future just completed) runs before returning. */
+        if (!corio__list_empty(&loop->ready))
+            corio__loop_run_once(loop, false);
         loop->running = false;
         loop->stopping = was_stopping;
     }

@@ -312,6 +312,13 @@ corio_future *corio_task_future(corio_task *t)
     return &t->fut;
 }
 
+static const char *basename_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+
+    return slash != NULL ? slash + 1 : path;
+}
+
 int corio_tasks_dump(FILE *out)
 {
     corio_loop *loop = corio__loop_get();
@@ -327,7 +334,7 @@ int corio_tasks_dump(FILE *out)
                 (unsigned long long)corio_coro_id(t->co), t->name,
                 corio_state_name(corio_task_state(t)),
                 t->cancel_pending || t->cancel_delivered ? ", cancelling" : "",
-                t->file ? t->file : "?", t->line);
+                t->file ? basename_of(t->file) : "?", t->line);
         count++;
     }
     return count;

@@ -1,0 +1,84 @@
+/* A7: examples/a7_create_task.c -- create_task / ensure_future: a task is
+ * pending before the loop runs it, finished after.
+ *
+ * The seed (004):
+ *
+ *     async def do_work(x):
+ *         print('Waiting: ', x)
+ *
+ *     start = now()
+ *     coroutine = do_work(2)
+ *     loop = asyncio.get_event_loop()
+ *     task = loop.create_task(coroutine)  # or asyncio.ensure_future(coroutine)
+ *     print(task)                         # <Task pending coro=<do_work() ...>>
+ *     loop.run_until_complete(task)
+ *     print(task)                         # <Task finished ... result=None>
+ *     print('TIME: ', now() - start)
+ *
+ * corio_spawn() is create_task and ensure_future: it makes the task and
+ * queues it on the loop, but nothing runs until the loop does, so the task
+ * is still pending when it is printed. corio_task_wait() on main()'s stack
+ * is run_until_complete(task): it runs the loop until the task ends, and,
+ * unlike corio_join(), leaves the task alive so that it can be printed
+ * again. Task states are corio's: pending, running, done, cancelled (asyncio
+ * says "finished" for the last two). do_work returns nothing: NULL.
+ *
+ * Prints (the time is measured):
+ *     <Task pending name=Task-1 coro=do_work(2)>
+ *     Waiting:  2
+ *     <Task done name=Task-1 coro=do_work(2) result=NULL>
+ *     TIME:  0.000064
+ */
+#include "corio.h"
+
+#include <stdio.h>
+
+static void *do_work(void *arg)
+{
+    long x = (long)(intptr_t)arg;
+
+    printf("Waiting:  %ld\n", x);
+    return NULL;
+}
+
+/* print(task): its state, its name, its coroutine and, once it has
+ * finished, its result (a string, or NULL). */
+static void print_task(corio_task *t, const char *coro)
+{
+    const char *state = corio_state_name(corio_task_state(t));
+    const char *result = corio_task_result(t);
+
+    if (!corio_task_is_done(t))
+        printf("<Task %s name=%s coro=%s>\n", state, corio_task_name(t), coro);
+    else if (result == NULL)
+        printf("<Task %s name=%s coro=%s result=NULL>\n", state,
+               corio_task_name(t), coro);
+    else
+        printf("<Task %s name=%s coro=%s result='%s'>\n", state,
+               corio_task_name(t), coro, result);
+}
+
+int main(void)
+{
+    int64_t start = corio_now();
+    corio_loop *loop = corio_loop_current();
+    corio_task *task;
+
+    if (loop == NULL) {
+        perror("corio_loop_current");
+        return 1;
+    }
+    task = corio_spawn(do_work, (void *)2, NULL); /* loop.create_task */
+    if (task == NULL) {
+        perror("corio_spawn");
+        return 1;
+    }
+    print_task(task, "do_work(2)");
+    corio_task_wait(task, -1); /* loop.run_until_complete(task) */
+    print_task(task, "do_work(2)");
+    printf("TIME:  %.6f\n", (double)(corio_now() - start) / CORIO_SECOND);
+
+    corio_join(task, NULL); /* it has finished: this only frees it */
+    corio_loop_close(loop);
+    return 0;
+}

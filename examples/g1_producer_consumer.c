@@ -1,0 +1,79 @@
+/* G1: producer/consumer with a generator, no lock, one thread.
+ *
+ * The seed's Python:
+ *
+ *     def consumer():
+ *         r = ''
+ *         while True:
+ *             n = yield r
+ *             if not n:
+ *                 return
+ *             print('[CONSUMER] Consuming %s...' % n)
+ *             r = '200 OK'
+ *
+ *     def produce(c):
+ *         c.send(None)
+ *         n = 0
+ *         while n < 5:
+ *             n = n + 1
+ *             print('[PRODUCER] Producing %s...' % n)
+ *             r = c.send(n)
+ *             print('[PRODUCER] Consumer return: %s' % r)
+ *         c.close()
+ *
+ * In C the generator is a function taking its corio_gen; `n = yield r` is
+ * corio_gen_yield(gen, r, &n), and c.send(n) is corio_gen_send(c, n, &r).
+ * Values cross as void pointers: CORIO_INT(n) wraps an integer, a string is
+ * passed as is. */
+#include "corio.h"
+
+#include <stdio.h>
+
+/* The consumer: receives a number per send, answers with a status string. */
+static void *consumer(corio_gen *gen, void *arg)
+{
+    const char *r = "";
+    void *n;
+
+    (void)arg;
+    /* n = yield r. The yield fails (-1) when the producer closes us: that
+     * is Python's GeneratorExit, and the loop ends. */
+    while (corio_gen_yield(gen, (void *)r, &n) == 0) {
+        if (n == NULL) /* if not n: return */
+            return NULL;
+        printf("[CONSUMER] Consuming %ld...\n", (long)CORIO_TO_INT(n));
+        r = "200 OK";
+    }
+    return NULL;
+}
+
+/* The producer: primes the consumer, sends it 1..5, then closes it. */
+static void produce(corio_gen *c)
+{
+    void *r;
+
+    /* c.send(None): run the consumer up to its first yield. */
+    corio_gen_send(c, NULL, NULL);
+    for (int n = 1; n <= 5; n++) {
+        printf("[PRODUCER] Producing %d...\n", n);
+        /* Switch to the consumer; come back with what it yields. */
+        corio_gen_send(c, CORIO_INT(n), &r);
+        printf("[PRODUCER] Consumer return: %s\n", (const char *)r);
+    }
+    /* c.close(): the consumer's pending yield fails, it returns, and the
+     * generator is freed. */
+    corio_gen_close(c);
+}
+
+int main(void)
+{
+    corio_gen *c = corio_gen_new(consumer, NULL, NULL);
+
+    if (c == NULL) {
+        perror("corio_gen_new");
+        return 1;
+    }
+    produce(c);
+    fflush(stdout);
+    return 0;
+}
