@@ -6,5 +6,6 @@
 #include "corio/coro.h"
 #include "corio/loop.h"
 #include "corio/task.h"
+#include "corio/thread.h"
 
 #endif

@@ -177,10 +177,16 @@ static void on_wake(corio_loop *loop)
 
 /* ---- Running ------------------------------------------------------------ */
 
-bool corio__loop_alive(const corio_loop *loop)
+bool corio__loop_busy(const corio_loop *loop)
 {
     return !corio__list_empty(&loop->ready) || loop->timers.count > 0 ||
-           loop->nwaiting_fds > 0 || loop->sigfd != -1;
+           loop->nwaiting_fds > 0 || loop->nrefs > 0 || loop->sigfd != -1 ||
+           __atomic_load_n(&loop->wake_pending, __ATOMIC_ACQUIRE) != 0;
+}
+
+bool corio__loop_alive(const corio_loop *loop)
+{
+    return loop->ntasks > 0 || corio__loop_busy(loop);
 }
 
 void corio__loop_run_once(corio_loop *loop, bool block)
@@ -390,18 +396,21 @@ int corio_call_soon_threadsafe(corio_loop *loop, corio_callback cb, void *arg)
     h->queued = true;
     pthread_mutex_lock(&loop->tsq_mu);
     closed = loop->tsq_closed;
-    if (!closed)
+    if (!closed) {
         corio__list_push_back(&loop->tsq, &h->job.node);
+        /* One eventfd write per batch: the loop clears wake_pending when it
+         * takes the queue. The write happens under tsq_mu: once the job is
+         * queued the loop may run it and be closed, and corio_loop_close
+         * takes tsq_mu before it closes the eventfd and frees the loop. */
+        if (__atomic_exchange_n(&loop->wake_pending, 1, __ATOMIC_ACQ_REL) == 0)
+            corio__poller_wake_threadsafe(&loop->poller);
+    }
     pthread_mutex_unlock(&loop->tsq_mu);
     if (closed) {
         free(h);
         errno = EPIPE;
         return -1;
     }
-    /* One eventfd write per batch: the loop clears wake_pending when it
-     * takes the queue. */
-    if (__atomic_exchange_n(&loop->wake_pending, 1, __ATOMIC_ACQ_REL) == 0)
-        corio__poller_wake_threadsafe(&loop->poller);
     return 0;
 }
 

@@ -65,6 +65,7 @@ struct corio_loop {
     size_t ntasks;
     uint64_t task_seq;              /* for the names Task-1, Task-2, ... */
     size_t nwaiting_fds;            /* fd waiters: work that keeps run() going */
+    size_t nrefs;                   /* other such work: corio__loop_ref */
     struct corio__fd *fds;          /* indexed by fd */
     size_t nfds;
 
@@ -89,6 +90,19 @@ corio_loop *corio__loop_peek(void);
 static inline void corio__loop_ready(corio_loop *loop, struct corio__job *job)
 {
     corio__list_push_back(&loop->ready, &job->node);
+}
+
+/* Count work the loop waits for but cannot see (a job on a thread pool):
+ * while the count is not zero, corio_loop_run does not return. Loop thread
+ * only. */
+static inline void corio__loop_ref(corio_loop *loop)
+{
+    loop->nrefs++;
+}
+
+static inline void corio__loop_unref(corio_loop *loop)
+{
+    loop->nrefs--;
 }
 
 void corio__timer_arm(corio_loop *loop, struct corio__timer *t, int64_t when);
@@ -120,7 +134,13 @@ void corio__tasks_cancel_all(corio_loop *loop);
  * timers, run the ready jobs. */
 void corio__loop_run_once(corio_loop *loop, bool block);
 
-/* True while the loop has work: ready jobs, timers, fd waiters. */
+/* True while something can still happen by itself: ready jobs, timers, fd
+ * waiters, references, callbacks queued by other threads. */
+bool corio__loop_busy(const corio_loop *loop);
+
+/* corio_loop_run's condition: busy, or tasks still alive (a task waiting for
+ * another thread keeps the loop running; one waiting for nothing hangs it,
+ * as asyncio's run_forever would). */
 bool corio__loop_alive(const corio_loop *loop);
 
 #endif

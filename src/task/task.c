@@ -466,7 +466,7 @@ void corio__tasks_cancel_all(corio_loop *loop)
     for (int round = 0; round < 8 && loop->ntasks > 0; round++) {
         for (n = loop->tasks.next; n != &loop->tasks; n = n->next)
             corio_task_cancel(CORIO_CONTAINER_OF(n, corio_task, all));
-        for (int i = 0; i < 1000 && loop->ntasks > 0 && corio__loop_alive(loop); i++)
+        for (int i = 0; i < 1000 && loop->ntasks > 0 && corio__loop_busy(loop); i++)
             corio__loop_run_once(loop, true);
     }
     loop->running = was_running;

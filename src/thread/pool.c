@@ -84,18 +84,16 @@ struct submit_future {
 
 /* ---- Keeping corio_loop_run going ------------------------------------------
  * A loop waiting for a job has no timer and no fd of its own, yet it must
- * not look idle to corio_loop_run. The loop layer has no reference count for
- * such work yet, so the count of fd waiters ("work that keeps run() going")
- * carries it. Loop thread only. */
+ * not look idle to corio_loop_run. Loop thread only. */
 
 static void loop_keep(corio_loop *loop)
 {
-    loop->nwaiting_fds++;
+    corio__loop_ref(loop);
 }
 
 static void loop_unkeep(corio_loop *loop)
 {
-    loop->nwaiting_fds--;
+    corio__loop_unref(loop);
 }
 
 /* ---- References --------------------------------------------------------- */
