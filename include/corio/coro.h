@@ -182,8 +182,10 @@ CORIO_EXPORT int corio_gen_yield(corio_gen *gen, void *value, void **in);
  * from): every value inner yields goes to gen's sender, every value sent to
  * gen goes to inner. result (may be NULL) receives inner's return value.
  * inner stays owned by the caller. Returns 0, or -1 with errno ECANCELED
- * (gen is being closed: inner has been closed too, and freed) or an error of
- * corio_gen_send on inner. */
+ * (gen is being closed: inner has been closed too and its cleanup has run;
+ * its owner still frees it with corio_gen_close), EINVAL (gen is not the
+ * running generator, inner is NULL or gen) or an error of corio_gen_send on
+ * inner. */
 CORIO_EXPORT int corio_gen_yield_from(corio_gen *gen, corio_gen *inner,
                                       void **result);
 

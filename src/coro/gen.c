@@ -114,7 +114,8 @@ int corio_gen_yield_from(corio_gen *gen, corio_gen *inner, void **result)
 {
     void *in = NULL, *v;
 
-    if (gen == NULL || inner == NULL || inner == gen) {
+    if (gen == NULL || inner == NULL || inner == gen ||
+        gen->co != corio_coro_self()) {
         errno = EINVAL;
         return -1;
     }
