@@ -33,8 +33,15 @@ int corio__wait(struct corio__waiter *w, int64_t deadline)
     struct corio_scope *by;
     struct corio_task *t;
 
-    if (loop == NULL)
+    if (loop == NULL) {
+        int err = errno;
+
+        if (w->unlink != NULL)
+            w->unlink(w);
+        w->done = true;
+        errno = err;
         return -1;
+    }
     t = corio__task_running(loop);
     w->loop = loop;
     w->task = t;

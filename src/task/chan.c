@@ -69,7 +69,7 @@ struct chan_wait {
 /* The number of ops a select parks without allocating. */
 #define SELECT_STACK_OPS 8
 
-/* ---- The buffer ------------------------------------------------------------ */
+/* ---- The buffer ---------------------------------------------------------- */
 
 /* Make room for one more item: grow buf (doubling, at most to cap). The
  * caller has checked len < cap. Returns 0, or -1 with errno ENOMEM. */
@@ -162,7 +162,7 @@ static void op_complete(struct chan_op *op, int err)
     corio__wake(&cw->w, 0);
 }
 
-/* ---- Sending and receiving without waiting --------------------------------- */
+/* ---- Sending and receiving without waiting ------------------------------- */
 
 /* Returns 0 (sent), or -1 with errno EPIPE, EAGAIN, ENOMEM. */
 static int send_now(corio_chan *ch, void *item)
@@ -240,7 +240,7 @@ static int op_try(corio_chan_op *op)
     return errno == EAGAIN ? 0 : -1;
 }
 
-/* ---- Channels ---------------------------------------------------------------- */
+/* ---- Channels ------------------------------------------------------------ */
 
 corio_chan *corio_chan_new(size_t cap)
 {
@@ -365,7 +365,7 @@ size_t corio_chan_cap(const corio_chan *ch)
     return ch != NULL ? ch->cap : 0;
 }
 
-/* ---- task_done / join -------------------------------------------------------- */
+/* ---- task_done / join ---------------------------------------------------- */
 
 static void joiner_unlink(struct corio__waiter *w)
 {
@@ -407,7 +407,7 @@ int corio_chan_join(corio_chan *ch, int64_t deadline)
     return rc;
 }
 
-/* ---- Select ------------------------------------------------------------------ */
+/* ---- Select -------------------------------------------------------------- */
 
 static int select_check(const corio_chan_op *ops, size_t n, size_t *live)
 {

@@ -288,7 +288,7 @@ int corio_event_wait(corio_event *ev, int64_t deadline)
     return park(&ev->waiters, &w, deadline);
 }
 
-/* ---- Conditions ------------------------------------------------------------ */
+/* ---- Conditions ---------------------------------------------------------- */
 
 corio_cond *corio_cond_new(corio_lock *l)
 {
@@ -306,7 +306,8 @@ int corio_cond_free(corio_cond *c)
 {
     if (c == NULL)
         return 0;
-    if (!corio__list_empty(&c->waiters) || !corio__list_empty(&c->own.waiters)) {
+    if (!corio__list_empty(&c->waiters) ||
+        !corio__list_empty(&c->own.waiters)) {
         errno = EBUSY;
         return -1;
     }
@@ -323,7 +324,12 @@ corio_lock *corio_cond_lock(corio_cond *c)
  * return holding it. The enclosing deadline scopes are hidden for the wait
  * (an expired scope would fail every attempt at once and spin), and a
  * cancellation only makes it try again. Returns true if a cancellation was
- * consumed on the way, which the caller must report. */
+ * consumed on the way, which the caller must report.
+ *
+ * Hiding: an unbounded scope is entered and cut from its outer ones while
+ * the wait lasts, so corio__deadline, which walks scope->outer from the
+ * innermost, sees no deadline. Only this task's (or this stack's) chain is
+ * touched, and it is restored before anything else of the caller runs. */
 static bool lock_reacquire(corio_lock *l)
 {
     corio_scope mask;
@@ -427,7 +433,7 @@ int corio_cond_notify_all(corio_cond *c)
     return corio_cond_notify(c, INT_MAX);
 }
 
-/* ---- Semaphores ------------------------------------------------------------ */
+/* ---- Semaphores ---------------------------------------------------------- */
 
 static corio_sem *sem_new(unsigned value, bool bounded)
 {
