@@ -6,6 +6,7 @@
 #include "corio/coro.h"
 #include "corio/loop.h"
 #include "corio/task.h"
+#include "corio/group.h"
 #include "corio/sync.h"
 #include "corio/thread.h"
 
