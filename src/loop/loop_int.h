@@ -38,6 +38,10 @@ struct corio__timer {
 struct corio__waiter {
     struct corio__list node;        /* in the primitive's wait list */
     void (*unlink)(struct corio__waiter *w); /* NULL: nothing to unlink */
+    void (*notify)(struct corio__waiter *w); /* NULL: corio__wake makes `task`
+                                                ready; else it calls this (a
+                                                waiter watching for someone
+                                                else; must not block) */
     void *data;                     /* for the primitive */
     struct corio_task *task;        /* NULL: the thread's stack drives the loop */
     struct corio_loop *loop;

@@ -114,7 +114,9 @@ void corio__wake(struct corio__waiter *w, int err)
     w->err = err;
     if (w->loop != NULL)
         corio__timer_disarm(w->loop, &w->timer);
-    if (w->task != NULL)
+    if (w->notify != NULL)
+        w->notify(w);
+    else if (w->task != NULL)
         corio__task_wake(w->task);
 }
 

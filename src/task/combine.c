@@ -7,12 +7,9 @@
  * more waiter of its own until the set has news, which works the same in a
  * task and on the thread's own stack (corio__wait runs the loop there).
  *
- * A proxy cannot run code when it is woken: corio__wake only makes the
- * waiter's task ready. So every proxy names as its task the set's relay, a
- * struct corio_task that never runs: waking it puts its ready-queue job on
- * the loop, and that job (relay_run) records what completed and wakes the
- * caller. A notify hook in struct corio__waiter would remove the relay and
- * one loop iteration of latency (see docs/combine.md, "Internals").
+ * A proxy is woken through its notify hook, which records the completion
+ * (so the order is exact, even within one loop iteration) and wakes the
+ * caller, if it is parked.
  *
  * This file does not own what it waits on: it cancels futures where asyncio
  * does (gather, wait_for) and never frees them. */
@@ -38,7 +35,6 @@ struct wset {
     struct watch *watches;         /* n, parallel to fs */
     size_t *order;                 /* indices, in completion order */
     size_t norder;                 /* how many of order[] are set */
-    struct corio_task relay;       /* never runs; its job is relay_run */
     struct corio__waiter *waiter;  /* the caller parked in wset_wait, or NULL */
 };
 
@@ -102,23 +98,16 @@ static void wset_sweep(struct wset *s)
     }
 }
 
-/* The relay's job: some proxy fired. */
-static void relay_run(struct corio__job *job)
+/* A proxy's notify hook: its future completed. */
+static void proxy_notify(struct corio__waiter *w)
 {
-    struct wset *s = CORIO_CONTAINER_OF(job, struct wset, relay.job);
+    struct wset *s = w->data;
+    struct watch *wt = CORIO_CONTAINER_OF(w, struct watch, w);
 
-    s->relay.queued = false;
-    wset_sweep(s);
+    if (!wt->recorded)
+        wset_record(s, (size_t)(wt - s->watches));
     if (s->waiter != NULL)
         corio__wake(s->waiter, 0);
-}
-
-/* At loop close the job is dropped instead of run. */
-static void relay_drop(struct corio__job *job)
-{
-    struct wset *s = CORIO_CONTAINER_OF(job, struct wset, relay.job);
-
-    s->relay.queued = false;
 }
 
 static void caller_unlink(struct corio__waiter *w)
@@ -149,10 +138,6 @@ static int wset_init(struct wset *s, corio_future *const *fs, size_t n)
     memset(s, 0, sizeof(*s));
     s->loop = loop;
     s->n = n;
-    s->relay.fut.loop = loop;
-    s->relay.job.run = relay_run;
-    s->relay.job.drop = relay_drop;
-    corio__list_init(&s->relay.job.node);
     if (n == 0)
         return 0;
     block = calloc(n, sizeof(struct watch) + sizeof(size_t) + sizeof(void *));
@@ -171,7 +156,7 @@ static int wset_init(struct wset *s, corio_future *const *fs, size_t n)
             wset_record(s, i);
             continue;
         }
-        wt->w.task = &s->relay;
+        wt->w.notify = proxy_notify;
         wt->w.data = s;
         corio__list_push_back(&fs[i]->waiters, &wt->w.node);
     }
@@ -182,17 +167,12 @@ out_inval:
     return -1;
 }
 
-/* Stop watching: unlink the proxies of pending futures, take the relay off
- * the ready queue, free. Keeps errno. */
+/* Stop watching: unlink the proxies of pending futures, free. Keeps errno. */
 static void wset_fini(struct wset *s)
 {
     for (size_t i = 0; i < s->n; i++)
         if (corio__list_linked(&s->watches[i].w.node))
             corio__list_remove(&s->watches[i].w.node);
-    if (s->relay.queued) {
-        corio__list_remove(&s->relay.job.node);
-        s->relay.queued = false;
-    }
     free(s->watches);
 }
 
