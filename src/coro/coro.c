@@ -21,6 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef CORIO_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
 #ifdef CORIO_ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
@@ -55,6 +58,9 @@ static corio_coro *thread_init(void)
     th.main.id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
     strcpy(th.main.name, "main");
     th.errp = &errno;
+#ifdef CORIO_TSAN
+    th.main.tsan_fiber = __tsan_get_current_fiber();
+#endif
     th.current = &th.main;
     return th.current;
 }
@@ -246,6 +252,16 @@ static void asan_enter(corio_coro *co)
     th.prev->asan_bottom = bottom;
     th.prev->asan_size = size;
 }
+#elif defined(CORIO_TSAN)
+/* TSan keeps a shadow stack and a clock per fiber: tell it which one runs. */
+static int switch_to(corio_coro *from, corio_coro *to, bool dying)
+{
+    (void)from;
+    (void)dying;
+    __tsan_switch_to_fiber(to->tsan_fiber, 0);
+    return corio__arch_switch(&from->ctx, &to->ctx, th.errp);
+}
+#define asan_enter(co) ((void)0)
 #else
 #define switch_to(from, to, dying) \
     corio__arch_switch(&(from)->ctx, &(to)->ctx, th.errp)
@@ -370,6 +386,9 @@ corio_coro *corio__coro_new(corio_fn fn, void *arg, const corio_coro_attr *attr,
     co->asan_bottom = st.lo;
     co->asan_size = st.size;
 #endif
+#ifdef CORIO_TSAN
+    co->tsan_fiber = __tsan_create_fiber(0);
+#endif
     corio__arch_make(&co->ctx, st.lo, (size_t)((char *)co - extra_size - st.lo),
                      coro_main, co);
     return co;
@@ -423,6 +442,9 @@ int corio_coro_free(corio_coro *co)
         check_limit(co);
     if (co->locals != NULL)
         corio__locals_destroy(co);
+#ifdef CORIO_TSAN
+    __tsan_destroy_fiber(co->tsan_fiber);
+#endif
     st = co->stack;
     corio__stack_put(&st);
     return 0;

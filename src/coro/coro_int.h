@@ -14,6 +14,14 @@
 #define CORIO_LIKELY(x) __builtin_expect(!!(x), 1)
 #define CORIO_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+#if defined(__SANITIZE_THREAD__)
+#define CORIO_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CORIO_TSAN 1
+#endif
+#endif
+
 #if defined(__SANITIZE_ADDRESS__)
 #define CORIO_ASAN 1
 #elif defined(__has_feature)
@@ -42,6 +50,8 @@ void corio__stack_put(const struct corio__stack *st);
 /* The page size, cached. */
 size_t corio__page_size(void);
 
+struct corio__local;
+
 /* Private state of a coroutine. It lives at the top of its own stack, so a
  * coroutine costs one stack and no other allocation.
  *
@@ -57,11 +67,14 @@ struct corio_coro {
     corio_fn fn;
     void *arg;
     void *result;
-    void **locals;              /* coroutine-local values, by key */
+    struct corio__local *locals; /* coroutine-local values, by key slot */
     unsigned nlocals;           /* length of locals */
     uint64_t id;
     struct corio__stack stack;
     char name[32];
+#ifdef CORIO_TSAN
+    void *tsan_fiber;           /* TSan's fiber for this stack */
+#endif
 #ifdef CORIO_ASAN
     void *asan_fake;            /* ASan's fake stack while switched out */
     const void *asan_bottom;    /* this stack's bounds, for ASan */

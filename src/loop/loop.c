@@ -199,9 +199,10 @@ void corio__loop_run_once(corio_loop *loop, bool block)
     if (!corio__list_empty(&loop->ready) || !block || loop->stopping) {
         timeout = 0;
     } else if ((min = corio__heap_min(&loop->timers)) != NULL) {
-        timeout = min->when - corio_now();
-        if (timeout < 0)
-            timeout = 0;
+        int64_t now = corio_now();
+
+        /* Compared first: min->when - now wraps for a time far in the past. */
+        timeout = min->when > now ? min->when - now : 0;
     }
     corio__poller_wait(&loop->poller, timeout, loop, on_fd, on_wake);
     loop->now = corio_now();
@@ -227,8 +228,17 @@ static int enter(corio_loop *loop)
     loop->sched = corio_coro_self();
     if (loop->sched == NULL)
         loop->sched = corio__coro_main();
+    /* The loop is current while it runs (its tasks' calls find it), and
+     * the thread's own current loop comes back when it returns. */
+    loop->prev_current = current_loop;
     current_loop = loop;
     return 0;
+}
+
+static void leave(corio_loop *loop)
+{
+    loop->running = false;
+    current_loop = loop->prev_current;
 }
 
 int corio_loop_run_forever(corio_loop *loop)
@@ -237,7 +247,7 @@ int corio_loop_run_forever(corio_loop *loop)
         return -1;
     while (!loop->stopping)
         corio__loop_run_once(loop, true);
-    loop->running = false;
+    leave(loop);
     return 0;
 }
 
@@ -247,7 +257,7 @@ int corio_loop_run(corio_loop *loop)
         return -1;
     while (!loop->stopping && corio__loop_alive(loop))
         corio__loop_run_once(loop, true);
-    loop->running = false;
+    leave(loop);
     return 0;
 }
 
@@ -264,6 +274,8 @@ static void handle_drop(struct corio__job *job);
 
 int corio_loop_close(corio_loop *loop)
 {
+    corio_loop *prev;
+
     if (loop == NULL)
         return 0;
     if (loop->running) {
@@ -274,7 +286,10 @@ int corio_loop_close(corio_loop *loop)
     loop->tsq_closed = true;
     corio__list_splice(&loop->ready, &loop->tsq);
     pthread_mutex_unlock(&loop->tsq_mu);
+    prev = current_loop;
+    current_loop = loop; /* the cancelled tasks' cleanup runs on their loop */
     corio__tasks_cancel_all(loop);
+    current_loop = prev;
     handles_drop(loop);
     corio__poller_close(&loop->poller);
     pthread_mutex_destroy(&loop->tsq_mu);
@@ -312,11 +327,13 @@ static void handle_run(struct corio__job *job)
 {
     corio_handle *h = CORIO_CONTAINER_OF(job, corio_handle, job);
 
-    h->queued = false;
     if (!h->done) {
         h->done = true;
         h->cb(h->arg);
     }
+    /* Only now: a corio_handle_free(h) made by the callback itself sees the
+     * handle still queued and leaves the freeing to handle_release. */
+    h->queued = false;
     handle_release(h);
 }
 
@@ -383,21 +400,31 @@ int corio_call_later(corio_loop *loop, int64_t delay_ns, corio_callback cb,
         errno = EINVAL;
         return -1;
     }
-    return corio_call_at(loop, corio_now() + delay_ns, cb, arg, handle);
+    return corio_call_at(loop, corio__after(delay_ns), cb, arg, handle);
 }
 
 int corio_call_soon_threadsafe(corio_loop *loop, corio_callback cb, void *arg)
 {
     corio_handle *h = handle_new(loop, cb, arg, NULL);
-    bool closed;
 
     if (h == NULL)
         return -1;
     h->queued = true;
+    if (corio__loop_post_threadsafe(loop, &h->job) == -1) {
+        free(h);
+        return -1;
+    }
+    return 0;
+}
+
+int corio__loop_post_threadsafe(corio_loop *loop, struct corio__job *job)
+{
+    bool closed;
+
     pthread_mutex_lock(&loop->tsq_mu);
     closed = loop->tsq_closed;
     if (!closed) {
-        corio__list_push_back(&loop->tsq, &h->job.node);
+        corio__list_push_back(&loop->tsq, &job->node);
         /* One eventfd write per batch: the loop clears wake_pending when it
          * takes the queue. The write happens under tsq_mu: once the job is
          * queued the loop may run it and be closed, and corio_loop_close
@@ -407,7 +434,6 @@ int corio_call_soon_threadsafe(corio_loop *loop, corio_callback cb, void *arg)
     }
     pthread_mutex_unlock(&loop->tsq_mu);
     if (closed) {
-        free(h);
         errno = EPIPE;
         return -1;
     }

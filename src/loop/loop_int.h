@@ -64,6 +64,7 @@ struct corio_loop {
     int64_t now;                    /* the iteration's clock */
     bool running, stopping;
     corio_coro *sched;              /* the context running the loop */
+    corio_loop *prev_current;       /* the thread's loop before run began */
     struct corio_task *current;     /* the task running now, or NULL */
     struct corio__list tasks;       /* live tasks, for dump and close */
     size_t ntasks;
@@ -108,6 +109,19 @@ static inline void corio__loop_unref(corio_loop *loop)
 {
     loop->nrefs--;
 }
+
+/* corio_now() + ns, saturated at INT64_MAX (a "never" that stays never). */
+static inline int64_t corio__after(int64_t ns)
+{
+    int64_t now = corio_now();
+
+    return ns > INT64_MAX - now ? INT64_MAX : now + ns;
+}
+
+/* Queue job on loop from any thread (corio_call_soon_threadsafe's queue):
+ * it runs on the loop's thread, or is dropped (job->drop) if the loop closes
+ * first. Returns 0, or -1 with EPIPE if the loop is closed. */
+int corio__loop_post_threadsafe(corio_loop *loop, struct corio__job *job);
 
 void corio__timer_arm(corio_loop *loop, struct corio__timer *t, int64_t when);
 void corio__timer_disarm(corio_loop *loop, struct corio__timer *t);

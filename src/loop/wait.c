@@ -8,6 +8,7 @@
 #include "loop_int.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -151,6 +152,30 @@ static void fd_unlink(struct corio__waiter *w)
         f->writer = NULL;
 }
 
+/* What fd is ready for now, without waiting. epoll is edge-triggered here:
+ * readiness reported once and still there (a pipe still writable, bytes
+ * left after a partial read) makes no new event, so ask poll(2) before
+ * parking. */
+static unsigned fd_ready_now(int fd, unsigned events)
+{
+    struct pollfd p = {.fd = fd};
+    unsigned ready = 0;
+
+    if (events & CORIO_READ)
+        p.events |= POLLIN;
+    if (events & CORIO_WRITE)
+        p.events |= POLLOUT;
+    if (poll(&p, 1, 0) != 1)
+        return 0;
+    if (p.revents & (POLLERR | POLLHUP))
+        ready |= CORIO_READ | CORIO_WRITE;
+    if (p.revents & POLLIN)
+        ready |= CORIO_READ;
+    if (p.revents & POLLOUT)
+        ready |= CORIO_WRITE;
+    return ready;
+}
+
 int corio_wait_fd(int fd, unsigned events, int64_t deadline)
 {
     corio_loop *loop = corio__loop_get();
@@ -182,6 +207,8 @@ int corio_wait_fd(int fd, unsigned events, int64_t deadline)
         errno = EBUSY;
         return -1;
     }
+    if ((f->ready & events) == 0)
+        f->ready |= fd_ready_now(fd, events);
     if ((f->ready & events) == 0) {
         corio__waiter_init(&w);
         w.data = (void *)(intptr_t)fd;

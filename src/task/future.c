@@ -181,18 +181,25 @@ int corio_future_cancel(corio_future *f)
 /* ---- From other threads ---------------------------------------------------- */
 
 struct remote_set {
+    struct corio__job job;          /* in the loop's thread-safe queue */
     corio_future *f;
     void *result;
     int err;
 };
 
-static void remote_apply(void *arg)
+static void remote_apply(struct corio__job *job)
 {
-    struct remote_set *r = arg;
+    struct remote_set *r = CORIO_CONTAINER_OF(job, struct remote_set, job);
 
     if (r->f->state == CORIO_PENDING)
         corio__future_complete(r->f, CORIO_DONE, r->result, r->err);
     free(r);
+}
+
+/* The loop closed before applying it. */
+static void remote_drop(struct corio__job *job)
+{
+    free(CORIO_CONTAINER_OF(job, struct remote_set, job));
 }
 
 static int set_threadsafe(corio_future *f, void *result, int err)
@@ -209,7 +216,9 @@ static int set_threadsafe(corio_future *f, void *result, int err)
     r->f = f;
     r->result = result;
     r->err = err;
-    if (corio_call_soon_threadsafe(f->loop, remote_apply, r) == -1) {
+    r->job.run = remote_apply;
+    r->job.drop = remote_drop;
+    if (corio__loop_post_threadsafe(f->loop, &r->job) == -1) {
         free(r);
         return -1;
     }

@@ -7,12 +7,27 @@
 #include "task_int.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 static int run_signal;
 static corio_task *run_main;
+static pthread_t run_thread;
+
+/* A SIGINT or SIGTERM sent to the process is taken by a thread that does not
+ * block it: if that is another thread (made before corio_run), send it on to
+ * corio_run's thread, which blocks it and reads it from the signalfd.
+ * pthread_kill is async-signal-safe. */
+static void forward_signal(int sig)
+{
+    int err = errno;
+
+    pthread_kill(run_thread, sig);
+    errno = err;
+}
 
 int corio_run_signal(void)
 {
@@ -32,6 +47,7 @@ int corio_run(corio_fn fn, void *arg, void **result)
 {
     corio_loop *prev = corio__loop_peek(), *loop;
     corio_task_attr attr = {.name = "main"};
+    struct sigaction fwd, old_int, old_term;
     sigset_t set, old;
     corio_task *t;
     int err = 0;
@@ -49,6 +65,13 @@ int corio_run(corio_fn fn, void *arg, void **result)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, &old);
+    run_thread = pthread_self();
+    memset(&fwd, 0, sizeof(fwd));
+    fwd.sa_handler = forward_signal;
+    fwd.sa_flags = SA_RESTART;
+    sigfillset(&fwd.sa_mask);
+    sigaction(SIGINT, &fwd, &old_int);
+    sigaction(SIGTERM, &fwd, &old_term);
     loop->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (loop->sigfd != -1 && corio__poller_add(&loop->poller, loop->sigfd) == -1) {
         close(loop->sigfd);
@@ -75,6 +98,8 @@ out_close:
         loop->sigfd = -1;
     }
     corio_loop_close(loop); /* cancels and finishes the other tasks */
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     corio_loop_set_current(prev);
     if (err != 0) {

@@ -1,16 +1,19 @@
 /* src/task/task.c -- tasks: coroutines run by the loop, with a future for
- * their result, cancellation, joining, sleeping, and corio_run.
+ * their result, cancellation, joining, sleeping, deadline scopes.
  *
- * A task lives at the top of its own coroutine stack (no allocation of its
- * own). The loop runs it by switching to the innermost coroutine it parked
- * in; it parks by switching back to the loop's context. When its function
- * returns, the coroutine switches to its caller, which task_run sets to the
- * loop's context each time, and task_run sees it dead. */
+ * Spawning allocates the task and queues it; the coroutine is made when the
+ * task first runs, and freed (its stack back to the pool) as soon as it
+ * ends. The loop runs a task by switching to the innermost coroutine it
+ * parked in; the task parks by switching back to the loop's context. When
+ * its function returns, the coroutine switches to its caller, which task_run
+ * sets to the loop's context each time, and task_run sees it dead. */
 #include "task_int.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -50,22 +53,48 @@ void corio__task_park(corio_loop *loop, struct corio_task *t)
     corio__coro_switch(loop->sched);
 }
 
-static void task_finished(corio_task *t)
+/* The task has ended (or will never run): complete its future, free its
+ * coroutine. err overrides the outcome (ENOMEM: it could not start). */
+static void task_finished(corio_task *t, int err)
 {
     corio_loop *loop = t->fut.loop;
-    corio_coro *co = t->co;
+    void *result = t->co != NULL ? corio_coro_result(t->co) : NULL;
 
     t->finished = true;
     corio__list_remove(&t->all);
     loop->ntasks--;
-    if (t->cancel_pending || t->cancel_delivered)
+    if (t->co != NULL) {
+        corio_coro_free(t->co);
+        t->co = t->resume = NULL;
+    }
+    if (err != 0)
+        corio__future_complete(&t->fut, CORIO_DONE, NULL, err);
+    else if (t->cancel_pending || t->cancel_delivered)
         corio__future_complete(&t->fut, CORIO_CANCELLED, NULL, ECANCELED);
     else if (t->fail_err != 0)
         corio__future_complete(&t->fut, CORIO_DONE, NULL, t->fail_err);
     else
-        corio__future_complete(&t->fut, CORIO_DONE, corio_coro_result(co), 0);
+        corio__future_complete(&t->fut, CORIO_DONE, result, 0);
     if (t->detached)
         corio__task_free(t);
+}
+
+static bool task_start(corio_task *t)
+{
+    corio_coro_attr ca = {
+        .stack_size = t->stack_size,
+        .stack_mode = t->stack_mode,
+        .name = t->name,
+    };
+
+    t->co = corio__coro_new(t->fn, t->arg, &ca, 0, NULL);
+    if (t->co == NULL) {
+        task_finished(t, errno);
+        return false;
+    }
+    t->started = true;
+    t->resume = t->co;
+    return true;
 }
 
 static void task_run(struct corio__job *job)
@@ -76,25 +105,27 @@ static void task_run(struct corio__job *job)
     t->queued = false;
     if (!t->started) {
         if (t->cancel_pending) { /* cancelled before it ran: it never runs */
-            task_finished(t);
+            task_finished(t, 0);
             return;
         }
-        t->started = true;
-        t->resume = t->co;
+        if (!task_start(t))
+            return;
     }
     loop->current = t;
     t->co->caller = loop->sched; /* where its end returns */
     corio__coro_switch(t->resume);
     loop->current = NULL;
     if (t->co->caller == CORO_DEAD)
-        task_finished(t);
+        task_finished(t, 0);
 }
 
 void corio__task_free(struct corio_task *t)
 {
     if (corio__future_busy(&t->fut))
         return; /* done callbacks first; the last one frees it */
-    corio_coro_free(t->co);
+    if (t->co != NULL) /* abandoned at loop close while blocked */
+        corio_coro_free(t->co);
+    free(t);
 }
 
 /* ---- Spawning ------------------------------------------------------------ */
@@ -103,39 +134,39 @@ corio_task *corio_spawn_at(corio_fn fn, void *arg, const corio_task_attr *attr,
                            const char *file, int line)
 {
     static const corio_task_attr defaults;
-    corio_coro_attr ca;
     corio_loop *loop;
     corio_task *t;
-    corio_coro *co;
-    char name[32];
 
     if (attr == NULL)
         attr = &defaults;
     loop = attr->loop != NULL ? attr->loop : corio__loop_get();
     if (loop == NULL)
         return NULL;
-    if (fn == NULL) {
+    /* What corio_coro_new would refuse, refused now rather than at start. */
+    if (fn == NULL || (attr->stack_size != 0 && attr->stack_size < CORIO_STACK_MIN) ||
+        (attr->stack_mode != CORIO_STACK_GUARDED &&
+         attr->stack_mode != CORIO_STACK_COMPACT)) {
         errno = EINVAL;
         return NULL;
     }
-    loop->task_seq++;
-    if (attr->name != NULL)
-        snprintf(name, sizeof(name), "%s", attr->name);
-    else
-        snprintf(name, sizeof(name), "Task-%llu", (unsigned long long)loop->task_seq);
-    ca.stack_size = attr->stack_size;
-    ca.stack_mode = attr->stack_mode;
-    ca.name = name;
-    co = corio__coro_new(fn, arg, &ca, sizeof(*t), (void **)&t);
-    if (co == NULL)
+    t = malloc(sizeof(*t));
+    if (t == NULL)
         return NULL;
+    memset(t, 0, offsetof(corio_task, name));
     corio__future_init(&t->fut, loop);
     t->fut.task = t;
     t->job.run = task_run;
-    t->co = co;
+    t->fn = fn;
+    t->arg = arg;
+    t->stack_size = attr->stack_size;
+    t->stack_mode = attr->stack_mode;
+    t->id = ++loop->task_seq;
     t->file = file;
     t->line = line;
-    memcpy(t->name, name, sizeof(name));
+    if (attr->name != NULL)
+        snprintf(t->name, sizeof(t->name), "%s", attr->name);
+    else
+        snprintf(t->name, sizeof(t->name), "Task-%llu", (unsigned long long)t->id);
     corio__list_push_back(&loop->tasks, &t->all);
     loop->ntasks++;
     t->queued = true;
@@ -147,7 +178,7 @@ corio_task *corio_spawn_at(corio_fn fn, void *arg, const corio_task_attr *attr,
 
 corio_task *corio_task_self(void)
 {
-    corio_loop *loop = corio__loop_get();
+    corio_loop *loop = corio__loop_peek();
 
     return loop != NULL ? loop->current : NULL;
 }
@@ -321,7 +352,7 @@ static const char *basename_of(const char *path)
 
 int corio_tasks_dump(FILE *out)
 {
-    corio_loop *loop = corio__loop_get();
+    corio_loop *loop = corio__loop_peek();
     struct corio__list *n;
     int count = 0;
 
@@ -331,7 +362,7 @@ int corio_tasks_dump(FILE *out)
         corio_task *t = CORIO_CONTAINER_OF(n, corio_task, all);
 
         fprintf(out, "task #%llu %s %s%s (spawned at %s:%d)\n",
-                (unsigned long long)corio_coro_id(t->co), t->name,
+                (unsigned long long)t->id, t->name,
                 corio_state_name(corio_task_state(t)),
                 t->cancel_pending || t->cancel_delivered ? ", cancelling" : "",
                 t->file ? basename_of(t->file) : "?", t->line);
@@ -342,7 +373,7 @@ int corio_tasks_dump(FILE *out)
 
 size_t corio_tasks_count(void)
 {
-    corio_loop *loop = corio__loop_get();
+    corio_loop *loop = corio__loop_peek();
 
     return loop != NULL ? loop->ntasks : 0;
 }
@@ -435,7 +466,7 @@ int corio_sleep(int64_t ns)
     corio_loop *loop;
 
     if (ns > 0)
-        return corio_sleep_until(corio_now() + ns);
+        return corio_sleep_until(corio__after(ns));
     /* sleep(0): let every other ready task run first, then continue. */
     loop = corio__loop_get();
     if (loop == NULL)
@@ -489,7 +520,11 @@ void corio__tasks_cancel_all(corio_loop *loop)
         t->fut.state = CORIO_CANCELLED;
         t->fut.err = ECANCELED;
         /* Its coroutine is suspended mid-call: freeing is all that is left. */
-        t->co->caller = NULL;
+        if (t->co != NULL) {
+            t->co->caller = NULL;
+            corio_coro_free(t->co);
+            t->co = t->resume = NULL;
+        }
         if (t->detached)
             corio__task_free(t);
     }

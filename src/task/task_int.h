@@ -21,12 +21,20 @@ struct corio_future {
     struct corio_task *task;        /* the task it belongs to, or NULL */
 };
 
+/* A task is a small allocation; its coroutine (and stack) is made when it
+ * first runs and released as soon as it ends, so spawning touches no stack
+ * and a finished task that waits to be joined holds no stack. */
 struct corio_task {
     struct corio_future fut;
     struct corio__job job;          /* ready-queue entry: run the task */
     struct corio__list all;         /* in loop->tasks while alive */
-    corio_coro *co;                 /* its coroutine; the task lives on top */
+    corio_coro *co;                 /* its coroutine while it runs, or NULL */
     corio_coro *resume;             /* the innermost coroutine to switch to */
+    corio_fn fn;
+    void *arg;
+    size_t stack_size;
+    int stack_mode;
+    uint64_t id;
     struct corio__waiter *waiting;  /* the blocking call it is parked in */
     int fail_err;                   /* set by corio_task_fail */
     bool started, queued, finished, detached;
@@ -45,7 +53,7 @@ void corio__future_complete(struct corio_future *f, enum corio_state state,
 
 void corio__future_init(struct corio_future *f, corio_loop *loop);
 
-/* Free a finished task (its stack), once its done callbacks have run. */
+/* Free a finished task, once its done callbacks have run. */
 void corio__task_free(struct corio_task *t);
 
 /* True (and the future marked to be released later) while done callbacks

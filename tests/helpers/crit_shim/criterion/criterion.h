@@ -68,8 +68,27 @@ shim_fail(const char *file, int line, const char *expr, const char *fmt, ...)
 #define cr_assert_not_null(p, ...) cr_assert((p) != NULL, __VA_ARGS__)
 #define cr_assert_str_eq(a, b, ...) cr_assert(strcmp((a), (b)) == 0, __VA_ARGS__)
 #define cr_assert_str_neq(a, b, ...) cr_assert(strcmp((a), (b)) != 0, __VA_ARGS__)
+/* A skipped test passes, saying why. */
+#define cr_skip_test(...)                                                   \
+    do {                                                                    \
+        fprintf(stderr, "[SKIP] " __VA_ARGS__);                             \
+        fputc('\n', stderr);                                                \
+        exit(0);                                                            \
+    } while (0)
+#define cr_log_info(...) (fprintf(stderr, __VA_ARGS__), fputc('\n', stderr))
+#define cr_log_warn cr_log_info
 #define cr_expect cr_assert
+#define cr_expect_not cr_assert_not
 #define cr_expect_eq cr_assert_eq
+#define cr_expect_neq cr_assert_neq
+#define cr_expect_lt cr_assert_lt
+#define cr_expect_leq cr_assert_leq
+#define cr_expect_gt cr_assert_gt
+#define cr_expect_geq cr_assert_geq
+#define cr_expect_null cr_assert_null
+#define cr_expect_not_null cr_assert_not_null
+#define cr_expect_str_eq cr_assert_str_eq
+#define cr_expect_str_neq cr_assert_str_neq
 
 static int shim_run(struct shim_test *t)
 {

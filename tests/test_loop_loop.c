@@ -1,0 +1,1306 @@
+/* tests/test_loop_loop.c -- the event loop of include/corio/loop.h: loops and
+ * the thread's current loop, run/run_forever/stop/close, the loop's clock,
+ * callbacks (call_soon, call_later, call_at) and their handles, calls from
+ * other threads (corio_call_soon_threadsafe), waiting on file descriptors
+ * (corio_wait_fd, corio_fd_forget), and the timer heap under load.
+ *
+ * Suites: "loop" holds what the contract promises and the core does. Suite
+ * "loop_bug" holds scenarios where the core breaks the contract today (each
+ * one names the bug it shows); they fail before the fix and pass after it.
+ * Some of them fail only under ASan/valgrind (use-after-free), or only under
+ * UBSan (signed overflow), as noted.
+ *
+ * Timing bounds carry slack for sanitizers and valgrind: they prove the
+ * shape (a timer fires after its delay, soon after), not exact latency.
+ *
+ * Every test has the same .timeout: Criterion 2.4.1's runner leaks 48 bytes
+ * when the tests of one file have different timeouts and run with --jobs=2
+ * (see tests/test_thread_pool.c). */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+
+#include "corio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <valgrind/valgrind.h>
+
+#define MS CORIO_MSEC
+
+/* Loop counts: full size natively, a tenth under valgrind. */
+#define SCALE(n) (RUNNING_ON_VALGRIND ? ((n) / 10 > 0 ? (n) / 10 : 1) : (n))
+
+/* Latency allowed on top of a wait, in milliseconds. */
+#define SLACK_MS (RUNNING_ON_VALGRIND ? 500 : 80)
+
+/* Expect rc == -1 with errno err. */
+#define expect_fail(call, err)                                                 \
+    do {                                                                       \
+        errno = 0;                                                             \
+        int rc_ = (call);                                                      \
+        cr_assert_eq(rc_, -1, "%s returned %d", #call, rc_);                   \
+        cr_assert_eq(errno, (err), "%s: errno %d (%s), expected %d (%s)",      \
+                     #call, errno, strerror(errno), (err), strerror(err));     \
+    } while (0)
+
+static void msleep(int64_t ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+        ;
+}
+
+static int64_t elapsed_ms(int64_t since)
+{
+    return (corio_now() - since) / MS;
+}
+
+/* A loop made for the test, and the thread's current one. */
+static corio_loop *loop_open(void)
+{
+    corio_loop *loop = corio_loop_new();
+
+    cr_assert_not_null(loop, "corio_loop_new: %s", strerror(errno));
+    cr_assert_eq(corio_loop_set_current(loop), 0);
+    return loop;
+}
+
+/* Closing must succeed: nothing is left running. */
+static void loop_done(corio_loop *loop)
+{
+    cr_assert_eq(corio_loop_close(loop), 0, "corio_loop_close: %s",
+                 strerror(errno));
+}
+
+/* What callbacks saw. Each test runs in its own process, so plain statics
+ * start at zero every time. */
+static int order[20000];
+static int norder;
+static corio_loop *the_loop;
+
+/* Append the callback's number to order[]. */
+static void note(void *arg)
+{
+    order[norder++] = (int)(intptr_t)arg;
+}
+
+static void stop_cb(void *arg)
+{
+    corio_loop_stop(arg);
+}
+
+static void nothing(void *arg)
+{
+    (void)arg;
+}
+
+/* ---- Loops and the current loop ------------------------------------------ */
+
+Test(loop, new_loop_becomes_current_only_if_none, .timeout = 30)
+{
+    corio_loop *a = corio_loop_new(), *b;
+
+    cr_assert_not_null(a);
+    cr_assert_eq(corio_loop_current(), a, "the first loop is the current one");
+    b = corio_loop_new();
+    cr_assert_not_null(b);
+    cr_assert_neq(a, b);
+    cr_assert_eq(corio_loop_current(), a, "a second loop does not replace it");
+    cr_assert_eq(corio_loop_set_current(b), 0);
+    cr_assert_eq(corio_loop_current(), b);
+    cr_assert_eq(corio_loop_set_current(a), 0);
+    loop_done(b);
+    cr_assert_eq(corio_loop_current(), a);
+    loop_done(a);
+}
+
+Test(loop, current_is_made_on_first_use_and_stays, .timeout = 30)
+{
+    corio_loop *l = corio_loop_current();
+
+    cr_assert_not_null(l);
+    cr_assert_eq(corio_loop_current(), l);
+    cr_assert_not(corio_loop_is_running(l));
+    /* set_current(NULL): the next corio_loop_current() makes a new loop. */
+    cr_assert_eq(corio_loop_set_current(NULL), 0);
+    corio_loop *m = corio_loop_current();
+    cr_assert_not_null(m);
+    cr_assert_neq(m, l);
+    loop_done(m);
+    loop_done(l);
+}
+
+static void *thread_current(void *arg)
+{
+    corio_loop *l = corio_loop_current();
+
+    (void)arg;
+    /* Made implicitly: the thread owns it and closes it when it exits
+     * (valgrind would report it lost otherwise). */
+    cr_assert_eq(corio_call_soon(l, nothing, NULL, NULL), 0);
+    return l;
+}
+
+Test(loop, each_thread_has_its_own_loop, .timeout = 30)
+{
+    corio_loop *mine = loop_open();
+    pthread_t th;
+    void *theirs = NULL;
+
+    cr_assert_eq(pthread_create(&th, NULL, thread_current, NULL), 0);
+    cr_assert_eq(pthread_join(th, &theirs), 0);
+    cr_assert_not_null(theirs);
+    cr_assert_neq(theirs, mine);
+    cr_assert_eq(corio_loop_current(), mine);
+    loop_done(mine);
+}
+
+Test(loop, close_null_is_a_noop, .timeout = 30)
+{
+    cr_assert_eq(corio_loop_close(NULL), 0);
+    cr_assert_not(corio_loop_is_running(NULL));
+}
+
+/* Inside a running loop: every call that needs it stopped fails EBUSY. */
+static corio_loop *other_loop;
+static int busy_checked;
+
+static void busy_cb(void *arg)
+{
+    corio_loop *loop = arg;
+
+    cr_assert(corio_loop_is_running(loop));
+    expect_fail(corio_loop_close(loop), EBUSY);
+    expect_fail(corio_loop_run(loop), EBUSY);
+    expect_fail(corio_loop_run_forever(loop), EBUSY);
+    expect_fail(corio_loop_set_current(other_loop), EBUSY);
+    expect_fail(corio_loop_set_current(NULL), EBUSY);
+    cr_assert_eq(corio_loop_current(), loop);
+    busy_checked = 1;
+}
+
+Test(loop, close_run_set_current_ebusy_while_running, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+
+    other_loop = corio_loop_new();
+    cr_assert_not_null(other_loop);
+    cr_assert_eq(corio_call_soon(loop, busy_cb, loop, NULL), 0);
+    cr_assert_not(corio_loop_is_running(loop));
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(busy_checked, 1);
+    cr_assert_not(corio_loop_is_running(loop));
+    loop_done(other_loop);
+    loop_done(loop);
+}
+
+/* ---- run, run_forever, stop ---------------------------------------------- */
+
+Test(loop, run_with_nothing_to_do_returns_at_once, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    int64_t t0 = corio_now();
+
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_lt(elapsed_ms(t0), SLACK_MS);
+    loop_done(loop);
+}
+
+/* A chain: a callback arms a timer, whose callback schedules a callback. run
+ * returns only once the last one ran. */
+static void chain3(void *arg)
+{
+    note(CORIO_INT(3));
+}
+
+static void chain2(void *arg)
+{
+    note(CORIO_INT(2));
+    cr_assert_eq(corio_call_soon(arg, chain3, NULL, NULL), 0);
+}
+
+static void chain1(void *arg)
+{
+    note(CORIO_INT(1));
+    cr_assert_eq(corio_call_later(arg, 20 * MS, chain2, arg, NULL), 0);
+}
+
+Test(loop, run_returns_when_nothing_is_left, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    int64_t t0 = corio_now();
+
+    cr_assert_eq(corio_call_soon(loop, chain1, loop, NULL), 0);
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(norder, 3);
+    cr_assert_eq(order[0], 1);
+    cr_assert_eq(order[1], 2);
+    cr_assert_eq(order[2], 3);
+    cr_assert_geq(elapsed_ms(t0), 20);
+    loop_done(loop);
+}
+
+Test(loop, run_forever_until_stop, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    int64_t t0 = corio_now();
+
+    cr_assert_eq(corio_call_later(loop, 50 * MS, stop_cb, loop, NULL), 0);
+    cr_assert_eq(corio_loop_run_forever(loop), 0);
+    cr_assert_geq(elapsed_ms(t0), 50);
+    cr_assert_lt(elapsed_ms(t0), 50 + SLACK_MS);
+    cr_assert_not(corio_loop_is_running(loop));
+    /* run_forever can run again, and waits with no work until stopped. */
+    cr_assert_eq(corio_call_later(loop, 10 * MS, stop_cb, loop, NULL), 0);
+    cr_assert_eq(corio_loop_run_forever(loop), 0);
+    loop_done(loop);
+}
+
+/* A stops the loop and schedules C; B was ready with A. run_forever returns
+ * after A and B: C belongs to the next iteration. */
+static void stop_and_schedule(void *arg)
+{
+    note(CORIO_INT(1));
+    corio_loop_stop(arg);
+    cr_assert_eq(corio_call_soon(arg, note, CORIO_INT(3), NULL), 0);
+}
+
+Test(loop, stop_returns_after_the_ready_callbacks, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+
+    cr_assert_eq(corio_call_soon(loop, stop_and_schedule, loop, NULL), 0);
+    cr_assert_eq(corio_call_soon(loop, note, CORIO_INT(2), NULL), 0);
+    cr_assert_eq(corio_loop_run_forever(loop), 0);
+    cr_assert_eq(norder, 2, "ran %d callbacks", norder);
+    cr_assert_eq(order[0], 1);
+    cr_assert_eq(order[1], 2);
+    /* C is still scheduled: the next run runs it. */
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(norder, 3);
+    cr_assert_eq(order[2], 3);
+    loop_done(loop);
+}
+
+static int64_t seen_time, seen_now;
+
+static void clock_cb(void *arg)
+{
+    seen_time = corio_loop_time(arg);
+    seen_now = corio_now();
+}
+
+Test(loop, loop_time_is_the_iteration_clock, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    int64_t t0 = corio_now();
+
+    cr_assert_leq(corio_loop_time(loop), corio_now());
+    cr_assert_eq(corio_call_later(loop, 30 * MS, clock_cb, loop, NULL), 0);
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_geq(seen_time, t0 + 30 * MS, "the clock moved with the loop");
+    cr_assert_leq(seen_time, seen_now);
+    cr_assert_lt(seen_now - seen_time, SLACK_MS * MS);
+    loop_done(loop);
+}
+
+/* ---- call_soon ----------------------------------------------------------- */
+
+Test(loop, call_soon_runs_in_fifo_order, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+
+    for (int i = 0; i < 1000; i++)
+        cr_assert_eq(corio_call_soon(loop, note, CORIO_INT(i), NULL), 0);
+    cr_assert_eq(norder, 0, "call_soon runs nothing by itself");
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(norder, 1000);
+    for (int i = 0; i < 1000; i++)
+        cr_assert_eq(order[i], i);
+    loop_done(loop);
+}
+
+/* A schedules C while B is already ready: C runs after B. */
+static void schedule_next(void *arg)
+{
+    note(CORIO_INT(1));
+    cr_assert_eq(corio_call_soon(arg, note, CORIO_INT(3), NULL), 0);
+}
+
+Test(loop, callbacks_scheduled_by_callbacks_run_after, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+
+    cr_assert_eq(corio_call_soon(loop, schedule_next, loop, NULL), 0);
+    cr_assert_eq(corio_call_soon(loop, note, CORIO_INT(2), NULL), 0);
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(norder, 3);
+    cr_assert_eq(order[0], 1);
+    cr_assert_eq(order[1], 2);
+    cr_assert_eq(order[2], 3);
+    loop_done(loop);
+}
+
+/* A callback that schedules itself again forever does not starve timers:
+ * what a callback schedules waits for the next iteration, which polls and
+ * fires timers first. */
+static long spins;
+
+static void spin(void *arg)
+{
+    spins++;
+    cr_assert_eq(corio_call_soon(arg, spin, arg, NULL), 0);
+}
+
+Test(loop, self_rescheduling_callback_lets_timers_fire, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+
+    cr_assert_eq(corio_call_soon(loop, spin, loop, NULL), 0);
+    cr_assert_eq(corio_call_later(loop, 20 * MS, stop_cb, loop, NULL), 0);
+    cr_assert_eq(corio_loop_run_forever(loop), 0);
+    cr_assert_gt(spins, 1);
+    loop_done(loop); /* the pending spin is dropped and freed */
+}
+
+Test(loop, call_soon_einval, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    corio_handle *h = NULL;
+
+    expect_fail(corio_call_soon(loop, NULL, NULL, NULL), EINVAL);
+    expect_fail(corio_call_soon(loop, NULL, NULL, &h), EINVAL);
+    cr_assert_null(h, "no handle on failure");
+    expect_fail(corio_call_soon(NULL, note, NULL, NULL), EINVAL);
+    loop_done(loop);
+}
+
+/* ---- call_later, call_at ------------------------------------------------- */
+
+Test(loop, timers_fire_in_time_order, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    static const int delays[] = {50, 10, 40, 0, 30, 20, 5};
+    int n = (int)(sizeof(delays) / sizeof(delays[0]));
+    int64_t base = corio_now();
+
+    /* call_at from one base: call_later would measure each delay from its
+     * own call, which under valgrind can be milliseconds apart. */
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(corio_call_at(loop, base + delays[i] * MS, note,
+                                   CORIO_INT(delays[i]), NULL),
+                     0);
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(norder, n);
+    for (int i = 1; i < n; i++)
+        cr_assert_lt(order[i - 1], order[i], "fired %d before %d", order[i - 1],
+                     order[i]);
+    loop_done(loop);
+}
+
+Test(loop, equal_times_fire_in_scheduling_order, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    int64_t when = corio_now() + 20 * MS;
+
+    /* Interleave two times so that the heap has to reorder them. */
+    for (int i = 0; i < 200; i++) {
+        int64_t w = i % 2 == 0 ? when : when - 5 * MS;
+
+        cr_assert_eq(corio_call_at(loop, w, note, CORIO_INT(i), NULL), 0);
+    }
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(norder, 200);
+    for (int i = 0; i < 100; i++) {
+        cr_assert_eq(order[i], 2 * i + 1, "earlier time first, in order");
+        cr_assert_eq(order[100 + i], 2 * i, "then the later time, in order");
+    }
+    loop_done(loop);
+}
+
+static int64_t fired_at[16];
+static int nfired;
+
+static void stamp(void *arg)
+{
+    (void)arg;
+    fired_at[nfired++] = corio_now();
+}
+
+Test(loop, timers_fire_late_by_little, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    int64_t t0 = corio_now();
+    int64_t at = t0 + 70 * MS;
+
+    cr_assert_eq(corio_call_later(loop, 40 * MS, stamp, NULL, NULL), 0);
+    cr_assert_eq(corio_call_at(loop, at, stamp, NULL, NULL), 0);
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(nfired, 2);
+    cr_assert_geq(fired_at[0], t0 + 40 * MS, "never early");
+    cr_assert_lt(fired_at[0], t0 + (40 + SLACK_MS) * MS);
+    cr_assert_geq(fired_at[1], at, "never early");
+    cr_assert_lt(fired_at[1], at + SLACK_MS * MS);
+    loop_done(loop);
+}
+
+Test(loop, call_at_in_the_past_fires_at_once, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    int64_t t0 = corio_now();
+
+    cr_assert_eq(
+        corio_call_at(loop, t0 - CORIO_SECOND, note, CORIO_INT(1), NULL), 0);
+    cr_assert_eq(corio_call_later(loop, 0, note, CORIO_INT(2), NULL), 0);
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(norder, 2);
+    cr_assert_eq(order[0], 1);
+    cr_assert_eq(order[1], 2);
+    cr_assert_lt(elapsed_ms(t0), SLACK_MS);
+    loop_done(loop);
+}
+
+Test(loop, call_later_call_at_einval, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    corio_handle *h = NULL;
+
+    expect_fail(corio_call_later(loop, -1, note, NULL, &h), EINVAL);
+    expect_fail(corio_call_later(loop, -CORIO_SECOND, note, NULL, NULL),
+                EINVAL);
+    expect_fail(corio_call_later(loop, MS, NULL, NULL, &h), EINVAL);
+    expect_fail(corio_call_later(NULL, MS, note, NULL, NULL), EINVAL);
+    expect_fail(corio_call_at(loop, corio_now(), NULL, NULL, &h), EINVAL);
+    expect_fail(corio_call_at(NULL, corio_now(), note, NULL, NULL), EINVAL);
+    cr_assert_null(h, "no handle on failure");
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(norder, 0, "nothing was scheduled");
+    loop_done(loop);
+}
+
+/* Timers with random delays fire in time order. */
+static int64_t when_of[1000];
+static int64_t last_when;
+static int out_of_order;
+
+static void timer_check(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+
+    if (when_of[i] < last_when)
+        out_of_order++;
+    last_when = when_of[i];
+    norder++;
+}
+
+Test(loop, thousand_timers_fire_in_order, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    int64_t base = corio_now() + 5 * MS;
+
+    srand(7);
+    for (int i = 0; i < 1000; i++) {
+        when_of[i] = base + (rand() % 50000) * CORIO_USEC;
+        cr_assert_eq(
+            corio_call_at(loop, when_of[i], timer_check, CORIO_INT(i), NULL),
+            0);
+    }
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(norder, 1000);
+    cr_assert_eq(out_of_order, 0);
+    loop_done(loop);
+}
+
+/* ---- Handles ------------------------------------------------------------- */
+
+Test(loop, cancel_before_run_never_runs, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    corio_handle *soon = NULL, *later = NULL;
+    int64_t t0 = corio_now();
+
+    cr_assert_eq(corio_call_soon(loop, note, CORIO_INT(1), &soon), 0);
+    cr_assert_eq(
+        corio_call_later(loop, 2 * CORIO_SECOND, note, CORIO_INT(2), &later),
+        0);
+    cr_assert_not_null(soon);
+    cr_assert_not_null(later);
+    cr_assert_not(corio_handle_cancelled(soon));
+    cr_assert_eq(corio_handle_cancel(soon), 0);
+    cr_assert_eq(corio_handle_cancel(later), 0);
+    cr_assert(corio_handle_cancelled(soon));
+    cr_assert(corio_handle_cancelled(later));
+    expect_fail(corio_handle_cancel(soon), EALREADY);
+    expect_fail(corio_handle_cancel(later), EALREADY);
+    /* The cancelled timer is gone: run has nothing to wait for. */
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(norder, 0);
+    cr_assert_lt(elapsed_ms(t0), SLACK_MS, "run waited for a cancelled timer");
+    corio_handle_free(soon);
+    corio_handle_free(later);
+    loop_done(loop);
+}
+
+Test(loop, cancel_after_run_is_ealready, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    corio_handle *soon = NULL, *later = NULL;
+
+    cr_assert_eq(corio_call_soon(loop, note, CORIO_INT(1), &soon), 0);
+    cr_assert_eq(corio_call_later(loop, MS, note, CORIO_INT(2), &later), 0);
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(norder, 2);
+    expect_fail(corio_handle_cancel(soon), EALREADY);
+    expect_fail(corio_handle_cancel(later), EALREADY);
+    cr_assert_not(corio_handle_cancelled(soon), "it ran, it was not cancelled");
+    cr_assert_not(corio_handle_cancelled(later));
+    corio_handle_free(soon);
+    corio_handle_free(later);
+    loop_done(loop);
+}
+
+static corio_handle *victim;
+
+static void cancel_victim(void *arg)
+{
+    note(arg);
+    cr_assert_eq(corio_handle_cancel(victim), 0);
+}
+
+Test(loop, cancel_from_a_callback_in_the_same_batch, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    int64_t when = corio_now() + 5 * MS;
+
+    cr_assert_eq(corio_call_at(loop, when, cancel_victim, CORIO_INT(1), NULL),
+                 0);
+    cr_assert_eq(corio_call_at(loop, when, note, CORIO_INT(2), &victim), 0);
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(norder, 1, "the cancelled callback ran");
+    cr_assert(corio_handle_cancelled(victim));
+    corio_handle_free(victim);
+    loop_done(loop);
+}
+
+Test(loop, handle_free_of_a_pending_handle_still_runs, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    corio_handle *soon = NULL, *later = NULL;
+
+    cr_assert_eq(corio_call_soon(loop, note, CORIO_INT(1), &soon), 0);
+    cr_assert_eq(corio_call_later(loop, 10 * MS, note, CORIO_INT(2), &later),
+                 0);
+    corio_handle_free(soon);
+    corio_handle_free(later);
+    corio_handle_free(NULL);
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(norder, 2, "freeing the handle does not cancel");
+    loop_done(loop); /* valgrind: both handles were freed by the loop */
+}
+
+Test(loop, handle_free_after_cancel_before_run, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    corio_handle *soon = NULL, *later = NULL;
+
+    cr_assert_eq(corio_call_soon(loop, note, CORIO_INT(1), &soon), 0);
+    cr_assert_eq(corio_call_later(loop, 10 * MS, note, CORIO_INT(2), &later),
+                 0);
+    cr_assert_eq(corio_handle_cancel(soon), 0);
+    cr_assert_eq(corio_handle_cancel(later), 0);
+    corio_handle_free(soon); /* still in the ready queue */
+    corio_handle_free(later);
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(norder, 0);
+    loop_done(loop);
+}
+
+Test(loop, close_drops_pending_callbacks_and_handles_survive, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    corio_handle *soon = NULL, *later = NULL;
+
+    cr_assert_eq(corio_call_soon(loop, note, CORIO_INT(1), NULL), 0);
+    cr_assert_eq(corio_call_later(loop, CORIO_SECOND, note, CORIO_INT(2), NULL),
+                 0);
+    cr_assert_eq(corio_call_soon(loop, note, CORIO_INT(3), &soon), 0);
+    cr_assert_eq(
+        corio_call_later(loop, CORIO_SECOND, note, CORIO_INT(4), &later), 0);
+    loop_done(loop);
+    cr_assert_eq(norder, 0, "close runs no callback");
+    /* The caller's handles stay valid until freed: not cancelled, done. */
+    cr_assert_not(corio_handle_cancelled(soon));
+    expect_fail(corio_handle_cancel(soon), EALREADY);
+    expect_fail(corio_handle_cancel(later), EALREADY);
+    corio_handle_free(soon);
+    corio_handle_free(later);
+}
+
+/* ---- Calls from other threads -------------------------------------------- */
+
+#define NPRODUCERS 4
+
+static unsigned char *ts_seen;
+static int ts_total, ts_received, ts_off_thread;
+static int ts_errors;
+static pthread_t loop_thread;
+
+static void ts_cb(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+
+    if (!pthread_equal(pthread_self(), loop_thread))
+        ts_off_thread++;
+    ts_seen[id]++;
+    if (++ts_received == ts_total)
+        corio_loop_stop(the_loop);
+}
+
+static void *producer(void *arg)
+{
+    int base = (int)(intptr_t)arg * (ts_total / NPRODUCERS);
+
+    for (int i = 0; i < ts_total / NPRODUCERS; i++)
+        if (corio_call_soon_threadsafe(the_loop, ts_cb, CORIO_INT(base + i)) ==
+            -1)
+            __atomic_fetch_add(&ts_errors, 1, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+Test(loop, threadsafe_from_four_threads_all_run_once_on_the_loop, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    pthread_t th[NPRODUCERS];
+    corio_handle *guard = NULL;
+
+    the_loop = loop;
+    loop_thread = pthread_self();
+    ts_total = NPRODUCERS * SCALE(10000);
+    ts_seen = calloc((size_t)ts_total, 1);
+    cr_assert_not_null(ts_seen);
+    /* If some callback were lost, the guard stops the loop anyway. */
+    cr_assert_eq(
+        corio_call_later(loop, 20 * CORIO_SECOND, stop_cb, loop, &guard), 0);
+    for (int i = 0; i < NPRODUCERS; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, producer, CORIO_INT(i)), 0);
+    cr_assert_eq(corio_loop_run_forever(loop), 0);
+    for (int i = 0; i < NPRODUCERS; i++)
+        pthread_join(th[i], NULL);
+    cr_assert_eq(ts_errors, 0);
+    cr_assert_eq(ts_received, ts_total, "received %d of %d", ts_received,
+                 ts_total);
+    cr_assert_eq(ts_off_thread, 0, "a callback ran on another thread");
+    for (int i = 0; i < ts_total; i++)
+        cr_assert_eq(ts_seen[i], 1, "callback %d ran %d times", i, ts_seen[i]);
+    cr_assert_eq(corio_handle_cancel(guard), 0);
+    corio_handle_free(guard);
+    free(ts_seen);
+    loop_done(loop);
+}
+
+/* The loop sleeps (its only timer is 20 s away); another thread posts a
+ * callback every 30 ms. Each wakes the loop within a few milliseconds. */
+#define WAKE_ROUNDS 5
+
+static int64_t posted_at, worst_latency;
+static int wakes;
+
+static void wake_cb(void *arg)
+{
+    int64_t lat = corio_now() - __atomic_load_n(&posted_at, __ATOMIC_ACQUIRE);
+
+    (void)arg;
+    if (lat > worst_latency)
+        worst_latency = lat;
+    if (++wakes == WAKE_ROUNDS)
+        corio_loop_stop(the_loop);
+}
+
+static void *waker(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < WAKE_ROUNDS; i++) {
+        msleep(30);
+        __atomic_store_n(&posted_at, corio_now(), __ATOMIC_RELEASE);
+        if (corio_call_soon_threadsafe(the_loop, wake_cb, NULL) == -1)
+            __atomic_fetch_add(&ts_errors, 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+Test(loop, threadsafe_wakes_a_sleeping_loop_quickly, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    corio_handle *guard = NULL;
+    pthread_t th;
+
+    the_loop = loop;
+    cr_assert_eq(
+        corio_call_later(loop, 20 * CORIO_SECOND, stop_cb, loop, &guard), 0);
+    cr_assert_eq(pthread_create(&th, NULL, waker, NULL), 0);
+    cr_assert_eq(corio_loop_run_forever(loop), 0);
+    pthread_join(th, NULL);
+    cr_assert_eq(ts_errors, 0);
+    cr_assert_eq(wakes, WAKE_ROUNDS);
+    cr_assert_lt(worst_latency, (RUNNING_ON_VALGRIND ? 300 : 20) * MS,
+                 "worst wake-up latency %lld us",
+                 (long long)(worst_latency / 1000));
+    cr_assert_eq(corio_handle_cancel(guard), 0);
+    corio_handle_free(guard);
+    loop_done(loop);
+}
+
+/* corio_loop_run runs callbacks posted with corio_call_soon_threadsafe
+ * before it returns: one posted by another thread before run, and one posted
+ * by a callback of the running loop (both sit in the loop's thread-safe
+ * queue, not in its ready queue). */
+static void post_threadsafe(void *arg)
+{
+    note(CORIO_INT(1));
+    cr_assert_eq(corio_call_soon_threadsafe(arg, note, CORIO_INT(2)), 0);
+}
+
+static void *post_from_thread(void *arg)
+{
+    if (corio_call_soon_threadsafe(arg, note, CORIO_INT(9)) == -1)
+        return CORIO_INT(-1);
+    return NULL;
+}
+
+Test(loop, run_runs_threadsafe_callbacks, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    pthread_t th;
+    void *rc = CORIO_INT(1);
+
+    /* Posted by another thread before run. */
+    cr_assert_eq(pthread_create(&th, NULL, post_from_thread, loop), 0);
+    pthread_join(th, &rc);
+    cr_assert_null(rc);
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(norder, 1, "run returned before the posted callback ran");
+    cr_assert_eq(order[0], 9);
+    /* Posted from a callback while run runs. */
+    norder = 0;
+    cr_assert_eq(corio_call_soon(loop, post_threadsafe, loop, NULL), 0);
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(norder, 2, "run returned before the posted callback ran");
+    cr_assert_eq(order[1], 2);
+    loop_done(loop);
+}
+
+/* EPIPE is what a post gets once the loop is closing: a task cancelled by
+ * corio_loop_close posts from its cleanup. */
+static int cleanup_rc, cleanup_errno;
+
+static void *post_in_cleanup(void *arg)
+{
+    if (corio_sleep(10 * CORIO_SECOND) == 0)
+        return NULL;
+    errno = 0;
+    cleanup_rc = corio_call_soon_threadsafe(arg, note, CORIO_INT(1));
+    cleanup_errno = errno;
+    return NULL;
+}
+
+Test(loop, threadsafe_while_closing_is_epipe, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    corio_task *t = corio_spawn(post_in_cleanup, loop, NULL);
+
+    cr_assert_not_null(t);
+    cr_assert_eq(corio_task_detach(t), 0);
+    cr_assert_eq(corio_sleep(0), 0); /* it starts and parks */
+    loop_done(loop);
+    cr_assert_eq(cleanup_rc, -1);
+    cr_assert_eq(cleanup_errno, EPIPE, "errno %d", cleanup_errno);
+    cr_assert_eq(norder, 0);
+}
+
+Test(loop, threadsafe_einval, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+
+    expect_fail(corio_call_soon_threadsafe(loop, NULL, NULL), EINVAL);
+    expect_fail(corio_call_soon_threadsafe(NULL, note, NULL), EINVAL);
+    loop_done(loop);
+}
+
+/* ---- Waiting on file descriptors ----------------------------------------- */
+
+static int fds[2];
+
+static void pipe_open(void)
+{
+    cr_assert_eq(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+}
+
+static void pipe_close(void)
+{
+    cr_assert_eq(corio_fd_forget(fds[0]), 0);
+    cr_assert_eq(corio_fd_forget(fds[1]), 0);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static corio_task *spawn(corio_fn fn, void *arg)
+{
+    corio_task *t = corio_spawn(fn, arg, NULL);
+
+    cr_assert_not_null(t, "corio_spawn: %s", strerror(errno));
+    return t;
+}
+
+/* Returns what corio_wait_fd returned, or -errno. */
+static void *wait_reader(void *arg)
+{
+    int rc = corio_wait_fd(fds[0], CORIO_READ, (int64_t)(intptr_t)arg);
+
+    return CORIO_INT(rc == -1 ? -errno : rc);
+}
+
+static void *write_later(void *arg)
+{
+    if (corio_sleep(20 * MS) == -1)
+        return CORIO_INT(-errno);
+    return CORIO_INT(write(fds[1], "x", 1));
+}
+
+Test(loop, wait_fd_readable_after_a_write_from_another_task, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    corio_task *r, *w;
+    void *rres = NULL, *wres = NULL;
+    char c;
+
+    pipe_open();
+    r = spawn(wait_reader, CORIO_INT(-1));
+    w = spawn(write_later, NULL);
+    cr_assert_eq(corio_join(r, &rres), 0);
+    cr_assert_eq(corio_join(w, &wres), 0);
+    cr_assert_eq(CORIO_TO_INT(wres), 1);
+    cr_assert_eq(CORIO_TO_INT(rres), CORIO_READ, "wait_fd gave %d",
+                 (int)CORIO_TO_INT(rres));
+    cr_assert_eq(read(fds[0], &c, 1), 1);
+    pipe_close();
+    loop_done(loop);
+}
+
+Test(loop, wait_fd_on_the_thread_stack_drives_the_loop, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    corio_task *w;
+    int64_t t0 = corio_now();
+
+    pipe_open();
+    w = spawn(write_later, NULL);
+    cr_assert_eq(corio_wait_fd(fds[0], CORIO_READ, -1), CORIO_READ);
+    cr_assert_geq(elapsed_ms(t0), 20);
+    cr_assert_eq(corio_join(w, NULL), 0);
+    pipe_close();
+    loop_done(loop);
+}
+
+Test(loop, wait_fd_writable, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+
+    pipe_open();
+    cr_assert_eq(corio_wait_fd(fds[1], CORIO_WRITE, corio_now() + CORIO_SECOND),
+                 CORIO_WRITE);
+    /* Asking for both: only what is ready is reported. */
+    cr_assert_eq(write(fds[1], "x", 1), 1);
+    int rc = corio_wait_fd(fds[0], CORIO_READ | CORIO_WRITE,
+                           corio_now() + CORIO_SECOND);
+    cr_assert_eq(rc, CORIO_READ, "read end: %d", rc);
+    pipe_close();
+    loop_done(loop);
+}
+
+Test(loop, wait_fd_deadline_is_etimedout, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    int64_t t0 = corio_now();
+    corio_task *r;
+    void *res = NULL;
+
+    pipe_open();
+    expect_fail(corio_wait_fd(fds[0], CORIO_READ, t0 + 50 * MS), ETIMEDOUT);
+    cr_assert_geq(elapsed_ms(t0), 50);
+    cr_assert_lt(elapsed_ms(t0), 50 + SLACK_MS);
+    /* The same in a task, and a deadline already past fails at once. */
+    r = spawn(wait_reader, CORIO_INT(corio_now() + 30 * MS));
+    cr_assert_eq(corio_join(r, &res), 0);
+    cr_assert_eq(CORIO_TO_INT(res), -ETIMEDOUT);
+    t0 = corio_now();
+    expect_fail(corio_wait_fd(fds[0], CORIO_READ, t0 - MS), ETIMEDOUT);
+    cr_assert_lt(elapsed_ms(t0), SLACK_MS);
+    /* The waiter left: a new wait is not EBUSY. */
+    cr_assert_eq(write(fds[1], "x", 1), 1);
+    cr_assert_eq(corio_wait_fd(fds[0], CORIO_READ, corio_now() + CORIO_SECOND),
+                 CORIO_READ);
+    pipe_close();
+    loop_done(loop);
+}
+
+Test(loop, wait_fd_ebadf_einval, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    int closed;
+
+    pipe_open();
+    expect_fail(corio_wait_fd(-1, CORIO_READ, -1), EBADF);
+    expect_fail(corio_wait_fd(-5, CORIO_WRITE, 0), EBADF);
+    closed = dup(fds[0]);
+    cr_assert_geq(closed, 0);
+    close(closed);
+    expect_fail(corio_wait_fd(closed, CORIO_READ, corio_now() + 10 * MS),
+                EBADF);
+    expect_fail(corio_wait_fd(fds[0], 0, -1), EINVAL);
+    expect_fail(corio_wait_fd(fds[0], 4, -1), EINVAL);
+    expect_fail(corio_wait_fd(fds[0], CORIO_READ | 8, -1), EINVAL);
+    pipe_close();
+    loop_done(loop);
+}
+
+static void *second_reader(void *arg)
+{
+    int rc;
+
+    (void)arg;
+    corio_sleep(0); /* let the first reader park */
+    rc = corio_wait_fd(fds[0], CORIO_READ, corio_now() + CORIO_SECOND);
+    if (rc == -1)
+        rc = -errno;
+    /* Unblock the first reader. */
+    if (write(fds[1], "x", 1) != 1)
+        return CORIO_INT(-1000);
+    return CORIO_INT(rc);
+}
+
+Test(loop, wait_fd_second_reader_is_ebusy, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    corio_task *a, *b;
+    void *ra = NULL, *rb = NULL;
+
+    pipe_open();
+    a = spawn(wait_reader, CORIO_INT(corio_now() + 5 * CORIO_SECOND));
+    b = spawn(second_reader, NULL);
+    cr_assert_eq(corio_join(b, &rb), 0);
+    cr_assert_eq(corio_join(a, &ra), 0);
+    cr_assert_eq(CORIO_TO_INT(rb), -EBUSY, "second reader got %d",
+                 (int)CORIO_TO_INT(rb));
+    cr_assert_eq(CORIO_TO_INT(ra), CORIO_READ);
+    pipe_close();
+    loop_done(loop);
+}
+
+static void *forget_later(void *arg)
+{
+    (void)arg;
+    if (corio_sleep(20 * MS) == -1)
+        return CORIO_INT(-errno);
+    return CORIO_INT(corio_fd_forget(fds[0]));
+}
+
+Test(loop, fd_forget_wakes_the_waiter_with_ebadf, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    corio_task *r, *f;
+    void *res = NULL, *fres = NULL;
+    int64_t t0 = corio_now();
+
+    pipe_open();
+    r = spawn(wait_reader, CORIO_INT(-1));
+    f = spawn(forget_later, NULL);
+    cr_assert_eq(corio_join(r, &res), 0);
+    cr_assert_eq(corio_join(f, &fres), 0);
+    cr_assert_eq(CORIO_TO_INT(fres), 0);
+    cr_assert_eq(CORIO_TO_INT(res), -EBADF, "waiter got %d",
+                 (int)CORIO_TO_INT(res));
+    cr_assert_lt(elapsed_ms(t0), 20 + SLACK_MS);
+    /* Forgotten, the fd can be waited on again (it is registered anew). */
+    cr_assert_eq(write(fds[1], "x", 1), 1);
+    cr_assert_eq(corio_wait_fd(fds[0], CORIO_READ, corio_now() + CORIO_SECOND),
+                 CORIO_READ);
+    cr_assert_eq(corio_fd_forget(12345), 0, "an unknown fd is fine");
+    pipe_close();
+    loop_done(loop);
+}
+
+Test(loop, run_waits_for_fd_waiters, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    corio_task *r, *w;
+    void *res = NULL;
+
+    pipe_open();
+    r = spawn(wait_reader, CORIO_INT(-1));
+    w = spawn(write_later, NULL);
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert(corio_task_is_done(r),
+              "run returned while a task waited on an fd");
+    cr_assert_eq(corio_join(r, &res), 0);
+    cr_assert_eq(CORIO_TO_INT(res), CORIO_READ);
+    cr_assert_eq(corio_join(w, NULL), 0);
+    pipe_close();
+    loop_done(loop);
+}
+
+/* ---- The timer heap under load ------------------------------------------- */
+
+/* 10,000 timers armed with call_at at random times (many equal), with random
+ * cancellations mixed into the arming and into the callbacks. Every timer
+ * not cancelled fires exactly once, in (time, arming order); no cancelled
+ * one fires. */
+struct stimer {
+    corio_handle *h;
+    int64_t when;
+    int fired;
+    int cancelled;
+};
+
+static struct stimer *st;
+static int nst, last_idx = -1, st_order_errors, st_fired;
+static unsigned st_rand = 12345;
+
+static unsigned next_rand(void)
+{
+    st_rand = st_rand * 1103515245u + 12345u;
+    return st_rand >> 8;
+}
+
+static void stress_cb(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+
+    st[i].fired++;
+    st_fired++;
+    if (last_idx >= 0) {
+        struct stimer *p = &st[last_idx];
+
+        if (p->when > st[i].when || (p->when == st[i].when && last_idx > i))
+            st_order_errors++;
+    }
+    last_idx = i;
+    /* One callback in eight cancels a random timer: pending ones leave the
+     * heap while it is being emptied. */
+    if (next_rand() % 8 == 0) {
+        int j = (int)(next_rand() % (unsigned)nst);
+
+        if (corio_handle_cancel(st[j].h) == 0)
+            st[j].cancelled = 1;
+        else
+            cr_assert(st[j].fired || st[j].cancelled,
+                      "cancel of pending timer %d failed", j);
+    }
+}
+
+Test(loop, heap_stress_random_insert_and_cancel, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    int64_t base;
+
+    nst = SCALE(10000);
+    st = calloc((size_t)nst, sizeof(*st));
+    cr_assert_not_null(st);
+    base = corio_now() + 20 * MS;
+    for (int i = 0; i < nst; i++) {
+        /* 500 distinct times over 100 ms: about 20 timers share each. */
+        st[i].when = base + (int64_t)(next_rand() % 500) * 200 * CORIO_USEC;
+        cr_assert_eq(
+            corio_call_at(loop, st[i].when, stress_cb, CORIO_INT(i), &st[i].h),
+            0);
+        if (next_rand() % 3 == 0) {
+            int j = (int)(next_rand() % (unsigned)(i + 1));
+
+            if (corio_handle_cancel(st[j].h) == 0)
+                st[j].cancelled = 1;
+            else
+                cr_assert(st[j].cancelled);
+        }
+    }
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(st_order_errors, 0, "%d timers fired out of order",
+                 st_order_errors);
+    for (int i = 0; i < nst; i++) {
+        if (st[i].cancelled)
+            cr_assert_eq(st[i].fired, 0, "cancelled timer %d fired", i);
+        else
+            cr_assert_eq(st[i].fired, 1, "timer %d fired %d times", i,
+                         st[i].fired);
+        cr_assert_eq(corio_handle_cancelled(st[i].h), st[i].cancelled != 0);
+        corio_handle_free(st[i].h);
+    }
+    cr_assert_gt(st_fired, nst / 3);
+    free(st);
+    loop_done(loop);
+}
+
+/* ========================================================================
+ * Bugs: scenarios the current core gets wrong. Each fails before its fix.
+ * ======================================================================== */
+
+/* BUG 1 (fails under ASan and valgrind: heap-use-after-free). A callback
+ * that frees its own handle -- the usual way to release a one-shot timer's
+ * handle -- frees it inside handle_run, which reads h->owned afterwards. */
+struct self_free {
+    corio_handle *h;
+    int ran;
+};
+
+static void free_own_handle(void *arg)
+{
+    struct self_free *s = arg;
+
+    s->ran++;
+    expect_fail(corio_handle_cancel(s->h), EALREADY);
+    corio_handle_free(s->h);
+}
+
+Test(loop_bug, callback_frees_its_own_handle, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    struct self_free a = {0}, b = {0};
+
+    cr_assert_eq(corio_call_soon(loop, free_own_handle, &a, &a.h), 0);
+    cr_assert_eq(corio_call_later(loop, MS, free_own_handle, &b, &b.h), 0);
+    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(a.ran, 1);
+    cr_assert_eq(b.ran, 1);
+    loop_done(loop);
+}
+
+/* BUG 3 (the ETIMEDOUT is seen in every build). corio_wait_fd learns
+ * readiness only from epoll edges (EPOLLET) and clears what it reports, so
+ * it misses readiness that is still there: a second wait for a pipe that is
+ * still writable, or for data left after a partial read, blocks until the
+ * deadline (or forever) although the fd is ready. And a first wait with a
+ * deadline already past (a poll) fails ETIMEDOUT on a ready fd, since the fd
+ * is registered but epoll not asked. */
+Test(loop_bug, wait_fd_second_wait_on_a_still_writable_fd, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    int rc;
+
+    pipe_open();
+    cr_assert_eq(corio_wait_fd(fds[1], CORIO_WRITE, corio_now() + CORIO_SECOND),
+                 CORIO_WRITE);
+    errno = 0;
+    rc = corio_wait_fd(fds[1], CORIO_WRITE, corio_now() + 300 * MS);
+    cr_assert_eq(rc, CORIO_WRITE, "pipe still writable: got %d (%s)", rc,
+                 strerror(errno));
+    pipe_close();
+    loop_done(loop);
+}
+
+Test(loop_bug, wait_fd_after_a_partial_read, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    char c;
+    int rc;
+
+    pipe_open();
+    cr_assert_eq(write(fds[1], "ab", 2), 2);
+    cr_assert_eq(corio_wait_fd(fds[0], CORIO_READ, corio_now() + CORIO_SECOND),
+                 CORIO_READ);
+    cr_assert_eq(read(fds[0], &c, 1), 1);
+    errno = 0;
+    rc = corio_wait_fd(fds[0], CORIO_READ, corio_now() + 300 * MS);
+    cr_assert_eq(rc, CORIO_READ, "one byte is left: got %d (%s)", rc,
+                 strerror(errno));
+    pipe_close();
+    loop_done(loop);
+}
+
+Test(loop_bug, wait_fd_poll_with_past_deadline_on_a_ready_fd, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    int rc;
+
+    pipe_open();
+    cr_assert_eq(write(fds[1], "a", 1), 1);
+    errno = 0;
+    rc = corio_wait_fd(fds[0], CORIO_READ, 0);
+    cr_assert_eq(rc, CORIO_READ, "fd is readable: got %d (%s)", rc,
+                 strerror(errno));
+    pipe_close();
+    loop_done(loop);
+}
+
+/* BUG 4 (fails in every build; UBSan also reports the signed overflow).
+ * corio_call_later computes corio_now() + delay_ns without saturating: a
+ * "never" delay such as INT64_MAX wraps to a time far in the past, so the
+ * callback fires at once; and corio__loop_run_once then computes the poll
+ * timeout as min->when - corio_now(), which wraps again to a huge positive
+ * value: the loop sleeps "forever" past its other timers. (call_at with a
+ * very negative time hangs the same way.) A watchdog thread ends the hang so
+ * that the test fails instead of timing out. */
+static int watchdog_quit;
+
+static void *watchdog(void *arg)
+{
+    for (int i = 0; i < 200; i++) {
+        if (__atomic_load_n(&watchdog_quit, __ATOMIC_ACQUIRE))
+            return NULL;
+        msleep(10);
+    }
+    if (corio_call_soon_threadsafe(arg, stop_cb, arg) == -1)
+        return CORIO_INT(-1);
+    return NULL;
+}
+
+Test(loop_bug, call_later_huge_delay_does_not_wrap, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    corio_handle *h = NULL;
+    int64_t t0 = corio_now(), took;
+    pthread_t th;
+
+    cr_assert_eq(corio_call_later(loop, INT64_MAX, note, CORIO_INT(1), &h), 0);
+    cr_assert_eq(corio_call_later(loop, 20 * MS, stop_cb, loop, NULL), 0);
+    cr_assert_eq(pthread_create(&th, NULL, watchdog, loop), 0);
+    cr_assert_eq(corio_loop_run_forever(loop), 0);
+    took = elapsed_ms(t0);
+    __atomic_store_n(&watchdog_quit, 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    corio_handle_cancel(h);
+    corio_handle_free(h);
+    loop_done(loop); /* before asserting: no leak on failure */
+    cr_assert_eq(norder, 0, "a callback due in 292 years ran now");
+    cr_assert_lt(took, 1000, "the 20 ms timer fired after %lld ms",
+                 (long long)took);
+}
+
+/* BUG 5. corio_loop_run (and run_forever) make the loop they run the
+ * thread's current loop and never restore the previous one (enter() sets
+ * current_loop). After running a second loop, corio_loop_current(),
+ * corio_spawn(NULL attr), corio_future_new() and every blocking call use
+ * that loop; and once it is closed the thread has no current loop at all,
+ * so the next corio_loop_current() silently makes a third one. asyncio's
+ * run_until_complete sets the running loop only while it runs. */
+Test(loop_bug, running_another_loop_keeps_the_current_loop, .timeout = 30)
+{
+    corio_loop *a = loop_open();
+    corio_loop *b = corio_loop_new();
+    corio_loop *after_run;
+
+    cr_assert_not_null(b);
+    cr_assert_eq(corio_loop_current(), a);
+    cr_assert_eq(corio_call_soon(b, note, CORIO_INT(1), NULL), 0);
+    cr_assert_eq(corio_loop_run(b), 0);
+    cr_assert_eq(norder, 1);
+    after_run = corio_loop_current();
+    loop_done(b);
+    loop_done(a); /* both closed before asserting: no leak on failure */
+    cr_assert_eq(after_run, a, "running b made it the current loop");
+}
