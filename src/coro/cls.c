@@ -92,6 +92,20 @@ int corio_key_free(corio_key key)
     return rc;
 }
 
+/* The values of a thread's own stack are destroyed when the thread exits. */
+static pthread_key_t thread_key;
+static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
+
+static void thread_locals_free(void *co)
+{
+    corio__locals_destroy(co);
+}
+
+static void thread_key_make(void)
+{
+    pthread_key_create(&thread_key, thread_locals_free);
+}
+
 static corio_coro *running(void)
 {
     corio_coro *co = destroying;
@@ -134,6 +148,10 @@ int corio_local_set(corio_key key, void *value)
             return -1;
         }
         memset(v + co->nlocals, 0, (n - co->nlocals) * sizeof(*v));
+        if (co->locals == NULL && co == corio__coro_main()) {
+            pthread_once(&thread_key_once, thread_key_make);
+            pthread_setspecific(thread_key, co);
+        }
         co->locals = v;
         co->nlocals = n;
     }
