@@ -43,8 +43,6 @@ struct thread {
 static __thread struct thread th __attribute__((tls_model("initial-exec")));
 static uint64_t next_id = 1;
 
-void corio__locals_destroy(corio_coro *co); /* cls.c */
-
 int64_t corio_now(void)
 {
     struct timespec ts;

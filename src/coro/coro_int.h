@@ -98,6 +98,9 @@ static inline bool corio__coro_active(const corio_coro *co)
  * pick what runs next themselves. Returns when something switches back. */
 void corio__coro_switch(corio_coro *to);
 
+/* Run the destructors of co's coroutine-local values and free them. */
+void corio__locals_destroy(corio_coro *co);
+
 /* The thread's pseudo-coroutine for its own stack. */
 corio_coro *corio__coro_main(void);
 
