@@ -3,9 +3,11 @@
  *
  * A coroutine is a function running on its own stack. corio_coro_resume()
  * runs it until it calls corio_coro_yield() or returns; the next resume
- * continues after the yield. Coroutines belong to the thread that resumes
- * them: a suspended coroutine may be resumed by another thread, but never by
- * two at once. */
+ * continues after the yield. A coroutine runs on the thread that resumes
+ * it. A suspended coroutine may be resumed by another thread (never by two at
+ * once), but then its code must not keep the address of thread-local data
+ * across a yield: compilers cache such addresses, errno's included (errno's
+ * value itself is carried over by the switch). Tasks never move. */
 #ifndef CORIO_CORO_H
 #define CORIO_CORO_H
 

@@ -14,6 +14,7 @@
 #ifdef CORIO_ARCH_UCONTEXT
 #include <ucontext.h>
 typedef struct corio__ctx {
+    void *sp; /* about the stack pointer at the last switch (frame address) */
     ucontext_t uc;
 } corio__ctx;
 #else

@@ -29,6 +29,7 @@ void corio__arch_make(corio__ctx *ctx, char *lo, size_t size,
     ctx->uc.uc_stack.ss_sp = lo;
     ctx->uc.uc_stack.ss_size = size;
     ctx->uc.uc_link = NULL;
+    ctx->sp = lo + size;
     makecontext(&ctx->uc, (void (*)(void))boot, 4, (unsigned)(e >> 16 >> 16),
                 (unsigned)e, (unsigned)(a >> 16 >> 16), (unsigned)a);
 }
@@ -37,6 +38,9 @@ int corio__arch_switch(corio__ctx *from, corio__ctx *to, int *errp)
 {
     int saved = *errp;
 
+    /* For the compact-stack overflow check: a little above the real stack
+     * pointer, well within the 256-byte red zone. */
+    from->sp = __builtin_frame_address(0);
     swapcontext(&from->uc, &to->uc);
     *errp = saved;
     return 0;

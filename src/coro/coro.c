@@ -202,23 +202,17 @@ static void ensure_overflow_handler(void)
 
 /* Compact stacks have no guard page: the stack pointer a coroutine saved
  * when it last switched out is checked before it is switched back in. (The
- * ucontext fallback keeps no stack pointer of its own: no check there.) */
-#ifndef CORIO_ARCH_UCONTEXT
+ * ucontext fallback saves its frame address there, a few words above.) */
 static void overflowed(corio_coro *co)
 {
     report_overflow(co);
     abort();
 }
-#endif
 
 static inline void check_limit(corio_coro *co)
 {
-#ifndef CORIO_ARCH_UCONTEXT
     if (CORIO_UNLIKELY((char *)co->ctx.sp < co->limit))
         overflowed(co);
-#else
-    (void)co;
-#endif
 }
 
 /* ---- Switching --------------------------------------------------------
