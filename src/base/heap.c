@@ -1,117 +1,118 @@
-/* src/base/heap.c -- the pointer-linked binary heap of heap.h.
+/* src/base/heap.c -- the 4-ary array heap of heap.h.
  *
- * The tree is complete: node number k (1-based, in level order) is reached
- * from the root by the bits of k after the leading one, 0 = left, 1 = right.
- * That finds the last node (for removal) and the next free slot (for
- * insertion) in O(log n) without an array. */
+ * Entry i has its children at 4i+1 .. 4i+4 and its parent at (i-1)/4: a
+ * removal sifts down about log4(n) levels, half the levels of a binary
+ * heap, reading four adjacent keys at each. */
 #include "heap.h"
 
-static int less(const struct corio__heap_node *a, const struct corio__heap_node *b)
+#include <errno.h>
+#include <stdlib.h>
+
+#define ARITY 4
+#define MIN_CAP 64
+
+static inline int less(const struct corio__heap_entry *a,
+                       const struct corio__heap_entry *b)
 {
-    return a->when < b->when || (a->when == b->when && a->seq < b->seq);
+    return a->when < b->when ||
+           (a->when == b->when && a->node->seq < b->node->seq);
 }
 
-/* Swap a child c with its parent p, keeping the shape of the tree. */
-static void swap_up(struct corio__heap *h, struct corio__heap_node *p,
-                    struct corio__heap_node *c)
+static inline void put(struct corio__heap *h, size_t i,
+                       struct corio__heap_entry e)
 {
-    struct corio__heap_node *sibling, *l = p->left, *r = p->right,
-                            *up = p->parent;
+    h->v[i] = e;
+    e.node->index = i;
+}
 
-    /* Exchange the links only: the keys stay with their nodes. */
-    p->left = c->left;
-    p->right = c->right;
-    p->parent = c->parent;
-    c->left = l;
-    c->right = r;
-    c->parent = up;
-    /* c took p's place (one of its child links still points at c itself):
-     * p becomes that child. */
-    p->parent = c;
-    if (c->left == c) {
-        c->left = p;
-        sibling = c->right;
-    } else {
-        c->right = p;
-        sibling = c->left;
+static void sift_up(struct corio__heap *h, size_t i, struct corio__heap_entry e)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / ARITY;
+
+        if (!less(&e, &h->v[p]))
+            break;
+        put(h, i, h->v[p]);
+        i = p;
     }
-    if (sibling != NULL)
-        sibling->parent = c;
-    if (p->left != NULL)
-        p->left->parent = p;
-    if (p->right != NULL)
-        p->right->parent = p;
-    if (c->parent == NULL)
-        h->min = c;
-    else if (c->parent->left == p)
-        c->parent->left = c;
-    else
-        c->parent->right = c;
+    put(h, i, e);
 }
 
-/* The link that holds (or would hold) node number k. */
-static struct corio__heap_node **path_to(struct corio__heap *h, size_t k,
-                                         struct corio__heap_node **parent)
+static void sift_down(struct corio__heap *h, size_t i,
+                      struct corio__heap_entry e)
 {
-    struct corio__heap_node **link = &h->min;
-    int bits = 0;
+    for (;;) {
+        size_t c = i * ARITY + 1, end = c + ARITY, best;
 
-    *parent = NULL;
-    for (size_t t = k; t > 1; t >>= 1)
-        bits++;
-    while (bits-- > 0) {
-        *parent = *link;
-        link = (k >> bits) & 1 ? &(*link)->right : &(*link)->left;
+        if (c >= h->count)
+            break;
+        if (end > h->count)
+            end = h->count;
+        best = c;
+        for (c++; c < end; c++)
+            if (less(&h->v[c], &h->v[best]))
+                best = c;
+        if (!less(&h->v[best], &e))
+            break;
+        put(h, i, h->v[best]);
+        i = best;
     }
-    return link;
+    put(h, i, e);
 }
 
-void corio__heap_insert(struct corio__heap *h, struct corio__heap_node *n)
+static int grow(struct corio__heap *h)
 {
-    struct corio__heap_node *parent, **link;
+    size_t cap = h->cap ? h->cap * 2 : MIN_CAP;
+    struct corio__heap_entry *v;
 
-    n->left = n->right = NULL;
+    if (cap > SIZE_MAX / sizeof(*v)) {
+        errno = ENOMEM;
+        return -1;
+    }
+    v = realloc(h->v, cap * sizeof(*v));
+    if (v == NULL)
+        return -1;
+    h->v = v;
+    h->cap = cap;
+    return 0;
+}
+
+int corio__heap_insert(struct corio__heap *h, struct corio__heap_node *n)
+{
+    struct corio__heap_entry e = {n->when, n};
+
+    if (h->count == h->cap && grow(h) == -1)
+        return -1;
     n->seq = h->seq++;
-    link = path_to(h, h->count + 1, &parent);
-    n->parent = parent;
-    *link = n;
-    h->count++;
-    while (n->parent != NULL && less(n, n->parent))
-        swap_up(h, n->parent, n);
+    sift_up(h, h->count++, e);
+    return 0;
 }
 
 void corio__heap_remove(struct corio__heap *h, struct corio__heap_node *n)
 {
-    struct corio__heap_node *last, *parent, **link, *child;
+    size_t i = n->index;
+    struct corio__heap_entry last = h->v[--h->count];
 
-    link = path_to(h, h->count, &parent);
-    last = *link;
-    *link = NULL;
-    h->count--;
-    if (last == n)
-        return;
-    /* last takes n's place, then sifts up or down. */
-    last->left = n->left;
-    last->right = n->right;
-    last->parent = n->parent;
-    if (last->left != NULL)
-        last->left->parent = last;
-    if (last->right != NULL)
-        last->right->parent = last;
-    if (n->parent == NULL)
-        h->min = last;
-    else if (n->parent->left == n)
-        n->parent->left = last;
-    else
-        n->parent->right = last;
-    while (last->parent != NULL && less(last, last->parent))
-        swap_up(h, last->parent, last);
-    for (;;) {
-        child = last->left;
-        if (last->right != NULL && less(last->right, child))
-            child = last->right;
-        if (child == NULL || !less(child, last))
-            break;
-        swap_up(h, last, child);
+    if (i < h->count) {
+        /* last takes n's place, then sifts whichever way it must */
+        if (i > 0 && less(&last, &h->v[(i - 1) / ARITY]))
+            sift_up(h, i, last);
+        else
+            sift_down(h, i, last);
     }
+    /* Give memory back when a burst of timers is over. */
+    if (h->cap > 4 * MIN_CAP && h->count < h->cap / 4) {
+        struct corio__heap_entry *v = realloc(h->v, h->cap / 2 * sizeof(*v));
+
+        if (v != NULL) {
+            h->v = v;
+            h->cap /= 2;
+        }
+    }
+}
+
+void corio__heap_free(struct corio__heap *h)
+{
+    free(h->v);
+    corio__heap_init(h);
 }

@@ -3,7 +3,8 @@
  *
  * One iteration (corio__loop_run_once), in asyncio's order:
  *   1. poll for I/O, sleeping until the next timer at most (not at all if a
- *      job is ready); fd events and wake-ups make their waiters ready;
+ *      job is ready, and only every CORIO__SPIN_MAX iterations while jobs
+ *      keep being ready); fd events and wake-ups make their waiters ready;
  *   2. expired timers fire (a callback timer makes its job ready; a deadline
  *      wakes its waiter with ETIMEDOUT);
  *   3. the jobs that are ready now run, in order; jobs they make ready wait
@@ -42,6 +43,7 @@ corio_loop *corio_loop_new(void)
     if (corio__poller_open(&loop->poller) == -1)
         goto out_free_loop;
     corio__list_init(&loop->ready);
+    corio__list_init(&loop->batch);
     corio__list_init(&loop->tasks);
     corio__list_init(&loop->tsq);
     corio__heap_init(&loop->timers);
@@ -106,13 +108,13 @@ bool corio_loop_is_running(const corio_loop *loop)
 
 /* ---- Timers ------------------------------------------------------------- */
 
-void corio__timer_arm(corio_loop *loop, struct corio__timer *t, int64_t when)
+int corio__timer_arm(corio_loop *loop, struct corio__timer *t, int64_t when)
 {
     if (t->armed)
-        corio__heap_remove(&loop->timers, &t->hn);
+        corio__heap_remove(&loop->timers, &t->hn); /* then insert has room */
     t->hn.when = when;
-    t->armed = true;
-    corio__heap_insert(&loop->timers, &t->hn);
+    t->armed = corio__heap_insert(&loop->timers, &t->hn) == 0;
+    return t->armed ? 0 : -1;
 }
 
 void corio__timer_disarm(corio_loop *loop, struct corio__timer *t)
@@ -191,26 +193,35 @@ bool corio__loop_alive(const corio_loop *loop)
 
 void corio__loop_run_once(corio_loop *loop, bool block)
 {
-    struct corio__list batch;
     struct corio__list *n;
     struct corio__heap_node *min;
     int64_t timeout = -1;
 
-    if (!corio__list_empty(&loop->ready) || !block || loop->stopping) {
-        timeout = 0;
-    } else if ((min = corio__heap_min(&loop->timers)) != NULL) {
-        int64_t now = corio_now();
+    /* With jobs ready, the poll for I/O is skipped for up to SPIN_MAX
+     * iterations in a row (and tasks may switch straight to each other, see
+     * corio__loop_spin): a poll is a system call, and a ping-pong between
+     * two tasks would pay one per hand-off. */
+    if (!corio__list_empty(&loop->ready) && loop->spins < CORIO__SPIN_MAX) {
+        loop->spins++;
+    } else {
+        if (!corio__list_empty(&loop->ready) || !block || loop->stopping) {
+            timeout = 0;
+        } else if ((min = corio__heap_min(&loop->timers)) != NULL) {
+            int64_t now = corio_now();
 
-        /* Compared first: min->when - now wraps for a time far in the past. */
-        timeout = min->when > now ? min->when - now : 0;
+            /* Compared first: min->when - now wraps for a time far past. */
+            timeout = min->when > now ? min->when - now : 0;
+        }
+        loop->spins = 0;
+        corio__poller_wait(&loop->poller, timeout, loop, on_fd, on_wake);
     }
-    corio__poller_wait(&loop->poller, timeout, loop, on_fd, on_wake);
     loop->now = corio_now();
     fire_timers(loop);
 
-    corio__list_init(&batch);
-    corio__list_splice(&batch, &loop->ready);
-    while ((n = corio__list_pop_front(&batch)) != NULL) {
+    /* The batch is the loop's, so that a task that parks can see whether it
+     * was the last of it (corio__loop_spin). */
+    corio__list_splice(&loop->batch, &loop->ready);
+    while ((n = corio__list_pop_front(&loop->batch)) != NULL) {
         struct corio__job *job = CORIO_CONTAINER_OF(n, struct corio__job, node);
 
         job->run(job);
@@ -294,6 +305,7 @@ int corio_loop_close(corio_loop *loop)
     corio__poller_close(&loop->poller);
     pthread_mutex_destroy(&loop->tsq_mu);
     free(loop->fds);
+    corio__heap_free(&loop->timers);
     if (current_loop == loop)
         current_loop = NULL;
     if (pthread_getspecific(loop_key) == loop)
@@ -389,7 +401,12 @@ int corio_call_at(corio_loop *loop, int64_t when, corio_callback cb, void *arg,
 
     if (h == NULL)
         return -1;
-    corio__timer_arm(loop, &h->timer, when);
+    if (corio__timer_arm(loop, &h->timer, when) == -1) {
+        if (handle != NULL)
+            *handle = NULL;
+        free(h);
+        return -1;
+    }
     return 0;
 }
 

@@ -57,8 +57,16 @@ struct corio__fd {
     bool registered;
 };
 
+/* How many times in a row the loop may skip its poll for I/O (and the
+ * timers) while jobs are ready: each loop iteration or direct switch from
+ * one task to the next counts one. Bounds how long a busy ping-pong delays
+ * I/O, timers and signals. */
+#define CORIO__SPIN_MAX 64
+
 struct corio_loop {
     struct corio__list ready;       /* jobs to run */
+    struct corio__list batch;       /* the jobs this iteration runs */
+    unsigned spins;                 /* skipped polls: see CORIO__SPIN_MAX */
     struct corio__heap timers;
     struct corio__poller poller;
     int64_t now;                    /* the iteration's clock */
@@ -123,7 +131,9 @@ static inline int64_t corio__after(int64_t ns)
  * first. Returns 0, or -1 with EPIPE if the loop is closed. */
 int corio__loop_post_threadsafe(corio_loop *loop, struct corio__job *job);
 
-void corio__timer_arm(corio_loop *loop, struct corio__timer *t, int64_t when);
+/* Arm t to fire at `when` (re-arming an armed timer moves it). Returns 0,
+ * or -1 with errno ENOMEM (the timer heap could not grow; t is disarmed). */
+int corio__timer_arm(corio_loop *loop, struct corio__timer *t, int64_t when);
 void corio__timer_disarm(corio_loop *loop, struct corio__timer *t);
 
 /* Block the caller until w is woken, deadline passes, or the caller is

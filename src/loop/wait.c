@@ -63,7 +63,10 @@ int corio__wait(struct corio__waiter *w, int64_t deadline)
             w->err = ETIMEDOUT;
             goto fail_now;
         }
-        corio__timer_arm(loop, &w->timer, deadline);
+        if (corio__timer_arm(loop, &w->timer, deadline) == -1) {
+            w->err = ENOMEM;
+            goto fail_now;
+        }
     }
     if (t != NULL) {
         corio__task_set_waiting(t, w);

@@ -240,6 +240,9 @@ static int op_try(corio_chan_op *op)
     return errno == EAGAIN ? 0 : -1;
 }
 
+static int select_wait(corio_chan_op *ops, size_t n, size_t live,
+                       int64_t deadline);
+
 /* ---- Channels ------------------------------------------------------------ */
 
 corio_chan *corio_chan_new(size_t cap)
@@ -277,7 +280,11 @@ int corio_chan_send(corio_chan *ch, void *item, int64_t deadline)
         errno = EINVAL;
         return -1;
     }
-    if (corio_chan_select(&op, 1, deadline) == -1)
+    if (send_now(ch, item) == 0)
+        return 0;
+    if (errno != EAGAIN)
+        return -1;
+    if (select_wait(&op, 1, 1, deadline) == -1)
         return -1;
     if (op.err != 0) {
         errno = op.err;
@@ -294,7 +301,14 @@ int corio_chan_recv(corio_chan *ch, void **item, int64_t deadline)
         errno = EINVAL;
         return -1;
     }
-    if (corio_chan_select(&op, 1, deadline) == -1)
+    if (recv_now(ch, &op.item) == 0) {
+        if (item != NULL)
+            *item = op.item;
+        return 0;
+    }
+    if (errno != EAGAIN)
+        return -1;
+    if (select_wait(&op, 1, 1, deadline) == -1)
         return -1;
     if (op.err != 0) {
         errno = op.err;

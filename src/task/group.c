@@ -87,8 +87,10 @@ corio_group *corio_group_new(int64_t deadline)
     corio__list_init(&g->children);
     corio__list_init(&g->waiters);
     g->timer.fire = group_timeout;
-    if (deadline >= 0)
-        corio__timer_arm(loop, &g->timer, deadline);
+    if (deadline >= 0 && corio__timer_arm(loop, &g->timer, deadline) == -1) {
+        free(g);
+        return NULL;
+    }
     return g;
 }
 
