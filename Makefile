@@ -29,6 +29,7 @@ bench: setup
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j2
 	@scripts/bench $(BUILD)
+	@scripts/bench-loop $(BUILD)
 
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)

@@ -168,6 +168,31 @@ void corio__task_free(struct corio_task *t)
 
 /* ---- Spawning ------------------------------------------------------------ */
 
+/* name, truncated, or "Task-<id>" (asyncio's default names): without
+ * snprintf, which would be the most expensive part of a spawn. */
+static void task_name(char *buf, size_t size, const char *name, uint64_t id)
+{
+    static const char prefix[] = "Task-";
+    char digits[20];
+    size_t n = 0, len;
+
+    if (name != NULL) {
+        len = strnlen(name, size - 1);
+        memcpy(buf, name, len);
+        buf[len] = 0;
+        return;
+    }
+    do {
+        digits[n++] = (char)('0' + id % 10);
+        id /= 10;
+    } while (id != 0);
+    memcpy(buf, prefix, sizeof(prefix) - 1);
+    len = sizeof(prefix) - 1;
+    while (n > 0 && len < size - 1)
+        buf[len++] = digits[--n];
+    buf[len] = 0;
+}
+
 corio_task *corio_spawn_at(corio_fn fn, void *arg, const corio_task_attr *attr,
                            const char *file, int line)
 {
@@ -201,10 +226,7 @@ corio_task *corio_spawn_at(corio_fn fn, void *arg, const corio_task_attr *attr,
     t->id = ++loop->task_seq;
     t->file = file;
     t->line = line;
-    if (attr->name != NULL)
-        snprintf(t->name, sizeof(t->name), "%s", attr->name);
-    else
-        snprintf(t->name, sizeof(t->name), "Task-%llu", (unsigned long long)t->id);
+    task_name(t->name, sizeof(t->name), attr->name, t->id);
     corio__list_push_back(&loop->tasks, &t->all);
     loop->ntasks++;
     t->queued = true;
