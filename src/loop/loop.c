@@ -199,7 +199,7 @@ void corio__loop_run_once(corio_loop *loop, bool block)
 
     /* With jobs ready, the poll for I/O is skipped for up to SPIN_MAX
      * iterations in a row (and tasks may switch straight to each other, see
-     * corio__loop_spin): a poll is a system call, and a ping-pong between
+     * corio__task_park): a poll is a system call, and a ping-pong between
      * two tasks would pay one per hand-off. */
     if (!corio__list_empty(&loop->ready) && loop->spins < CORIO__SPIN_MAX) {
         loop->spins++;
@@ -219,7 +219,7 @@ void corio__loop_run_once(corio_loop *loop, bool block)
     fire_timers(loop);
 
     /* The batch is the loop's, so that a task that parks can see whether it
-     * was the last of it (corio__loop_spin). */
+     * was the last of it (corio__task_park). */
     corio__list_splice(&loop->batch, &loop->ready);
     while ((n = corio__list_pop_front(&loop->batch)) != NULL) {
         struct corio__job *job = CORIO_CONTAINER_OF(n, struct corio__job, node);
