@@ -291,10 +291,20 @@ __attribute__((noinline, cold)) static int resume_fail(corio_coro *co)
     return -1;
 }
 
+/* The thread's first resume: set the thread up out of line, so that the
+ * fast path needs no stack frame. */
+__attribute__((noinline, cold)) static int resume_first(corio_coro *co)
+{
+    thread_init();
+    return corio_coro_resume(co);
+}
+
 int corio_coro_resume(corio_coro *co)
 {
-    corio_coro *me = self();
+    corio_coro *me = th.current;
 
+    if (CORIO_UNLIKELY(me == NULL))
+        return resume_first(co);
     if (CORIO_UNLIKELY(co == NULL || co->caller != NULL))
         return resume_fail(co);
     check_limit(co);
