@@ -117,10 +117,8 @@ int corio__timer_arm(corio_loop *loop, struct corio__timer *t, int64_t when)
     return t->armed ? 0 : -1;
 }
 
-void corio__timer_disarm(corio_loop *loop, struct corio__timer *t)
+void corio__timer_remove(corio_loop *loop, struct corio__timer *t)
 {
-    if (!t->armed)
-        return;
     corio__heap_remove(&loop->timers, &t->hn);
     t->armed = false;
 }

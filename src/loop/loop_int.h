@@ -134,7 +134,14 @@ int corio__loop_post_threadsafe(corio_loop *loop, struct corio__job *job);
 /* Arm t to fire at `when` (re-arming an armed timer moves it). Returns 0,
  * or -1 with errno ENOMEM (the timer heap could not grow; t is disarmed). */
 int corio__timer_arm(corio_loop *loop, struct corio__timer *t, int64_t when);
-void corio__timer_disarm(corio_loop *loop, struct corio__timer *t);
+void corio__timer_remove(corio_loop *loop, struct corio__timer *t);
+
+/* Disarm t if it is armed (most deadlines never are: inline the check). */
+static inline void corio__timer_disarm(corio_loop *loop, struct corio__timer *t)
+{
+    if (t->armed)
+        corio__timer_remove(loop, t);
+}
 
 /* Block the caller until w is woken, deadline passes, or the caller is
  * cancelled. The caller has linked w where a waker will find it, with
@@ -150,6 +157,9 @@ void corio__wake(struct corio__waiter *w, int err);
 /* Hooks the task layer provides to the loop (task.c). */
 struct corio_scope;
 int64_t corio__deadline(int64_t deadline, struct corio_scope **by);
+/* The same, for the caller running on loop (NULL: no loop). */
+int64_t corio__deadline_in(corio_loop *loop, int64_t deadline,
+                           struct corio_scope **by);
 void corio__scope_expired(struct corio_scope *scope);
 struct corio_task *corio__task_running(corio_loop *loop);
 bool corio__task_take_cancel(struct corio_task *t); /* a request is pending */

@@ -57,7 +57,7 @@ int corio__wait(struct corio__waiter *w, int64_t deadline)
     }
     if (w->done)
         goto out;
-    deadline = corio__deadline(deadline, &by);
+    deadline = corio__deadline_in(loop, deadline, &by);
     if (deadline >= 0) {
         if (deadline <= corio_now()) {
             w->err = ETIMEDOUT;

@@ -164,15 +164,17 @@ static void op_complete(struct chan_op *op, int err)
 
 /* ---- Sending and receiving without waiting ------------------------------- */
 
-/* Returns 0 (sent), or -1 with errno EPIPE, EAGAIN, ENOMEM. */
+/* send_now and recv_now return 0 or the error (EPIPE, EAGAIN, ENOMEM),
+ * leaving errno alone: a hand-off that must wait is the common case, and
+ * errno is a call away. */
+
+/* Returns 0 (sent), EPIPE, EAGAIN or ENOMEM. */
 static int send_now(corio_chan *ch, void *item)
 {
     struct chan_op *op;
 
-    if (ch->closed) {
-        errno = EPIPE;
-        return -1;
-    }
+    if (ch->closed)
+        return EPIPE;
     op = op_first(&ch->recvq);
     if (op != NULL) {
         assert(ch->len == 0);
@@ -180,16 +182,15 @@ static int send_now(corio_chan *ch, void *item)
         op_complete(op, 0);
     } else if (ch->len < ch->cap) {
         if (buf_push(ch, item) == -1)
-            return -1;
+            return ENOMEM;
     } else {
-        errno = EAGAIN;
-        return -1;
+        return EAGAIN;
     }
     ch->unfinished++;
     return 0;
 }
 
-/* Returns 0 (*item received), or -1 with errno EPIPE, EAGAIN. */
+/* Returns 0 (*item received), EPIPE or EAGAIN. */
 static int recv_now(corio_chan *ch, void **item)
 {
     struct chan_op *op = op_first(&ch->sendq);
@@ -212,8 +213,7 @@ static int recv_now(corio_chan *ch, void **item)
         op_complete(op, 0);
         return 0;
     }
-    errno = ch->closed ? EPIPE : EAGAIN;
-    return -1;
+    return ch->closed ? EPIPE : EAGAIN;
 }
 
 /* Try ops[i] now. Returns 1 if it completed (ops[i].err set), 0 if it
@@ -233,15 +233,49 @@ static int op_try(corio_chan_op *op)
             op->item = item;
         return 1;
     }
-    if (errno == EPIPE) {
+    if (rc == EPIPE) {
         op->err = EPIPE;
         return 1;
     }
-    return errno == EAGAIN ? 0 : -1;
+    if (rc == EAGAIN)
+        return 0;
+    errno = rc;
+    return -1;
 }
 
-static int select_wait(corio_chan_op *ops, size_t n, size_t live,
-                       int64_t deadline);
+/* A plain send or receive that must wait: a select of one, without the
+ * select's set-up. *item: what to send; on return, what was received.
+ * Returns 0, or -1 with errno (EPIPE, ETIMEDOUT, ECANCELED, ...). */
+static int op_wait(corio_chan *ch, int dir, void **item, int64_t deadline)
+{
+    struct chan_wait cw;
+    struct chan_op op;
+
+    corio__waiter_init(&cw.w);
+    cw.w.unlink = wait_unlink;
+    cw.ops = &op;
+    cw.n = 1;
+    cw.fired = NULL;
+    cw.err = 0;
+    op.cw = &cw;
+    op.chan = ch;
+    op.dir = dir;
+    op.item = *item;
+    op.index = 0;
+    corio__list_push_back(dir == CORIO_CHAN_SEND ? &ch->sendq : &ch->recvq,
+                          &op.node);
+    if (corio__wait(&cw.w, deadline) == -1) {
+        if (corio__list_linked(&op.node)) /* corio__wait without a loop */
+            corio__list_remove(&op.node);
+        return -1;
+    }
+    if (cw.err != 0) {
+        errno = cw.err;
+        return -1;
+    }
+    *item = op.item;
+    return 0;
+}
 
 /* ---- Channels ------------------------------------------------------------ */
 
@@ -274,70 +308,74 @@ int corio_chan_free(corio_chan *ch)
 
 int corio_chan_send(corio_chan *ch, void *item, int64_t deadline)
 {
-    corio_chan_op op = {.chan = ch, .dir = CORIO_CHAN_SEND, .item = item};
+    int rc;
 
     if (ch == NULL) {
         errno = EINVAL;
         return -1;
     }
-    if (send_now(ch, item) == 0)
+    rc = send_now(ch, item);
+    if (rc == 0)
         return 0;
-    if (errno != EAGAIN)
-        return -1;
-    if (select_wait(&op, 1, 1, deadline) == -1)
-        return -1;
-    if (op.err != 0) {
-        errno = op.err;
+    if (rc != EAGAIN) {
+        errno = rc;
         return -1;
     }
-    return 0;
+    return op_wait(ch, CORIO_CHAN_SEND, &item, deadline);
 }
 
 int corio_chan_recv(corio_chan *ch, void **item, int64_t deadline)
 {
-    corio_chan_op op = {.chan = ch, .dir = CORIO_CHAN_RECV};
+    void *got = NULL;
+    int rc;
 
     if (ch == NULL) {
         errno = EINVAL;
         return -1;
     }
-    if (recv_now(ch, &op.item) == 0) {
-        if (item != NULL)
-            *item = op.item;
-        return 0;
-    }
-    if (errno != EAGAIN)
-        return -1;
-    if (select_wait(&op, 1, 1, deadline) == -1)
-        return -1;
-    if (op.err != 0) {
-        errno = op.err;
+    rc = recv_now(ch, &got);
+    if (rc == EAGAIN) {
+        if (op_wait(ch, CORIO_CHAN_RECV, &got, deadline) == -1)
+            return -1;
+    } else if (rc != 0) {
+        errno = rc;
         return -1;
     }
     if (item != NULL)
-        *item = op.item;
+        *item = got;
     return 0;
 }
 
 int corio_chan_try_send(corio_chan *ch, void *item)
 {
+    int rc;
+
     if (ch == NULL) {
         errno = EINVAL;
         return -1;
     }
-    return send_now(ch, item);
+    rc = send_now(ch, item);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    return 0;
 }
 
 int corio_chan_try_recv(corio_chan *ch, void **item)
 {
     void *got;
+    int rc;
 
     if (ch == NULL) {
         errno = EINVAL;
         return -1;
     }
-    if (recv_now(ch, &got) == -1)
+    rc = recv_now(ch, &got);
+    if (rc != 0) {
+        errno = rc;
         return -1;
+    }
     if (item != NULL)
         *item = got;
     return 0;

@@ -475,7 +475,14 @@ bool corio_scope_exit(corio_scope *s)
  * deadline it is (NULL: the call's own). */
 int64_t corio__deadline(int64_t deadline, struct corio_scope **by)
 {
-    struct corio_scope *s = *scope_head();
+    return corio__deadline_in(corio__loop_peek(), deadline, by);
+}
+
+int64_t corio__deadline_in(corio_loop *loop, int64_t deadline,
+                           struct corio_scope **by)
+{
+    corio_task *t = loop != NULL ? loop->current : NULL;
+    struct corio_scope *s = t != NULL ? t->scope : thread_scope;
 
     *by = NULL;
     for (; s != NULL; s = s->outer) {
