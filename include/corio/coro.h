@@ -194,7 +194,9 @@ CORIO_EXPORT int corio_gen_yield_from(corio_gen *gen, corio_gen *inner,
 /* True once gen has returned or been closed. */
 CORIO_EXPORT bool corio_gen_is_done(const corio_gen *gen);
 
-/* The underlying coroutine (for its id, name and status). */
+/* The underlying coroutine (for its id, name and status). A generator's body
+ * suspends with corio_gen_yield only: resuming or yielding this coroutine
+ * directly bypasses the generator's hand-over and is not supported. */
 CORIO_EXPORT corio_coro *corio_gen_coro(corio_gen *gen);
 
 /* Close and free gen. A generator suspended at a yield is resumed once with

@@ -15,6 +15,7 @@
 #include <ucontext.h>
 typedef struct corio__ctx {
     void *sp; /* about the stack pointer at the last switch (frame address) */
+    int err;  /* errno while switched out */
     ucontext_t uc;
 } corio__ctx;
 #else
@@ -24,9 +25,14 @@ typedef struct corio__ctx {
 #endif
 
 /* Save the running context into from and continue the one saved in to;
- * errno (*errp) is saved with the context and restored with it. Returns 0
- * when something switches back to from. */
-int corio__arch_switch(corio__ctx *from, corio__ctx *to, int *errp);
+ * errno (*errp) is saved with the context and restored with it. When
+ * something switches back to from, returns the val that switch passed: so
+ * two sides can hand each other a result and still end in a tail call of
+ * the switch (no work after it, hence no mispredicted return). */
+int corio__arch_switch(corio__ctx *from, corio__ctx *to, int *errp, int val);
+
+/* Set the errno that the switched-out ctx sees when it is resumed. */
+void corio__arch_set_errno(corio__ctx *ctx, int err);
 
 /* Prepare ctx so that the first switch to it runs entry(arg) on the stack
  * [lo, lo + size). entry must never return: it ends by switching away. */

@@ -30,6 +30,11 @@ void corio__arch_make(corio__ctx *ctx, char *lo, size_t size,
     sp[6] = (uint64_t)(uintptr_t)corio__arch_boot;
     ctx->sp = sp;
 }
+
+void corio__arch_set_errno(corio__ctx *ctx, int err)
+{
+    memcpy((char *)ctx->sp - 8, &err, sizeof(err)); /* the red-zone slot */
+}
 #elif defined(__aarch64__)
 const char corio__arch_name[] = "aarch64";
 
@@ -44,6 +49,11 @@ void corio__arch_make(corio__ctx *ctx, char *lo, size_t size,
     sp[1] = (uint64_t)(uintptr_t)arg;              /* x20 */
     sp[11] = (uint64_t)(uintptr_t)corio__arch_boot; /* x30 */
     ctx->sp = sp;               /* FPCR 0 (defaults), errno 0: sp[20], sp[21] */
+}
+
+void corio__arch_set_errno(corio__ctx *ctx, int err)
+{
+    memcpy((char *)ctx->sp + 168, &err, sizeof(err)); /* low half of sp[21] */
 }
 #else
 #error "no assembly context switch for this architecture: configure with CORIO_ARCH=ucontext"

@@ -1,8 +1,9 @@
 /* src/arch/switch_aarch64.S -- context switch for aarch64 (AAPCS64).
  *
- * int corio__arch_switch(corio__ctx *from, corio__ctx *to, int *errp)
- *   x0 = from, x1 = to, x2 = &errno; a context is { void *sp }.
- *   Returns 0 (so that C callers can tail-call it).
+ * int corio__arch_switch(corio__ctx *from, corio__ctx *to, int *errp,
+ *                        int val)
+ *   x0 = from, x1 = to, x2 = &errno, w3 = val; a context is { void *sp }.
+ *   The side resumed returns the val of the side that switched to it.
  *
  * The 176-byte frame saved on the stack being left, from sp upwards:
  *   x19..x28, x29 (fp), x30 (lr), d8..d15, FPCR, errno
@@ -47,7 +48,7 @@ corio__arch_switch:
         msr     fpcr, x9
         str     w10, [x2]
         add     sp, sp, #176
-        mov     w0, #0
+        mov     w0, w3
         ret
         .cfi_endproc
         .size   corio__arch_switch, .-corio__arch_switch

@@ -1,8 +1,10 @@
 /* src/arch/switch_x86_64.S -- context switch for x86_64, System V ABI.
  *
- * int corio__arch_switch(corio__ctx *from, corio__ctx *to, int *errp)
- *   rdi = from, rsi = to, rdx = &errno; a context is { void *sp }.
- *   Returns 0 (so that C callers can tail-call it).
+ * int corio__arch_switch(corio__ctx *from, corio__ctx *to, int *errp,
+ *                        int val)
+ *   rdi = from, rsi = to, rdx = &errno, ecx = val; a context is
+ *   { void *sp }. The side resumed returns the val of the side that
+ *   switched to it (make.c's corio__arch_set_errno writes the errno slot).
  *
  * The frame left on a suspended stack, from sp upwards:
  *   r15, r14, r13, r12, rbx, rbp, return address
@@ -27,16 +29,17 @@ corio__arch_switch:
         pushq   %r13
         pushq   %r14
         pushq   %r15
-        movl    (%rdx), %eax
+        movl    (%rdx), %r8d
         fnstcw  -16(%rsp)
         stmxcsr -12(%rsp)
-        movl    %eax, -8(%rsp)
+        movl    %r8d, -8(%rsp)
         movq    %rsp, (%rdi)
         movq    (%rsi), %rsp
         fldcw   -16(%rsp)
         ldmxcsr -12(%rsp)
-        movl    -8(%rsp), %eax
-        movl    %eax, (%rdx)
+        movl    -8(%rsp), %r8d
+        movl    %r8d, (%rdx)
+        movl    %ecx, %eax
         popq    %r15
         popq    %r14
         popq    %r13
@@ -44,7 +47,6 @@ corio__arch_switch:
         popq    %rbx
         popq    %rbp
         popq    %rcx
-        xorl    %eax, %eax
         jmpq    *%rcx
         .cfi_endproc
         .size   corio__arch_switch, .-corio__arch_switch

@@ -223,14 +223,14 @@ static inline void check_limit(corio_coro *co)
 #ifdef CORIO_ASAN
 static void asan_enter(corio_coro *co);
 
-static int switch_to(corio_coro *from, corio_coro *to, bool dying)
+static int switch_to(corio_coro *from, corio_coro *to, bool dying, int val)
 {
     th.prev = from;
     __sanitizer_start_switch_fiber(dying ? NULL : &from->asan_fake,
                                    to->asan_bottom, to->asan_size);
-    corio__arch_switch(&from->ctx, &to->ctx, th.errp);
+    val = corio__arch_switch(&from->ctx, &to->ctx, th.errp, val);
     asan_enter(from);
-    return 0;
+    return val;
 }
 
 /* Entered co (NULL: a new coroutine): tell ASan, and learn the bounds of
@@ -246,17 +246,17 @@ static void asan_enter(corio_coro *co)
 }
 #elif defined(CORIO_TSAN)
 /* TSan keeps a shadow stack and a clock per fiber: tell it which one runs. */
-static int switch_to(corio_coro *from, corio_coro *to, bool dying)
+static int switch_to(corio_coro *from, corio_coro *to, bool dying, int val)
 {
     (void)from;
     (void)dying;
     __tsan_switch_to_fiber(to->tsan_fiber, 0);
-    return corio__arch_switch(&from->ctx, &to->ctx, th.errp);
+    return corio__arch_switch(&from->ctx, &to->ctx, th.errp, val);
 }
 #define asan_enter(co) ((void)0)
 #else
-#define switch_to(from, to, dying) \
-    corio__arch_switch(&(from)->ctx, &(to)->ctx, th.errp)
+#define switch_to(from, to, dying, val) \
+    corio__arch_switch(&(from)->ctx, &(to)->ctx, th.errp, (val))
 #define asan_enter(co) ((void)0)
 #endif
 
@@ -266,7 +266,7 @@ void corio__coro_switch(corio_coro *to)
 
     check_limit(to);
     th.current = to;
-    switch_to(me, to, false);
+    switch_to(me, to, false, 0);
 }
 
 /* Every coroutine starts here, on its own stack. */
@@ -281,7 +281,7 @@ static void coro_main(void *arg)
     to = co->caller;
     co->caller = CORO_DEAD;
     th.current = to;
-    switch_to(co, to, true);
+    switch_to(co, to, true, 0);
     abort(); /* a dead coroutine is never switched to */
 }
 
@@ -293,24 +293,35 @@ __attribute__((noinline, cold)) static int resume_fail(corio_coro *co)
 
 /* The thread's first resume: set the thread up out of line, so that the
  * fast path needs no stack frame. */
-__attribute__((noinline, cold)) static int resume_first(corio_coro *co)
+__attribute__((noinline, cold)) static int resume_first(corio_coro *co,
+                                                        int val)
 {
     thread_init();
-    return corio_coro_resume(co);
+    return corio__coro_resume_val(co, val);
 }
 
-int corio_coro_resume(corio_coro *co)
+static inline __attribute__((always_inline)) int resume(corio_coro *co, int val)
 {
     corio_coro *me = th.current;
 
     if (CORIO_UNLIKELY(me == NULL))
-        return resume_first(co);
+        return resume_first(co, val);
     if (CORIO_UNLIKELY(co == NULL || co->caller != NULL))
         return resume_fail(co);
     check_limit(co);
     co->caller = me;
     th.current = co;
-    return switch_to(me, co, false);
+    return switch_to(me, co, false, val);
+}
+
+int corio__coro_resume_val(corio_coro *co, int val)
+{
+    return resume(co, val);
+}
+
+int corio_coro_resume(corio_coro *co)
+{
+    return resume(co, 0);
 }
 
 __attribute__((noinline, cold)) static int yield_fail(void)
@@ -319,7 +330,7 @@ __attribute__((noinline, cold)) static int yield_fail(void)
     return -1;
 }
 
-int corio_coro_yield(void)
+static inline __attribute__((always_inline)) int yield(int val)
 {
     corio_coro *me = th.current, *to;
 
@@ -327,7 +338,17 @@ int corio_coro_yield(void)
         return yield_fail();
     me->caller = NULL;
     th.current = to;
-    return switch_to(me, to, false);
+    return switch_to(me, to, false, val);
+}
+
+int corio__coro_yield_val(int val)
+{
+    return yield(val);
+}
+
+int corio_coro_yield(void)
+{
+    return yield(0);
 }
 
 /* ---- Creation and inspection ------------------------------------------ */

@@ -98,6 +98,13 @@ static inline bool corio__coro_active(const corio_coro *co)
  * pick what runs next themselves. Returns when something switches back. */
 void corio__coro_switch(corio_coro *to);
 
+/* corio_coro_resume and corio_coro_yield passing val to the other side,
+ * which its own resume or yield returns (a coroutine's end passes 0); each
+ * returns the val passed back. The generators hand their results over this
+ * way, so that send and yield end in tail calls. */
+int corio__coro_resume_val(corio_coro *co, int val);
+int corio__coro_yield_val(int val);
+
 /* Run the destructors of co's coroutine-local values and free them. */
 void corio__locals_destroy(corio_coro *co);
 

@@ -1,10 +1,16 @@
 /* src/coro/gen.c -- generators with Python's semantics, on coroutines.
  *
- * A generator is a coroutine plus one transfer slot: send() puts the sent
- * value in the slot and resumes the coroutine; yield() puts the yielded value
- * there and suspends. The struct lives next to the coroutine at the top of
- * its stack (corio__coro_new's extra bytes), so a generator costs one stack
- * from the pool and nothing else. */
+ * send() and yield() each leave a pointer for the other side to write to
+ * (send: where the yielded value goes; yield: where the sent value goes),
+ * and each ends in a tail call of the switch, which returns what the other
+ * side passed: yield passes 1 (send returns "yielded"), the generator's end
+ * passes 0 ("returned"), send passes 0 (yield succeeds) and close passes -1
+ * with the generator's errno set to ECANCELED. No code runs after a switch,
+ * so no return is mispredicted (see docs/performance.md).
+ *
+ * The struct lives next to the coroutine at the top of its stack
+ * (corio__coro_new's extra bytes), so a generator costs one stack from the
+ * pool and nothing else. */
 #include "coro_int.h"
 
 #include <errno.h>
@@ -13,17 +19,21 @@ struct corio_gen {
     corio_coro *co;
     corio_gen_fn fn;
     void *arg;
-    void *slot;     /* the value crossing the last send or yield */
+    void **out;     /* the running send's out (NULL: not wanted) */
+    void **in;      /* the pending yield's in (NULL: none, or not wanted) */
     bool started;   /* the first send has happened */
     bool done;      /* returned, or closed */
-    bool closing;   /* close() resumed it: its yields fail with ECANCELED */
 };
 
 static void *gen_main(void *arg)
 {
     corio_gen *gen = arg;
+    void *result = gen->fn(gen, gen->arg);
 
-    return gen->fn(gen, gen->arg);
+    gen->done = true;
+    if (gen->out != NULL)
+        *gen->out = result;
+    return result;
 }
 
 corio_gen *corio_gen_new(corio_gen_fn fn, void *arg, const corio_coro_attr *attr)
@@ -45,29 +55,26 @@ corio_gen *corio_gen_new(corio_gen_fn fn, void *arg, const corio_coro_attr *attr
     return gen;
 }
 
+/* Out of line, so that the fast paths need no stack frame. */
+__attribute__((noinline, cold)) static int gen_fail(int err)
+{
+    errno = err;
+    return -1;
+}
+
 int corio_gen_send(corio_gen *gen, void *value, void **out)
 {
     if (CORIO_UNLIKELY(gen == NULL || corio__coro_active(gen->co) ||
-                       (!gen->started && value != NULL))) {
-        errno = EINVAL;
-        return -1;
-    }
-    if (CORIO_UNLIKELY(gen->done)) {
-        errno = EPIPE;
-        return -1;
-    }
+                       (!gen->started && value != NULL)))
+        return gen_fail(EINVAL);
+    if (CORIO_UNLIKELY(gen->done))
+        return gen_fail(EPIPE);
     gen->started = true;
-    gen->slot = value;
-    corio_coro_resume(gen->co);
-    if (CORIO_UNLIKELY(gen->co->caller == CORO_DEAD)) {
-        gen->done = true;
-        if (out != NULL)
-            *out = gen->co->result;
-        return 0;
-    }
-    if (out != NULL)
-        *out = gen->slot;
-    return 1;
+    gen->out = out;
+    if (gen->in != NULL)
+        *gen->in = value;
+    /* 1 if it yielded (corio_gen_yield passes 1), 0 if it returned */
+    return corio__coro_resume_val(gen->co, 0);
 }
 
 int corio_gen_next(corio_gen *gen, void **out)
@@ -77,19 +84,13 @@ int corio_gen_next(corio_gen *gen, void **out)
 
 int corio_gen_yield(corio_gen *gen, void *value, void **in)
 {
-    if (CORIO_UNLIKELY(gen == NULL || gen->co != corio_coro_self())) {
-        errno = EINVAL;
-        return -1;
-    }
-    gen->slot = value;
-    corio_coro_yield();
-    if (CORIO_UNLIKELY(gen->closing)) {
-        errno = ECANCELED;
-        return -1;
-    }
-    if (in != NULL)
-        *in = gen->slot;
-    return 0;
+    if (CORIO_UNLIKELY(gen == NULL || gen->co != corio_coro_self()))
+        return gen_fail(EINVAL);
+    if (gen->out != NULL)
+        *gen->out = value;
+    gen->in = in;
+    /* 0 from send, -1 (errno ECANCELED) from close */
+    return corio__coro_yield_val(1);
 }
 
 /* Resume a generator suspended at a yield with that yield failing, so that
@@ -100,8 +101,9 @@ static int finish(corio_gen *gen)
         gen->done = true;
         return 0;
     }
-    gen->closing = true;
-    corio_coro_resume(gen->co);
+    gen->out = gen->in = NULL;
+    corio__arch_set_errno(&gen->co->ctx, ECANCELED);
+    corio__coro_resume_val(gen->co, -1); /* its pending yield fails */
     gen->done = true;
     if (gen->co->caller != CORO_DEAD) {
         errno = EPROTO;
