@@ -169,6 +169,18 @@ Test(loop, close_null_is_a_noop, .timeout = 30)
     cr_assert_not(corio_loop_is_running(NULL));
 }
 
+/* A NULL loop is bad input, not a crash; its clock is corio_now(). */
+Test(loop, null_loop_fails_with_einval, .timeout = 30)
+{
+    int64_t t0 = corio_now();
+
+    expect_fail(corio_loop_run(NULL), EINVAL);
+    expect_fail(corio_loop_run_forever(NULL), EINVAL);
+    expect_fail(corio_loop_stop(NULL), EINVAL);
+    cr_assert_geq(corio_loop_time(NULL), t0);
+    cr_assert_leq(corio_loop_time(NULL), corio_now());
+}
+
 /* Inside a running loop: every call that needs it stopped fails EBUSY. */
 static corio_loop *other_loop;
 static int busy_checked;

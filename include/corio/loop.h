@@ -33,15 +33,17 @@ CORIO_EXPORT corio_loop *corio_loop_current(void);
 CORIO_EXPORT int corio_loop_set_current(corio_loop *loop);
 
 /* Run until corio_loop_stop is called. Returns 0, or -1 with EBUSY if the
- * loop is already running. */
+ * loop is already running, EINVAL if loop is NULL. */
 CORIO_EXPORT int corio_loop_run_forever(corio_loop *loop);
 
 /* Run until there is nothing left to do: no ready callback or task, no timer,
- * no task waiting. Returns 0, or -1 with EBUSY if already running. */
+ * no task waiting. Returns 0, or -1 with EBUSY if already running, EINVAL if
+ * loop is NULL. */
 CORIO_EXPORT int corio_loop_run(corio_loop *loop);
 
 /* Ask a running loop to return from corio_loop_run_forever after the
- * callbacks already ready have run. Returns 0. */
+ * callbacks already ready have run. Returns 0, or -1 with EINVAL if loop is
+ * NULL. */
 CORIO_EXPORT int corio_loop_stop(corio_loop *loop);
 
 /* True while corio_loop_run* is running loop. */
@@ -54,7 +56,8 @@ CORIO_EXPORT bool corio_loop_is_running(const corio_loop *loop);
  * EBUSY if the loop is running. */
 CORIO_EXPORT int corio_loop_close(corio_loop *loop);
 
-/* The loop's clock: corio_now() cached at the start of each iteration. */
+/* The loop's clock: corio_now() cached at the start of each iteration
+ * (loop NULL: corio_now()). */
 CORIO_EXPORT int64_t corio_loop_time(const corio_loop *loop);
 
 /* ---- Callbacks ---------------------------------------------------------

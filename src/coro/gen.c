@@ -36,7 +36,8 @@ static void *gen_main(void *arg)
     return result;
 }
 
-corio_gen *corio_gen_new(corio_gen_fn fn, void *arg, const corio_coro_attr *attr)
+corio_gen *corio_gen_new(corio_gen_fn fn, void *arg,
+                         const corio_coro_attr *attr)
 {
     corio_gen *gen;
     corio_coro *co;

@@ -98,7 +98,7 @@ int corio_loop_set_current(corio_loop *loop)
 
 int64_t corio_loop_time(const corio_loop *loop)
 {
-    return loop->now;
+    return loop != NULL ? loop->now : corio_now();
 }
 
 bool corio_loop_is_running(const corio_loop *loop)
@@ -127,7 +127,8 @@ static void fire_timers(corio_loop *loop)
 {
     struct corio__heap_node *n;
 
-    while ((n = corio__heap_min(&loop->timers)) != NULL && n->when <= loop->now) {
+    while ((n = corio__heap_min(&loop->timers)) != NULL &&
+           n->when <= loop->now) {
         struct corio__timer *t = CORIO_CONTAINER_OF(n, struct corio__timer, hn);
 
         corio__heap_remove(&loop->timers, n);
@@ -136,7 +137,7 @@ static void fire_timers(corio_loop *loop)
     }
 }
 
-/* ---- I/O events ----------------------------------------------------------- */
+/* ---- I/O events ---------------------------------------------------------- */
 
 static void on_signal_fd(corio_loop *loop)
 {
@@ -228,6 +229,10 @@ void corio__loop_run_once(corio_loop *loop, bool block)
 
 static int enter(corio_loop *loop)
 {
+    if (loop == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
     if (loop->running) {
         errno = EBUSY;
         return -1;
@@ -272,11 +277,15 @@ int corio_loop_run(corio_loop *loop)
 
 int corio_loop_stop(corio_loop *loop)
 {
+    if (loop == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
     loop->stopping = true;
     return 0;
 }
 
-/* ---- Closing -------------------------------------------------------------- */
+/* ---- Closing ------------------------------------------------------------- */
 
 static void handles_drop(corio_loop *loop);
 static void handle_drop(struct corio__job *job);
@@ -306,13 +315,14 @@ int corio_loop_close(corio_loop *loop)
     corio__heap_free(&loop->timers);
     if (current_loop == loop)
         current_loop = NULL;
+    pthread_once(&loop_key_once, loop_key_make);
     if (pthread_getspecific(loop_key) == loop)
         pthread_setspecific(loop_key, NULL);
     free(loop);
     return 0;
 }
 
-/* ---- Callbacks ------------------------------------------------------------ */
+/* ---- Callbacks ----------------------------------------------------------- */
 
 struct corio_handle {
     struct corio__job job;
@@ -516,7 +526,8 @@ static void handles_drop(corio_loop *loop)
             job->drop(job);
     }
     while ((min = corio__heap_min(&loop->timers)) != NULL) {
-        struct corio__timer *t = CORIO_CONTAINER_OF(min, struct corio__timer, hn);
+        struct corio__timer *t =
+            CORIO_CONTAINER_OF(min, struct corio__timer, hn);
 
         corio__heap_remove(&loop->timers, min);
         t->armed = false;

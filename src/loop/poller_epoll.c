@@ -84,8 +84,10 @@ static int wait_events(struct corio__poller *p, struct epoll_event *evs,
     static int no_pwait2 = -1; /* unknown yet */
     int timeout_ms;
 
-    if (__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED) == -1) /* valgrind 3.19 does not know the call, and says so */
-        __atomic_store_n(&no_pwait2, RUNNING_ON_VALGRIND ? 1 : 0, __ATOMIC_RELAXED);
+    /* valgrind 3.19 does not know epoll_pwait2, and says so loudly */
+    if (__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED) == -1)
+        __atomic_store_n(&no_pwait2, RUNNING_ON_VALGRIND ? 1 : 0,
+                         __ATOMIC_RELAXED);
 
     if (__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED) == 0) {
         struct timespec ts = {timeout_ns / 1000000000, timeout_ns % 1000000000};

@@ -14,7 +14,8 @@
 
 static void waiter_timeout(struct corio__timer *t)
 {
-    struct corio__waiter *w = CORIO_CONTAINER_OF(t, struct corio__waiter, timer);
+    struct corio__waiter *w =
+        CORIO_CONTAINER_OF(t, struct corio__waiter, timer);
 
     if (w->unlink != NULL)
         w->unlink(w);
