@@ -1631,3 +1631,28 @@ Test(task_bug, asking_for_the_task_does_not_make_a_loop, .timeout = 30)
     cr_assert_eq(corio_loop_current(), l, "the new loop is not current");
     loop_done(l);
 }
+
+/* Joining a task of a loop that is not the caller's used to hang: nothing
+ * ran that loop. It fails with EINVAL and leaves the task alone, which its
+ * own loop then runs and joins. */
+Test(task_bug, join_on_another_loop_fails_with_einval, .timeout = 30)
+{
+    corio_loop *mine = loop_open(), *other = corio_loop_new();
+    corio_task_attr attr = {.loop = NULL};
+    corio_task *t;
+    void *res = NULL;
+
+    cr_assert_not_null(other);
+    attr.loop = other;
+    t = corio_spawn(identity, (void *)5, &attr);
+    cr_assert_not_null(t);
+    expect_fail(corio_join(t, &res), EINVAL);
+    expect_fail(corio_task_wait(t, -1), EINVAL);
+    cr_assert_eq(corio_loop_current(), mine);
+    cr_assert_eq(corio_loop_set_current(other), 0);
+    cr_assert_eq(corio_join(t, &res), 0);
+    cr_assert_eq(res, (void *)5);
+    cr_assert_eq(corio_loop_set_current(mine), 0);
+    loop_done(other);
+    loop_done(mine);
+}

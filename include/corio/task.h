@@ -58,7 +58,8 @@ CORIO_EXPORT corio_task *corio_spawn_at(corio_fn fn, void *arg,
 /* Wait until t finishes, then free it (asyncio's `await task`). *result
  * (may be NULL) receives fn's return value. Returns 0, or -1 with errno: the
  * task's error if it failed (corio_task_fail), ECANCELED if t was cancelled,
- * EINVAL if t is NULL or the calling task, EDEADLK in a callback. If the
+ * EINVAL if t is NULL, the calling task, or unfinished on a loop other than
+ * the caller's (t is then left as it was), EDEADLK in a callback. If the
  * caller itself is cancelled while it waits, join fails with ECANCELED and
  * t is cancelled too and detached: it frees itself when it ends, and t must
  * not be used again. */
@@ -184,7 +185,9 @@ CORIO_EXPORT int corio_future_cancel(corio_future *f);
 
 /* Wait until f is done or deadline (absolute, -1: none) passes. Returns 0
  * (f is done: read it with corio_future_result/_error), or -1 with errno
- * ETIMEDOUT, ECANCELED (the caller was cancelled), EINVAL. */
+ * ETIMEDOUT, ECANCELED (the caller was cancelled), EINVAL (f is NULL, or
+ * pending on a loop other than the caller's: asyncio's "attached to a
+ * different loop"). */
 CORIO_EXPORT int corio_future_wait(corio_future *f, int64_t deadline);
 
 CORIO_EXPORT enum corio_state corio_future_state(const corio_future *f);

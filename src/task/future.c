@@ -256,6 +256,10 @@ int corio_future_wait(corio_future *f, int64_t deadline)
     }
     if (f->state != CORIO_PENDING)
         return 0;
+    if (f->loop != corio__loop_peek()) {
+        errno = EINVAL; /* only f's loop can complete it: waiting would hang */
+        return -1;
+    }
     corio__waiter_init(&w);
     w.unlink = waiter_unlink;
     corio__list_push_back(&f->waiters, &w.node);
