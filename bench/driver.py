@@ -13,7 +13,6 @@ says so.
 """
 import datetime
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -21,6 +20,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import machine, parse_results, pin_prefix  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = "/usr/bin/python3"          # Debian's, with python3-greenlet
@@ -46,19 +48,6 @@ def die(msg):
     sys.exit(1)
 
 
-def parse_result(out):
-    """The RESULT lines of a run, as a list of dicts."""
-    rows = []
-    for line in out.splitlines():
-        if line.startswith("RESULT "):
-            row = {}
-            for kv in line.split()[1:]:
-                k, _, v = kv.partition("=")
-                row[k] = v
-            rows.append(row)
-    return rows
-
-
 class Runner:
     def __init__(self, build, pin):
         self.bin = os.path.join(build, "bench", "corio_bench")
@@ -74,37 +63,13 @@ class Runner:
         if p.returncode != 0:
             sys.stderr.write(p.stderr)
             die(f"failed (exit {p.returncode}): {' '.join(cmd)}")
-        return parse_result(p.stdout)
+        return parse_results(p.stdout)
 
     def c(self, *args):
         return self.run([self.bin] + [str(a) for a in args])
 
     def py(self, *args):
         return self.run([PY, PEERS] + [str(a) for a in args])
-
-
-# ---- the machine ------------------------------------------------------------
-
-def machine():
-    model = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} CPUs, Linux {platform.release()}"
-
-
-def pin_prefix():
-    cpu = os.environ.get("CORIO_BENCH_CPU")
-    if cpu is None:
-        cpu = "1" if (os.cpu_count() or 1) >= 2 else "none"
-    if cpu == "none" or shutil.which("taskset") is None:
-        return [], "not pinned"
-    return ["taskset", "-c", cpu], f"pinned with taskset -c {cpu}"
 
 
 # ---- formatting ---------------------------------------------------------------
@@ -422,7 +387,7 @@ def main(argv):
     if os.access(PY, os.X_OK):
         v = subprocess.run([PY, PEERS, "versions"], capture_output=True,
                            text=True)
-        rows = parse_result(v.stdout)
+        rows = parse_results(v.stdout)
         if rows and rows[0].get("greenlet") != "missing":
             have_py = True
             versions = (f"CPython {rows[0]['python']} ({PY}), greenlet "

@@ -65,44 +65,43 @@ static void *sleeper(void *arg)
     return NULL;
 }
 
+/* One round: spawn n sleepers into ts, join them all. Returns the spawn
+ * loop's time; *total_ns is to the last join. */
+static int64_t spawn_round(corio_task **ts, long n, int64_t *total_ns)
+{
+    corio_task_attr attr = {.stack_mode = CORIO_STACK_COMPACT};
+    int64_t t0, t1;
+
+    t0 = bench_now_ns();
+    for (long i = 0; i < n; i++) {
+        ts[i] = corio_spawn(sleeper, NULL, &attr);
+        if (ts[i] == NULL)
+            die("corio_spawn");
+    }
+    t1 = bench_now_ns();
+    if (corio_joinall(ts, (size_t)n, NULL) == -1)
+        die("corio_joinall");
+    *total_ns = bench_now_ns() - t0;
+    return t1 - t0;
+}
+
 static void *spawn_main(void *arg)
 {
     struct spawn_run *r = arg;
-    corio_task_attr attr = {.stack_mode = CORIO_STACK_COMPACT};
     corio_task **ts = malloc((size_t)r->n * sizeof(*ts));
-    int64_t t0, t1, t2;
+    int64_t total2;
 
     if (ts == NULL)
         die("malloc");
     /* The array (8 bytes a task, touched by the spawn loop) counts in the
      * memory growth, as Python's list of tasks does. */
     r->hwm0_kib = bench_vm_kib("VmHWM:");
-    t0 = bench_now_ns();
-    for (long i = 0; i < r->n; i++) {
-        ts[i] = corio_spawn(sleeper, NULL, &attr);
-        if (ts[i] == NULL)
-            die("corio_spawn");
-    }
-    t1 = bench_now_ns();
-    if (corio_joinall(ts, (size_t)r->n, NULL) == -1)
-        die("corio_joinall");
-    t2 = bench_now_ns();
+    r->spawn_ns = spawn_round(ts, r->n, &r->total_ns);
     r->hwm1_kib = bench_vm_kib("VmHWM:");
-    r->spawn_ns = t1 - t0;
-    r->total_ns = t2 - t0;
-    /* A second round in the same process: what a long-running program pays,
+    /* A second round in the same process: what a long-running program pays
      * once its memory has been touched (the first round's cost is mostly
      * the kernel's first-touch page faults). */
-    t0 = bench_now_ns();
-    for (long i = 0; i < r->n; i++) {
-        ts[i] = corio_spawn(sleeper, NULL, &attr);
-        if (ts[i] == NULL)
-            die("corio_spawn");
-    }
-    t1 = bench_now_ns();
-    if (corio_joinall(ts, (size_t)r->n, NULL) == -1)
-        die("corio_joinall");
-    r->spawn2_ns = t1 - t0;
+    r->spawn2_ns = spawn_round(ts, r->n, &total2);
     free(ts);
     return NULL;
 }

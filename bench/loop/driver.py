@@ -17,12 +17,13 @@ Workloads (see corio_loop.c and peers.py for the code of each side):
 """
 import datetime
 import os
-import platform
-import shutil
 import statistics
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchlib import machine, parse_results, pin_prefix  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -53,18 +54,6 @@ def log(msg):
 def die(msg):
     log(f"corio bench-loop: {msg}")
     sys.exit(1)
-
-
-def parse_results(out):
-    rows = []
-    for line in out.splitlines():
-        if line.startswith("RESULT "):
-            row = {}
-            for kv in line.split()[1:]:
-                k, _, v = kv.partition("=")
-                row[k] = v
-            rows.append(row)
-    return rows
 
 
 class Runner:
@@ -108,36 +97,12 @@ class Runner:
         return self.run([PY, PEERS] + [str(a) for a in args])
 
 
-# ---- the machine -----------------------------------------------------------
-
-def machine():
-    model = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} CPUs, Linux {platform.release()}"
-
-
 def mem_available_kib():
     with open("/proc/meminfo") as f:
         for line in f:
             if line.startswith("MemAvailable:"):
                 return int(line.split()[1])
     return 0
-
-
-def pin_prefix():
-    cpu = os.environ.get("CORIO_BENCH_CPU")
-    if cpu is None:
-        cpu = "1" if (os.cpu_count() or 1) >= 2 else "none"
-    if cpu == "none" or shutil.which("taskset") is None:
-        return [], "not pinned"
-    return ["taskset", "-c", cpu], f"pinned with taskset -c {cpu}"
 
 
 def other_benchmarks():
@@ -230,6 +195,15 @@ def cell(v, base, digits, ratio=True):
     return s
 
 
+def ratio_verdict(vals, target):
+    """PASS when uvloop's figure is at least target times corio's."""
+    c, u = vals.get("corio"), vals.get("uvloop")
+    if not c or not u:
+        return "n/a"
+    ratio = u / c
+    return ("PASS" if ratio >= target else "MISS") + f" ({ratio:,.1f}x)"
+
+
 def table(res):
     rows = []   # (label, {col: value}, digits, target text, verdict)
 
@@ -248,24 +222,14 @@ def table(res):
                 for c, v in got.items()}
         rss = {c: ((int(v["hwm1_kib"]) - int(v["hwm0_kib"])) * 1024 / n
                    if v else None) for c, v in got.items()}
-        c, u = spawn["corio"], spawn["uvloop"]
-        verdict = "n/a"
-        if c and u:
-            ratio = u / c
-            verdict = ("PASS" if ratio >= TARGET_SPAWN_RATIO else "MISS") + \
-                f" ({ratio:,.1f}x)"
         add(f"(a) spawn {k}: ns/task spawned", spawn, 0,
-            f"uvloop/corio >= {TARGET_SPAWN_RATIO:.0f}x", verdict)
+            f"uvloop/corio >= {TARGET_SPAWN_RATIO:.0f}x",
+            ratio_verdict(spawn, TARGET_SPAWN_RATIO))
         spawn2 = {c: (int(v["spawn2_ns"]) / n if v and "spawn2_ns" in v
                       else None) for c, v in got.items()}
-        c, u = spawn2["corio"], spawn2["uvloop"]
-        verdict = "n/a"
-        if c and u:
-            ratio = u / c
-            verdict = ("PASS" if ratio >= TARGET_SPAWN_RATIO else "MISS") + \
-                f" ({ratio:,.1f}x)"
         add(f"(a) spawn {k}, 2nd round: ns/task", spawn2, 0,
-            f"uvloop/corio >= {TARGET_SPAWN_RATIO:.0f}x", verdict)
+            f"uvloop/corio >= {TARGET_SPAWN_RATIO:.0f}x",
+            ratio_verdict(spawn2, TARGET_SPAWN_RATIO))
         add(f"(a) spawn {k}: ms beyond the 1 s", over, 0)
         add(f"(a) spawn {k}: peak RSS bytes/task", rss, 0)
 
@@ -278,14 +242,7 @@ def table(res):
                 for c, v in d.items()}
         p99 = {c: (int(v["late_p99_ns"]) / 1e6 if v else None)
                for c, v in d.items()}
-        verdict = "-"
-        if target:
-            c, u = cpu.get("corio"), cpu.get("uvloop")
-            verdict = "n/a"
-            if c and u:
-                ratio = u / c
-                verdict = ("PASS" if ratio >= TARGET_TIMER_RATIO else
-                           "MISS") + f" ({ratio:,.1f}x)"
+        verdict = ratio_verdict(cpu, TARGET_TIMER_RATIO) if target else "-"
         add(f"{tag} {what}: CPU ms", cpu, 0,
             f"uvloop/corio >= {TARGET_TIMER_RATIO:.0f}x" if target else "-",
             verdict)
