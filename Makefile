@@ -4,6 +4,7 @@
 #                 valgrind, TSan, the ucontext fallback, aarch64 under qemu)
 #   make bench    set up the peers, build, run the benchmarks
 #   make install  install library, headers and corio.pc (PREFIX=/usr/local)
+MAKEFLAGS += --no-print-directory
 BUILD  ?= build
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
