@@ -9,5 +9,6 @@
 #include "corio/group.h"
 #include "corio/sync.h"
 #include "corio/thread.h"
+#include "corio/io.h"
 
 #endif

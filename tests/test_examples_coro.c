@@ -198,3 +198,23 @@ Test(examples_coro, c1_interleave, .timeout = 60)
              (long)r.pid);
     cr_assert_str_eq(r.out, want);
 }
+
+/* The echo example (the io layer's first program, in this file to share its
+ * runner): a server and three concurrent clients, output in client order. */
+Test(examples_coro, echo, .timeout = 60)
+{
+    static struct run r;
+    char want[2048];
+    size_t n = 0;
+
+    n += (size_t)snprintf(want + n, sizeof(want) - n,
+                          "echo server on 127.0.0.1 (a free port)\n");
+    for (int c = 1; c <= 3; c++)
+        for (int i = 1; i <= 3; i++)
+            n += (size_t)snprintf(want + n, sizeof(want) - n,
+                                  "client %d got: hello %d from client %d\n",
+                                  c, i, c);
+    snprintf(want + n, sizeof(want) - n, "server stopped\n");
+    run_example("echo", &r);
+    cr_assert_str_eq(r.out, want);
+}

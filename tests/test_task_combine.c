@@ -16,6 +16,7 @@
 #include <criterion/criterion.h>
 
 #include "corio.h"
+#include "check.h"
 #include "corio/group.h"
 
 #include <errno.h>
@@ -32,15 +33,6 @@
 /* ---- Helpers ----------------------------------------------------------------- */
 
 /* Inside a main task: fail the test by returning a message. */
-static char failure[256];
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            snprintf(failure, sizeof(failure), "line %d: %s (errno %s)",       \
-                     __LINE__, #cond, strerror(errno));                        \
-            return failure;                                                    \
-        }                                                                      \
-    } while (0)
 
 /* Run fn as corio_run's main task; it returns NULL on success. */
 static void run_main(corio_fn fn)

@@ -14,6 +14,7 @@
 #include <criterion/criterion.h>
 
 #include "corio.h"
+#include "check.h"
 #include "corio/group.h"
 
 #include <errno.h>
@@ -26,16 +27,6 @@
 #define TIMEOUT 30
 /* An upper time bound in ms, with room for valgrind's slowness. */
 #define UPPER(ms) ((ms) + (RUNNING_ON_VALGRIND ? 1000 : 0))
-
-static char failure[256];
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            snprintf(failure, sizeof(failure), "line %d: %s (errno %s)",       \
-                     __LINE__, #cond, strerror(errno));                        \
-            return failure;                                                    \
-        }                                                                      \
-    } while (0)
 
 static void run_main(corio_fn fn)
 {

@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 
 #include "corio.h"
+#include "check.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -21,16 +22,6 @@
 /* Hand-offs a ping-pong may make before what it must not starve has run:
  * a poll comes every 64 iterations at most, so this is generous. */
 #define MAX_ROUNDS 200000
-
-static char failure[256];
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            snprintf(failure, sizeof(failure), "line %d: %s (errno %s)",       \
-                     __LINE__, #cond, strerror(errno));                        \
-            return failure;                                                    \
-        }                                                                      \
-    } while (0)
 
 static void run_main(corio_fn fn, void *arg)
 {

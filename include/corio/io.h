@@ -1,0 +1,189 @@
+/* include/corio/io.h -- sockets and buffered streams. Part of corio.h.
+ *
+ * Every call here suspends only the calling task (or, on the thread's own
+ * stack, runs the loop until it is done), takes an absolute deadline
+ * (-1: none) where it may wait, and fails with -1 and errno: ETIMEDOUT when
+ * the deadline passes, ECANCELED when the task is cancelled, the system's
+ * errno otherwise (ECONNREFUSED, ECONNRESET, EPIPE, ...). Sockets are plain
+ * file descriptors, non-blocking and close-on-exec; close them with
+ * corio_close, which also tells the loop.
+ *
+ * Addresses are text: "127.0.0.1:8080", "[::1]:8080", ":8080" (every IPv4
+ * address, for listening), "unix:/path/to/socket". Host names are not
+ * resolved here (EINVAL): see docs/io.md. */
+#ifndef CORIO_IO_H
+#define CORIO_IO_H
+
+#include "corio/coro.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+/* ---- Addresses ------------------------------------------------------------ */
+
+typedef struct corio_addr {
+    socklen_t len;
+    struct sockaddr_storage ss;
+} corio_addr;
+
+/* Parse text (see above) into *a. Returns 0, or -1 with EINVAL. */
+CORIO_EXPORT int corio_addr_parse(corio_addr *a, const char *text);
+
+/* Write a as text ("1.2.3.4:80", "[::1]:80", "unix:/p") into buf. Returns
+ * the length, or -1 with EINVAL (unknown family) or ENOSPC (buf too small). */
+CORIO_EXPORT int corio_addr_format(const corio_addr *a, char *buf, size_t size);
+
+/* ---- Stream sockets: TCP and Unix ------------------------------------------ */
+
+typedef struct corio_listen_opts {
+    int backlog;        /* 0: SOMAXCONN */
+    int reuseport;      /* SO_REUSEPORT (SO_REUSEADDR is always on) */
+    int nodelay;        /* TCP_NODELAY on accepted connections */
+} corio_listen_opts;
+
+/* A listening socket on addr (opts may be NULL). A Unix socket's path is
+ * unlinked first if it is a stale socket. Returns the fd, or -1 with errno
+ * (EADDRINUSE, EINVAL, EACCES, ...). */
+CORIO_EXPORT int corio_listen(const char *addr, const corio_listen_opts *opts);
+
+/* The address a socket is bound to (its port, after listening on port 0). */
+CORIO_EXPORT int corio_sockname(int fd, corio_addr *a);
+
+/* Accept a connection on lfd, waiting until one comes or deadline. peer
+ * (may be NULL) receives its address. Returns the new fd (non-blocking,
+ * close-on-exec), or -1 with errno (ETIMEDOUT, ECANCELED, EMFILE, ...). */
+CORIO_EXPORT int corio_accept(int lfd, corio_addr *peer, int64_t deadline);
+
+/* Connect to addr; nodelay sets TCP_NODELAY. Returns the fd, or -1 with
+ * errno (ECONNREFUSED, ETIMEDOUT, ECANCELED, ENETUNREACH, ...); nothing is
+ * left open on failure. */
+CORIO_EXPORT int corio_connect(const char *addr, int nodelay, int64_t deadline);
+CORIO_EXPORT int corio_connect_addr(const corio_addr *a, int nodelay,
+                                    int64_t deadline);
+
+/* Read up to n bytes, waiting for some. Returns the count, 0 at end of
+ * stream, or -1 with errno (ECONNRESET, ETIMEDOUT, ECANCELED, ...). */
+CORIO_EXPORT ssize_t corio_read(int fd, void *buf, size_t n, int64_t deadline);
+
+/* Write all n bytes (partial writes are continued). Returns n, or -1 with
+ * errno (EPIPE: the peer closed; ECONNRESET, ETIMEDOUT, ECANCELED). A write
+ * that fails part-way has sent an unknown prefix: treat the connection as
+ * broken. Never raises SIGPIPE. */
+CORIO_EXPORT ssize_t corio_write(int fd, const void *buf, size_t n,
+                                 int64_t deadline);
+
+/* Close fd after telling the loop (waiters on it fail with EBADF). */
+CORIO_EXPORT int corio_close(int fd);
+
+/* ---- Datagram sockets: UDP -------------------------------------------------- */
+
+/* A UDP socket bound to addr (NULL: unbound, IPv4). Returns the fd or -1. */
+CORIO_EXPORT int corio_udp_open(const char *addr);
+
+/* Send one datagram to `to` (NULL: the connected peer, see connect(2)). */
+CORIO_EXPORT ssize_t corio_sendto(int fd, const void *buf, size_t n,
+                                  const corio_addr *to, int64_t deadline);
+
+/* Receive one datagram (truncated to n); from (may be NULL) gets the
+ * sender. Returns its length, or -1 with errno. */
+CORIO_EXPORT ssize_t corio_recvfrom(int fd, void *buf, size_t n,
+                                    corio_addr *from, int64_t deadline);
+
+/* ---- Servers ------------------------------------------------------------------ */
+
+/* A server accepts in a task of its own and runs handler(stream, arg) as a
+ * task per connection (asyncio's start_server); the stream is closed when
+ * the handler returns. A handler's failure ends only its own connection. */
+typedef struct corio_server corio_server;
+typedef struct corio_stream corio_stream;
+typedef void (*corio_conn_fn)(corio_stream *s, void *arg);
+
+/* Listen on addr and start serving. Returns the server, or NULL with errno. */
+CORIO_EXPORT corio_server *corio_serve(const char *addr,
+                                       const corio_listen_opts *opts,
+                                       corio_conn_fn handler, void *arg);
+
+/* The listening socket (for corio_sockname). */
+CORIO_EXPORT int corio_server_fd(const corio_server *s);
+
+/* Connections being handled now. */
+CORIO_EXPORT size_t corio_server_connections(const corio_server *s);
+
+/* Stop: close the listening socket, let the handlers finish until deadline,
+ * then cancel those still running and wait for them; free the server.
+ * Returns 0, or -1 with ETIMEDOUT if some handlers had to be cancelled, or
+ * ECANCELED if the caller was cancelled while it gave them time (they are
+ * cancelled then); the server is freed all the same. */
+CORIO_EXPORT int corio_server_stop(corio_server *s, int64_t deadline);
+
+/* ---- Streams: buffered reading and writing (asyncio's StreamReader and
+ * StreamWriter, in one object) ---------------------------------------------- */
+
+typedef struct corio_stream_opts {
+    size_t limit;       /* longest line/readuntil/buffered read; 0: 64 KiB */
+    size_t high_water;  /* drain waits while more is buffered; 0: 64 KiB */
+} corio_stream_opts;
+
+/* A stream over a connected socket, which the stream then owns (closed by
+ * corio_stream_close). opts may be NULL. NULL with errno ENOMEM, EINVAL. */
+CORIO_EXPORT corio_stream *corio_stream_new(int fd, const corio_stream_opts *opts);
+CORIO_EXPORT corio_stream *corio_stream_connect(const char *addr,
+                                                int64_t deadline);
+
+/* Read up to n bytes: what is buffered, else what one read brings. Returns
+ * the count, 0 at end of stream, or -1 with errno. */
+CORIO_EXPORT ssize_t corio_stream_read(corio_stream *s, void *buf, size_t n,
+                                       int64_t deadline);
+
+/* Read exactly n bytes. Returns n, or -1 with errno: EPIPE if the stream
+ * ended first (the bytes that came stay buffered: corio_stream_buffered
+ * tells how many, corio_stream_read takes them, as asyncio's
+ * IncompleteReadError.partial). */
+CORIO_EXPORT ssize_t corio_stream_readexactly(corio_stream *s, void *buf,
+                                              size_t n, int64_t deadline);
+
+/* Read up to and including sep (seplen bytes) into buf (size bytes; a NUL
+ * is added, so size must exceed the length). Returns the length with sep,
+ * or -1 with errno: EPIPE if the stream ended before sep (the partial data
+ * stays buffered), EMSGSIZE if no sep within the limit or within size - 1
+ * bytes (nothing is consumed: the stream stays usable, e.g. to read the
+ * data in pieces with corio_stream_read). */
+CORIO_EXPORT ssize_t corio_stream_readuntil(corio_stream *s, const void *sep,
+                                            size_t seplen, char *buf,
+                                            size_t size, int64_t deadline);
+
+/* readuntil(s, "\n", ...). At end of stream, returns what is left (without
+ * a newline), then 0: asyncio's readline. */
+CORIO_EXPORT ssize_t corio_stream_readline(corio_stream *s, char *buf,
+                                           size_t size, int64_t deadline);
+
+/* Bytes buffered for reading. */
+CORIO_EXPORT size_t corio_stream_buffered(const corio_stream *s);
+
+/* Buffer n bytes for writing (sending what the socket takes now). Does not
+ * wait: call corio_stream_drain. Returns 0, or -1 with errno (EPIPE after a
+ * shutdown or a failed write, ENOMEM). */
+CORIO_EXPORT int corio_stream_write(corio_stream *s, const void *buf, size_t n);
+
+/* Wait until the write buffer is at or below the high-water mark
+ * (backpressure). Returns 0, or -1 with errno (EPIPE, ECONNRESET,
+ * ETIMEDOUT, ECANCELED). */
+CORIO_EXPORT int corio_stream_drain(corio_stream *s, int64_t deadline);
+
+/* Bytes buffered for writing. */
+CORIO_EXPORT size_t corio_stream_pending(const corio_stream *s);
+
+/* Send everything buffered, then shut the write side (the peer reads end of
+ * stream; reading still works). Returns 0 or -1 with errno. */
+CORIO_EXPORT int corio_stream_shutdown(corio_stream *s, int64_t deadline);
+
+/* The socket under the stream. */
+CORIO_EXPORT int corio_stream_fd(const corio_stream *s);
+
+/* Close the socket and free the stream; what is still buffered for writing
+ * is dropped (drain first). corio_stream_close(NULL) returns 0. */
+CORIO_EXPORT int corio_stream_close(corio_stream *s);
+
+#endif
