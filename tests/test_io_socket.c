@@ -159,7 +159,9 @@ static void *refused_main(void *arg)
     errno = 0;
     CHECK(corio_connect(addr, 0, corio_now() + CORIO_SECOND) == -1);
     CHECK(errno == ECONNREFUSED);
-    CHECK(corio_connect("localhost:80", 0, -1) == -1 && errno == EINVAL);
+    CHECK(corio_connect("nonsense", 0, -1) == -1 && errno == EINVAL);
+    CHECK(corio_connect("unix:", 0, -1) == -1 && errno == EINVAL);
+    CHECK(corio_connect(NULL, 0, -1) == -1 && errno == EINVAL);
     CHECK(corio_listen("nonsense", NULL) == -1 && errno == EINVAL);
     CHECK(corio_connect_addr(NULL, 0, -1) == -1 && errno == EINVAL);
     CHECK(corio_close(-1) == -1 && errno == EBADF);

@@ -305,3 +305,35 @@ Test(sched, a_relay_of_1000_tasks_passes_the_token_and_ends, .timeout = TIMEOUT)
 {
     run_main(relay_main, NULL);
 }
+
+/* ---- A sleep always yields ------------------------------------------------------ */
+
+static int flag_set;
+
+static void *set_flag(void *arg)
+{
+    (void)arg;
+    flag_set = 1;
+    return NULL;
+}
+
+static void *sleep_past_main(void *arg)
+{
+    corio_task *t;
+
+    (void)arg;
+    flag_set = 0;
+    t = corio_spawn(set_flag, NULL, NULL);
+    CHECK(t != NULL);
+    /* a deadline already passed (as after a preemption longer than a short
+     * sleep): the sleep still lets the ready task run */
+    CHECK(corio_sleep_until(corio_now() - CORIO_MSEC) == 0);
+    CHECK(flag_set == 1);
+    CHECK(corio_join(t, NULL) == 0);
+    return NULL;
+}
+
+Test(sched, a_sleep_whose_deadline_has_passed_still_yields, .timeout = TIMEOUT)
+{
+    run_main(sleep_past_main, NULL);
+}

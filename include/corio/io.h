@@ -9,8 +9,10 @@
  * corio_close, which also tells the loop.
  *
  * Addresses are text: "127.0.0.1:8080", "[::1]:8080", ":8080" (every IPv4
- * address, for listening), "unix:/path/to/socket". Host names are not
- * resolved here (EINVAL): see docs/io.md. */
+ * address, for listening), "unix:/path/to/socket". corio_connect and
+ * corio_stream_connect also take "host.name:port": the name is resolved
+ * without blocking the loop (c-ares: /etc/hosts, then resolv.conf's
+ * servers) and every address is tried in turn. */
 #ifndef CORIO_IO_H
 #define CORIO_IO_H
 
@@ -35,6 +37,22 @@ CORIO_EXPORT int corio_addr_parse(corio_addr *a, const char *text);
  * the length, or -1 with EINVAL (unknown family) or ENOSPC (buf too small). */
 CORIO_EXPORT int corio_addr_format(const corio_addr *a, char *buf, size_t size);
 
+/* ---- Names ------------------------------------------------------------------ */
+
+/* Resolve host (a name, or a numeric address) and port (a number or a
+ * service name) into at most max addresses (family AF_UNSPEC, AF_INET or
+ * AF_INET6), in the resolver's order. Returns the count (>= 1), or -1 with
+ * errno: ENOENT (no such name, or no address of that family), ETIMEDOUT
+ * (deadline, or the servers did not answer), ECANCELED, ECONNREFUSED,
+ * EINVAL (bad input), EIO (another resolver failure), ENOSYS (built
+ * without c-ares). */
+CORIO_EXPORT int corio_resolve(const char *host, const char *port, int family,
+                               corio_addr *out, size_t max, int64_t deadline);
+
+/* The DNS servers this thread's lookups ask, as c-ares's CSV
+ * ("127.0.0.1:5353,[::1]:53"); NULL: resolv.conf's again. Returns 0 or -1. */
+CORIO_EXPORT int corio_dns_set_servers(const char *csv);
+
 /* ---- Stream sockets: TCP and Unix ------------------------------------------ */
 
 typedef struct corio_listen_opts {
@@ -56,9 +74,10 @@ CORIO_EXPORT int corio_sockname(int fd, corio_addr *a);
  * close-on-exec), or -1 with errno (ETIMEDOUT, ECANCELED, EMFILE, ...). */
 CORIO_EXPORT int corio_accept(int lfd, corio_addr *peer, int64_t deadline);
 
-/* Connect to addr; nodelay sets TCP_NODELAY. Returns the fd, or -1 with
- * errno (ECONNREFUSED, ETIMEDOUT, ECANCELED, ENETUNREACH, ...); nothing is
- * left open on failure. */
+/* Connect to addr (a host name is resolved, and each of its addresses tried
+ * until one connects); nodelay sets TCP_NODELAY. Returns the fd, or -1 with
+ * errno (ECONNREFUSED, ETIMEDOUT, ECANCELED, ENETUNREACH, ENOENT: no such
+ * name, ...); nothing is left open on failure. */
 CORIO_EXPORT int corio_connect(const char *addr, int nodelay, int64_t deadline);
 CORIO_EXPORT int corio_connect_addr(const corio_addr *a, int nodelay,
                                     int64_t deadline);

@@ -305,12 +305,42 @@ int corio_connect_addr(const corio_addr *a, int nodelay, int64_t deadline)
     return fd;
 }
 
+/* "name:port": resolve, then try each address until one connects; the
+ * error of the last one is reported. */
+static int connect_name(const char *addr, int nodelay, int64_t deadline)
+{
+    corio_addr as[16];
+    char host[256];
+    const char *colon = strrchr(addr, ':');
+    size_t hlen = colon ? (size_t)(colon - addr) : 0;
+    int n, fd = -1;
+
+    if (colon == NULL || hlen == 0 || hlen >= sizeof(host) || addr[0] == '[' ||
+        strncmp(addr, "unix:", 5) == 0 || colon[1] == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    memcpy(host, addr, hlen);
+    host[hlen] = 0;
+    n = corio_resolve(host, colon + 1, AF_UNSPEC, as, 16, deadline);
+    for (int i = 0; i < n && fd == -1; i++) {
+        fd = corio_connect_addr(&as[i], nodelay, deadline);
+        if (fd == -1 && (errno == ECANCELED || errno == ETIMEDOUT))
+            break;
+    }
+    return fd;
+}
+
 int corio_connect(const char *addr, int nodelay, int64_t deadline)
 {
     corio_addr a;
 
-    if (corio_addr_parse(&a, addr) == -1)
+    if (addr == NULL) {
+        errno = EINVAL;
         return -1;
+    }
+    if (corio_addr_parse(&a, addr) == -1)
+        return connect_name(addr, nodelay, deadline);
     return corio_connect_addr(&a, nodelay, deadline);
 }
 

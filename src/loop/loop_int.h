@@ -48,6 +48,8 @@ struct corio__waiter {
     struct corio__timer timer;      /* the deadline */
     int err;                        /* 0, or why it ended */
     bool done;
+    bool always_park;               /* a sleep: yields even if its deadline
+                                       has passed already */
 };
 
 /* Per-fd state for corio_wait_fd. */

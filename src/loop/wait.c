@@ -60,7 +60,7 @@ int corio__wait(struct corio__waiter *w, int64_t deadline)
         goto out;
     deadline = corio__deadline_in(loop, deadline, &by);
     if (deadline >= 0) {
-        if (deadline <= corio_now()) {
+        if (deadline <= corio_now() && !w->always_park) {
             w->err = ETIMEDOUT;
             goto fail_now;
         }

@@ -516,6 +516,7 @@ int corio_sleep_until(int64_t deadline)
     struct corio__waiter w;
 
     corio__waiter_init(&w);
+    w.always_park = true; /* a sleep always lets the others run */
     if (deadline < 0)
         deadline = 0;
     if (corio__wait(&w, deadline) == 0)
