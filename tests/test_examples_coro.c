@@ -218,3 +218,19 @@ Test(examples_coro, echo, .timeout = 60)
     run_example("echo", &r);
     cr_assert_str_eq(r.out, want);
 }
+
+/* The chat example: each client hears the other two, in turn order. */
+Test(examples_coro, chat, .timeout = 60)
+{
+    static struct run r;
+
+    run_example("chat", &r);
+    cr_assert_str_eq(r.out, "chat server on 127.0.0.1 (a free port)\n"
+                            "client 1 heard \"> hello from client 2\"\n"
+                            "client 1 heard \"> hello from client 3\"\n"
+                            "client 2 heard \"> hello from client 1\"\n"
+                            "client 2 heard \"> hello from client 3\"\n"
+                            "client 3 heard \"> hello from client 1\"\n"
+                            "client 3 heard \"> hello from client 2\"\n"
+                            "server stopped\n");
+}

@@ -1,0 +1,173 @@
+/* examples/chat.c -- a chat server: every line a client sends goes to
+ * every other connected client. Three clients join, take turns to say
+ * something, and print what they heard; then the server stops.
+ *
+ *     build/examples/chat            (the demo, on a free port)
+ *     build/examples/chat serve :7000
+ *         a server for real clients: nc 127.0.0.1 7000 in a few terminals
+ *         (Ctrl+C stops it) */
+#include <corio.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_MEMBERS 64
+#define CLIENTS 3
+
+/* ---- The server ------------------------------------------------------------ */
+
+struct room {
+    corio_stream *members[MAX_MEMBERS];
+};
+
+static void broadcast(struct room *r, corio_stream *from, const char *text)
+{
+    for (int i = 0; i < MAX_MEMBERS; i++) {
+        corio_stream *m = r->members[i];
+
+        /* a member that cannot keep up loses the message, not the room */
+        if (m != NULL && m != from && corio_stream_write(m, text, strlen(text)) == 0)
+            corio_stream_drain(m, corio_now() + CORIO_SECOND);
+    }
+}
+
+static void member(corio_stream *s, void *arg)
+{
+    struct room *r = arg;
+    char line[512], msg[520];
+    int slot = -1;
+
+    for (int i = 0; i < MAX_MEMBERS && slot < 0; i++)
+        if (r->members[i] == NULL)
+            slot = i;
+    if (slot < 0) {
+        corio_stream_write(s, "room full\n", 10);
+        corio_stream_drain(s, corio_now() + CORIO_SECOND);
+        return;
+    }
+    r->members[slot] = s;
+    while (corio_stream_readline(s, line, sizeof(line), -1) > 0) {
+        snprintf(msg, sizeof(msg), "> %s", line);
+        broadcast(r, s, msg);
+    }
+    r->members[slot] = NULL;
+}
+
+/* ---- The demo's clients ------------------------------------------------------------ */
+
+struct client {
+    const char *addr;
+    int id;
+    corio_stream *s;        /* the main task writes the client's turn on it */
+    corio_chan *heard;      /* one item per line heard, to the main task */
+    corio_event *done;      /* every turn has been taken */
+    char log[CLIENTS][160];
+    int nlog;
+};
+
+static void *client_main(void *arg)
+{
+    struct client *c = arg;
+    char line[128];
+
+    c->s = corio_stream_connect(c->addr, corio_now() + CORIO_SECOND);
+    if (c->s == NULL)
+        return corio_task_fail(errno);
+    corio_chan_send(c->heard, NULL, -1); /* connected */
+    while (c->nlog < CLIENTS - 1) {
+        if (corio_stream_readline(c->s, line, sizeof(line),
+                                  corio_now() + 5 * CORIO_SECOND) <= 0)
+            return corio_task_fail(errno ? errno : EPIPE);
+        line[strcspn(line, "\n")] = 0;
+        snprintf(c->log[c->nlog++], sizeof(c->log[0]),
+                 "client %d heard \"%s\"", c->id, line);
+        corio_chan_send(c->heard, NULL, -1);
+    }
+    corio_event_wait(c->done, corio_now() + 5 * CORIO_SECOND);
+    return NULL;
+}
+
+static void *demo(void *arg)
+{
+    static struct room room;
+    struct client cs[CLIENTS];
+    corio_task *ts[CLIENTS];
+    corio_chan *heard = corio_chan_new(64);
+    corio_event *done = corio_event_new();
+    corio_server *srv;
+    corio_addr a;
+    char addr[64], line[64];
+    int rc;
+
+    (void)arg;
+    srv = corio_serve("127.0.0.1:0", NULL, member, &room);
+    if (srv == NULL || heard == NULL || done == NULL ||
+        corio_sockname(corio_server_fd(srv), &a) == -1)
+        return corio_task_fail(errno);
+    corio_addr_format(&a, addr, sizeof(addr));
+    printf("chat server on 127.0.0.1 (a free port)\n");
+    for (int i = 0; i < CLIENTS; i++) {
+        cs[i] = (struct client){.addr = addr, .id = i + 1, .heard = heard,
+                                .done = done};
+        ts[i] = corio_spawn(client_main, &cs[i], NULL);
+    }
+    /* all connected, and all in the room */
+    for (int i = 0; i < CLIENTS; i++)
+        corio_chan_recv(heard, NULL, -1);
+    while (corio_server_connections(srv) < CLIENTS)
+        corio_sleep(CORIO_MSEC);
+    /* turns: one speaks, the others hear it, then the next speaks */
+    for (int i = 0; i < CLIENTS; i++) {
+        snprintf(line, sizeof(line), "hello from client %d\n", i + 1);
+        if (corio_stream_write(cs[i].s, line, strlen(line)) == 0)
+            corio_stream_drain(cs[i].s, -1);
+        for (int j = 0; j < CLIENTS - 1; j++)
+            corio_chan_recv(heard, NULL, corio_now() + 5 * CORIO_SECOND);
+    }
+    corio_event_set(done);
+    rc = corio_joinall(ts, CLIENTS, NULL);
+    for (int i = 0; i < CLIENTS; i++) {
+        for (int j = 0; j < cs[i].nlog; j++)
+            printf("%s\n", cs[i].log[j]);
+        corio_stream_close(cs[i].s);
+    }
+    corio_server_stop(srv, corio_now() + CORIO_SECOND);
+    corio_chan_free(heard);
+    corio_event_free(done);
+    printf("server stopped\n");
+    return rc == 0 ? NULL : corio_task_fail(errno);
+}
+
+/* ---- A server for real clients -------------------------------------------------- */
+
+static void *serve_forever(void *arg)
+{
+    static struct room room;
+    corio_server *srv = corio_serve(arg, NULL, member, &room);
+
+    if (srv == NULL) {
+        fprintf(stderr, "chat: %s: %s\n", (char *)arg, strerror(errno));
+        return corio_task_fail(errno);
+    }
+    printf("chat server on %s; Ctrl+C stops it\n", (char *)arg);
+    fflush(stdout);
+    corio_sleep(INT64_MAX); /* until Ctrl+C cancels the main task */
+    corio_server_stop(srv, corio_now() + CORIO_SECOND);
+    printf("\nchat server stopped\n");
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    void *res = NULL;
+
+    if (argc == 3 && strcmp(argv[1], "serve") == 0) {
+        if (corio_run(serve_forever, argv[2], &res) == -1)
+            return 1;
+        return 0;
+    }
+    if (corio_run(demo, NULL, &res) == -1)
+        return 1;
+    return res == NULL ? 0 : 1;
+}
