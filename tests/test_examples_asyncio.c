@@ -540,3 +540,40 @@ Test(examples_asyncio, c3_greenlets_take_turns_on_one_thread, .timeout = 120)
     cr_expect_str_eq(r.lines[17], "/proc/self/status while they ran: "
                                   "Threads: 1");
 }
+
+/* A4: three wgets start in one order (the servers answer after 300, 100 and
+ * 200 ms) and their header lines arrive in the order of the delays, each
+ * host's block whole, with the servers' header lines. */
+Test(examples_asyncio, a4_wget_results_arrive_out_of_order, .timeout = 120)
+{
+    struct run r;
+    static const char *delays[3] = {"100 ms", "200 ms", "300 ms"};
+    char hosts[3][64];
+
+    start(&r, "a4_wget", NULL);
+    finish(&r);
+    expect_exit(&r, 0);
+    cr_assert_eq(r.nlines, 3 + 3 * 5, "%s", r.out);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(sscanf(r.lines[i], "wget %63s ...", hosts[i]), 1, "%s",
+                     r.lines[i]);
+    }
+    /* by delay: the second host first, then the third, then the first */
+    for (int k = 0; k < 3; k++) {
+        const char *host = hosts[(k + 1) % 3];
+        char want[128];
+
+        for (int j = 0; j < 5; j++) {
+            const char *line = r.lines[3 + k * 5 + j];
+
+            cr_assert(strncmp(line, host, strlen(host)) == 0 &&
+                      strncmp(line + strlen(host), " header > ", 10) == 0,
+                      "line %d: %s (want %s)", 3 + k * 5 + j, line, host);
+        }
+        snprintf(want, sizeof(want), "%s header > X-Delay: %s", host, delays[k]);
+        cr_assert_str_eq(r.lines[3 + k * 5 + 2], want);
+        snprintf(want, sizeof(want), "%s header > HTTP/1.0 200 OK", host);
+        cr_assert_str_eq(r.lines[3 + k * 5], want);
+    }
+    expect_between(r.wall, 0.25, 2.0, "a4_wget");
+}
