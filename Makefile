@@ -31,6 +31,7 @@ bench: setup
 	@cmake --build $(BUILD) -j2
 	@scripts/bench $(BUILD)
 	@scripts/bench-loop $(BUILD)
+	@scripts/bench-net $(BUILD)
 
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)

@@ -8,6 +8,7 @@
 #include "corio/io.h"
 #include "corio/loop.h"
 #include "corio/task.h"
+#include "../loop/loop_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -156,7 +157,7 @@ static int again(int fd, unsigned events, int64_t deadline)
         return 0;
     if (errno != EAGAIN && errno != EWOULDBLOCK)
         return -1;
-    return corio_wait_fd(fd, events, deadline) == -1 ? -1 : 0;
+    return corio__wait_fd(fd, events, deadline, true) == -1 ? -1 : 0;
 }
 
 static int socket_for(const corio_addr *a, int type)

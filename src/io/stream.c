@@ -10,6 +10,7 @@
 #define _GNU_SOURCE /* accept4, memmem */
 #include "corio/io.h"
 #include "corio/loop.h"
+#include "../loop/loop_int.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -339,7 +340,8 @@ static int drain_to(corio_stream *s, size_t most, int64_t deadline)
             return -1;
         if (s->wend - s->wpos <= most)
             return 0;
-        if (corio_wait_fd(s->fd, CORIO_WRITE, deadline) == -1)
+        /* flush_now stopped at EAGAIN */
+        if (corio__wait_fd(s->fd, CORIO_WRITE, deadline, true) == -1)
             return -1;
     }
 }

@@ -156,6 +156,12 @@ int corio__wait(struct corio__waiter *w, int64_t deadline);
 /* Wake w with err (0: success). No effect if w was already woken. */
 void corio__wake(struct corio__waiter *w, int err);
 
+/* corio_wait_fd for a caller whose read or write on fd has just failed
+ * with EAGAIN (after_eagain): fd is known not ready, so the poll(2) that
+ * corio_wait_fd makes before parking is skipped; an edge of the
+ * edge-triggered poller will come when it becomes ready. */
+int corio__wait_fd(int fd, unsigned events, int64_t deadline, bool after_eagain);
+
 /* Hooks the task layer provides to the loop (task.c). */
 struct corio_scope;
 int64_t corio__deadline(int64_t deadline, struct corio_scope **by);

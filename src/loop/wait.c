@@ -182,6 +182,11 @@ static unsigned fd_ready_now(int fd, unsigned events)
 
 int corio_wait_fd(int fd, unsigned events, int64_t deadline)
 {
+    return corio__wait_fd(fd, events, deadline, false);
+}
+
+int corio__wait_fd(int fd, unsigned events, int64_t deadline, bool after_eagain)
+{
     corio_loop *loop = corio__loop_get();
     struct corio__waiter w;
     struct corio__fd *f;
@@ -211,7 +216,7 @@ int corio_wait_fd(int fd, unsigned events, int64_t deadline)
         errno = EBUSY;
         return -1;
     }
-    if ((f->ready & events) == 0)
+    if ((f->ready & events) == 0 && !after_eagain)
         f->ready |= fd_ready_now(fd, events);
     if ((f->ready & events) == 0) {
         corio__waiter_init(&w);
