@@ -35,4 +35,19 @@ static inline int count_fds(void)
     return n;
 }
 
+/* Run fn(arg) as corio_run's main task (include criterion.h and corio.h
+ * first): it must return NULL (else its text is the failure) and leave no
+ * fd open. */
+#ifdef CORIO_H
+static inline void run_main_no_fd_leak(corio_fn fn, void *arg)
+{
+    int before = count_fds();
+    void *res = (void *)1;
+
+    cr_assert_eq(corio_run(fn, arg, &res), 0, "corio_run: %s", strerror(errno));
+    cr_assert_null(res, "%s", (char *)res);
+    cr_assert_eq(count_fds(), before, "fds leaked: %d", count_fds() - before);
+}
+#endif
+
 #endif
