@@ -112,7 +112,10 @@ static int buf_push(corio_chan *ch, void *item)
 {
     if (buf_reserve(ch) == -1)
         return -1;
-    ch->buf[(ch->head + ch->len) % ch->size] = item;
+    /* head + len < 2 * size: a subtraction, not a division, wraps it */
+    size_t at = ch->head + ch->len;
+
+    ch->buf[at < ch->size ? at : at - ch->size] = item;
     ch->len++;
     return 0;
 }
@@ -121,7 +124,7 @@ static void *buf_pop(corio_chan *ch)
 {
     void *item = ch->buf[ch->head];
 
-    ch->head = (ch->head + 1) % ch->size;
+    ch->head = ch->head + 1 < ch->size ? ch->head + 1 : 0;
     ch->len--;
     return item;
 }
