@@ -19,6 +19,7 @@
 
 struct room {
     corio_stream *members[MAX_MEMBERS];
+    int count;
 };
 
 static void broadcast(struct room *r, corio_stream *from, const char *text)
@@ -47,11 +48,13 @@ static void member(corio_stream *s, void *arg)
         return;
     }
     r->members[slot] = s;
+    r->count++;
     while (corio_stream_readline(s, line, sizeof(line), -1) > 0) {
         snprintf(msg, sizeof(msg), "> %s", line);
         broadcast(r, s, msg);
     }
     r->members[slot] = NULL;
+    r->count--;
 }
 
 /* ---- The demo's clients ------------------------------------------------------------ */
@@ -71,7 +74,7 @@ static void *client_main(void *arg)
     struct client *c = arg;
     char line[128];
 
-    c->s = corio_stream_connect(c->addr, corio_now() + CORIO_SECOND);
+    c->s = corio_stream_connect(c->addr, corio_now() + 5 * CORIO_SECOND);
     if (c->s == NULL)
         return corio_task_fail(errno);
     corio_chan_send(c->heard, NULL, -1); /* connected */
@@ -112,10 +115,11 @@ static void *demo(void *arg)
                                 .done = done};
         ts[i] = corio_spawn(client_main, &cs[i], NULL);
     }
-    /* all connected, and all in the room */
+    /* all connected, and all in the room (not only accepted: a member
+     * that has not joined yet would miss the first message) */
     for (int i = 0; i < CLIENTS; i++)
         corio_chan_recv(heard, NULL, -1);
-    while (corio_server_connections(srv) < CLIENTS)
+    while (room.count < CLIENTS)
         corio_sleep(CORIO_MSEC);
     /* turns: one speaks, the others hear it, then the next speaks */
     for (int i = 0; i < CLIENTS; i++) {

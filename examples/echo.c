@@ -39,7 +39,7 @@ struct client {
 static void *client_main(void *arg)
 {
     struct client *c = arg;
-    corio_stream *s = corio_stream_connect(c->addr, corio_now() + CORIO_SECOND);
+    corio_stream *s = corio_stream_connect(c->addr, corio_now() + 5 * CORIO_SECOND);
 
     if (s == NULL)
         return corio_task_fail(errno);
