@@ -145,9 +145,19 @@ typedef struct corio_stream_opts {
     size_t high_water;  /* drain waits while more is buffered; 0: 64 KiB */
 } corio_stream_opts;
 
-/* A stream over a connected socket, which the stream then owns (closed by
- * corio_stream_close). opts may be NULL. NULL with errno ENOMEM, EINVAL. */
-CORIO_EXPORT corio_stream *corio_stream_new(int fd, const corio_stream_opts *opts);
+/* A stream is used by one task at a time for reading (a read call made
+ * while another task's waits fails with EBUSY) and by any number of tasks
+ * for writing and draining. Closing it while other tasks wait in calls on
+ * it makes those calls fail with EBADF. The calls that wait take an
+ * absolute deadline and honour deadline scopes (ETIMEDOUT), fail with
+ * ECANCELED when the task is cancelled, and consume nothing on failure. */
+
+/* A stream over a connected socket or a pipe, which the stream then owns
+ * (closed by corio_stream_close). opts may be NULL. NULL with errno ENOMEM,
+ * EINVAL (fd < 0). corio_stream_connect is corio_connect (addr as there)
+ * and corio_stream_new with default options. */
+CORIO_EXPORT corio_stream *corio_stream_new(int fd,
+                                            const corio_stream_opts *opts);
 CORIO_EXPORT corio_stream *corio_stream_connect(const char *addr,
                                                 int64_t deadline);
 
@@ -182,13 +192,14 @@ CORIO_EXPORT ssize_t corio_stream_readline(corio_stream *s, char *buf,
 CORIO_EXPORT size_t corio_stream_buffered(const corio_stream *s);
 
 /* Buffer n bytes for writing (sending what the socket takes now). Does not
- * wait: call corio_stream_drain. Returns 0, or -1 with errno (EPIPE after a
- * shutdown or a failed write, ENOMEM). */
+ * wait: call corio_stream_drain. Returns 0, or -1 with errno: EPIPE after a
+ * shutdown, the error of a failed write (EPIPE, ECONNRESET: it sticks, the
+ * write side is broken), ENOMEM (nothing buffered). */
 CORIO_EXPORT int corio_stream_write(corio_stream *s, const void *buf, size_t n);
 
 /* Wait until the write buffer is at or below the high-water mark
  * (backpressure). Returns 0, or -1 with errno (EPIPE, ECONNRESET,
- * ETIMEDOUT, ECANCELED). */
+ * ETIMEDOUT, ECANCELED, EBADF: closed by another task). */
 CORIO_EXPORT int corio_stream_drain(corio_stream *s, int64_t deadline);
 
 /* Bytes buffered for writing. */
@@ -198,11 +209,12 @@ CORIO_EXPORT size_t corio_stream_pending(const corio_stream *s);
  * stream; reading still works). Returns 0 or -1 with errno. */
 CORIO_EXPORT int corio_stream_shutdown(corio_stream *s, int64_t deadline);
 
-/* The socket under the stream. */
+/* The socket under the stream, or -1 with EBADF once it is closed. */
 CORIO_EXPORT int corio_stream_fd(const corio_stream *s);
 
-/* Close the socket and free the stream; what is still buffered for writing
- * is dropped (drain first). corio_stream_close(NULL) returns 0. */
+/* Close the socket and free the stream (once the calls of other tasks on
+ * it have failed with EBADF); what is still buffered for writing is dropped
+ * (drain first). Call it once. Returns close's result; NULL returns 0. */
 CORIO_EXPORT int corio_stream_close(corio_stream *s);
 
 #endif

@@ -1,53 +1,57 @@
-/* src/io/stream.c -- buffered streams over a connected socket (asyncio's
- * StreamReader and StreamWriter in one object).
+/* src/io/stream.c -- buffered streams (asyncio's StreamReader and
+ * StreamWriter in one object): the object, its life, and reading. Writing
+ * is stream_write.c; the bytes go through a transport (io_int.h), a plain
+ * fd here, TLS later.
  *
- * The read buffer holds bytes [rpos, rend) of rbuf; it grows up to what a
- * call needs (the limit for lines, n for readexactly), so that a call that
- * fails consumes nothing and leaves the data readable. The write buffer
- * holds bytes [wpos, wend) of wbuf not yet taken by the socket; write()
- * sends what the socket takes at once and keeps the rest, drain() waits
- * until at most high_water bytes are left. */
-#define _GNU_SOURCE /* accept4, memmem */
-#include "corio/io.h"
+ * The read buffer grows up to what a call needs (the limit for lines, n for
+ * readexactly), so that a call that fails consumes nothing and leaves the
+ * data readable. One task reads at a time: a read call made while another
+ * waits fails with EBUSY (asyncio raises RuntimeError), since the waiting
+ * one owns the buffer's free space. */
+#define _GNU_SOURCE /* memmem */
+#include "io_int.h"
 #include "corio/loop.h"
 #include "../loop/loop_int.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#define DEFAULT_LIMIT (64 * 1024)
+#define DEFAULT_SIZE (64 * 1024)
 #define READ_CHUNK 4096
 
-struct corio_stream {
-    int fd;
-    size_t limit, high_water;
-    char *rbuf;
-    size_t rcap, rpos, rend;
-    char *wbuf;
-    size_t wcap, wpos, wend;
-    int werr;       /* sticky: a write failed (or EPIPE after shutdown) */
-    bool eof;       /* the peer's end of stream was read */
-};
+/* ---- The object ---------------------------------------------------------- */
 
-corio_stream *corio_stream_new(int fd, const corio_stream_opts *opts)
+corio_stream *corio__stream_new_transport(struct corio__transport *t,
+                                          const corio_stream_opts *opts)
 {
     corio_stream *s;
 
-    if (fd < 0) {
+    if (t == NULL || t->ops == NULL || t->fd < 0) {
         errno = EINVAL;
         return NULL;
     }
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
-    s->fd = fd;
-    s->limit = opts && opts->limit ? opts->limit : DEFAULT_LIMIT;
-    s->high_water = opts && opts->high_water ? opts->high_water
-                                             : DEFAULT_LIMIT;
+    s->t = t;
+    s->limit = opts && opts->limit ? opts->limit : DEFAULT_SIZE;
+    s->high_water = opts && opts->high_water ? opts->high_water : DEFAULT_SIZE;
+    s->wwant = CORIO_WRITE;
+    corio__list_init(&s->drainers);
+    return s;
+}
+
+corio_stream *corio_stream_new(int fd, const corio_stream_opts *opts)
+{
+    struct corio__transport fdt = {&corio__transport_fd, fd};
+    corio_stream *s = corio__stream_new_transport(&fdt, opts);
+
+    /* the fd transport lives inside the stream */
+    if (s != NULL) {
+        s->fdt = fdt;
+        s->t = &s->fdt;
+    }
     return s;
 }
 
@@ -70,7 +74,11 @@ corio_stream *corio_stream_connect(const char *addr, int64_t deadline)
 
 int corio_stream_fd(const corio_stream *s)
 {
-    return s != NULL ? s->fd : -1;
+    if (s == NULL || s->closed) {
+        errno = EBADF;
+        return -1;
+    }
+    return s->t->fd;
 }
 
 size_t corio_stream_buffered(const corio_stream *s)
@@ -78,25 +86,94 @@ size_t corio_stream_buffered(const corio_stream *s)
     return s != NULL ? s->rend - s->rpos : 0;
 }
 
-size_t corio_stream_pending(const corio_stream *s)
+static void stream_free(corio_stream *s)
 {
-    return s != NULL ? s->wend - s->wpos : 0;
+    free(s->rbuf);
+    free(s->wbuf);
+    free(s);
+}
+
+int corio__stream_enter(corio_stream *s)
+{
+    if (s->closed) {
+        errno = EBADF;
+        return -1;
+    }
+    s->busy++;
+    return 0;
+}
+
+ssize_t corio__stream_leave(corio_stream *s, ssize_t rc)
+{
+    int err = errno;
+
+    if (--s->busy == 0 && s->closed)
+        stream_free(s);
+    errno = err;
+    return rc;
 }
 
 int corio_stream_close(corio_stream *s)
 {
-    int rc;
+    int rc, err;
 
     if (s == NULL)
         return 0;
-    rc = corio_close(s->fd);
-    free(s->rbuf);
-    free(s->wbuf);
-    free(s);
+    if (s->closed) {
+        errno = EBADF; /* closed already; calls of other tasks hold it */
+        return -1;
+    }
+    s->closed = true;
+    corio__stream_wake_drainers(s, EBADF);
+    rc = s->t->ops->close(s->t); /* tasks waiting on it fail with EBADF */
+    s->t = NULL;
+    err = errno;
+    if (s->busy == 0)
+        stream_free(s);
+    errno = err;
     return rc;
 }
 
-/* ---- Reading ---------------------------------------------------------------- */
+/* ---- Reading ------------------------------------------------------------- */
+
+/* Start a read call: EBUSY while another task's read call waits. */
+static int read_enter(corio_stream *s)
+{
+    if (s->reading) {
+        errno = EBUSY;
+        return -1;
+    }
+    if (corio__stream_enter(s) == -1)
+        return -1;
+    s->reading = true;
+    return 0;
+}
+
+static ssize_t read_leave(corio_stream *s, ssize_t rc)
+{
+    s->reading = false;
+    return corio__stream_leave(s, rc);
+}
+
+/* Read from the transport into buf, waiting until something comes.
+ * Returns the count, 0 at end of stream, or -1 with errno. */
+static ssize_t transport_read(corio_stream *s, void *buf, size_t n,
+                              int64_t deadline)
+{
+    for (;;) {
+        unsigned want = CORIO_READ;
+        ssize_t got = s->t->ops->read(s->t, buf, n, &want);
+
+        if (got >= 0)
+            return got;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -1;
+        if (corio__stream_wait(s, want, deadline) == -1)
+            return -1;
+    }
+}
 
 /* Make room for at least `want` buffered bytes in all (want >= buffered).
  * Returns 0, or -1 with ENOMEM. */
@@ -123,20 +200,20 @@ static int rbuf_room(corio_stream *s, size_t want)
     return 0;
 }
 
-/* Read more into the buffer, keeping at least `want` bytes of room for what
- * is buffered plus the new data. Returns the count read, 0 at end of stream
- * (s->eof), -1 with errno. */
+/* Read more into the buffer, with room for at least `want` bytes in all.
+ * Returns the count read, 0 at end of stream (s->eof), -1 with errno. */
 static ssize_t fill(corio_stream *s, size_t want, int64_t deadline)
 {
+    size_t have = s->rend - s->rpos;
     ssize_t got;
 
     if (s->eof)
         return 0;
-    if (want < s->rend - s->rpos + READ_CHUNK)
-        want = s->rend - s->rpos + READ_CHUNK;
+    if (want < have + READ_CHUNK)
+        want = have + READ_CHUNK;
     if (rbuf_room(s, want) == -1)
         return -1;
-    got = corio_read(s->fd, s->rbuf + s->rend, s->rcap - s->rend, deadline);
+    got = transport_read(s, s->rbuf + s->rend, s->rcap - s->rend, deadline);
     if (got > 0)
         s->rend += (size_t)got;
     else if (got == 0)
@@ -146,6 +223,8 @@ static ssize_t fill(corio_stream *s, size_t want, int64_t deadline)
 
 static void take(corio_stream *s, void *buf, size_t n)
 {
+    if (n == 0)
+        return;
     memcpy(buf, s->rbuf + s->rpos, n);
     s->rpos += n;
     if (s->rpos == s->rend)
@@ -155,7 +234,7 @@ static void take(corio_stream *s, void *buf, size_t n)
 ssize_t corio_stream_read(corio_stream *s, void *buf, size_t n,
                           int64_t deadline)
 {
-    size_t have;
+    ssize_t got = 0;
 
     if (s == NULL || (buf == NULL && n > 0)) {
         errno = EINVAL;
@@ -163,52 +242,49 @@ ssize_t corio_stream_read(corio_stream *s, void *buf, size_t n,
     }
     if (n == 0)
         return 0;
-    if (s->rend == s->rpos) {
-        ssize_t got = fill(s, 0, deadline);
-
-        if (got <= 0)
-            return got;
+    if (read_enter(s) == -1)
+        return -1;
+    if (s->rend == s->rpos)
+        got = fill(s, 0, deadline);
+    if (got >= 0 && s->rend > s->rpos) {
+        got = (ssize_t)(n < s->rend - s->rpos ? n : s->rend - s->rpos);
+        take(s, buf, (size_t)got);
     }
-    have = s->rend - s->rpos;
-    if (n > have)
-        n = have;
-    take(s, buf, n);
-    return (ssize_t)n;
+    return read_leave(s, got);
 }
 
 ssize_t corio_stream_readexactly(corio_stream *s, void *buf, size_t n,
                                  int64_t deadline)
 {
+    ssize_t got = 1;
+
     if (s == NULL || (buf == NULL && n > 0)) {
         errno = EINVAL;
         return -1;
     }
-    while (s->rend - s->rpos < n) {
-        ssize_t got = fill(s, n, deadline);
-
-        if (got == -1)
-            return -1;
-        if (got == 0) {
-            errno = EPIPE; /* ended first: what came stays buffered */
-            return -1;
-        }
-    }
+    if (read_enter(s) == -1)
+        return -1;
+    while (s->rend - s->rpos < n && got > 0)
+        got = fill(s, n, deadline);
+    if (got == 0)
+        errno = EPIPE; /* ended first: what came stays buffered */
+    if (got <= 0)
+        return read_leave(s, -1);
     take(s, buf, n);
-    return (ssize_t)n;
+    return read_leave(s, (ssize_t)n);
 }
 
-ssize_t corio_stream_readuntil(corio_stream *s, const void *sep, size_t seplen,
-                               char *buf, size_t size, int64_t deadline)
+/* readuntil, within a read call. EPIPE at end of stream. */
+static ssize_t readuntil(corio_stream *s, const void *sep, size_t seplen,
+                         char *buf, size_t size, int64_t deadline)
 {
+    size_t most = size - 1 < s->limit ? size - 1 : s->limit;
     size_t scanned = 0;
 
-    if (s == NULL || sep == NULL || seplen == 0 || buf == NULL || size == 0) {
-        errno = EINVAL;
-        return -1;
-    }
     for (;;) {
         size_t have = s->rend - s->rpos;
         const char *at = NULL;
+        ssize_t got;
 
         if (have >= seplen)
             at = memmem(s->rbuf + s->rpos + scanned, have - scanned, sep,
@@ -216,155 +292,62 @@ ssize_t corio_stream_readuntil(corio_stream *s, const void *sep, size_t seplen,
         if (at != NULL) {
             size_t len = (size_t)(at - (s->rbuf + s->rpos)) + seplen;
 
-            if (len > size - 1 || len > s->limit) {
-                errno = EMSGSIZE; /* nothing consumed */
-                return -1;
-            }
+            if (len > most)
+                break;
             take(s, buf, len);
             buf[len] = 0;
             return (ssize_t)len;
         }
-        if (have >= s->limit) {
-            errno = EMSGSIZE;
-            return -1;
-        }
+        if (have >= most)
+            break; /* a separator can only end beyond `most` */
         /* the separator may straddle what was scanned and what comes */
         scanned = have >= seplen ? have - seplen + 1 : 0;
-        {
-            ssize_t got = fill(s, 0, deadline);
-
-            if (got == -1)
-                return -1;
-            if (got == 0) {
-                errno = EPIPE;
-                return -1;
-            }
+        got = fill(s, 0, deadline);
+        if (got == -1)
+            return -1;
+        if (got == 0) {
+            errno = EPIPE;
+            return -1;
         }
     }
+    errno = EMSGSIZE; /* nothing consumed */
+    return -1;
+}
+
+ssize_t corio_stream_readuntil(corio_stream *s, const void *sep, size_t seplen,
+                               char *buf, size_t size, int64_t deadline)
+{
+    if (s == NULL || sep == NULL || seplen == 0 || buf == NULL || size == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (read_enter(s) == -1)
+        return -1;
+    return read_leave(s, readuntil(s, sep, seplen, buf, size, deadline));
 }
 
 ssize_t corio_stream_readline(corio_stream *s, char *buf, size_t size,
                               int64_t deadline)
 {
-    ssize_t n = corio_stream_readuntil(s, "\n", 1, buf, size, deadline);
+    ssize_t n;
     size_t have;
 
+    if (s == NULL || buf == NULL || size == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (read_enter(s) == -1)
+        return -1;
+    n = readuntil(s, "\n", 1, buf, size, deadline);
     if (n >= 0 || errno != EPIPE)
-        return n;
+        return read_leave(s, n);
     /* end of stream: the last line has no newline */
     have = s->rend - s->rpos;
     if (have > size - 1) {
         errno = EMSGSIZE;
-        return -1;
+        return read_leave(s, -1);
     }
     take(s, buf, have);
     buf[have] = 0;
-    return (ssize_t)have;
-}
-
-/* ---- Writing ------------------------------------------------------------------ */
-
-/* Send what the socket takes now. Returns 0 (possibly with bytes left), or
- * -1 with errno, which also sticks in s->werr. */
-static int flush_now(corio_stream *s)
-{
-    while (s->wpos < s->wend) {
-        ssize_t put = send(s->fd, s->wbuf + s->wpos, s->wend - s->wpos,
-                           MSG_NOSIGNAL);
-
-        if (put >= 0) {
-            s->wpos += (size_t)put;
-            continue;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            break;
-        s->werr = errno;
-        return -1;
-    }
-    if (s->wpos == s->wend)
-        s->wpos = s->wend = 0;
-    return 0;
-}
-
-static int wbuf_append(corio_stream *s, const void *buf, size_t n)
-{
-    size_t have = s->wend - s->wpos, cap;
-    char *p;
-
-    if (s->wpos > 0 && n > s->wcap - s->wend) {
-        memmove(s->wbuf, s->wbuf + s->wpos, have);
-        s->wpos = 0;
-        s->wend = have;
-    }
-    if (n > s->wcap - s->wend) {
-        cap = s->wcap ? s->wcap : READ_CHUNK;
-        while (cap - s->wend < n)
-            cap *= 2;
-        p = realloc(s->wbuf, cap);
-        if (p == NULL)
-            return -1;
-        s->wbuf = p;
-        s->wcap = cap;
-    }
-    memcpy(s->wbuf + s->wend, buf, n);
-    s->wend += n;
-    return 0;
-}
-
-int corio_stream_write(corio_stream *s, const void *buf, size_t n)
-{
-    if (s == NULL || (buf == NULL && n > 0)) {
-        errno = EINVAL;
-        return -1;
-    }
-    if (s->werr != 0) {
-        errno = s->werr;
-        return -1;
-    }
-    if (wbuf_append(s, buf, n) == -1)
-        return -1;
-    return flush_now(s);
-}
-
-/* Wait until at most `most` bytes are left to send. */
-static int drain_to(corio_stream *s, size_t most, int64_t deadline)
-{
-    for (;;) {
-        if (s->werr != 0) {
-            errno = s->werr;
-            return -1;
-        }
-        if (flush_now(s) == -1)
-            return -1;
-        if (s->wend - s->wpos <= most)
-            return 0;
-        /* flush_now stopped at EAGAIN */
-        if (corio__wait_fd(s->fd, CORIO_WRITE, deadline, true) == -1)
-            return -1;
-    }
-}
-
-int corio_stream_drain(corio_stream *s, int64_t deadline)
-{
-    if (s == NULL) {
-        errno = EINVAL;
-        return -1;
-    }
-    return drain_to(s, s->high_water, deadline);
-}
-
-int corio_stream_shutdown(corio_stream *s, int64_t deadline)
-{
-    if (s == NULL) {
-        errno = EINVAL;
-        return -1;
-    }
-    if (drain_to(s, 0, deadline) == -1)
-        return -1;
-    if (shutdown(s->fd, SHUT_WR) == -1)
-        return -1;
-    s->werr = EPIPE; /* nothing more can be written */
-    return 0;
+    return read_leave(s, (ssize_t)have);
 }

@@ -1,0 +1,139 @@
+/* src/io/io_int.h -- the io layer's internals: the transport interface that
+ * streams are built on, and the stream object shared by stream.c (the
+ * object and reading) and stream_write.c (writing, drain, shutdown).
+ *
+ * A transport moves bytes for one stream. transport_fd.c is the transport
+ * of plain sockets (TCP, Unix) and pipes; a TLS transport (OpenSSL over a
+ * socket) implements the same five calls, and corio__stream_new_transport
+ * gives it the whole stream API (readline, drain, ...) unchanged:
+ *
+ *     struct tls { struct corio__transport base; SSL *ssl; };
+ *     static const struct corio__transport_ops tls_ops = {
+ *         "tls", tls_read, tls_write, tls_wait, tls_shutdown, tls_close};
+ *     ... handshake on fd, then:
+ *     t->base.ops = &tls_ops;
+ *     t->base.fd = fd;
+ *     s = corio__stream_new_transport(&t->base, opts); */
+#ifndef CORIO_IO_INT_H
+#define CORIO_IO_INT_H
+
+#include "corio/io.h"
+#include "../base/list.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct corio__transport;
+
+/* What a transport does. read and write never wait: when they cannot move
+ * a byte now they fail with EAGAIN and set *want to what must happen first
+ * (CORIO_READ or CORIO_WRITE: a TLS read may need the socket writable); the
+ * stream then calls wait(want) and tries again. EINTR is tried again too.
+ * Other errors are the stream's errors (ECONNRESET, EPIPE, ...). */
+struct corio__transport_ops {
+    const char *name;   /* "fd", "tls" */
+
+    /* Read up to n bytes. Returns the count, 0 at end of stream, or -1. */
+    ssize_t (*read)(struct corio__transport *t, void *buf, size_t n,
+                    unsigned *want);
+
+    /* Write up to n (> 0) bytes. Returns the count (> 0), or -1. Never
+     * raises SIGPIPE. After EAGAIN the same bytes are offered again, maybe
+     * at another address (for OpenSSL: SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
+     * and SSL_MODE_ENABLE_PARTIAL_WRITE). */
+    ssize_t (*write)(struct corio__transport *t, const void *buf, size_t n,
+                     unsigned *want);
+
+    /* Wait until `events` may let read or write progress, or deadline
+     * (corio_wait_fd's contract: the ready events, or -1 with ETIMEDOUT,
+     * ECANCELED, EBADF). If the stream is closed meanwhile the wait fails
+     * with EBADF; it must not touch t once woken. */
+    int (*wait)(struct corio__transport *t, unsigned events,
+                int64_t deadline);
+
+    /* End the write side: the peer reads end of stream (TLS: close_notify,
+     * then the socket's shutdown). May wait until deadline. Returns 0 or
+     * -1. */
+    int (*shutdown)(struct corio__transport *t, int64_t deadline);
+
+    /* Release the transport and close its fd (corio_close: waiters on it
+     * fail with EBADF) without waiting. Returns close's result. */
+    int (*close)(struct corio__transport *t);
+};
+
+/* A transport: ops and the fd the loop waits on. Transports that need more
+ * state embed this as their first member. */
+struct corio__transport {
+    const struct corio__transport_ops *ops;
+    int fd;
+};
+
+/* The transport of plain file descriptors (sockets, pipes). Its close
+ * closes the fd and frees nothing: it lives inside the stream. */
+extern const struct corio__transport_ops corio__transport_fd;
+
+/* A stream over t, which the stream then owns (its close is called by
+ * corio_stream_close). On failure (NULL, errno ENOMEM or EINVAL) t is left
+ * to the caller. */
+corio_stream *corio__stream_new_transport(struct corio__transport *t,
+                                          const corio_stream_opts *opts);
+
+/* ---- The stream object ----------------------------------------------------
+ *
+ *   rbuf: [ consumed | buffered for reading | room ]
+ *         0          rpos                   rend   rcap
+ *   wbuf: [ sent     | pending, not yet sent | room ]
+ *         0          wpos                    wend   wcap
+ *
+ * A call that waits holds the stream (busy > 0): if another task closes it
+ * meanwhile, the call fails with EBADF when it wakes, and the last call to
+ * leave frees the memory. */
+struct corio_stream {
+    struct corio__transport *t;     /* what the bytes go through */
+    struct corio__transport fdt;    /* t for a plain fd */
+    size_t limit;                   /* longest line a readuntil buffers */
+    size_t high_water;              /* drain waits while more is pending */
+    char *rbuf;                     /* the read buffer, NULL until used */
+    size_t rcap, rpos, rend;
+    char *wbuf;                     /* the write buffer, NULL until used */
+    size_t wcap, wpos, wend;
+    unsigned wwant;                 /* what the last short write waits for */
+    struct corio__list drainers;    /* tasks waiting for the flusher */
+    bool flushing;                  /* a task waits on t to write */
+    int werr;                       /* sticky write error (EPIPE after a
+                                       shutdown); 0: none */
+    bool eof;                       /* the peer's end of stream was read */
+    bool reading;                   /* a read call is in progress */
+    bool closed;                    /* corio_stream_close was called */
+    unsigned busy;                  /* calls in progress that may wait */
+};
+
+/* Start a call that may wait: -1 with EBADF if the stream is closed. */
+int corio__stream_enter(corio_stream *s);
+
+/* End it: returns rc with errno kept, and frees a closed stream that no
+ * other call holds. */
+ssize_t corio__stream_leave(corio_stream *s, ssize_t rc);
+
+/* Wait on the transport (see corio__transport_ops.wait); EBADF if the
+ * stream was closed meanwhile. */
+static inline int corio__stream_wait(corio_stream *s, unsigned events,
+                                     int64_t deadline)
+{
+    int rc = s->t->ops->wait(s->t, events, deadline);
+
+    if (s->closed) {
+        errno = EBADF;
+        return -1;
+    }
+    return rc;
+}
+
+/* Wake the tasks waiting for the flusher (err 0: look again; EBADF: the
+ * stream is closed). */
+void corio__stream_wake_drainers(corio_stream *s, int err);
+
+#endif
