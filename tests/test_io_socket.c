@@ -1,7 +1,8 @@
-/* tests/test_io_socket.c -- addresses, TCP/Unix/UDP sockets and servers
+/* tests/test_io_socket.c -- addresses and TCP/Unix/UDP sockets
  * (include/corio/io.h): every call and its error paths, cancellation and
- * deadlines in connect, accept and read, resets and half-close, 10,000
- * connections to one server on one loop, and no fd leaked.
+ * deadlines in connect, accept, read, write and recvfrom, deadline scopes,
+ * resets and half-close, a close under a waiting task, and no fd leaked.
+ * Servers are test_io_server.c, streams test_io_stream.c.
  *
  * Loopback only. Every test has the same .timeout (Criterion leaks in its
  * runner otherwise, see test_thread_pool.c). */
@@ -18,12 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
+#include <sys/un.h>
 #include <unistd.h>
-#include <valgrind/valgrind.h>
 
 #define TIMEOUT 60
 #define MS CORIO_MSEC
+#define LONG_PATH "a-unix-socket-path-longer-than-sun_path-which-holds-108-" \
+                  "bytes-on-linux-is-refused-with-EINVAL-not-truncated.sock"
 
 /* Run fn as the main task; it returns NULL or a failure text. No fd may be
  * left open by it. */
@@ -50,15 +52,17 @@ static void addr_of(int fd, char *buf, size_t size)
     corio_addr_format(&a, buf, size);
 }
 
-/* ---- Addresses -------------------------------------------------------------- */
+/* ---- Addresses ----------------------------------------------------------- */
 
 Test(socket, addresses_parse_and_format, .timeout = TIMEOUT)
 {
-    static const char *good[] = {"127.0.0.1:80", "[::1]:8080", "unix:/tmp/x.sock",
-                                 "0.0.0.0:0"};
-    static const char *bad[] = {"localhost:80", "127.0.0.1", "127.0.0.1:65536",
-                                "127.0.0.1:", "127.0.0.1:8x", "[::1]80", "[::1]",
-                                "unix:", "[nope]:1", ":", ""};
+    static const char *good[] = {"127.0.0.1:80", "[::1]:8080",
+                                 "unix:/tmp/x.sock", "0.0.0.0:0"};
+    static const char *bad[] = {"localhost:80", "127.0.0.1",
+                                "127.0.0.1:65536", "127.0.0.1:",
+                                "127.0.0.1:8x", "[::1]80", "[::1]", "unix:",
+                                "[nope]:1", ":", "", "1.2.3.4:-1",
+                                "[::1]:99999", "unix:/" LONG_PATH};
     corio_addr a;
     char buf[128];
 
@@ -83,7 +87,7 @@ Test(socket, addresses_parse_and_format, .timeout = TIMEOUT)
     cr_assert_eq(errno, ENOSPC);
 }
 
-/* ---- TCP ------------------------------------------------------------------------ */
+/* ---- TCP ----------------------------------------------------------------- */
 
 static void *tcp_roundtrip_main(void *arg)
 {
@@ -228,10 +232,10 @@ Test(socket, connect_deadline, .timeout = TIMEOUT)
     run_main(connect_timeout_main, NULL);
 }
 
-/* ---- Cancellation in every wait ------------------------------------------------ */
+/* ---- Cancellation in every wait ------------------------------------------ */
 
 struct victim {
-    int kind;           /* 0 connect, 1 accept, 2 read, 3 recvfrom */
+    int kind;           /* 0 connect, 1 accept, 2 read, 3 recvfrom, 4 write */
     const char *addr;
     int fd;
     int err;
@@ -240,6 +244,7 @@ struct victim {
 static void *victim_task(void *arg)
 {
     struct victim *v = arg;
+    static char big[8 * 1024 * 1024]; /* more than a socket buffer holds */
     char buf[8];
     int rc = -1;
 
@@ -256,6 +261,9 @@ static void *victim_task(void *arg)
         break;
     case 3:
         rc = (int)corio_recvfrom(v->fd, buf, sizeof(buf), NULL, -1);
+        break;
+    case 4:
+        rc = (int)corio_write(v->fd, big, sizeof(big), -1);
         break;
     }
     v->err = rc == -1 ? errno : 0;
@@ -275,11 +283,11 @@ static void *cancel_main(void *arg)
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair) == 0);
     udp = corio_udp_open("127.0.0.1:0");
     CHECK(udp >= 0);
-    for (int kind = 0; kind < 4; kind++) {
+    for (int kind = 0; kind < 5; kind++) {
         struct victim v = {.kind = kind, .addr = b.addr, .err = -1};
         int64_t t0 = corio_now();
 
-        v.fd = kind == 1 ? b.lfd : kind == 2 ? pair[0] : udp;
+        v.fd = kind == 3 ? udp : pair[0];
         if (kind == 1) {        /* an accept that waits: a fresh listener */
             v.fd = corio_listen("127.0.0.1:0", NULL);
             CHECK(v.fd >= 0);
@@ -294,9 +302,12 @@ static void *cancel_main(void *arg)
         if (kind == 1)
             corio_close(v.fd);
     }
-    /* a deadline in read */
+    /* deadlines in read and in write (the buffer is full now) */
     errno = 0;
     CHECK(corio_read(pair[0], (char[4]){0}, 4, corio_now() + 20 * MS) == -1);
+    CHECK(errno == ETIMEDOUT);
+    errno = 0;
+    CHECK(corio_write(pair[0], "x", 1, corio_now() + 20 * MS) == -1);
     CHECK(errno == ETIMEDOUT);
     corio_close(pair[0]);
     corio_close(pair[1]);
@@ -305,12 +316,12 @@ static void *cancel_main(void *arg)
     return NULL;
 }
 
-Test(socket, cancel_connect_accept_read_recvfrom, .timeout = TIMEOUT)
+Test(socket, cancel_connect_accept_read_recvfrom_write, .timeout = TIMEOUT)
 {
     run_main(cancel_main, NULL);
 }
 
-/* ---- Resets and writes to a closed peer -------------------------------------------- */
+/* ---- Resets and writes to a closed peer ---------------------------------- */
 
 static void *reset_main(void *arg)
 {
@@ -351,7 +362,7 @@ Test(socket, peer_reset_and_write_to_closed_peer, .timeout = TIMEOUT)
     run_main(reset_main, NULL);
 }
 
-/* ---- UDP ------------------------------------------------------------------------------ */
+/* ---- UDP ----------------------------------------------------------------- */
 
 static void *udp_main(void *arg)
 {
@@ -369,16 +380,33 @@ static void *udp_main(void *arg)
     CHECK(corio_recvfrom(srv, buf, sizeof(buf), &from, -1) == 2);
     CHECK(memcmp(buf, "hi", 2) == 0);
     CHECK(corio_sendto(srv, "yo!", 3, &from, -1) == 3);
-    CHECK(corio_recvfrom(cli, buf, sizeof(buf), NULL, corio_now() + CORIO_SECOND) == 3);
+    CHECK(corio_recvfrom(cli, buf, sizeof(buf), NULL,
+                         corio_now() + CORIO_SECOND) == 3);
     /* connected: no address */
-    CHECK(connect(cli, (struct sockaddr *)&srv_addr.ss, srv_addr.len) == 0);
+    CHECK(corio_addr_format(&srv_addr, buf, sizeof(buf)) > 0);
+    CHECK(corio_udp_connect(cli, buf) == 0);
     CHECK(corio_sendto(cli, "abcd", 4, NULL, -1) == 4);
     CHECK(corio_recvfrom(srv, buf, 2, NULL, -1) == 2); /* truncated */
     errno = 0;
-    CHECK(corio_recvfrom(srv, buf, sizeof(buf), NULL, corio_now() + 20 * MS) == -1);
+    CHECK(corio_recvfrom(srv, buf, sizeof(buf), NULL,
+                         corio_now() + 20 * MS) == -1);
     CHECK(errno == ETIMEDOUT);
     CHECK(corio_udp_open("unix:/tmp/x") == -1 && errno == EINVAL);
+    CHECK(corio_udp_open("nonsense") == -1 && errno == EINVAL);
+    CHECK(corio_udp_connect(cli, "nonsense") == -1 && errno == EINVAL);
+    /* a connected socket hears of a closed port: ECONNREFUSED */
+    CHECK(corio_sockname(srv, &from) == 0);
     corio_close(srv);
+    CHECK(corio_sendto(cli, "anyone?", 7, NULL, -1) == 7);
+    errno = 0;
+    CHECK(corio_recvfrom(cli, buf, sizeof(buf), NULL,
+                         corio_now() + CORIO_SECOND) == -1);
+    CHECK(errno == ECONNREFUSED);
+    corio_close(cli);
+    /* unconnected and no address */
+    cli = corio_udp_open(NULL);
+    CHECK(cli >= 0);
+    CHECK(corio_sendto(cli, "x", 1, NULL, -1) == -1 && errno == EDESTADDRREQ);
     corio_close(cli);
     return NULL;
 }
@@ -388,149 +416,165 @@ Test(socket, udp_connected_and_unconnected, .timeout = TIMEOUT)
     run_main(udp_main, NULL);
 }
 
-/* ---- Servers ---------------------------------------------------------------------------- */
-
-static int handler_cancelled;
-
-static void slow_handler(corio_stream *s, void *arg)
+static int have_ipv6(void)
 {
-    char line[64];
+    int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+    corio_addr a;
+    int ok;
 
-    (void)arg;
-    /* answer one line, then wait for another forever */
-    if (corio_stream_readline(s, line, sizeof(line), -1) > 0 &&
-        corio_stream_write(s, line, strlen(line)) == 0 &&
-        corio_stream_drain(s, -1) == 0 &&
-        corio_stream_readline(s, line, sizeof(line), -1) == -1 &&
-        errno == ECANCELED)
-        handler_cancelled++;
+    if (fd == -1)
+        return 0;
+    ok = corio_addr_parse(&a, "[::1]:0") == 0 &&
+         bind(fd, (struct sockaddr *)&a.ss, a.len) == 0;
+    close(fd);
+    return ok;
 }
 
-static void *server_stop_main(void *arg)
+static void *udp6_main(void *arg)
 {
-    corio_server *srv;
-    corio_stream *c;
-    char addr[64], line[64];
+    corio_addr to, from;
+    char buf[16], text[64];
+    int a, b;
+
+    (void)arg;
+    a = corio_udp_open("[::1]:0");
+    b = corio_udp_open("[::1]:0");
+    CHECK(a >= 0 && b >= 0);
+    CHECK(corio_sockname(b, &to) == 0);
+    CHECK(corio_sendto(a, "six", 3, &to, -1) == 3);
+    CHECK(corio_recvfrom(b, buf, sizeof(buf), &from, -1) == 3);
+    CHECK(corio_addr_format(&from, text, sizeof(text)) > 0);
+    CHECK(strncmp(text, "[::1]:", 6) == 0);
+    corio_close(a);
+    corio_close(b);
+    return NULL;
+}
+
+Test(socket, udp_ipv6, .timeout = TIMEOUT)
+{
+    if (!have_ipv6())
+        cr_skip_test("no IPv6 loopback here");
+    run_main(udp6_main, NULL);
+}
+
+/* ---- Deadlines, scopes, bad fds, a close under a waiting task ------------ */
+
+struct closed_under {
+    int fd;
+    int err;
+};
+
+static void *reader_of(void *arg)
+{
+    struct closed_under *c = arg;
+    char b;
+
+    errno = 0;
+    if (corio_read(c->fd, &b, 1, -1) == -1)
+        c->err = errno;
+    return NULL;
+}
+
+static void *edges_main(void *arg)
+{
+    struct closed_under cu = {0};
+    corio_scope scope;
+    corio_addr a;
+    corio_task *t;
+    int lfd, fd, pair[2];
     int64_t t0;
 
     (void)arg;
-    handler_cancelled = 0;
-    srv = corio_serve("127.0.0.1:0", NULL, slow_handler, NULL);
-    CHECK(srv != NULL);
-    addr_of(corio_server_fd(srv), addr, sizeof(addr));
-    c = corio_stream_connect(addr, -1);
-    CHECK(c != NULL);
-    CHECK(corio_stream_write(c, "hi\n", 3) == 0);
-    CHECK(corio_stream_readline(c, line, sizeof(line), -1) == 3);
-    CHECK(corio_server_connections(srv) == 1);
+    lfd = corio_listen("127.0.0.1:0", NULL);
+    CHECK(lfd >= 0);
+    /* accept with a deadline, and with one that has passed already */
+    errno = 0;
+    CHECK(corio_accept(lfd, NULL, corio_now() + 20 * MS) == -1 &&
+          errno == ETIMEDOUT);
+    CHECK(corio_accept(lfd, NULL, 0) == -1 && errno == ETIMEDOUT);
+    /* a scope bounds calls that have no deadline of their own */
+    t0 = corio_now();
+    corio_scope_enter(&scope, t0 + 30 * MS);
+    errno = 0;
+    CHECK(corio_accept(lfd, NULL, -1) == -1 && errno == ETIMEDOUT);
+    CHECK(corio_scope_exit(&scope));
+    CHECK(corio_now() - t0 >= 30 * MS);
+    corio_close(lfd);
+    /* bad fds and sockets that cannot do it */
+    fd = corio_udp_open(NULL);
+    CHECK(fd >= 0);
+    CHECK(corio_accept(fd, NULL, -1) == -1 && errno == EOPNOTSUPP);
+    corio_close(fd);
+    CHECK(corio_accept(-1, NULL, -1) == -1 && errno == EBADF);
+    CHECK(corio_read(-1, &a, 1, -1) == -1 && errno == EBADF);
+    CHECK(corio_write(-1, "x", 1, -1) == -1 && errno == EBADF);
+    CHECK(corio_sockname(-1, &a) == -1 && errno == EBADF);
+    CHECK(corio_sockname(0, NULL) == -1 && errno == EINVAL);
+    CHECK(corio_addr_format(NULL, (char[8]){0}, 8) == -1 && errno == EINVAL);
+    /* closing an fd a task waits on: its call fails with EBADF */
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair) == 0);
+    cu.fd = pair[0];
+    t = corio_spawn(reader_of, &cu, NULL);
+    CHECK(t != NULL && corio_sleep(10 * MS) == 0);
+    CHECK(corio_close(pair[0]) == 0);
+    CHECK(corio_join(t, NULL) == 0 && cu.err == EBADF);
+    corio_close(pair[1]);
+    return NULL;
+}
+
+Test(socket, deadlines_scopes_bad_fds_and_close_under_a_waiter,
+     .timeout = TIMEOUT)
+{
+    run_main(edges_main, NULL);
+}
+
+/* A Unix listener whose queue is full: connect(2) says EAGAIN, and
+ * corio_connect tries again until its deadline. */
+static void *unix_full_main(void *arg)
+{
+    const char *addr = arg;
+    corio_listen_opts o = {.backlog = 1};
+    corio_addr a;
+    int lfd, fill[8], nfill = 0, fd;
+    int64_t t0;
+
+    lfd = corio_listen(addr, &o);
+    CHECK(lfd >= 0);
+    CHECK(corio_addr_parse(&a, addr) == 0);
+    while (nfill < 8) {
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        CHECK(fd >= 0);
+        if (connect(fd, (struct sockaddr *)&a.ss, a.len) == -1) {
+            CHECK(errno == EAGAIN);
+            close(fd);
+            break;
+        }
+        fill[nfill++] = fd;
+    }
+    CHECK(nfill < 8);
     t0 = corio_now();
     errno = 0;
-    CHECK(corio_server_stop(srv, t0 + 50 * MS) == -1 && errno == ETIMEDOUT);
+    CHECK(corio_connect(addr, 0, t0 + 50 * MS) == -1 && errno == ETIMEDOUT);
     CHECK(corio_now() - t0 >= 50 * MS);
-    CHECK(handler_cancelled == 1);
-    /* the server closed its side: the client reads the end */
-    CHECK(corio_stream_readline(c, line, sizeof(line), -1) == 0);
-    corio_stream_close(c);
-    /* a graceful stop: no connection, returns at once */
-    srv = corio_serve("127.0.0.1:0", NULL, slow_handler, NULL);
-    CHECK(srv != NULL);
-    CHECK(corio_server_stop(srv, -1) == 0);
-    CHECK(corio_serve("127.0.0.1:0", NULL, NULL, NULL) == NULL && errno == EINVAL);
-    CHECK(corio_server_stop(NULL, -1) == -1 && errno == EINVAL);
-    return NULL;
-}
-
-Test(socket, server_stop_cancels_handlers_after_the_deadline, .timeout = TIMEOUT)
-{
-    run_main(server_stop_main, NULL);
-}
-
-/* ---- 10,000 connections on one loop ------------------------------------------------------ */
-
-struct many {
-    char addr[64];
-    corio_event *go;        /* set when every client is connected */
-    int connected, ok;
-};
-
-static void byte_handler(corio_stream *s, void *arg)
-{
-    char b;
-
-    (void)arg;
-    if (corio_stream_readexactly(s, &b, 1, -1) == 1 &&
-        corio_stream_write(s, &b, 1) == 0)
-        corio_stream_drain(s, -1);
-    corio_stream_read(s, &b, 1, -1); /* until the client closes */
-}
-
-static int many_n;
-
-static void *many_client(void *arg)
-{
-    struct many *m = arg;
-    char b = 'x';
-    int fd = corio_connect(m->addr, 0, corio_now() + 30 * CORIO_SECOND);
-
-    if (fd == -1)
-        return corio_task_fail(errno);
-    if (++m->connected == many_n)
-        corio_event_set(m->go);
-    if (corio_event_wait(m->go, -1) == 0 && corio_write(fd, &b, 1, -1) == 1 &&
-        corio_read(fd, &b, 1, -1) == 1 && b == 'x')
-        m->ok++;
+    /* room again: it connects */
+    fd = corio_accept(lfd, NULL, -1);
+    CHECK(fd >= 0);
     corio_close(fd);
+    fd = corio_connect(addr, 0, corio_now() + CORIO_SECOND);
+    CHECK(fd >= 0);
+    corio_close(fd);
+    for (int i = 0; i < nfill; i++)
+        close(fill[i]);
+    corio_close(lfd);
+    unlink(addr + 5);
     return NULL;
 }
 
-static void *many_main(void *arg)
+Test(socket, unix_connect_to_a_full_queue_waits_until_its_deadline,
+     .timeout = TIMEOUT)
 {
-    corio_listen_opts o = {.backlog = 4096};
-    static struct many m;
-    corio_server *srv;
-    corio_task **ts;
-    size_t peak;
+    char addr[64];
 
-    (void)arg;
-    memset(&m, 0, sizeof(m));
-    srv = corio_serve("127.0.0.1:0", &o, byte_handler, NULL);
-    CHECK(srv != NULL);
-    addr_of(corio_server_fd(srv), m.addr, sizeof(m.addr));
-    m.go = corio_event_new();
-    ts = calloc((size_t)many_n, sizeof(*ts));
-    CHECK(m.go != NULL && ts != NULL);
-    for (int i = 0; i < many_n; i++) {
-        corio_task_attr a = {.stack_mode = CORIO_STACK_COMPACT};
-
-        ts[i] = corio_spawn(many_client, &m, &a);
-        CHECK(ts[i] != NULL);
-    }
-    CHECK(corio_event_wait(m.go, corio_now() + 50 * CORIO_SECOND) == 0);
-    CHECK(corio_sleep(0) == 0);
-    peak = corio_server_connections(srv);
-    CHECK(corio_joinall(ts, (size_t)many_n, NULL) == 0);
-    CHECK(m.ok == many_n);
-    CHECK(peak >= (size_t)many_n * 9 / 10); /* accepted while all were open */
-    CHECK(corio_server_stop(srv, corio_now() + 5 * CORIO_SECOND) == 0);
-    corio_event_free(m.go);
-    free(ts);
-    return NULL;
-}
-
-Test(socket, ten_thousand_connections_on_one_loop, .timeout = TIMEOUT)
-{
-    struct rlimit rl;
-    rlim_t need;
-
-    many_n = RUNNING_ON_VALGRIND ? 500 : 10000;
-    need = (rlim_t)many_n * 2 + 256;
-    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
-    if (rl.rlim_cur < need) {
-        if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need)
-            cr_skip_test("RLIMIT_NOFILE hard limit %lu < %lu",
-                         (unsigned long)rl.rlim_max, (unsigned long)need);
-        rl.rlim_cur = need;
-        cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
-    }
-    run_main(many_main, NULL);
+    snprintf(addr, sizeof(addr), "unix:/tmp/corio-full-%d.sock", (int)getpid());
+    run_main(unix_full_main, addr);
 }

@@ -23,7 +23,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-/* ---- Addresses ------------------------------------------------------------ */
+/* ---- Addresses ----------------------------------------------------------- */
 
 typedef struct corio_addr {
     socklen_t len;
@@ -37,7 +37,7 @@ CORIO_EXPORT int corio_addr_parse(corio_addr *a, const char *text);
  * the length, or -1 with EINVAL (unknown family) or ENOSPC (buf too small). */
 CORIO_EXPORT int corio_addr_format(const corio_addr *a, char *buf, size_t size);
 
-/* ---- Names ------------------------------------------------------------------ */
+/* ---- Names --------------------------------------------------------------- */
 
 /* Resolve host (a name, or a numeric address) and port (a number or a
  * service name) into at most max addresses (family AF_UNSPEC, AF_INET or
@@ -53,12 +53,21 @@ CORIO_EXPORT int corio_resolve(const char *host, const char *port, int family,
  * ("127.0.0.1:5353,[::1]:53"); NULL: resolv.conf's again. Returns 0 or -1. */
 CORIO_EXPORT int corio_dns_set_servers(const char *csv);
 
-/* ---- Stream sockets: TCP and Unix ------------------------------------------ */
+/* ---- Stream sockets: TCP and Unix ---------------------------------------- */
 
+/* Options of a stream (corio_stream_new); zero fields take the default. */
+typedef struct corio_stream_opts {
+    size_t limit;       /* longest line/readuntil/buffered read; 0: 64 KiB */
+    size_t high_water;  /* drain waits while more is buffered; 0: 64 KiB */
+} corio_stream_opts;
+
+/* Options of a listening socket and a server; zero fields take the
+ * default, and opts may be NULL for all defaults. */
 typedef struct corio_listen_opts {
     int backlog;        /* 0: SOMAXCONN */
     int reuseport;      /* SO_REUSEPORT (SO_REUSEADDR is always on) */
-    int nodelay;        /* TCP_NODELAY on accepted connections */
+    int nodelay;        /* TCP_NODELAY on accepted connections (servers) */
+    corio_stream_opts stream; /* the streams of a server's connections */
 } corio_listen_opts;
 
 /* A listening socket on addr (opts may be NULL). A Unix socket's path is
@@ -96,30 +105,47 @@ CORIO_EXPORT ssize_t corio_write(int fd, const void *buf, size_t n,
 /* Close fd after telling the loop (waiters on it fail with EBADF). */
 CORIO_EXPORT int corio_close(int fd);
 
-/* ---- Datagram sockets: UDP -------------------------------------------------- */
+/* ---- Datagram sockets: UDP ----------------------------------------------- */
 
-/* A UDP socket bound to addr (NULL: unbound, IPv4). Returns the fd or -1. */
+/* A UDP socket bound to addr (port 0: a free port; NULL: an IPv4 socket
+ * that the system binds when it first sends). Returns the fd, or -1 with
+ * errno (EINVAL for a Unix address). */
 CORIO_EXPORT int corio_udp_open(const char *addr);
 
-/* Send one datagram to `to` (NULL: the connected peer, see connect(2)). */
+/* Connect a UDP socket to addr: datagrams go there when corio_sendto gets
+ * no address, only its datagrams are received, and an ICMP error from it
+ * fails the next call with ECONNREFUSED. Returns 0, or -1 with errno. */
+CORIO_EXPORT int corio_udp_connect(int fd, const char *addr);
+
+/* Send one datagram to `to` (NULL: the connected peer), waiting while the
+ * socket's buffer is full. Returns n, or -1 with errno (EMSGSIZE: too big
+ * for one datagram; EDESTADDRREQ: no address and not connected). */
 CORIO_EXPORT ssize_t corio_sendto(int fd, const void *buf, size_t n,
                                   const corio_addr *to, int64_t deadline);
 
-/* Receive one datagram (truncated to n); from (may be NULL) gets the
- * sender. Returns its length, or -1 with errno. */
+/* Receive one datagram, waiting for it; from (may be NULL) gets the
+ * sender. Returns the bytes copied (at most n: the rest of a longer
+ * datagram is dropped), or -1 with errno (ECONNREFUSED on a connected
+ * socket whose peer has no such port, ETIMEDOUT, ECANCELED). */
 CORIO_EXPORT ssize_t corio_recvfrom(int fd, void *buf, size_t n,
                                     corio_addr *from, int64_t deadline);
 
-/* ---- Servers ------------------------------------------------------------------ */
+/* ---- Servers ------------------------------------------------------------- */
 
-/* A server accepts in a task of its own and runs handler(stream, arg) as a
- * task per connection (asyncio's start_server); the stream is closed when
- * the handler returns. A handler's failure ends only its own connection. */
+/* A server accepts in a task of its own and runs handler(stream, arg) in a
+ * task per connection, all in one task group (asyncio's start_server, with
+ * Trio's structure); the stream is closed when the handler returns. A
+ * handler that returns, whatever happened on its connection, ends only its
+ * own connection. A handler that ends its task with corio_task_fail fails
+ * the group, as in Trio: the other handlers are cancelled, the server stops
+ * accepting, and corio_server_stop reports the error. */
 typedef struct corio_server corio_server;
 typedef struct corio_stream corio_stream;
 typedef void (*corio_conn_fn)(corio_stream *s, void *arg);
 
-/* Listen on addr and start serving. Returns the server, or NULL with errno. */
+/* Listen on addr (opts as corio_listen; opts->stream for the connections'
+ * streams) and start serving. Returns the server, or NULL with errno
+ * (EINVAL: no handler, a bad address; EADDRINUSE, ENOMEM, ...). */
 CORIO_EXPORT corio_server *corio_serve(const char *addr,
                                        const corio_listen_opts *opts,
                                        corio_conn_fn handler, void *arg);
@@ -131,19 +157,16 @@ CORIO_EXPORT int corio_server_fd(const corio_server *s);
 CORIO_EXPORT size_t corio_server_connections(const corio_server *s);
 
 /* Stop: close the listening socket, let the handlers finish until deadline,
- * then cancel those still running and wait for them; free the server.
- * Returns 0, or -1 with ETIMEDOUT if some handlers had to be cancelled, or
- * ECANCELED if the caller was cancelled while it gave them time (they are
- * cancelled then); the server is freed all the same. */
+ * then cancel those still running and wait for them (asyncio's close and
+ * wait_closed); free the server. Returns 0, or -1 with errno: ETIMEDOUT if
+ * some handlers had to be cancelled, ECANCELED if the caller was cancelled
+ * (the handlers are cancelled then), a handler's corio_task_fail error; the
+ * server is freed all the same. EINVAL (s NULL) and EDEADLK (called from
+ * one of s's own handlers, which it would wait for) leave s as it was. */
 CORIO_EXPORT int corio_server_stop(corio_server *s, int64_t deadline);
 
 /* ---- Streams: buffered reading and writing (asyncio's StreamReader and
- * StreamWriter, in one object) ---------------------------------------------- */
-
-typedef struct corio_stream_opts {
-    size_t limit;       /* longest line/readuntil/buffered read; 0: 64 KiB */
-    size_t high_water;  /* drain waits while more is buffered; 0: 64 KiB */
-} corio_stream_opts;
+ * StreamWriter, in one object) ------------------------------------------ */
 
 /* A stream is used by one task at a time for reading (a read call made
  * while another task's waits fails with EBUSY) and by any number of tasks

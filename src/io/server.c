@@ -1,14 +1,18 @@
-/* src/io/server.c -- a stream server: one task accepts, one task per
- * connection runs the handler on a corio_stream (asyncio's start_server).
+/* src/io/server.c -- a stream server (asyncio's start_server): one task
+ * accepts, and each connection runs the handler in a task of the server's
+ * task group (corio_group, group.c).
  *
- * The connection tasks are detached and kept on the server's list while
- * they run; the last one to end during a stop sets `idle`. Stopping cancels
- * the acceptor, closes the listening socket, gives the handlers until the
- * deadline, then cancels the rest and waits for them: nothing outlives
- * corio_server_stop. */
+ * The group shapes the stop: corio_server_stop ends the acceptor, closes
+ * the listening socket, then waits for the group inside a deadline scope.
+ * When the deadline passes, the group cancels the handlers still running
+ * and waits for them to return, so nothing outlives the stop. The server
+ * also keeps its connections on a list, for the count, and because a
+ * connection whose task is cancelled before it first runs never runs: the
+ * stop closes those. */
 #include "corio/io.h"
-#include "corio/sync.h"
+#include "corio/group.h"
 #include "corio/task.h"
+#include "../base/list.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -20,75 +24,76 @@
 #include <unistd.h>
 
 struct conn {
-    struct conn *prev, *next;
+    struct corio__list node;        /* in srv->conns */
     corio_server *srv;
-    corio_stream *stream;
-    corio_task *task;
+    corio_stream *stream;           /* the connection, closed with conn */
+    corio_task *task;               /* its task, once it runs */
 };
 
 struct corio_server {
-    int fd;
-    bool nodelay;
+    int fd;                         /* the listening socket */
+    bool nodelay;                   /* TCP_NODELAY on each connection */
+    corio_stream_opts stream_opts;  /* for each connection's stream */
     corio_conn_fn handler;
     void *arg;
     corio_task *acceptor;
-    struct conn *conns;
+    corio_group *group;             /* the connections' tasks */
+    struct corio__list conns;       /* struct conn.node */
     size_t nconns;
-    corio_event *idle;      /* set when the last connection ends */
 };
 
-static void conn_unlink(corio_server *srv, struct conn *c)
+static void conn_free(struct conn *c)
 {
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        srv->conns = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
-    if (--srv->nconns == 0)
-        corio_event_set(srv->idle);
+    corio__list_remove(&c->node);
+    c->srv->nconns--;
+    corio_stream_close(c->stream);
+    free(c);
 }
 
 static void *conn_main(void *arg)
 {
     struct conn *c = arg;
-    corio_server *srv = c->srv;
 
-    srv->handler(c->stream, srv->arg);
-    corio_stream_close(c->stream);
-    conn_unlink(srv, c);
-    free(c);
+    c->task = corio_task_self();
+    c->srv->handler(c->stream, c->srv->arg);
+    conn_free(c);
     return NULL;
 }
 
-/* Start a task for fd; on failure fd is closed. */
-static void conn_start(corio_server *srv, int fd)
+/* Run the handler on fd in a task of the group. Returns 0, or -1 with
+ * errno (ECANCELED: the group has failed); fd is closed then. */
+static int conn_start(corio_server *srv, int fd)
 {
     static const corio_task_attr attr = {.name = "conn"};
-    struct conn *c = calloc(1, sizeof(*c));
-    int one = 1;
+    struct conn *c;
+    int one = 1, err;
 
     if (srv->nodelay)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (c == NULL || (c->stream = corio_stream_new(fd, NULL)) == NULL) {
-        free(c);
-        corio_close(fd);
-        return;
-    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        goto out_close_fd;
+    c->stream = corio_stream_new(fd, &srv->stream_opts);
+    if (c->stream == NULL)
+        goto out_free_conn;
     c->srv = srv;
-    c->task = corio_spawn(conn_main, c, &attr);
-    if (c->task == NULL) {
-        corio_stream_close(c->stream);
-        free(c);
-        return;
+    corio__list_push_back(&srv->conns, &c->node);
+    srv->nconns++;
+    if (corio_group_spawn(srv->group, conn_main, c, &attr) == -1) {
+        err = errno;
+        conn_free(c); /* closes fd */
+        errno = err;
+        return -1;
     }
-    corio_task_detach(c->task);
-    c->next = srv->conns;
-    if (c->next != NULL)
-        c->next->prev = c;
-    srv->conns = c;
-    if (srv->nconns++ == 0)
-        corio_event_clear(srv->idle);
+    return 0;
+
+out_free_conn:
+    free(c);
+out_close_fd:
+    err = errno;
+    corio_close(fd);
+    errno = err;
+    return -1;
 }
 
 static void *accept_main(void *arg)
@@ -99,10 +104,12 @@ static void *accept_main(void *arg)
         int fd = corio_accept(srv->fd, NULL, -1);
 
         if (fd >= 0) {
-            conn_start(srv, fd);
+            /* the group failed (a handler's corio_task_fail): stop */
+            if (conn_start(srv, fd) == -1 && errno == ECANCELED)
+                return NULL;
             continue;
         }
-        if (errno == ECANCELED || errno == EBADF)
+        if (errno == ECANCELED || errno == EBADF || errno == EINVAL)
             return NULL;
         /* out of fds or memory: let the handlers release some */
         if (corio_sleep(10 * CORIO_MSEC) == -1)
@@ -126,26 +133,54 @@ corio_server *corio_serve(const char *addr, const corio_listen_opts *opts,
         return NULL;
     srv->handler = handler;
     srv->arg = arg;
-    srv->nodelay = opts != NULL && opts->nodelay;
+    if (opts != NULL) {
+        srv->nodelay = opts->nodelay;
+        srv->stream_opts = opts->stream;
+    }
+    corio__list_init(&srv->conns);
     srv->fd = corio_listen(addr, opts);
     if (srv->fd == -1)
-        goto fail;
-    srv->idle = corio_event_new();
-    if (srv->idle == NULL)
-        goto fail;
-    corio_event_set(srv->idle);
+        goto out_free;
+    srv->group = corio_group_new(-1);
+    if (srv->group == NULL)
+        goto out_close;
     srv->acceptor = corio_spawn(accept_main, srv, &attr);
     if (srv->acceptor == NULL)
-        goto fail;
+        goto out_free_group;
     return srv;
-fail:
+
+out_free_group:
+    corio_group_free(srv->group);
+out_close:
     err = errno;
-    if (srv->fd >= 0)
-        corio_close(srv->fd);
-    corio_event_free(srv->idle);
-    free(srv);
+    corio_close(srv->fd);
     errno = err;
+out_free:
+    free(srv);
     return NULL;
+}
+
+int corio_server_fd(const corio_server *s)
+{
+    return s != NULL ? s->fd : -1;
+}
+
+size_t corio_server_connections(const corio_server *s)
+{
+    return s != NULL ? s->nconns : 0;
+}
+
+/* True if the caller is one of s's handlers (stopping would wait for
+ * itself). */
+static bool in_handler(const corio_server *s)
+{
+    corio_task *self = corio_task_self();
+
+    for (const struct corio__list *n = s->conns.next;
+         self != NULL && n != &s->conns; n = n->next)
+        if (CORIO_CONTAINER_OF(n, struct conn, node)->task == self)
+            return true;
+    return false;
 }
 
 /* A Unix socket's path goes with the server (as asyncio does since 3.13). */
@@ -159,42 +194,45 @@ static void unlink_socket_path(int fd)
         unlink(un->sun_path);
 }
 
-int corio_server_fd(const corio_server *s)
+/* End the acceptor and close the listening socket. Returns true if the
+ * caller was cancelled meanwhile. */
+static bool stop_accepting(corio_server *s)
 {
-    return s != NULL ? s->fd : -1;
-}
+    bool cancelled = false;
 
-size_t corio_server_connections(const corio_server *s)
-{
-    return s != NULL ? s->nconns : 0;
+    corio_task_cancel(s->acceptor);
+    /* wait, not join: join would give the acceptor up if we were cancelled */
+    while (corio_task_wait(s->acceptor, -1) == -1 && errno == ECANCELED)
+        cancelled = true;
+    corio_join(s->acceptor, NULL);
+    unlink_socket_path(s->fd);
+    corio_close(s->fd);
+    return cancelled;
 }
 
 int corio_server_stop(corio_server *s, int64_t deadline)
 {
-    int rc = 0;
+    corio_scope scope;
+    int rc, err;
 
     if (s == NULL) {
         errno = EINVAL;
         return -1;
     }
-    corio_task_cancel(s->acceptor);
-    /* wait, not join: join would give the acceptor up if we were cancelled */
-    while (corio_task_wait(s->acceptor, -1) == -1 && errno == ECANCELED)
-        ;
-    corio_join(s->acceptor, NULL);
-    unlink_socket_path(s->fd);
-    corio_close(s->fd);
-    if (s->nconns > 0 && corio_event_wait(s->idle, deadline) == -1) {
-        int err = errno; /* ETIMEDOUT, or ECANCELED: stop now */
-
-        for (struct conn *c = s->conns; c != NULL; c = c->next)
-            corio_task_cancel(c->task);
-        while (s->nconns > 0)
-            corio_event_wait(s->idle, -1);
-        errno = err;
-        rc = -1;
+    if (in_handler(s)) {
+        errno = EDEADLK;
+        return -1;
     }
-    corio_event_free(s->idle);
+    if (stop_accepting(s))
+        corio_group_cancel(s->group);
+    corio_scope_enter(&scope, deadline);
+    rc = corio_group_wait(s->group); /* cancels the rest at the deadline */
+    err = errno;
+    corio_scope_exit(&scope);
+    while (!corio__list_empty(&s->conns))
+        conn_free(CORIO_CONTAINER_OF(s->conns.next, struct conn, node));
+    corio_group_free(s->group);
     free(s);
+    errno = err;
     return rc;
 }

@@ -22,7 +22,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* ---- Addresses ------------------------------------------------------------ */
+/* ---- Addresses ----------------------------------------------------------- */
 
 static int parse_port(const char *s, in_port_t *port)
 {
@@ -192,7 +192,8 @@ static void unlink_stale(const corio_addr *a)
 
     if (a->ss.ss_family == AF_UNIX && un->sun_path[0] != 0 &&
         stat(un->sun_path, &st) == 0 && S_ISSOCK(st.st_mode)) {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                        0);
 
         if (fd >= 0) {
             if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == -1 &&
@@ -388,7 +389,7 @@ int corio_close(int fd)
     return close(fd);
 }
 
-/* ---- UDP ------------------------------------------------------------------ */
+/* ---- UDP ----------------------------------------------------------------- */
 
 int corio_udp_open(const char *addr)
 {
@@ -409,6 +410,18 @@ int corio_udp_open(const char *addr)
     if (bind(fd, (struct sockaddr *)&a.ss, a.len) == -1)
         return fail_close(fd);
     return fd;
+}
+
+int corio_udp_connect(int fd, const char *addr)
+{
+    corio_addr a;
+
+    if (corio_addr_parse(&a, addr) == -1 || a.ss.ss_family == AF_UNIX) {
+        errno = EINVAL;
+        return -1;
+    }
+    /* a datagram connect only records the peer: it never waits */
+    return connect(fd, (struct sockaddr *)&a.ss, a.len);
 }
 
 ssize_t corio_sendto(int fd, const void *buf, size_t n, const corio_addr *to,
