@@ -21,8 +21,11 @@
 #include <string.h>
 #include <valgrind/valgrind.h>
 
+#include "timing.h"
+
 #define MS CORIO_MSEC
-#define SLACK (200 * MS)
+/* Latency allowed after a deadline (helpers/timing.h). */
+#define SLACK (test_slack_ms() * MS)
 #define SCALE(n) (RUNNING_ON_VALGRIND ? ((n) / 10 > 0 ? (n) / 10 : 1) : (n))
 #define I(n) ((void *)(intptr_t)(n))
 #define N(p) ((intptr_t)(p))
@@ -328,7 +331,7 @@ static void *rendezvous_main(void *arg)
     start = corio_now();
     cr_assert_eq(corio_chan_recv(ch, &item, -1), 0);
     cr_assert_eq(N(item), 7);
-    cr_assert_lt(corio_now() - start, 20 * MS, "the sender was waiting");
+    cr_assert_lt(corio_now() - start, SLACK, "the sender was waiting");
     corio_join(t, NULL);
     cr_assert_eq(s.rc, 0);
 
@@ -538,7 +541,7 @@ static void *select_ready_main(void *arg)
     start = corio_now();
     cr_assert_eq(corio_chan_select(ops, 3, 0), -1);
     cr_assert_eq(errno, ETIMEDOUT);
-    cr_assert_lt(corio_now() - start, 50 * MS);
+    cr_assert_lt(corio_now() - start, SLACK);
     deadline = corio_now() + 70 * MS;
     cr_assert_eq(corio_chan_select(ops, 3, deadline), -1);
     cr_assert_eq(errno, ETIMEDOUT);

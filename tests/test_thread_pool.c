@@ -3,8 +3,9 @@
  * a loop (corio_call_soon_threadsafe, corio_future_set_*_threadsafe).
  *
  * Labelled "thread": scripts/test runs it under TSan too. Timing bounds have
- * slack for sanitizers and valgrind; what they prove is the shape (4 jobs of
- * 200 ms in parallel take about 200 ms, not 800).
+ * slack for load, sanitizers and valgrind (helpers/timing.h); what they prove
+ * is the shape (4 jobs of 500 ms in parallel take about 500 ms, not 2000),
+ * so each stays below the duration that would mean the wrong shape.
  *
  * Every test has the same .timeout: Criterion 2.4.1's runner leaks 48 bytes
  * when the tests of one file have different timeouts and run with --jobs=2,
@@ -22,6 +23,7 @@
 
 #include "corio.h"
 #include "corio/thread.h"
+#include "timing.h"
 
 #define MS CORIO_MSEC
 
@@ -201,7 +203,7 @@ static void *par_sleeper(void *arg)
     struct par *p = arg;
     void *r;
 
-    if (corio_run_in_pool(p->pool, sleep_job, (void *)(intptr_t)200, &r, -1))
+    if (corio_run_in_pool(p->pool, sleep_job, (void *)(intptr_t)500, &r, -1))
         return corio_task_fail(errno);
     return r;
 }
@@ -234,11 +236,12 @@ Test(thread_pool, four_jobs_run_in_parallel_loop_not_blocked, .timeout = 30)
     p.stop = true;
     cr_assert_eq(corio_join(ticker, NULL), 0);
     for (int i = 0; i < 4; i++)
-        cr_assert_eq((intptr_t)r[i], 200);
-    cr_assert_geq(ms, 195, "took %lld ms", (long long)ms);
-    cr_assert_lt(ms, 600, "took %lld ms: the jobs did not run in parallel",
+        cr_assert_eq((intptr_t)r[i], 500);
+    cr_assert_geq(ms, 495, "took %lld ms", (long long)ms);
+    cr_assert_lt(ms, 500 + test_slack_capped_ms(1000),
+                 "took %lld ms: the jobs did not run in parallel",
                  (long long)ms);
-    /* About 20 ticks of 10 ms while the jobs ran: the loop was not blocked. */
+    /* About 50 ticks of 10 ms while the jobs ran: the loop was not blocked. */
     cr_assert_geq(atomic_load(&p.ticks), 8, "only %d ticks",
                   atomic_load(&p.ticks));
     cr_assert_eq(corio_pool_free(p.pool), 0);
@@ -307,7 +310,7 @@ Test(thread_pool, cancel_queued_job_never_runs, .timeout = 30)
     corio_loop *loop = loop_open();
     atomic_int ran = 0;
     struct cancel_case busy = {corio_pool_new(1), sleep_job,
-                               (void *)(intptr_t)200, -1};
+                               (void *)(intptr_t)1000, -1};
     struct cancel_case queued = {busy.pool, flag_job, &ran, -1};
     corio_task *a, *b;
     int64_t t0;
@@ -322,9 +325,11 @@ Test(thread_pool, cancel_queued_job_never_runs, .timeout = 30)
     errno = 0;
     cr_assert_eq(corio_join(b, NULL), -1);
     cr_assert_eq(errno, ECANCELED);
-    cr_assert_lt(elapsed_ms(t0), 100, "cancelling waited for the busy job");
+    /* Waiting for the busy job would take about 950 ms. */
+    cr_assert_lt(elapsed_ms(t0), test_slack_capped_ms(600),
+                 "cancelling waited for the busy job");
     cr_assert_eq(corio_join(a, &r), 0);
-    cr_assert_eq((intptr_t)r, 200);
+    cr_assert_eq((intptr_t)r, 1000);
     /* Freeing joins the worker: had b's job been left queued, it ran. */
     cr_assert_eq(corio_pool_free(busy.pool), 0);
     cr_assert_eq(atomic_load(&ran), 0, "a cancelled queued job ran");
@@ -334,10 +339,10 @@ Test(thread_pool, cancel_queued_job_never_runs, .timeout = 30)
 Test(thread_pool, cancel_running_job, .timeout = 30)
 {
     corio_loop *loop = loop_open();
-    struct slow_flag s = {.ms = 200};
+    struct slow_flag s = {.ms = 1000};
     struct cancel_case c = {corio_pool_new(1), slow_flag_job, &s, -1};
     corio_task *t;
-    int64_t t0;
+    int64_t t0, deadline;
 
     cr_assert_not_null(c.pool);
     t = corio_spawn(run_case, &c, NULL);
@@ -347,10 +352,14 @@ Test(thread_pool, cancel_running_job, .timeout = 30)
     errno = 0;
     cr_assert_eq(corio_join(t, NULL), -1);
     cr_assert_eq(errno, ECANCELED);
-    cr_assert_lt(elapsed_ms(t0), 100, "the waiter waited for the job");
+    /* Waiting for the job would take about 1000 ms. */
+    cr_assert_lt(elapsed_ms(t0), test_slack_capped_ms(600),
+                 "the waiter waited for the job");
     cr_assert_eq(atomic_load(&s.finished), 0);
     /* The job runs to its end; its result is dropped without a waiter. */
-    corio_sleep(250 * MS);
+    deadline = corio_now() + 10 * CORIO_SECOND;
+    while (!atomic_load(&s.finished) && corio_now() < deadline)
+        corio_sleep(10 * MS);
     cr_assert_eq(atomic_load(&s.finished), 1);
     cr_assert_eq(corio_pool_free(c.pool), 0);
     loop_done(loop);
@@ -422,11 +431,12 @@ Test(thread_pool, deadline_on_a_running_job, .timeout = 30)
     int64_t t0 = corio_now();
 
     errno = 0;
-    cr_assert_eq(corio_run_in_pool(pool, sleep_job, (void *)(intptr_t)300,
+    cr_assert_eq(corio_run_in_pool(pool, sleep_job, (void *)(intptr_t)1000,
                                    NULL, t0 + 50 * MS), -1);
     cr_assert_eq(errno, ETIMEDOUT);
     cr_assert_geq(elapsed_ms(t0), 49);
-    cr_assert_lt(elapsed_ms(t0), 250);
+    /* Waiting for the job would take 1000 ms. */
+    cr_assert_lt(elapsed_ms(t0), 50 + test_slack_capped_ms(600));
     cr_assert_eq(corio_pool_free(pool), 0);
     loop_done(loop);
 }
@@ -435,8 +445,10 @@ Test(thread_pool, deadline_on_a_queued_job, .timeout = 30)
 {
     corio_loop *loop = loop_open();
     corio_pool *pool = corio_pool_new(1);
+    /* Busy long enough that a deadline seen late (load, valgrind) still
+     * finds the job queued. */
     corio_future *busy =
-        corio_pool_submit(pool, sleep_job, (void *)(intptr_t)150);
+        corio_pool_submit(pool, sleep_job, (void *)(intptr_t)1000);
     atomic_int ran = 0;
 
     cr_assert_not_null(busy);
@@ -543,7 +555,7 @@ Test(thread_pool, pool_free_with_waiting_tasks, .timeout = 30)
     corio_loop *loop = loop_open();
     corio_pool *pool = corio_pool_new(1);
     atomic_int ran = 0;
-    struct slow_flag s = {.ms = 100};
+    struct slow_flag s = {.ms = 500}; /* outlasts a late free */
     struct cancel_case busy = {pool, slow_flag_job, &s, -1};
     struct cancel_case queued = {pool, flag_job, &ran, -1};
     struct free_later fl = {pool, 20};
@@ -575,7 +587,7 @@ Test(thread_pool, pool_free_with_queued_futures, .timeout = 30)
     corio_loop *loop = loop_open();
     corio_pool *pool = corio_pool_new(1);
     atomic_int ran = 0;
-    struct slow_flag s = {.ms = 100};
+    struct slow_flag s = {.ms = 500}; /* outlasts a late free */
     corio_future *f[5];
 
     f[0] = corio_pool_submit(pool, slow_flag_job, &s);
