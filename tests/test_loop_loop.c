@@ -1324,3 +1324,94 @@ Test(loop_bug, running_another_loop_keeps_the_current_loop, .timeout = 30)
     loop_done(a); /* both closed before asserting: no leak on failure */
     cr_assert_eq(after_run, a, "running b made it the current loop");
 }
+
+/* BUG 6. Calls taking a loop crashed on NULL. run, run_forever and stop fail
+ * with EINVAL; the callbacks' calls too; is_running says no, close is a
+ * no-op and the clock of no loop is corio_now() (as the header says). */
+Test(loop_bug, every_loop_call_survives_a_null_loop, .timeout = 30)
+{
+    int64_t t0 = corio_now();
+    corio_handle *h = NULL;
+
+    expect_fail(corio_loop_run(NULL), EINVAL);
+    expect_fail(corio_loop_run_forever(NULL), EINVAL);
+    expect_fail(corio_loop_stop(NULL), EINVAL);
+    expect_fail(corio_call_soon(NULL, note, NULL, &h), EINVAL);
+    expect_fail(corio_call_soon_threadsafe(NULL, note, NULL), EINVAL);
+    cr_assert_null(h);
+    cr_assert_not(corio_loop_is_running(NULL));
+    cr_assert_eq(corio_loop_close(NULL), 0);
+    cr_assert_geq(corio_loop_time(NULL), t0);
+    cr_assert_leq(corio_loop_time(NULL), corio_now());
+    cr_assert_eq(norder, 0);
+}
+
+/* BUG 7. corio_loop_close read pthread_getspecific(loop_key) even when the
+ * key had never been made (no corio_loop_current() on a thread without a
+ * loop yet): loop_key was then 0, another library's key, and close could
+ * clear that library's value. The test makes sure key 0 exists (its own, or
+ * borrowed from whoever made it), stores the loop's address in it, and
+ * checks that closing the loop leaves it there. */
+Test(loop_bug, close_leaves_other_thread_keys_alone, .timeout = 30)
+{
+    corio_loop *loop = corio_loop_new();
+    pthread_key_t mine;
+    void *old;
+
+    cr_assert_not_null(loop);
+    cr_assert_eq(pthread_key_create(&mine, NULL), 0); /* the lowest free */
+    old = pthread_getspecific(0);
+    cr_assert_eq(pthread_setspecific(0, loop), 0, "key 0 exists now");
+    cr_assert_eq(corio_loop_close(loop), 0);
+    cr_assert_eq(pthread_getspecific(0), (void *)loop,
+                 "closing the loop cleared thread key 0");
+    cr_assert_eq(pthread_setspecific(0, old), 0);
+    cr_assert_eq(pthread_key_delete(mine), 0);
+}
+
+/* BUG 8. corio_join of a task of another loop hung: only the task's own
+ * loop runs it, and the caller ran its own. From the thread's stack and from
+ * a task, it fails with EINVAL and leaves the task alone; its own loop then
+ * runs it, and joining it there works. */
+static corio_task *foreign;
+
+static void *return_arg(void *arg)
+{
+    return arg;
+}
+
+static void *join_foreign(void *arg)
+{
+    (void)arg;
+    errno = 0;
+    if (corio_join(foreign, NULL) == -1)
+        return CORIO_INT(-errno);
+    return CORIO_INT(0);
+}
+
+Test(loop_bug, join_of_another_loops_task_fails_with_einval, .timeout = 30)
+{
+    corio_loop *mine = loop_open();
+    corio_loop *other = corio_loop_new();
+    corio_task_attr attr = {.loop = NULL};
+    void *res = NULL;
+
+    cr_assert_not_null(other);
+    attr.loop = other;
+    foreign = corio_spawn(return_arg, CORIO_INT(5), &attr);
+    cr_assert_not_null(foreign);
+    /* From the thread's own stack, mine being the current loop. */
+    expect_fail(corio_join(foreign, &res), EINVAL);
+    cr_assert_null(res);
+    /* From a task of mine. */
+    cr_assert_eq(corio_join(spawn(join_foreign, NULL), &res), 0);
+    cr_assert_eq(CORIO_TO_INT(res), -EINVAL);
+    /* The task was left alone: its own loop runs it and joins it. */
+    cr_assert_eq(corio_loop_set_current(other), 0);
+    res = NULL;
+    cr_assert_eq(corio_join(foreign, &res), 0);
+    cr_assert_eq(CORIO_TO_INT(res), 5);
+    cr_assert_eq(corio_loop_set_current(mine), 0);
+    loop_done(other);
+    loop_done(mine);
+}
