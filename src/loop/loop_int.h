@@ -43,7 +43,8 @@ struct corio__waiter {
                                                 waiter watching for someone
                                                 else; must not block) */
     void *data;                     /* for the primitive */
-    struct corio_task *task;        /* NULL: the thread's stack drives the loop */
+    struct corio_task *task;        /* NULL: the thread's stack drives the
+                                       loop */
     struct corio_loop *loop;
     struct corio__timer timer;      /* the deadline */
     int err;                        /* 0, or why it ended */
@@ -55,7 +56,8 @@ struct corio__waiter {
 /* Per-fd state for corio_wait_fd. */
 struct corio__fd {
     struct corio__waiter *reader, *writer;
-    unsigned ready;                 /* CORIO_READ|CORIO_WRITE seen since cleared */
+    unsigned ready;                 /* CORIO_READ|CORIO_WRITE seen since
+                                       cleared */
     bool registered;
 };
 
@@ -79,7 +81,8 @@ struct corio_loop {
     struct corio__list tasks;       /* live tasks, for dump and close */
     size_t ntasks;
     uint64_t task_seq;              /* for the names Task-1, Task-2, ... */
-    size_t nwaiting_fds;            /* fd waiters: work that keeps run() going */
+    size_t nwaiting_fds;            /* fd waiters: work that keeps run()
+                                       going */
     size_t nrefs;                   /* other such work: corio__loop_ref */
     struct corio__fd *fds;          /* indexed by fd */
     size_t nfds;
@@ -160,7 +163,8 @@ void corio__wake(struct corio__waiter *w, int err);
  * with EAGAIN (after_eagain): fd is known not ready, so the poll(2) that
  * corio_wait_fd makes before parking is skipped; an edge of the
  * edge-triggered poller will come when it becomes ready. */
-int corio__wait_fd(int fd, unsigned events, int64_t deadline, bool after_eagain);
+int corio__wait_fd(int fd, unsigned events, int64_t deadline,
+                   bool after_eagain);
 
 /* Hooks the task layer provides to the loop (task.c). */
 struct corio_scope;

@@ -125,7 +125,7 @@ void corio__wake(struct corio__waiter *w, int err)
         corio__task_wake(w->task);
 }
 
-/* ---- File descriptors ------------------------------------------------------ */
+/* ---- File descriptors ---------------------------------------------------- */
 
 static struct corio__fd *fd_state(corio_loop *loop, int fd)
 {
