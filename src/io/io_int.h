@@ -50,7 +50,11 @@ struct corio__transport_ops {
     /* Wait until `events` may let read or write progress, or deadline
      * (corio_wait_fd's contract: the ready events, or -1 with ETIMEDOUT,
      * ECANCELED, EBADF). If the stream is closed meanwhile the wait fails
-     * with EBADF; it must not touch t once woken. */
+     * with EBADF; it must not touch t once woken. The loop takes one
+     * waiter per direction of an fd: a reader may wait while a drain
+     * does, but a TLS read that wants CORIO_WRITE while another task
+     * drains would find that direction taken (EBUSY), so a TLS transport
+     * has to share one wait between them. */
     int (*wait)(struct corio__transport *t, unsigned events,
                 int64_t deadline);
 
