@@ -123,26 +123,6 @@ static void job_unref(struct pool_job *job)
 
 /* ---- Delivering results to the loop ------------------------------------- */
 
-/* Append job to loop's thread-safe queue and wake the loop, as
- * corio_call_soon_threadsafe does, but with a job embedded in the record
- * (no allocation, and a drop hook if the loop is closed first). The wake-up
- * is written under tsq_mu so that the loop cannot be closed, and freed,
- * between the append and the write. Returns false if the loop is closed. */
-static bool post_threadsafe(corio_loop *loop, struct corio__job *job)
-{
-    bool closed;
-
-    pthread_mutex_lock(&loop->tsq_mu);
-    closed = loop->tsq_closed;
-    if (!closed) {
-        corio__list_push_back(&loop->tsq, &job->node);
-        if (__atomic_exchange_n(&loop->wake_pending, 1, __ATOMIC_ACQ_REL) == 0)
-            corio__poller_wake_threadsafe(&loop->poller);
-    }
-    pthread_mutex_unlock(&loop->tsq_mu);
-    return !closed;
-}
-
 /* Under pool->mu, once the job has ended: send the outcome to the loop
  * side, if it still waits. */
 static void job_post(struct pool_job *job)
@@ -150,7 +130,9 @@ static void job_post(struct pool_job *job)
     if (!job->attached)
         return;
     job_ref(job); /* the delivery's; the caller holds another one */
-    if (!post_threadsafe(job->loop, &job->delivery)) {
+    /* the delivery is embedded in the job: no allocation, and its drop
+     * hook runs if the loop is closed first */
+    if (corio__loop_post_threadsafe(job->loop, &job->delivery) == -1) {
         job->attached = false;
         job_unref(job);
     }
