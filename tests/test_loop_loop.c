@@ -34,6 +34,7 @@
 #include <valgrind/valgrind.h>
 
 #include "timing.h"
+#include "loop_test.h"
 
 #define MS CORIO_MSEC
 
@@ -42,46 +43,6 @@
 
 /* Latency allowed on top of a wait, in milliseconds (helpers/timing.h). */
 #define SLACK_MS test_slack_ms()
-
-/* Expect rc == -1 with errno err. */
-#define expect_fail(call, err)                                                 \
-    do {                                                                       \
-        errno = 0;                                                             \
-        int rc_ = (call);                                                      \
-        cr_assert_eq(rc_, -1, "%s returned %d", #call, rc_);                   \
-        cr_assert_eq(errno, (err), "%s: errno %d (%s), expected %d (%s)",      \
-                     #call, errno, strerror(errno), (err), strerror(err));     \
-    } while (0)
-
-static void msleep(int64_t ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-        ;
-}
-
-static int64_t elapsed_ms(int64_t since)
-{
-    return (corio_now() - since) / MS;
-}
-
-/* A loop made for the test, and the thread's current one. */
-static corio_loop *loop_open(void)
-{
-    corio_loop *loop = corio_loop_new();
-
-    cr_assert_not_null(loop, "corio_loop_new: %s", strerror(errno));
-    cr_assert_eq(corio_loop_set_current(loop), 0);
-    return loop;
-}
-
-/* Closing must succeed: nothing is left running. */
-static void loop_done(corio_loop *loop)
-{
-    cr_assert_eq(corio_loop_close(loop), 0, "corio_loop_close: %s",
-                 strerror(errno));
-}
 
 /* What callbacks saw. Each test runs in its own process, so plain statics
  * start at zero every time. */

@@ -24,36 +24,9 @@
 #include "corio.h"
 #include "corio/thread.h"
 #include "timing.h"
+#include "loop_test.h"
 
 #define MS CORIO_MSEC
-
-static void msleep(int64_t ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-        ;
-}
-
-static int64_t elapsed_ms(int64_t since)
-{
-    return (corio_now() - since) / MS;
-}
-
-/* A loop made for the test; closing it must succeed (nothing left open). */
-static corio_loop *loop_open(void)
-{
-    corio_loop *loop = corio_loop_new();
-
-    cr_assert_not_null(loop);
-    cr_assert_eq(corio_loop_set_current(loop), 0);
-    return loop;
-}
-
-static void loop_done(corio_loop *loop)
-{
-    cr_assert_eq(corio_loop_close(loop), 0, "loop left open");
-}
 
 /* ---- Jobs --------------------------------------------------------------- */
 
