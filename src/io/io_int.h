@@ -47,14 +47,14 @@ struct corio__transport_ops {
     ssize_t (*write)(struct corio__transport *t, const void *buf, size_t n,
                      unsigned *want);
 
-    /* Wait until `events` may let read or write progress, or deadline
-     * (corio_wait_fd's contract: the ready events, or -1 with ETIMEDOUT,
-     * ECANCELED, EBADF). If the stream is closed meanwhile the wait fails
-     * with EBADF; it must not touch t once woken. The loop takes one
-     * waiter per direction of an fd: a reader may wait while a drain
-     * does, but a TLS read that wants CORIO_WRITE while another task
-     * drains would find that direction taken (EBUSY), so a TLS transport
-     * has to share one wait between them. */
+    /* Wait until `events` (one direction) may let read or write
+     * progress, or deadline (corio_wait_fd's contract: the ready events,
+     * or -1 with ETIMEDOUT, ECANCELED, EBADF). If the stream is closed
+     * meanwhile the wait fails with EBADF; it must not touch t once
+     * woken. The stream calls it for at most one task per direction (the
+     * loop takes one waiter per direction of an fd): a TLS read that
+     * wants CORIO_WRITE while another task drains waits behind the
+     * drainer instead (corio__stream_wait). */
     int (*wait)(struct corio__transport *t, unsigned events,
                 int64_t deadline);
 
@@ -94,7 +94,12 @@ corio_stream *corio__stream_new_transport(struct corio__transport *t,
  *
  * A call that waits holds the stream (busy > 0): if another task closes it
  * meanwhile, the call fails with EBADF when it wakes, and the last call to
- * leave frees the memory. */
+ * leave frees the memory.
+ *
+ * One task at a time waits on the transport for each direction (`waiting`);
+ * another call that needs the same direction (a second drainer, a TLS read
+ * that must write) waits in `followers` until that wait ends, then tries
+ * again. */
 struct corio_stream {
     struct corio__transport *t;     /* what the bytes go through */
     struct corio__transport fdt;    /* t for a plain fd */
@@ -105,8 +110,8 @@ struct corio_stream {
     char *wbuf;                     /* the write buffer, NULL until used */
     size_t wcap, wpos, wend;
     unsigned wwant;                 /* what the last short write waits for */
-    struct corio__list drainers;    /* tasks waiting for the flusher */
-    bool flushing;                  /* a task waits on t to write */
+    unsigned waiting;               /* directions a task waits on t for */
+    struct corio__list followers;   /* tasks waiting behind those waits */
     int werr;                       /* sticky write error (EPIPE after a
                                        shutdown); 0: none */
     bool eof;                       /* the peer's end of stream was read */
@@ -122,22 +127,17 @@ int corio__stream_enter(corio_stream *s);
  * other call holds. */
 ssize_t corio__stream_leave(corio_stream *s, ssize_t rc);
 
-/* Wait on the transport (see corio__transport_ops.wait); EBADF if the
- * stream was closed meanwhile. */
-static inline int corio__stream_wait(corio_stream *s, unsigned events,
-                                     int64_t deadline)
-{
-    int rc = s->t->ops->wait(s->t, events, deadline);
+/* Wait until the transport may move bytes in direction `events`
+ * (CORIO_READ or CORIO_WRITE), or until the task already waiting for that
+ * direction wakes: either way the caller tries again. Returns >= 0, or -1
+ * with errno (ETIMEDOUT, ECANCELED; EBADF if the stream was closed
+ * meanwhile). */
+int corio__stream_wait(corio_stream *s, unsigned events, int64_t deadline);
 
-    if (s->closed) {
-        errno = EBADF;
-        return -1;
-    }
-    return rc;
-}
+/* Wake the followers (err 0: try again; EBADF: the stream is closed). */
+void corio__stream_wake_followers(corio_stream *s, int err);
 
-/* Wake the tasks waiting for the flusher (err 0: look again; EBADF: the
- * stream is closed). */
-void corio__stream_wake_drainers(corio_stream *s, int err);
+/* Wait until at most `most` bytes are left to write (stream_write.c). */
+int corio__stream_drain_to(corio_stream *s, size_t most, int64_t deadline);
 
 #endif

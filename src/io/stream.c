@@ -38,7 +38,7 @@ corio_stream *corio__stream_new_transport(struct corio__transport *t,
     s->limit = opts && opts->limit ? opts->limit : DEFAULT_SIZE;
     s->high_water = opts && opts->high_water ? opts->high_water : DEFAULT_SIZE;
     s->wwant = CORIO_WRITE;
-    corio__list_init(&s->drainers);
+    corio__list_init(&s->followers);
     return s;
 }
 
@@ -124,13 +124,55 @@ int corio_stream_close(corio_stream *s)
         return -1;
     }
     s->closed = true;
-    corio__stream_wake_drainers(s, EBADF);
+    corio__stream_wake_followers(s, EBADF);
     rc = s->t->ops->close(s->t); /* tasks waiting on it fail with EBADF */
     s->t = NULL;
     err = errno;
     if (s->busy == 0)
         stream_free(s);
     errno = err;
+    return rc;
+}
+
+/* ---- Waiting: one task per direction, the others behind it ------------- */
+
+static void follower_unlink(struct corio__waiter *w)
+{
+    corio__list_remove(&w->node);
+}
+
+void corio__stream_wake_followers(corio_stream *s, int err)
+{
+    struct corio__list *n;
+
+    while ((n = corio__list_pop_front(&s->followers)) != NULL)
+        corio__wake(CORIO_CONTAINER_OF(n, struct corio__waiter, node), err);
+}
+
+int corio__stream_wait(corio_stream *s, unsigned events, int64_t deadline)
+{
+    struct corio__waiter w;
+    int rc;
+
+    if (s->waiting & events) {
+        /* another task waits for this direction: wait until it wakes */
+        corio__waiter_init(&w);
+        w.unlink = follower_unlink;
+        corio__list_push_back(&s->followers, &w.node);
+        rc = corio__wait(&w, deadline);
+    } else {
+        s->waiting |= events;
+        rc = s->t->ops->wait(s->t, events, deadline);
+        if (!s->closed) {
+            s->waiting &= ~events;
+            if (!corio__list_empty(&s->followers))
+                corio__stream_wake_followers(s, 0); /* one takes over */
+        }
+    }
+    if (s->closed) {
+        errno = EBADF;
+        return -1;
+    }
     return rc;
 }
 

@@ -4,8 +4,8 @@
  * write() hands the transport what it takes at once and keeps the rest in
  * the write buffer; it never waits. drain() waits until at most high_water
  * bytes are left. Several tasks may drain one stream (a chat server's
- * broadcasts): the first, the flusher, waits on the transport; the others
- * wait in s->drainers and look again each time the flusher wakes. */
+ * broadcasts): the first waits on the transport, the others behind it
+ * (corio__stream_wait), and each looks again when that wait ends. */
 #include "io_int.h"
 #include "corio/loop.h"
 #include "../loop/loop_int.h"
@@ -100,38 +100,10 @@ int corio_stream_write(corio_stream *s, const void *buf, size_t n)
     return flush_now(s);
 }
 
-/* ---- Waiting: one flusher, the other drainers behind it ------------------ */
-
-static void drainer_unlink(struct corio__waiter *w)
-{
-    corio__list_remove(&w->node);
-}
-
-void corio__stream_wake_drainers(corio_stream *s, int err)
-{
-    struct corio__list *n;
-
-    while ((n = corio__list_pop_front(&s->drainers)) != NULL)
-        corio__wake(CORIO_CONTAINER_OF(n, struct corio__waiter, node), err);
-}
-
-/* Wait until the flusher wakes (0), or -1 with errno (EBADF: closed). */
-static int wait_for_flusher(corio_stream *s, int64_t deadline)
-{
-    struct corio__waiter w;
-
-    corio__waiter_init(&w);
-    w.unlink = drainer_unlink;
-    corio__list_push_back(&s->drainers, &w.node);
-    return corio__wait(&w, deadline);
-}
-
 /* Wait until at most `most` bytes are left to send. */
-static int drain_to(corio_stream *s, size_t most, int64_t deadline)
+int corio__stream_drain_to(corio_stream *s, size_t most, int64_t deadline)
 {
     for (;;) {
-        int rc;
-
         if (s->werr != 0) {
             errno = s->werr;
             return -1;
@@ -140,15 +112,7 @@ static int drain_to(corio_stream *s, size_t most, int64_t deadline)
             return -1;
         if (s->wend - s->wpos <= most)
             return 0;
-        if (s->flushing) {
-            rc = wait_for_flusher(s, deadline);
-        } else {
-            s->flushing = true;
-            rc = corio__stream_wait(s, s->wwant, deadline);
-            s->flushing = false;
-            corio__stream_wake_drainers(s, 0); /* one of them takes over */
-        }
-        if (rc == -1)
+        if (corio__stream_wait(s, s->wwant, deadline) == -1)
             return -1;
     }
 }
@@ -161,7 +125,8 @@ int corio_stream_drain(corio_stream *s, int64_t deadline)
     }
     if (corio__stream_enter(s) == -1)
         return -1;
-    return (int)corio__stream_leave(s, drain_to(s, s->high_water, deadline));
+    return (int)corio__stream_leave(
+        s, corio__stream_drain_to(s, s->high_water, deadline));
 }
 
 int corio_stream_shutdown(corio_stream *s, int64_t deadline)
@@ -174,7 +139,7 @@ int corio_stream_shutdown(corio_stream *s, int64_t deadline)
     }
     if (corio__stream_enter(s) == -1)
         return -1;
-    rc = drain_to(s, 0, deadline);
+    rc = corio__stream_drain_to(s, 0, deadline);
     if (rc == 0)
         rc = s->t->ops->shutdown(s->t, deadline);
     if (rc == 0)
