@@ -10,5 +10,6 @@
 #include "corio/sync.h"
 #include "corio/thread.h"
 #include "corio/io.h"
+#include "corio/tls.h"
 
 #endif

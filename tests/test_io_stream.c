@@ -772,9 +772,9 @@ static int trickle_wait(struct corio__transport *t, unsigned events,
     return corio_wait_fd(t->fd, events, deadline);
 }
 
-static int trickle_shutdown(struct corio__transport *t, int64_t deadline)
+static int trickle_shutdown(struct corio__transport *t, unsigned *want)
 {
-    (void)deadline;
+    *want = CORIO_WRITE;
     return shutdown(t->fd, SHUT_WR);
 }
 
@@ -824,4 +824,92 @@ static void *transport_main(void *arg)
 Test(stream, a_transport_of_its_own, .timeout = TIMEOUT)
 {
     run_main(transport_main, NULL);
+}
+
+/* A transport whose first read must wait for the socket to be writable
+ * first, as a TLS read may (a key update to answer). */
+static ssize_t crossed_read(struct corio__transport *t, void *buf, size_t n,
+                            unsigned *want)
+{
+    struct trickle *tr = (struct trickle *)t;
+
+    if (tr->calls++ == 0) {
+        *want = CORIO_WRITE;
+        errno = EAGAIN;
+        return -1;
+    }
+    *want = CORIO_READ;
+    return read(t->fd, buf, n);
+}
+
+static ssize_t crossed_write(struct corio__transport *t, const void *buf,
+                             size_t n, unsigned *want)
+{
+    *want = CORIO_WRITE;
+    return send(t->fd, buf, n, MSG_NOSIGNAL);
+}
+
+static const struct corio__transport_ops crossed_ops = {
+    "crossed", crossed_read, crossed_write, trickle_wait, trickle_shutdown,
+    trickle_close,
+};
+
+static void *crossed_reader(void *arg)
+{
+    char line[16];
+    ssize_t n = corio_stream_readline(arg, line, sizeof(line), -1);
+
+    if (n != 3 || strcmp(line, "ok\n") != 0)
+        return corio_task_fail(n == -1 ? errno : EPROTO);
+    return NULL;
+}
+
+static void *crossed_drainer(void *arg)
+{
+    static char big[1 << 20];
+
+    if (corio_stream_write(arg, big, sizeof(big)) == -1 ||
+        corio_stream_drain(arg, -1) == -1)
+        return corio_task_fail(errno);
+    return NULL;
+}
+
+static void *crossed_main(void *arg)
+{
+    struct trickle tr = {.base = {&crossed_ops, -1}};
+    corio_stream *s;
+    corio_task *drainer, *reader;
+    char buf[4096];
+    size_t got = 0;
+    int sv[2];
+
+    (void)arg;
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+                     sv) == 0);
+    tr.base.fd = sv[0];
+    s = corio__stream_new_transport(&tr.base, NULL);
+    CHECK(s != NULL);
+    drainer = corio_spawn(crossed_drainer, s, NULL);
+    CHECK(drainer != NULL);
+    CHECK(corio_sleep(5 * MS) == 0); /* the drainer waits to write */
+    reader = corio_spawn(crossed_reader, s, NULL);
+    CHECK(reader != NULL);
+    CHECK(corio_sleep(5 * MS) == 0); /* the reader waits behind it */
+    while (got < (1 << 20)) {
+        ssize_t n = corio_read(sv[1], buf, sizeof(buf), -1);
+
+        CHECK(n > 0);
+        got += (size_t)n;
+    }
+    CHECK(corio_join(drainer, NULL) == 0);
+    CHECK(corio_write(sv[1], "ok\n", 3, -1) == 3);
+    CHECK(corio_join(reader, NULL) == 0);
+    CHECK(corio_stream_close(s) == 0 && tr.closed == 1);
+    close(sv[1]);
+    return NULL;
+}
+
+Test(stream, a_read_that_must_write_waits_behind_a_drainer, .timeout = TIMEOUT)
+{
+    run_main(crossed_main, NULL);
 }

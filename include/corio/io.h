@@ -61,6 +61,9 @@ typedef struct corio_stream_opts {
     size_t high_water;  /* drain waits while more is buffered; 0: 64 KiB */
 } corio_stream_opts;
 
+/* A TLS context (corio/tls.h). */
+typedef struct corio_tls corio_tls;
+
 /* Options of a listening socket and a server; zero fields take the
  * default, and opts may be NULL for all defaults. */
 typedef struct corio_listen_opts {
@@ -68,6 +71,13 @@ typedef struct corio_listen_opts {
     int reuseport;      /* SO_REUSEPORT (SO_REUSEADDR is always on) */
     int nodelay;        /* TCP_NODELAY on accepted connections (servers) */
     corio_stream_opts stream; /* the streams of a server's connections */
+    /* Servers: TLS on every connection (a server context, kept until the
+     * server stops). The handshake runs in the connection's task before
+     * the handler; a connection whose handshake fails or takes longer
+     * than tls_timeout (ns; 0: 60 s, asyncio's default) is closed without
+     * calling the handler. */
+    corio_tls *tls;
+    int64_t tls_timeout;
 } corio_listen_opts;
 
 /* A listening socket on addr (opts may be NULL). A Unix socket's path is

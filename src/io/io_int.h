@@ -59,9 +59,9 @@ struct corio__transport_ops {
                 int64_t deadline);
 
     /* End the write side: the peer reads end of stream (TLS: close_notify,
-     * then the socket's shutdown). May wait until deadline. Returns 0 or
-     * -1. */
-    int (*shutdown)(struct corio__transport *t, int64_t deadline);
+     * then the socket's shutdown). Never waits: -1 with EAGAIN and *want
+     * as read and write. Returns 0 or -1. */
+    int (*shutdown)(struct corio__transport *t, unsigned *want);
 
     /* Release the transport and close its fd (corio_close: waiters on it
      * fail with EBADF) without waiting. Returns close's result. */
@@ -84,6 +84,12 @@ extern const struct corio__transport_ops corio__transport_fd;
  * to the caller. */
 corio_stream *corio__stream_new_transport(struct corio__transport *t,
                                           const corio_stream_opts *opts);
+
+/* Take a reference to a TLS context (tls.c); corio_tls_free drops one. */
+corio_tls *corio__tls_ref(corio_tls *tls);
+
+/* True if tls is a server context. */
+bool corio__tls_is_server(const corio_tls *tls);
 
 /* ---- The stream object ----------------------------------------------------
  *

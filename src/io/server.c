@@ -8,10 +8,14 @@
  * and waits for them to return, so nothing outlives the stop. The server
  * also keeps its connections on a list, for the count, and because a
  * connection whose task is cancelled before it first runs never runs: the
- * stop closes those. */
+ * stop closes those. A TLS server's connection does its handshake in its
+ * task before the handler runs. */
 #include "corio/io.h"
 #include "corio/group.h"
+#include "corio/loop.h"
 #include "corio/task.h"
+#include "corio/tls.h"
+#include "io_int.h"
 #include "../base/list.h"
 
 #include <errno.h>
@@ -34,6 +38,8 @@ struct corio_server {
     int fd;                         /* the listening socket */
     bool nodelay;                   /* TCP_NODELAY on each connection */
     corio_stream_opts stream_opts;  /* for each connection's stream */
+    corio_tls *tls;                 /* TLS on each connection, or NULL */
+    int64_t tls_timeout;            /* ns a handshake may take */
     corio_conn_fn handler;
     void *arg;
     corio_task *acceptor;
@@ -55,7 +61,10 @@ static void *conn_main(void *arg)
     struct conn *c = arg;
 
     c->task = corio_task_self();
-    c->srv->handler(c->stream, c->srv->arg);
+    if (c->srv->tls == NULL ||
+        corio_stream_start_tls(c->stream, c->srv->tls, NULL,
+                               corio_now() + c->srv->tls_timeout) == 0)
+        c->srv->handler(c->stream, c->srv->arg);
     conn_free(c);
     return NULL;
 }
@@ -124,7 +133,9 @@ corio_server *corio_serve(const char *addr, const corio_listen_opts *opts,
     corio_server *srv;
     int err;
 
-    if (handler == NULL) {
+    if (handler == NULL ||
+        (opts != NULL && opts->tls != NULL &&
+         !corio__tls_is_server(opts->tls))) {
         errno = EINVAL;
         return NULL;
     }
@@ -136,6 +147,10 @@ corio_server *corio_serve(const char *addr, const corio_listen_opts *opts,
     if (opts != NULL) {
         srv->nodelay = opts->nodelay;
         srv->stream_opts = opts->stream;
+        if (opts->tls != NULL)
+            srv->tls = corio__tls_ref(opts->tls);
+        srv->tls_timeout = opts->tls_timeout > 0 ? opts->tls_timeout
+                                                 : 60 * CORIO_SECOND;
     }
     corio__list_init(&srv->conns);
     srv->fd = corio_listen(addr, opts);
@@ -156,7 +171,10 @@ out_close:
     corio_close(srv->fd);
     errno = err;
 out_free:
+    err = errno;
+    corio_tls_free(srv->tls);
     free(srv);
+    errno = err;
     return NULL;
 }
 
@@ -232,6 +250,7 @@ int corio_server_stop(corio_server *s, int64_t deadline)
     while (!corio__list_empty(&s->conns))
         conn_free(CORIO_CONTAINER_OF(s->conns.next, struct conn, node));
     corio_group_free(s->group);
+    corio_tls_free(s->tls);
     free(s);
     errno = err;
     return rc;

@@ -140,8 +140,14 @@ int corio_stream_shutdown(corio_stream *s, int64_t deadline)
     if (corio__stream_enter(s) == -1)
         return -1;
     rc = corio__stream_drain_to(s, 0, deadline);
-    if (rc == 0)
-        rc = s->t->ops->shutdown(s->t, deadline);
+    while (rc == 0) {
+        unsigned want = CORIO_WRITE;
+
+        rc = s->t->ops->shutdown(s->t, &want);
+        if (rc == 0 || (errno != EAGAIN && errno != EINTR))
+            break;
+        rc = corio__stream_wait(s, want, deadline) == -1 ? -1 : 0;
+    }
     if (rc == 0)
         s->werr = EPIPE; /* nothing more can be written */
     return (int)corio__stream_leave(s, rc);

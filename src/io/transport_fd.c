@@ -38,9 +38,9 @@ static int fd_wait(struct corio__transport *t, unsigned events,
     return corio__wait_fd(t->fd, events, deadline, true);
 }
 
-static int fd_shutdown(struct corio__transport *t, int64_t deadline)
+static int fd_shutdown(struct corio__transport *t, unsigned *want)
 {
-    (void)deadline;
+    *want = CORIO_WRITE;
     return shutdown(t->fd, SHUT_WR);
 }
 
