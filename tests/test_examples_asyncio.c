@@ -1,5 +1,5 @@
 /* tests/test_examples_asyncio.c -- the asyncio and gevent examples (seeds
- * A1-A3, A5-A10, A14, A15, C2, C3) print what their seeds print, in order,
+ * A1-A3, A5-A10, A14, A15, A17, C2, C3) print what their seeds print, in order,
  * and take the time their seeds take.
  *
  * Each test runs a built example (CORIO_EXAMPLES_DIR/<name>) with its
@@ -584,4 +584,24 @@ Test(examples_asyncio, a4_wget_results_arrive_out_of_order, .timeout = 120)
         cr_assert_str_eq(r.lines[3 + k * 5], want);
     }
     expect_between(r.wall, 0.25, 2.0, "a4_wget");
+}
+
+/* A17: a TCP, a UDP and a TLS server on 127.0.0.1, each answered; the TLS
+ * client verified the certificate and agreed on ALPN. */
+Test(examples_asyncio, a17_tcp_udp_and_tls_servers, .timeout = 120)
+{
+    struct run r;
+
+    RUN(&r, "a17_transports");
+    expect_exit(&r, 0);
+    EXPECT_LINES(&r,
+        "TCP server on 127.0.0.1:* (corio_serve: create_server)",
+        "  TCP client sent \"hello over TCP\", got back \"hello over TCP\"",
+        "UDP server on 127.0.0.1:* (corio_udp_open: create_datagram_endpoint)",
+        "  UDP client sent \"hello over UDP\", got back \"hello over UDP\" "
+        "from 127.0.0.1:*",
+        "TLS server on 127.0.0.1:* (corio_serve with a TLS context: "
+        "create_server(ssl=...))",
+        "  TLS client: TLSv1.3, certificate verified for localhost, ALPN echo/1",
+        "  TLS client sent \"hello over TLS\", got back \"hello over TLS\"");
 }

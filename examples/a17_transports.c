@@ -1,0 +1,202 @@
+/* examples/a17_transports.c -- SEEDS A17: asyncio supports TCP, UDP and SSL;
+ * the server side is create_server.
+ *
+ * Three servers on 127.0.0.1, each answered by a client on the same loop:
+ *   TCP  corio_serve (asyncio's create_server/start_server): one task per
+ *        connection echoes lines;
+ *   UDP  a task on a datagram socket (corio_udp_open) echoes datagrams;
+ *   TLS  corio_serve with a TLS context (ssl=... in asyncio): the same
+ *        echo, encrypted; the client verifies the server's certificate for
+ *        "localhost" against a throw-away CA made at start (devcert.h).
+ *
+ *     build/examples/a17_transports */
+#include <corio.h>
+
+#include "devcert.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEADLINE (corio_now() + 5 * CORIO_SECOND)
+
+static void echo_lines(corio_stream *s, void *arg)
+{
+    char line[256];
+    ssize_t n;
+
+    (void)arg;
+    while ((n = corio_stream_readline(s, line, sizeof(line), -1)) > 0)
+        if (corio_stream_write(s, line, (size_t)n) == -1 ||
+            corio_stream_drain(s, -1) == -1)
+            return;
+}
+
+static void server_addr(corio_server *srv, char *buf, size_t size)
+{
+    corio_addr a;
+
+    corio_sockname(corio_server_fd(srv), &a);
+    corio_addr_format(&a, buf, size);
+}
+
+/* Send one line on s and print what comes back. */
+static int ask(corio_stream *s, const char *who, const char *text)
+{
+    char line[256];
+    ssize_t n;
+
+    if (corio_stream_write(s, text, strlen(text)) == -1 ||
+        corio_stream_drain(s, DEADLINE) == -1 ||
+        (n = corio_stream_readline(s, line, sizeof(line), DEADLINE)) <= 0)
+        return -1;
+    line[n - 1] = 0;
+    printf("  %s sent \"%.*s\", got back \"%s\"\n", who,
+           (int)strlen(text) - 1, text, line);
+    return 0;
+}
+
+static int tcp(void)
+{
+    corio_server *srv = corio_serve("127.0.0.1:0", NULL, echo_lines, NULL);
+    corio_stream *s;
+    char addr[64];
+    int rc;
+
+    if (srv == NULL)
+        return -1;
+    server_addr(srv, addr, sizeof(addr));
+    printf("TCP server on %s (corio_serve: create_server)\n", addr);
+    s = corio_stream_connect(addr, DEADLINE);
+    rc = s != NULL ? ask(s, "TCP client", "hello over TCP\n") : -1;
+    corio_stream_close(s);
+    return corio_server_stop(srv, DEADLINE) == -1 ? -1 : rc;
+}
+
+/* Echo datagrams until cancelled. */
+static void *udp_server(void *arg)
+{
+    int fd = *(int *)arg;
+    char buf[1500];
+    corio_addr from;
+    ssize_t n;
+
+    while ((n = corio_recvfrom(fd, buf, sizeof(buf), &from, -1)) >= 0)
+        if (corio_sendto(fd, buf, (size_t)n, &from, -1) == -1)
+            break;
+    return NULL;
+}
+
+static int udp(void)
+{
+    int sfd = corio_udp_open("127.0.0.1:0"), cfd = -1, rc = -1;
+    corio_task *t = NULL;
+    corio_addr a, from;
+    char addr[64], got[64], buf[1500];
+    ssize_t n;
+
+    if (sfd == -1)
+        return -1;
+    corio_sockname(sfd, &a);
+    corio_addr_format(&a, addr, sizeof(addr));
+    printf("UDP server on %s (corio_udp_open: create_datagram_endpoint)\n",
+           addr);
+    t = corio_spawn(udp_server, &sfd, NULL);
+    cfd = corio_udp_open(NULL);
+    if (t != NULL && cfd != -1 &&
+        corio_sendto(cfd, "hello over UDP", 14, &a, DEADLINE) == 14 &&
+        (n = corio_recvfrom(cfd, buf, sizeof(buf), &from, DEADLINE)) >= 0) {
+        corio_addr_format(&from, got, sizeof(got));
+        printf("  UDP client sent \"hello over UDP\", got back \"%.*s\" "
+               "from %s\n", (int)n, buf, got);
+        rc = 0;
+    }
+    if (t != NULL) {
+        corio_task_cancel(t);
+        corio_join(t, NULL);
+    }
+    if (cfd != -1)
+        corio_close(cfd);
+    corio_close(sfd);
+    return rc;
+}
+
+static int tls(const char *dir)
+{
+    char cert[300], key[300], ca[300], addr[64];
+    corio_tls_opts so = {.cert_file = cert, .key_file = key,
+                         .alpn = "echo/1"};
+    corio_tls_opts co = {.ca_file = ca, .alpn = "echo/1"};
+    corio_tls *stls, *ctls;
+    corio_listen_opts lo = {0};
+    corio_server *srv = NULL;
+    corio_stream *s = NULL;
+    int rc = -1;
+
+    snprintf(cert, sizeof(cert), "%s/server.pem", dir);
+    snprintf(key, sizeof(key), "%s/server.key", dir);
+    snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+    stls = corio_tls_server(&so);
+    ctls = corio_tls_client(&co);
+    lo.tls = stls;
+    if (stls != NULL && ctls != NULL)
+        srv = corio_serve("127.0.0.1:0", &lo, echo_lines, NULL);
+    if (srv != NULL) {
+        server_addr(srv, addr, sizeof(addr));
+        printf("TLS server on %s (corio_serve with a TLS context: "
+               "create_server(ssl=...))\n", addr);
+        /* connect by name: the certificate is checked for "localhost" */
+        snprintf(addr, sizeof(addr), "localhost:%d",
+                 atoi(strrchr(addr, ':') + 1));
+        s = corio_tls_connect(ctls, addr, DEADLINE);
+    }
+    if (s != NULL) {
+        printf("  TLS client: %s, certificate verified for localhost, "
+               "ALPN %s\n", corio_tls_version(s), corio_tls_alpn(s));
+        rc = ask(s, "TLS client", "hello over TLS\n");
+    } else if (stls != NULL && ctls != NULL) {
+        fprintf(stderr, "a17_transports: TLS: %s\n", corio_tls_error());
+    }
+    corio_stream_close(s);
+    if (srv != NULL && corio_server_stop(srv, DEADLINE) == -1)
+        rc = -1;
+    corio_tls_free(stls);
+    corio_tls_free(ctls);
+    return rc;
+}
+
+static void *main_task(void *arg)
+{
+    const char *dir = arg;
+
+    if (tcp() == -1 || udp() == -1 || tls(dir) == -1)
+        return corio_task_fail(errno ? errno : EIO);
+    return NULL;
+}
+
+int main(void)
+{
+    static const char *files[] = {
+        "ca.pem", "server.pem", "server.key", "client.pem", "client.key",
+        "other.pem", "other.key", "expired.pem", "expired.key", "self.pem",
+        "self.key"};
+    char dir[] = "/tmp/corio-a17-XXXXXX", path[300];
+    int rc;
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (mkdtemp(dir) == NULL) {
+        perror("a17_transports: mkdtemp");
+        return 1;
+    }
+    rc = devcert_make(dir) == 0 ? corio_run(main_task, dir, NULL) : -1;
+    if (rc == -1)
+        fprintf(stderr, "a17_transports: %s\n", strerror(errno));
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+    return rc == 0 ? 0 : 1;
+}
