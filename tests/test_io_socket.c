@@ -579,3 +579,59 @@ Test(socket, unix_connect_to_a_full_queue_waits_until_its_deadline,
     snprintf(addr, sizeof(addr), "unix:/tmp/corio-full-%d.sock", (int)getpid());
     run_main(unix_full_main, addr);
 }
+
+/* ---- Short reads ----------------------------------------------------------
+ * After a read shorter than asked on a TCP socket, the next corio_read
+ * waits for the poller's next edge instead of reading to EAGAIN. What must
+ * still come through: bytes that arrive later, and an end of stream (or
+ * bytes) already queued behind the short read, which brings no new edge. */
+
+static void *send_then_end(void *arg)
+{
+    int fd = *(int *)arg;
+
+    /* no wait between the two: one edge for both */
+    if (write(fd, "abc", 3) != 3 || shutdown(fd, SHUT_WR) == -1)
+        return corio_task_fail(errno);
+    return NULL;
+}
+
+static void *short_read_main(void *arg)
+{
+    char addr[64], buf[100];
+    int lfd, c, s;
+    corio_task *t;
+
+    (void)arg;
+    lfd = corio_listen("127.0.0.1:0", NULL);
+    CHECK(lfd >= 0);
+    addr_of(lfd, addr, sizeof(addr));
+    c = corio_connect(addr, 1, corio_now() + CORIO_SECOND);
+    CHECK(c >= 0);
+    s = corio_accept(lfd, NULL, corio_now() + CORIO_SECOND);
+    CHECK(s >= 0);
+    /* bytes that come after a short read */
+    for (int i = 0; i < 3; i++) {
+        CHECK(corio_write(c, "ping", 4, -1) == 4);
+        CHECK(corio_read(s, buf, sizeof(buf), corio_now() + CORIO_SECOND)
+              == 4);
+    }
+    /* two writes queued before the read: one short read takes both */
+    CHECK(corio_write(c, "ab", 2, -1) == 2 && corio_write(c, "cd", 2, -1) == 2);
+    CHECK(corio_sleep(10 * CORIO_MSEC) == 0);
+    CHECK(corio_read(s, buf, sizeof(buf), corio_now() + CORIO_SECOND) == 4);
+    /* bytes and the end in one edge, while the reader waits: the short read
+     * takes the bytes, the next read the end, without waiting */
+    t = corio_spawn(send_then_end, &c, NULL);
+    CHECK(t != NULL);
+    CHECK(corio_read(s, buf, sizeof(buf), corio_now() + CORIO_SECOND) == 3);
+    CHECK(corio_read(s, buf, sizeof(buf), corio_now() + CORIO_SECOND) == 0);
+    CHECK(corio_join(t, NULL) == 0);
+    CHECK(corio_close(s) == 0 && corio_close(c) == 0 && corio_close(lfd) == 0);
+    return NULL;
+}
+
+Test(socket, a_short_read_then_more_bytes_or_the_end, .timeout = TIMEOUT)
+{
+    run_main(short_read_main, NULL);
+}

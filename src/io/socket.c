@@ -349,7 +349,7 @@ int corio_connect(const char *addr, int nodelay, int64_t deadline)
 ssize_t corio_read(int fd, void *buf, size_t n, int64_t deadline)
 {
     for (;;) {
-        ssize_t got = read(fd, buf, n);
+        ssize_t got = corio__read_fd(fd, buf, n);
 
         if (got >= 0)
             return got;

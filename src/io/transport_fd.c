@@ -1,8 +1,9 @@
 /* src/io/transport_fd.c -- the transport of plain file descriptors, for
  * streams (io_int.h): connected TCP and Unix sockets, and pipes.
  *
- * Each call is one system call on a non-blocking fd; waiting is the loop's
- * corio__wait_fd. Writes use send(MSG_NOSIGNAL), so a closed peer is
+ * Each call is one system call on a non-blocking fd (or none: a read after
+ * a short read of a TCP socket waits for the next edge first, see
+ * corio__read_fd); waiting is the loop's corio__wait_fd. Writes use send(MSG_NOSIGNAL), so a closed peer is
  * EPIPE and never SIGPIPE; a pipe (ENOTSOCK) falls back to write(2). */
 #include "io_int.h"
 #include "corio/loop.h"
@@ -16,7 +17,7 @@ static ssize_t fd_read(struct corio__transport *t, void *buf, size_t n,
                        unsigned *want)
 {
     *want = CORIO_READ;
-    return read(t->fd, buf, n);
+    return corio__read_fd(t->fd, buf, n);
 }
 
 static ssize_t fd_write(struct corio__transport *t, const void *buf,

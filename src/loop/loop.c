@@ -159,6 +159,8 @@ static void on_fd(corio_loop *loop, int fd, unsigned ready)
     if (fd < 0 || (size_t)fd >= loop->nfds)
         return;
     f = &loop->fds[fd];
+    if (ready & (CORIO__POLL_ERR | CORIO__POLL_HUP))
+        f->hup = true;
     if (ready & CORIO__POLL_ERR)
         ready |= CORIO_READ | CORIO_WRITE;
     f->ready |= ready & (CORIO_READ | CORIO_WRITE);

@@ -10,6 +10,7 @@
 #include "poller.h"
 
 #include <pthread.h>
+#include <sys/types.h>
 
 struct corio_task;
 
@@ -53,12 +54,16 @@ struct corio__waiter {
                                        has passed already */
 };
 
-/* Per-fd state for corio_wait_fd. */
+/* Per-fd state for corio_wait_fd (and corio__read_fd). */
 struct corio__fd {
     struct corio__waiter *reader, *writer;
     unsigned ready;                 /* CORIO_READ|CORIO_WRITE seen since
                                        cleared */
     bool registered;
+    bool drained;                   /* a short read emptied a TCP socket */
+    bool hup;                       /* the peer's end, an error or urgent
+                                       data was seen: read until EAGAIN */
+    unsigned char kind;             /* 0 unknown, FD_TCP, FD_OTHER */
 };
 
 /* How many times in a row the loop may skip its poll for I/O (and the
@@ -165,6 +170,15 @@ void corio__wake(struct corio__waiter *w, int err);
  * edge-triggered poller will come when it becomes ready. */
 int corio__wait_fd(int fd, unsigned events, int64_t deadline,
                    bool after_eagain);
+
+/* read(2) for a caller that waits with corio__wait_fd on EAGAIN, saving
+ * the read that would end in EAGAIN: a read shorter than n on a TCP socket
+ * has emptied it, and the edge-triggered poller reports the next bytes,
+ * so the next call fails with EAGAIN without a system call unless an edge
+ * came meanwhile. Not after the peer's end, an error or urgent data (a
+ * short read may leave the end of stream or bytes behind), nor on other
+ * fds (a tty returns one line of several). */
+ssize_t corio__read_fd(int fd, void *buf, size_t n);
 
 /* Hooks the task layer provides to the loop (task.c). */
 struct corio_scope;

@@ -16,6 +16,9 @@ struct corio__poller {
 /* Readiness reported for one fd: CORIO_READ, CORIO_WRITE, and ERR for
  * errors and hang-ups (which wake readers and writers alike). */
 #define CORIO__POLL_ERR 4u
+/* The peer's end (EPOLLRDHUP) or urgent data (EPOLLPRI): a short read no
+ * longer means the socket is empty (see corio__read_fd). */
+#define CORIO__POLL_HUP 8u
 
 int corio__poller_open(struct corio__poller *p);
 void corio__poller_close(struct corio__poller *p);

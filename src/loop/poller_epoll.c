@@ -136,6 +136,8 @@ int corio__poller_wait(struct corio__poller *p, int64_t timeout_ns,
             ready |= CORIO_WRITE;
         if (e & (EPOLLERR | EPOLLHUP))
             ready |= CORIO__POLL_ERR;
+        if (e & (EPOLLRDHUP | EPOLLPRI))
+            ready |= CORIO__POLL_HUP;
         on_fd(loop, evs[i].data.fd, ready);
     }
     return n;

@@ -8,9 +8,12 @@
 #include "loop_int.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static void waiter_timeout(struct corio__timer *t)
 {
@@ -241,6 +244,45 @@ int corio__wait_fd(int fd, unsigned events, int64_t deadline, bool after_eagain)
     got = f->ready & events;
     f->ready &= ~got;
     return (int)got;
+}
+
+enum { FD_TCP = 1, FD_OTHER = 2 };
+
+static unsigned char fd_kind(int fd)
+{
+    int proto = 0;
+    socklen_t len = sizeof(proto);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == 0 &&
+        proto == IPPROTO_TCP)
+        return FD_TCP;
+    return FD_OTHER;
+}
+
+ssize_t corio__read_fd(int fd, void *buf, size_t n)
+{
+    corio_loop *loop = corio__loop_get();
+    struct corio__fd *f = NULL;
+    ssize_t got;
+
+    if (loop != NULL && fd >= 0 && (size_t)fd < loop->nfds &&
+        loop->fds[fd].registered) {
+        f = &loop->fds[fd];
+        if (f->drained) {
+            f->drained = false;
+            if (!(f->ready & CORIO_READ) && !f->hup) {
+                errno = EAGAIN;
+                return -1;
+            }
+        }
+    }
+    got = read(fd, buf, n);
+    if (f != NULL && got > 0 && (size_t)got < n && !f->hup) {
+        if (f->kind == 0)
+            f->kind = fd_kind(fd);
+        f->drained = f->kind == FD_TCP;
+    }
+    return got;
 }
 
 int corio_fd_forget(int fd)
