@@ -25,6 +25,13 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of pid so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -64,6 +71,7 @@ def main(argv):
         servers.append((kind, [PY, PEERS, kind]))
     port = 7500 + os.getpid() % 1000
     rate = {}
+    cpu = {}    # server CPU microseconds per round trip
     idle = {}
     for size in SIZES:
         for name, cmd in servers:
@@ -71,16 +79,20 @@ def main(argv):
             log(f"  {name}, {size} B, {CONNS} connections, {secs} s")
             srv = Server(cmd, port)
             try:
+                cpu0 = cpu_s(srv.p.pid)
                 out = subprocess.run(
                     ["taskset", "-c", "1", client, str(port), str(CONNS),
                      str(size), str(secs)], capture_output=True, text=True,
                     timeout=secs + 60)
+                used = cpu_s(srv.p.pid) - cpu0
             finally:
                 srv.stop()
             r = parse_results(out.stdout)
             if not r:
                 sys.exit(f"echo_client failed: {out.stderr}")
-            rate[(name, size)] = int(r[0]["roundtrips"]) / float(r[0]["seconds"])
+            trips = int(r[0]["roundtrips"])
+            rate[(name, size)] = trips / float(r[0]["seconds"])
+            cpu[(name, size)] = used * 1e6 / max(trips, 1)
     for name, cmd in servers:
         port += 1
         log(f"  {name}: {IDLE:,} idle connections")
@@ -117,6 +129,19 @@ def main(argv):
             ratio = rate[("corio", s)] / v
             row += f"{f'{v:,.0f} ({ratio:.2f}x)':>22}"
         row += f"{idle.get(n, float('nan')):>16.2f}"
+        P(row)
+    P("")
+    P("  server CPU per round trip (user + system, from /proc; the client "
+      "saturates CPU 1,")
+    P("  so this is what a server costs; (Nx) = peer / corio, above 1: corio "
+      "is cheaper)")
+    P(f"    {'server':<18}" + "".join(f"{f'{s} B us/trip':>22}" for s in SIZES))
+    for n in names:
+        row = f"    {n:<18}"
+        for s in SIZES:
+            v = cpu[(n, s)]
+            ratio = v / cpu[("corio", s)]
+            row += f"{f'{v:.2f} ({ratio:.2f}x)':>22}"
         P(row)
     P("")
     P("targets")
