@@ -1,7 +1,9 @@
 /* tests/test_io_dns.c -- name resolution (corio_resolve, and connecting by
  * name): /etc/hosts, a name whose server says it does not exist, a server
  * that never answers (deadline), cancellation during a lookup, bad input,
- * connect trying each address of a name, and no fd left behind.
+ * connect racing the addresses of a name (happy eyeballs: a silent first
+ * address, a refusing one, all refusing, a deadline, cancellation), and no
+ * fd left behind.
  *
  * The DNS servers are fakes on 127.0.0.1 run by the test itself, named with
  * corio_dns_set_servers: no network is needed. Every test has the same
@@ -10,6 +12,7 @@
 
 #include "corio.h"
 #include "check.h"
+#include "blackhole.h"
 #include "timing.h"
 
 #include <arpa/inet.h>
@@ -27,13 +30,46 @@ static void run_main(corio_fn fn, void *arg)
     run_main_no_fd_leak(fn, arg);
 }
 
-/* A fake DNS server: answers every query with NXDOMAIN, or never. */
+/* A fake DNS server: answers every query with NXDOMAIN, or never, or
+ * with the A records of ips (and no AAAA). */
+enum { SILENT, NXDOMAIN, ADDRESSES };
+
 struct fake {
     int fd;
-    int answer;         /* 0: stay silent */
+    int answer;         /* SILENT, NXDOMAIN or ADDRESSES */
     int queries;
     char csv[64];
+    const char *ips[4]; /* ADDRESSES: the A records, NULL-ended */
 };
+
+/* Turn query q (n bytes) into an answer with f's A records (for an A
+ * query) or none. Returns the answer's length, or 0 if q is malformed. */
+static size_t fake_addresses(struct fake *f, unsigned char *q, size_t n,
+                             size_t size)
+{
+    size_t p = 12, k = 0;
+    int qtype;
+
+    while (p < n && q[p] != 0)
+        p += (size_t)q[p] + 1;
+    if (p + 5 > n)
+        return 0;
+    qtype = q[p + 1] << 8 | q[p + 2];
+    p += 5; /* the root label, QTYPE, QCLASS */
+    q[2] |= 0x80;           /* QR: a response */
+    q[3] = 0x80;            /* RA, RCODE 0 */
+    for (; qtype == 1 && f->ips[k] != NULL && p + 16 <= size; k++) {
+        static const unsigned char rr[] = {0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60,
+                                           0, 4};
+
+        memcpy(q + p, rr, sizeof(rr));
+        inet_pton(AF_INET, f->ips[k], q + p + sizeof(rr));
+        p += sizeof(rr) + 4;
+    }
+    q[6] = 0, q[7] = (unsigned char)k;      /* ANCOUNT */
+    q[8] = q[9] = q[10] = q[11] = 0;        /* NSCOUNT, ARCOUNT */
+    return p;
+}
 
 static void *fake_server(void *arg)
 {
@@ -47,8 +83,15 @@ static void *fake_server(void *arg)
         if (n < 12)
             return n == -1 && errno == ECANCELED ? NULL : corio_task_fail(EIO);
         f->queries++;
-        if (!f->answer)
+        if (f->answer == SILENT)
             continue;
+        if (f->answer == ADDRESSES) {
+            size_t len = fake_addresses(f, q, (size_t)n, sizeof(q));
+
+            if (len > 0)
+                corio_sendto(f->fd, q, len, &from, -1);
+            continue;
+        }
         q[2] |= 0x80;                           /* QR: a response */
         q[3] = (unsigned char)((q[3] & 0xF0) | 3); /* RCODE 3: NXDOMAIN */
         q[3] |= 0x80;                           /* RA */
@@ -235,4 +278,177 @@ static void *bad_main(void *arg)
 Test(dns, bad_input, .timeout = TIMEOUT)
 {
     run_main(bad_main, NULL);
+}
+
+static int bound_port_of(int fd)
+{
+    corio_addr a;
+
+    if (corio_sockname(fd, &a) == -1)
+        return -1;
+    return ntohs(((struct sockaddr_in *)&a.ss)->sin_port);
+}
+
+/* ---- Happy eyeballs -------------------------------------------------------
+ * "multi.test" resolves (by a fake server) to 127.0.0.1 and 127.0.0.2, in
+ * an order the test reads back; what listens on the first and the second
+ * address at one port decides how the race goes. */
+
+#define ATTEMPT_DELAY_MS 250
+
+enum { LISTEN, SILENT_HOLE, NOTHING };
+
+struct race_case {
+    int first, second;      /* LISTEN, SILENT_HOLE or NOTHING */
+    int64_t deadline_ms;    /* -1: none */
+    int cancel_after_ms;    /* 0: not cancelled */
+    int want_err;           /* 0: connects to the second address */
+    int64_t min_ms, max_ms; /* how long the connect takes */
+};
+
+struct dialer {
+    char addr[64];
+    int64_t deadline;
+    int fd, err;
+};
+
+static void *dial_task(void *arg)
+{
+    struct dialer *d = arg;
+
+    errno = 0;
+    d->fd = corio_connect(d->addr, 0, d->deadline);
+    d->err = d->fd == -1 ? errno : 0;
+    return NULL;
+}
+
+static void *race_main(void *arg)
+{
+    const struct race_case *c = arg;
+    static struct fake f;
+    struct blackhole holes[2];
+    int lfd = -1, nholes = 0, port = 0;
+    corio_addr out[4];
+    char ip[2][16];
+    struct dialer d = {.fd = -1};
+    corio_task *t, *dt;
+    int64_t t0, ms;
+
+    f.ips[0] = "127.0.0.1";
+    f.ips[1] = "127.0.0.2";
+    f.ips[2] = NULL;
+    t = fake_start(&f, ADDRESSES);
+    CHECK(t != NULL);
+    CHECK(corio_resolve("multi.test", "80", AF_UNSPEC, out, 4,
+                        corio_now() + 2000 * MS) == 2);
+    for (int i = 0; i < 2; i++)
+        CHECK(inet_ntop(AF_INET, &((struct sockaddr_in *)&out[i].ss)->sin_addr,
+                        ip[i], sizeof(ip[i])) != NULL);
+    /* the same port on both addresses, as the name has one port */
+    for (int i = 0; i < 2; i++) {
+        int what = i == 0 ? c->first : c->second;
+        char where[64];
+
+        if (what == SILENT_HOLE) {
+            CHECK(blackhole_open_at(&holes[nholes], ip[i], port) == 0);
+            port = holes[nholes++].port;
+        } else if (what == LISTEN) {
+            snprintf(where, sizeof(where), "%s:%d", ip[i], port);
+            lfd = corio_listen(where, NULL);
+            CHECK(lfd >= 0);
+            port = bound_port_of(lfd);
+        } else if (port == 0) {
+            /* nothing listens: borrow a free port from a closed listener */
+            snprintf(where, sizeof(where), "%s:0", ip[i]);
+            int tmp = corio_listen(where, NULL);
+
+            CHECK(tmp >= 0);
+            port = bound_port_of(tmp);
+            corio_close(tmp);
+        }
+    }
+    snprintf(d.addr, sizeof(d.addr), "multi.test:%d", port);
+    t0 = corio_now();
+    d.deadline = c->deadline_ms >= 0 ? t0 + c->deadline_ms * MS : -1;
+    dt = corio_spawn(dial_task, &d, NULL);
+    CHECK(dt != NULL);
+    if (c->cancel_after_ms > 0) {
+        CHECK(corio_sleep(c->cancel_after_ms * MS) == 0);
+        CHECK(corio_task_cancel(dt) == 1);
+    }
+    CHECK(corio_join(dt, NULL) == 0 || errno == ECANCELED);
+    ms = (corio_now() - t0) / MS;
+    if (c->want_err != 0) {
+        CHECK(d.fd == -1 && d.err == c->want_err);
+    } else {
+        corio_addr peer;
+        char text[64];
+
+        socklen_t len = sizeof(peer.ss);
+        int s;
+
+        CHECK(d.fd >= 0);
+        s = corio_accept(lfd, NULL, corio_now() + 1000 * MS);
+        CHECK(s >= 0);
+        corio_close(s);
+        /* the winner is the second address */
+        CHECK(getpeername(d.fd, (struct sockaddr *)&peer.ss, &len) == 0);
+        peer.len = len;
+        CHECK(corio_addr_format(&peer, text, sizeof(text)) > 0);
+        CHECK(strncmp(text, ip[1], strlen(ip[1])) == 0);
+        corio_close(d.fd);
+    }
+    if (ms < c->min_ms || ms >= c->max_ms) {
+        snprintf(failure, sizeof(failure), "took %lld ms, not in [%lld, %lld)",
+                 (long long)ms, (long long)c->min_ms, (long long)c->max_ms);
+        return failure;
+    }
+    for (int i = 0; i < nholes; i++)
+        blackhole_close(&holes[i]);
+    if (lfd >= 0)
+        corio_close(lfd);
+    return fake_stop(&f, t);
+}
+
+Test(dns, race_a_silent_first_address_costs_the_attempt_delay,
+     .timeout = TIMEOUT)
+{
+    struct race_case c = {SILENT_HOLE, LISTEN, 5000, 0, 0,
+                          ATTEMPT_DELAY_MS - 10,
+                          ATTEMPT_DELAY_MS + test_slack_ms()};
+
+    run_main(race_main, &c);
+}
+
+Test(dns, race_a_refused_first_address_starts_the_next_at_once,
+     .timeout = TIMEOUT)
+{
+    struct race_case c = {NOTHING, LISTEN, 5000, 0, 0, 0,
+                          ATTEMPT_DELAY_MS - 50};
+
+    run_main(race_main, &c);
+}
+
+Test(dns, race_all_refused, .timeout = TIMEOUT)
+{
+    struct race_case c = {NOTHING, NOTHING, 5000, 0, ECONNREFUSED, 0,
+                          ATTEMPT_DELAY_MS - 50};
+
+    run_main(race_main, &c);
+}
+
+Test(dns, race_meets_its_deadline, .timeout = TIMEOUT)
+{
+    struct race_case c = {SILENT_HOLE, SILENT_HOLE, 400, 0, ETIMEDOUT, 400,
+                          400 + test_slack_ms()};
+
+    run_main(race_main, &c);
+}
+
+Test(dns, race_cancelled, .timeout = TIMEOUT)
+{
+    struct race_case c = {SILENT_HOLE, SILENT_HOLE, -1, 350, ECANCELED, 350,
+                          350 + test_slack_ms()};
+
+    run_main(race_main, &c);
 }

@@ -10,6 +10,7 @@
 
 #include "corio.h"
 #include "check.h"
+#include "blackhole.h"
 #include "timing.h"
 
 #include <dirent.h>
@@ -177,39 +178,6 @@ static void *refused_main(void *arg)
 Test(socket, connect_refused_and_bad_input, .timeout = TIMEOUT)
 {
     run_main(refused_main, NULL);
-}
-
-/* A listener whose accept queue is full and never accepted: a further
- * connect hangs in SYN-SENT (Linux drops the SYNs), offline and loopback. */
-struct blackhole {
-    int lfd, filler[4], nfill;
-    char addr[64];
-};
-
-static int blackhole_open(struct blackhole *b)
-{
-    corio_listen_opts o = {.backlog = 1};
-
-    b->nfill = 0;
-    b->lfd = corio_listen("127.0.0.1:0", &o);
-    if (b->lfd < 0)
-        return -1;
-    snprintf(b->addr, sizeof(b->addr), "127.0.0.1:%d", bound_port(b->lfd));
-    /* fill the queue: connects that complete, or pend, for 50 ms each */
-    for (int i = 0; i < 4; i++) {
-        int fd = corio_connect(b->addr, 0, corio_now() + 50 * MS);
-
-        if (fd >= 0)
-            b->filler[b->nfill++] = fd;
-    }
-    return 0;
-}
-
-static void blackhole_close(struct blackhole *b)
-{
-    for (int i = 0; i < b->nfill; i++)
-        corio_close(b->filler[i]);
-    corio_close(b->lfd);
 }
 
 static void *connect_timeout_main(void *arg)

@@ -12,7 +12,9 @@
  * address, for listening), "unix:/path/to/socket". corio_connect and
  * corio_stream_connect also take "host.name:port": the name is resolved
  * without blocking the loop (c-ares: /etc/hosts, then resolv.conf's
- * servers) and every address is tried in turn. */
+ * servers) and its addresses are raced (happy eyeballs, RFC 8305: the
+ * next starts when one fails or after 250 ms without an answer; the first
+ * to connect wins). */
 #ifndef CORIO_IO_H
 #define CORIO_IO_H
 
@@ -93,8 +95,8 @@ CORIO_EXPORT int corio_sockname(int fd, corio_addr *a);
  * close-on-exec), or -1 with errno (ETIMEDOUT, ECANCELED, EMFILE, ...). */
 CORIO_EXPORT int corio_accept(int lfd, corio_addr *peer, int64_t deadline);
 
-/* Connect to addr (a host name is resolved, and each of its addresses tried
- * until one connects); nodelay sets TCP_NODELAY. Returns the fd, or -1 with
+/* Connect to addr (a host name is resolved, and its addresses raced as
+ * above); nodelay sets TCP_NODELAY. Returns the fd, or -1 with
  * errno (ECONNREFUSED, ETIMEDOUT, ECANCELED, ENETUNREACH, ENOENT: no such
  * name, ...); nothing is left open on failure. */
 CORIO_EXPORT int corio_connect(const char *addr, int nodelay, int64_t deadline);

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE /* accept4, memmem */
 #include "corio/io.h"
 #include "corio/loop.h"
+#include "corio/sync.h"
 #include "corio/task.h"
 #include "../loop/loop_int.h"
 
@@ -307,15 +308,158 @@ int corio_connect_addr(const corio_addr *a, int nodelay, int64_t deadline)
     return fd;
 }
 
-/* "name:port": resolve, then try each address until one connects; the
- * error of the last one is reported. */
+/* ---- Happy eyeballs (RFC 8305) ---------------------------------------------
+ *
+ * A name's addresses are raced: the first attempt starts at once, each
+ * next one when the previous fails or after ATTEMPT_DELAY without an
+ * answer, while the earlier ones go on; the first to connect wins and the
+ * others are cancelled. Families alternate (IPv6, IPv4, IPv6, ...: in the
+ * resolver's order, the first address's family first), so a broken IPv6
+ * path costs 250 ms, not a timeout. Each attempt is a task; the caller
+ * waits on an event that every finished attempt sets. */
+
+#define ATTEMPT_DELAY (250 * CORIO_MSEC)
+#define MAX_ADDRS 16
+
+struct race {
+    corio_addr as[MAX_ADDRS];
+    int n, nodelay;
+    int64_t deadline;
+    corio_task *tasks[MAX_ADDRS];
+    int started, finished;
+    int fd;                         /* the winner, or -1 */
+    int err;                        /* the last attempt's failure */
+    bool over;                      /* a late success is closed */
+    corio_event *ev;
+};
+
+struct attempt {
+    struct race *r;
+    int i;
+};
+
+static void *attempt_main(void *arg)
+{
+    struct race *r = ((struct attempt *)arg)->r;
+    int i = ((struct attempt *)arg)->i;
+    int fd = corio_connect_addr(&r->as[i], r->nodelay, r->deadline);
+
+    free(arg);
+    if (fd >= 0 && (r->fd >= 0 || r->over))
+        corio_close(fd);
+    else if (fd >= 0)
+        r->fd = fd;
+    else if (errno != ECANCELED)
+        r->err = errno;
+    r->finished++;
+    corio_event_set(r->ev);
+    return NULL;
+}
+
+static int attempt_start(struct race *r)
+{
+    static const corio_task_attr attr = {.name = "connect attempt"};
+    struct attempt *at = malloc(sizeof(*at));
+
+    if (at == NULL)
+        return -1;
+    at->r = r;
+    at->i = r->started;
+    r->tasks[r->started] = corio_spawn(attempt_main, at, &attr);
+    if (r->tasks[r->started] == NULL) {
+        free(at);
+        return -1;
+    }
+    r->started++;
+    return 0;
+}
+
+/* Reorder as[] so that families alternate, the first one's first. */
+static void interleave(corio_addr *as, int n)
+{
+    corio_addr out[MAX_ADDRS];
+    int first = as[0].ss.ss_family, k = 0;
+    int a = 0, b = 0; /* next of the first family, next of the others */
+
+    while (k < n) {
+        while (a < n && as[a].ss.ss_family != first)
+            a++;
+        if (a < n)
+            out[k++] = as[a++];
+        while (b < n && as[b].ss.ss_family == first)
+            b++;
+        if (b < n)
+            out[k++] = as[b++];
+    }
+    memcpy(as, out, (size_t)n * sizeof(*as));
+}
+
+/* Race r's addresses. Returns the fd, or -1 with errno. */
+static int race(struct race *r)
+{
+    int64_t next_at = 0;
+    bool cancelled = false;
+    int err = 0;
+
+    r->fd = -1;
+    r->ev = corio_event_new();
+    if (r->ev == NULL)
+        return -1;
+    interleave(r->as, r->n);
+    while (r->fd < 0) {
+        int64_t now = corio_now(), until;
+
+        if (r->started < r->n &&
+            (r->finished == r->started || now >= next_at)) {
+            if (attempt_start(r) == -1) {
+                err = errno;
+                break;
+            }
+            next_at = now + ATTEMPT_DELAY;
+            continue;
+        }
+        if (r->finished == r->n) {
+            err = r->err ? r->err : ECONNREFUSED;
+            break;
+        }
+        until = r->started < r->n ? next_at : -1;
+        if (r->deadline >= 0 && (until < 0 || r->deadline < until))
+            until = r->deadline;
+        if (corio_event_wait(r->ev, until) == -1 &&
+            (errno != ETIMEDOUT || until == r->deadline ||
+             corio_now() < until)) {
+            err = errno; /* cancelled, the deadline, a deadline scope's */
+            break;
+        }
+        corio_event_clear(r->ev);
+    }
+    /* cancel the rest and wait for them: nothing outlives the call */
+    r->over = true;
+    for (int i = 0; i < r->started; i++) {
+        corio_task_cancel(r->tasks[i]);
+        while (corio_task_wait(r->tasks[i], -1) == -1 && errno == ECANCELED)
+            cancelled = true;
+        corio_join(r->tasks[i], NULL);
+    }
+    corio_event_free(r->ev);
+    if (cancelled && r->fd >= 0) {
+        corio_close(r->fd);
+        r->fd = -1;
+        err = ECANCELED;
+    }
+    if (r->fd < 0)
+        errno = err;
+    return r->fd;
+}
+
+/* "name:port": resolve, then race the addresses; the error of the last
+ * attempt to fail is reported. */
 static int connect_name(const char *addr, int nodelay, int64_t deadline)
 {
-    corio_addr as[16];
+    struct race r = {.nodelay = nodelay, .deadline = deadline};
     char host[256];
     const char *colon = strrchr(addr, ':');
     size_t hlen = colon ? (size_t)(colon - addr) : 0;
-    int n, fd = -1;
 
     if (colon == NULL || hlen == 0 || hlen >= sizeof(host) || addr[0] == '[' ||
         strncmp(addr, "unix:", 5) == 0 || colon[1] == 0) {
@@ -324,13 +468,12 @@ static int connect_name(const char *addr, int nodelay, int64_t deadline)
     }
     memcpy(host, addr, hlen);
     host[hlen] = 0;
-    n = corio_resolve(host, colon + 1, AF_UNSPEC, as, 16, deadline);
-    for (int i = 0; i < n && fd == -1; i++) {
-        fd = corio_connect_addr(&as[i], nodelay, deadline);
-        if (fd == -1 && (errno == ECANCELED || errno == ETIMEDOUT))
-            break;
-    }
-    return fd;
+    r.n = corio_resolve(host, colon + 1, AF_UNSPEC, r.as, MAX_ADDRS, deadline);
+    if (r.n == -1)
+        return -1;
+    if (r.n == 1)
+        return corio_connect_addr(&r.as[0], nodelay, deadline);
+    return race(&r);
 }
 
 int corio_connect(const char *addr, int nodelay, int64_t deadline)
