@@ -46,6 +46,7 @@ struct tls {
     int sys_err;                    /* errno of the BIO's last failure */
     bool eof;                       /* the socket's end was read */
     bool broken;                    /* a fatal error: no close_notify */
+    bool notified;                  /* our close_notify is sent */
     char alpn[256];                 /* the chosen protocol, NUL-ended */
 };
 
@@ -441,14 +442,16 @@ static int tls_shutdown(struct corio__transport *base, unsigned *want)
     struct tls *t = (struct tls *)base;
     int r;
 
-    if (!t->broken && !(SSL_get_shutdown(t->ssl) & SSL_SENT_SHUTDOWN)) {
+    if (!t->broken && !t->notified) {
         t->sys_err = 0;
-        r = SSL_shutdown(t->ssl); /* 0: close_notify sent */
+        r = SSL_shutdown(t->ssl); /* 0: close_notify sent; again if it
+                                     could not be written yet */
         if (r < 0) {
             if (ssl_result(t, r, "TLS shutdown", want) == 0)
                 errno = EPIPE;
             return -1;
         }
+        t->notified = true;
     }
     *want = CORIO_WRITE;
     return shutdown(base->fd, SHUT_WR);
@@ -467,7 +470,7 @@ static int tls_close(struct corio__transport *base)
     int fd = base->fd;
 
     /* a close_notify if the socket takes it now; closing does not wait */
-    if (!t->broken && !(SSL_get_shutdown(t->ssl) & SSL_SENT_SHUTDOWN))
+    if (!t->broken && !t->notified)
         SSL_shutdown(t->ssl);
     ERR_clear_error();
     tls_free(t);
