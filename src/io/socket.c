@@ -321,8 +321,17 @@ int corio_connect_addr(const corio_addr *a, int nodelay, int64_t deadline)
 #define ATTEMPT_DELAY (250 * CORIO_MSEC)
 #define MAX_ADDRS 16
 
+struct race;
+
+/* One attempt: its task's argument. */
+struct attempt {
+    struct race *r;
+    int i;
+};
+
 struct race {
     corio_addr as[MAX_ADDRS];
+    struct attempt at[MAX_ADDRS];
     int n, nodelay;
     int64_t deadline;
     corio_task *tasks[MAX_ADDRS];
@@ -333,18 +342,12 @@ struct race {
     corio_event *ev;
 };
 
-struct attempt {
-    struct race *r;
-    int i;
-};
-
 static void *attempt_main(void *arg)
 {
     struct race *r = ((struct attempt *)arg)->r;
     int i = ((struct attempt *)arg)->i;
     int fd = corio_connect_addr(&r->as[i], r->nodelay, r->deadline);
 
-    free(arg);
     if (fd >= 0 && (r->fd >= 0 || r->over))
         corio_close(fd);
     else if (fd >= 0)
@@ -359,17 +362,13 @@ static void *attempt_main(void *arg)
 static int attempt_start(struct race *r)
 {
     static const corio_task_attr attr = {.name = "connect attempt"};
-    struct attempt *at = malloc(sizeof(*at));
+    struct attempt *at = &r->at[r->started];
 
-    if (at == NULL)
-        return -1;
     at->r = r;
     at->i = r->started;
     r->tasks[r->started] = corio_spawn(attempt_main, at, &attr);
-    if (r->tasks[r->started] == NULL) {
-        free(at);
+    if (r->tasks[r->started] == NULL)
         return -1;
-    }
     r->started++;
     return 0;
 }
