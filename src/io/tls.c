@@ -406,6 +406,7 @@ static ssize_t tls_read(struct corio__transport *base, void *buf, size_t n,
     int r;
 
     t->sys_err = 0;
+    ERR_clear_error(); /* SSL_get_error reads the thread's queue */
     r = SSL_read_ex(t->ssl, buf, n, &got);
     return r == 1 ? (ssize_t)got : ssl_result(t, r, "TLS read", want);
 }
@@ -419,6 +420,7 @@ static ssize_t tls_write(struct corio__transport *base, const void *buf,
     int r;
 
     t->sys_err = 0;
+    ERR_clear_error(); /* SSL_get_error reads the thread's queue */
     r = SSL_write_ex(t->ssl, buf, n, &put);
     if (r == 1)
         return (ssize_t)put;
@@ -444,6 +446,7 @@ static int tls_shutdown(struct corio__transport *base, unsigned *want)
 
     if (!t->broken && !t->notified) {
         t->sys_err = 0;
+    ERR_clear_error(); /* SSL_get_error reads the thread's queue */
         r = SSL_shutdown(t->ssl); /* 0: close_notify sent; again if it
                                      could not be written yet */
         if (r < 0) {
@@ -553,6 +556,7 @@ static int handshake(struct tls *t, int64_t deadline)
         int r;
 
         t->sys_err = 0;
+    ERR_clear_error(); /* SSL_get_error reads the thread's queue */
         r = SSL_do_handshake(t->ssl);
         if (r == 1)
             return 0;
