@@ -446,7 +446,7 @@ static int tls_shutdown(struct corio__transport *base, unsigned *want)
 
     if (!t->broken && !t->notified) {
         t->sys_err = 0;
-    ERR_clear_error(); /* SSL_get_error reads the thread's queue */
+        ERR_clear_error();
         r = SSL_shutdown(t->ssl); /* 0: close_notify sent; again if it
                                      could not be written yet */
         if (r < 0) {
