@@ -12,6 +12,7 @@
 
 #include "corio.h"
 #include "check.h"
+#include "net_test.h"
 #include "blackhole.h"
 #include "timing.h"
 
@@ -280,15 +281,6 @@ Test(dns, bad_input, .timeout = TIMEOUT)
     run_main(bad_main, NULL);
 }
 
-static int bound_port_of(int fd)
-{
-    corio_addr a;
-
-    if (corio_sockname(fd, &a) == -1)
-        return -1;
-    return ntohs(((struct sockaddr_in *)&a.ss)->sin_port);
-}
-
 /* ---- Happy eyeballs -------------------------------------------------------
  * "multi.test" resolves (by a fake server) to 127.0.0.1 and 127.0.0.2, in
  * an order the test reads back; what listens on the first and the second
@@ -356,14 +348,14 @@ static void *race_main(void *arg)
             snprintf(where, sizeof(where), "%s:%d", ip[i], port);
             lfd = corio_listen(where, NULL);
             CHECK(lfd >= 0);
-            port = bound_port_of(lfd);
+            port = bound_port(lfd);
         } else if (port == 0) {
             /* nothing listens: borrow a free port from a closed listener */
             snprintf(where, sizeof(where), "%s:0", ip[i]);
             int tmp = corio_listen(where, NULL);
 
             CHECK(tmp >= 0);
-            port = bound_port_of(tmp);
+            port = bound_port(tmp);
             corio_close(tmp);
         }
     }

@@ -11,6 +11,7 @@
 
 #include "corio.h"
 #include "check.h"
+#include "net_test.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -34,14 +35,6 @@ static void run_main(corio_fn fn, void *arg)
 {
     signal(SIGPIPE, SIG_DFL); /* a write must never raise it */
     run_main_no_fd_leak(fn, arg);
-}
-
-static void server_addr(corio_server *srv, char *buf, size_t size)
-{
-    corio_addr a;
-
-    corio_sockname(corio_server_fd(srv), &a);
-    corio_addr_format(&a, buf, size);
 }
 
 /* ---- Stopping ------------------------------------------------------------ */
@@ -120,19 +113,6 @@ Test(server, stop_cancels_handlers_after_the_deadline, .timeout = TIMEOUT)
     run_main(stop_deadline_main, NULL);
 }
 
-/* Echo lines until the end of the stream. */
-static void echo_handler(corio_stream *s, void *arg)
-{
-    char line[64];
-    ssize_t n;
-
-    (void)arg;
-    while ((n = corio_stream_readline(s, line, sizeof(line), -1)) > 0)
-        if (corio_stream_write(s, line, (size_t)n) == -1 ||
-            corio_stream_drain(s, -1) == -1)
-            return;
-}
-
 struct late {
     corio_stream *c;
     int ok;
@@ -161,7 +141,7 @@ static void *stop_graceful_main(void *arg)
     corio_task *t;
 
     (void)arg;
-    srv = corio_serve("127.0.0.1:0", NULL, echo_handler, NULL);
+    srv = corio_serve("127.0.0.1:0", NULL, echo_lines, NULL);
     CHECK(srv != NULL);
     server_addr(srv, addr, sizeof(addr));
     l.c = corio_stream_connect(addr, -1);
@@ -316,7 +296,7 @@ static void nodelay_handler(corio_stream *s, void *arg)
 
     getsockopt(corio_stream_fd(s), IPPROTO_TCP, TCP_NODELAY, &on, &len);
     corio_stream_write(s, on ? "1\n" : "0\n", 2);
-    echo_handler(s, arg);
+    echo_lines(s, arg);
 }
 
 static void *options_main(void *arg)
@@ -351,7 +331,7 @@ static void *options_main(void *arg)
     corio_stream_close(c);
     CHECK(corio_server_stop(srv, -1) == 0);
     /* the client side of TCP_NODELAY, and a bad backlog */
-    srv = corio_serve("127.0.0.1:0", NULL, echo_handler, NULL);
+    srv = corio_serve("127.0.0.1:0", NULL, echo_lines, NULL);
     CHECK(srv != NULL);
     server_addr(srv, addr, sizeof(addr));
     fd = corio_connect(addr, 1, -1);
@@ -383,7 +363,7 @@ static void *unix_main(void *arg)
     CHECK(fd >= 0);
     corio_close(fd);
     CHECK(stat(addr + 5, &st) == 0);
-    srv = corio_serve(addr, NULL, echo_handler, NULL);
+    srv = corio_serve(addr, NULL, echo_lines, NULL);
     CHECK(srv != NULL);
     /* a live one is not */
     CHECK(corio_listen(addr, NULL) == -1 && errno == EADDRINUSE);

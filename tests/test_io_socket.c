@@ -10,6 +10,7 @@
 
 #include "corio.h"
 #include "check.h"
+#include "net_test.h"
 #include "blackhole.h"
 #include "timing.h"
 
@@ -35,15 +36,6 @@ static void run_main(corio_fn fn, void *arg)
 {
     signal(SIGPIPE, SIG_DFL); /* a write must never raise it */
     run_main_no_fd_leak(fn, arg);
-}
-
-static int bound_port(int fd)
-{
-    corio_addr a;
-
-    if (corio_sockname(fd, &a) == -1)
-        return -1;
-    return ntohs(((struct sockaddr_in *)&a.ss)->sin_port);
 }
 
 static void addr_of(int fd, char *buf, size_t size)
@@ -126,16 +118,8 @@ Test(socket, tcp_ipv4_connect_accept_read_write_half_close, .timeout = TIMEOUT)
 
 Test(socket, tcp_ipv6, .timeout = TIMEOUT)
 {
-    int fd = socket(AF_INET6, SOCK_STREAM, 0);
-    corio_addr a;
-
-    if (fd == -1 || corio_addr_parse(&a, "[::1]:0") == -1 ||
-        bind(fd, (struct sockaddr *)&a.ss, a.len) == -1) {
-        if (fd >= 0)
-            close(fd);
+    if (!have_ipv6())
         cr_skip_test("no IPv6 loopback here");
-    }
-    close(fd);
     run_main(tcp_roundtrip_main, "[::1]:0");
 }
 
@@ -383,20 +367,6 @@ static void *udp_main(void *arg)
 Test(socket, udp_connected_and_unconnected, .timeout = TIMEOUT)
 {
     run_main(udp_main, NULL);
-}
-
-static int have_ipv6(void)
-{
-    int fd = socket(AF_INET6, SOCK_DGRAM, 0);
-    corio_addr a;
-    int ok;
-
-    if (fd == -1)
-        return 0;
-    ok = corio_addr_parse(&a, "[::1]:0") == 0 &&
-         bind(fd, (struct sockaddr *)&a.ss, a.len) == 0;
-    close(fd);
-    return ok;
 }
 
 static void *udp6_main(void *arg)

@@ -14,6 +14,7 @@
 
 #include "corio.h"
 #include "check.h"
+#include "net_test.h"
 #include "timing.h"
 #include "io/io_int.h"
 
@@ -332,18 +333,6 @@ Test(stream, writes_to_a_vanished_peer_fail_and_stay_failed, .timeout = TIMEOUT)
 
 /* ---- Over TCP (IPv4, IPv6), Unix sockets and pipes ----------------------- */
 
-static void echo_handler(corio_stream *s, void *arg)
-{
-    char line[128];
-    ssize_t n;
-
-    (void)arg;
-    while ((n = corio_stream_readline(s, line, sizeof(line), -1)) > 0)
-        if (corio_stream_write(s, line, (size_t)n) == -1 ||
-            corio_stream_drain(s, -1) == -1)
-            return;
-}
-
 static void *transports_main(void *arg)
 {
     const char *where = arg;
@@ -352,7 +341,7 @@ static void *transports_main(void *arg)
     corio_addr a;
     char addr[128], line[128];
 
-    srv = corio_serve(where, NULL, echo_handler, NULL);
+    srv = corio_serve(where, NULL, echo_lines, NULL);
     CHECK(srv != NULL);
     CHECK(corio_sockname(corio_server_fd(srv), &a) == 0);
     CHECK(corio_addr_format(&a, addr, sizeof(addr)) > 0);
@@ -385,14 +374,7 @@ Test(stream, over_tcp_ipv4, .timeout = TIMEOUT)
 
 Test(stream, over_tcp_ipv6, .timeout = TIMEOUT)
 {
-    int fd = socket(AF_INET6, SOCK_STREAM, 0);
-    corio_addr a;
-    int ok = fd >= 0 && corio_addr_parse(&a, "[::1]:0") == 0 &&
-             bind(fd, (struct sockaddr *)&a.ss, a.len) == 0;
-
-    if (fd >= 0)
-        close(fd);
-    if (!ok)
+    if (!have_ipv6())
         cr_skip_test("no IPv6 loopback here");
     run_main(transports_main, "[::1]:0");
 }

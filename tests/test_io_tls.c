@@ -15,6 +15,7 @@
 
 #include "corio.h"
 #include "check.h"
+#include "net_test.h"
 #include "timing.h"
 #include "../examples/devcert.h"
 
@@ -69,16 +70,6 @@ static void run_main(corio_fn fn, void *arg)
     run_main_no_fd_leak(fn, arg);
 }
 
-static int port_of(corio_server *srv)
-{
-    corio_addr a;
-    char buf[64];
-
-    corio_sockname(corio_server_fd(srv), &a);
-    corio_addr_format(&a, buf, sizeof(buf));
-    return atoi(strrchr(buf, ':') + 1);
-}
-
 static corio_tls *server_ctx(const char *stem, const char *alpn)
 {
     char cert[32], key[32];
@@ -107,7 +98,7 @@ static corio_server *serve_tls(corio_tls *tls, const char *addr,
                                     arg);
 
     if (srv != NULL)
-        *port = port_of(srv);
+        *port = bound_port(corio_server_fd(srv));
     return srv;
 }
 
@@ -647,7 +638,7 @@ static void *garbage_main(void *arg)
     /* a TLS client talking to a plain server */
     plain = corio_serve("127.0.0.1:0", NULL, plain_http_handler, NULL);
     CHECK(plain != NULL);
-    snprintf(addr, sizeof(addr), "localhost:%d", port_of(plain));
+    snprintf(addr, sizeof(addr), "localhost:%d", bound_port(corio_server_fd(plain)));
     errno = 0;
     CHECK(corio_tls_connect(ctls, addr, corio_now() + 5000 * MS) == NULL);
     CHECK(errno == EPROTO);
@@ -738,7 +729,7 @@ static void *handshake_wait_main(void *arg)
     CHECK(d.tls != NULL);
     silent = corio_serve("127.0.0.1:0", NULL, silent_handler, NULL);
     CHECK(silent != NULL);
-    snprintf(d.addr, sizeof(d.addr), "localhost:%d", port_of(silent));
+    snprintf(d.addr, sizeof(d.addr), "localhost:%d", bound_port(corio_server_fd(silent)));
     /* cancelled while waiting for the server's hello */
     t = corio_spawn(dial_main, &d, NULL);
     CHECK(t != NULL);
@@ -778,7 +769,7 @@ static void *server_handshake_main(void *arg)
     CHECK(stls != NULL);
     srv = corio_serve("127.0.0.1:0", &l, echo_handler, &seen);
     CHECK(srv != NULL);
-    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port_of(srv));
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", bound_port(corio_server_fd(srv)));
     /* a client that never says hello is dropped after tls_timeout */
     s = corio_stream_connect(addr, -1);
     CHECK(s != NULL);

@@ -5,7 +5,8 @@
 #ifndef CORIO_TEST_BLACKHOLE_H
 #define CORIO_TEST_BLACKHOLE_H
 
-#include <arpa/inet.h>
+#include "net_test.h"
+
 #include <stdio.h>
 
 struct blackhole {
@@ -20,15 +21,14 @@ static inline int blackhole_open_at(struct blackhole *b, const char *ip,
                                     int port)
 {
     corio_listen_opts o = {.backlog = 1};
-    corio_addr a;
     char where[64];
 
     b->nfill = 0;
     snprintf(where, sizeof(where), "%s:%d", ip, port);
     b->lfd = corio_listen(where, &o);
-    if (b->lfd < 0 || corio_sockname(b->lfd, &a) == -1)
+    if (b->lfd < 0)
         return -1;
-    b->port = ntohs(((struct sockaddr_in *)&a.ss)->sin_port);
+    b->port = bound_port(b->lfd);
     snprintf(b->addr, sizeof(b->addr), "%s:%d", ip, b->port);
     /* fill the queue: connects that complete, or pend, for 50 ms each */
     for (int i = 0; i < 4; i++) {
