@@ -563,6 +563,17 @@ static void *misuse_main(void *arg)
     CHECK(corio_stream_start_tls(s, ctls, NULL, -1) == -1 && errno == EINVAL);
     CHECK(corio_stream_start_tls(NULL, ctls, "x", -1) == -1 && errno == EINVAL);
     CHECK(corio_stream_start_tls(s, NULL, "x", -1) == -1 && errno == EINVAL);
+    {
+        char longname[300];
+
+        memset(longname, 'a', sizeof(longname) - 1);
+        longname[sizeof(longname) - 1] = 0;
+        CHECK(corio_stream_start_tls(s, ctls, longname, -1) == -1);
+        CHECK(errno == EINVAL);
+        /* nothing changed: the plain stream still works */
+        CHECK(write(sv[1], "ok\n", 3) == 3);
+        CHECK(corio_stream_readline(s, longname, sizeof(longname), -1) == 3);
+    }
     CHECK(write(sv[1], "ab\nc", 4) == 4);
     {
         char line[8];

@@ -3,17 +3,12 @@
  * object and reading) and stream_write.c (writing, drain, shutdown).
  *
  * A transport moves bytes for one stream. transport_fd.c is the transport
- * of plain sockets (TCP, Unix) and pipes; a TLS transport (OpenSSL over a
- * socket) implements the same five calls, and corio__stream_new_transport
- * gives it the whole stream API (readline, drain, ...) unchanged:
- *
- *     struct tls { struct corio__transport base; SSL *ssl; };
- *     static const struct corio__transport_ops tls_ops = {
- *         "tls", tls_read, tls_write, tls_wait, tls_shutdown, tls_close};
- *     ... handshake on fd, then:
- *     t->base.ops = &tls_ops;
- *     t->base.fd = fd;
- *     s = corio__stream_new_transport(&t->base, opts); */
+ * of plain sockets (TCP, Unix) and pipes; tls.c's (OpenSSL over a socket)
+ * implements the same five calls and takes a plain stream's place once its
+ * handshake is done (corio_stream_start_tls), so every stream call
+ * (readline, drain, ...) works over TLS unchanged. A transport of one's own
+ * embeds struct corio__transport as its first member and is given to
+ * corio__stream_new_transport (the tests do). */
 #ifndef CORIO_IO_INT_H
 #define CORIO_IO_INT_H
 

@@ -499,6 +499,33 @@ static bool is_ip(const char *name)
     return inet_pton(AF_INET, name, a) == 1 || inet_pton(AF_INET6, name, a) == 1;
 }
 
+/* Name the server for a client: SNI for a host name, and what its
+ * certificate must match when verifying. Returns 0, or -1 with EINVAL (a
+ * name OpenSSL refuses, e.g. longer than 255 bytes). */
+static int tls_name(SSL *ssl, const corio_tls *ctx, const char *name)
+{
+    int ok = 1;
+
+    if (name == NULL)
+        return 0;
+    if (is_ip(name)) {
+        ok = !ctx->verify || X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+                                                           name) == 1;
+    } else {
+        SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        ok = SSL_set_tlsext_host_name(ssl, name) == 1 &&
+             (!ctx->verify || SSL_set1_host(ssl, name) == 1);
+    }
+    if (!ok) {
+        snprintf(last_error, sizeof(last_error),
+                 "TLS: \"%.200s\" is not a server name", name);
+        ERR_clear_error();
+        errno = EINVAL;
+        return -1;
+    }
+    return 0;
+}
+
 /* A TLS transport over fd, before its handshake. NULL with errno. */
 static struct tls *tls_new(corio_tls *ctx, int fd, const char *server_name)
 {
@@ -507,20 +534,22 @@ static struct tls *tls_new(corio_tls *ctx, int fd, const char *server_name)
     BIO *bio;
 
     pthread_once(&once, bio_method_init);
-    if (bio_method == NULL) {
+    t = bio_method != NULL ? calloc(1, sizeof(*t)) : NULL;
+    if (t == NULL) {
         errno = ENOMEM;
         return NULL;
     }
-    t = calloc(1, sizeof(*t));
-    if (t == NULL)
-        return NULL;
     t->base.ops = &tls_ops;
     t->base.fd = fd;
     t->ssl = SSL_new(ctx->ctx);
     bio = BIO_new(bio_method);
     if (t->ssl == NULL || bio == NULL) {
+        note_error(NULL, "TLS set-up");
         BIO_free(bio);
-        goto fail;
+        SSL_free(t->ssl);
+        free(t);
+        errno = ENOMEM;
+        return NULL;
     }
     BIO_set_data(bio, t);
     SSL_set_bio(t->ssl, bio, bio);
@@ -528,27 +557,14 @@ static struct tls *tls_new(corio_tls *ctx, int fd, const char *server_name)
         SSL_set_accept_state(t->ssl);
     } else {
         SSL_set_connect_state(t->ssl);
-        if (server_name != NULL && is_ip(server_name)) {
-            if (ctx->verify && X509_VERIFY_PARAM_set1_ip_asc(
-                                   SSL_get0_param(t->ssl), server_name) != 1)
-                goto fail;
-        } else if (server_name != NULL) {
-            if (SSL_set_tlsext_host_name(t->ssl, server_name) != 1)
-                goto fail;
-            SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-            if (ctx->verify && SSL_set1_host(t->ssl, server_name) != 1)
-                goto fail;
+        if (tls_name(t->ssl, ctx, server_name) == -1) {
+            SSL_free(t->ssl);
+            free(t);
+            return NULL;
         }
     }
     t->ctx = corio__tls_ref(ctx);
     return t;
-
-fail:
-    note_error(NULL, "TLS set-up");
-    SSL_free(t->ssl);
-    free(t);
-    errno = ENOMEM;
-    return NULL;
 }
 
 /* Run the handshake, waiting on the socket. Returns 0 or -1 with errno. */
@@ -581,7 +597,7 @@ static int handshake(struct tls *t, int64_t deadline)
 int corio_stream_start_tls(corio_stream *s, corio_tls *tls,
                            const char *server_name, int64_t deadline)
 {
-    struct tls *t = NULL;
+    struct tls *t;
     const unsigned char *alpn;
     unsigned alpn_len;
     int rc, err;
@@ -607,19 +623,19 @@ int corio_stream_start_tls(corio_stream *s, corio_tls *tls,
         errno = EINVAL;
         return -1;
     }
-    if (corio__stream_enter(s) == -1)
+    t = tls_new(tls, s->t->fd, server_name); /* EINVAL: nothing changed */
+    if (t == NULL)
         return -1;
+    corio__stream_enter(s); /* open: checked above */
     s->reading = true;
     rc = corio__stream_drain_to(s, 0, deadline);
     if (rc == 0) {
         s->werr = EBUSY; /* writes wait for the handshake */
-        t = tls_new(tls, s->t->fd, server_name);
-        rc = t != NULL ? handshake(t, deadline) : -1;
+        rc = handshake(t, deadline);
     }
     err = errno;
     if (s->closed) {
-        if (t != NULL)
-            tls_free(t); /* the stream's close closed the fd */
+        tls_free(t); /* the stream's close closed the fd */
         err = EBADF;
         rc = -1;
     } else if (rc == 0) {
@@ -630,8 +646,7 @@ int corio_stream_start_tls(corio_stream *s, corio_tls *tls,
             memcpy(t->alpn, alpn, alpn_len);
         t->alpn[alpn != NULL ? alpn_len : 0] = 0;
     } else {
-        if (t != NULL)
-            tls_free(t);
+        tls_free(t);
         shutdown(s->t->fd, SHUT_RDWR); /* reads end, writes fail */
         s->werr = err;
     }
@@ -693,33 +708,31 @@ corio_stream *corio_tls_connect(corio_tls *tls, const char *addr,
 
 /* ---- About a stream ------------------------------------------------------- */
 
-static SSL *ssl_of(const corio_stream *s)
+static const struct tls *tls_of(const corio_stream *s)
 {
     if (s == NULL || s->closed || s->t->ops != &tls_ops)
         return NULL;
-    return ((const struct tls *)s->t)->ssl;
+    return (const struct tls *)s->t;
 }
 
 const char *corio_tls_alpn(const corio_stream *s)
 {
-    SSL *ssl = ssl_of(s);
+    const struct tls *t = tls_of(s);
 
-    if (ssl == NULL || ((const struct tls *)s->t)->alpn[0] == 0)
-        return NULL;
-    return ((const struct tls *)s->t)->alpn;
+    return t != NULL && t->alpn[0] != 0 ? t->alpn : NULL;
 }
 
 const char *corio_tls_server_name(const corio_stream *s)
 {
-    SSL *ssl = ssl_of(s);
+    const struct tls *t = tls_of(s);
 
-    return ssl != NULL ? SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)
-                       : NULL;
+    return t != NULL ? SSL_get_servername(t->ssl, TLSEXT_NAMETYPE_host_name)
+                     : NULL;
 }
 
 const char *corio_tls_version(const corio_stream *s)
 {
-    SSL *ssl = ssl_of(s);
+    const struct tls *t = tls_of(s);
 
-    return ssl != NULL ? SSL_get_version(ssl) : NULL;
+    return t != NULL ? SSL_get_version(t->ssl) : NULL;
 }
