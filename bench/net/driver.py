@@ -112,6 +112,16 @@ def main(argv):
         if ready:
             idle[name] = (after - before) / IDLE
 
+    tls_kib = None
+    tls_idle = os.path.join(bindir, "tls_idle")
+    if os.access(tls_idle, os.X_OK):
+        log("  corio: 1,000 idle TLS connections")
+        out = subprocess.run([tls_idle, "1000"], capture_output=True,
+                             text=True, timeout=120)
+        r = parse_results(out.stdout)
+        if r:
+            tls_kib = float(r[0]["kib_per_end"])
+
     names = [n for n, _ in servers]
     out = []
     P = out.append
@@ -143,6 +153,10 @@ def main(argv):
             ratio = v / cpu[("corio", s)]
             row += f"{f'{v:.2f} ({ratio:.2f}x)':>22}"
         P(row)
+    if tls_kib is not None:
+        P("")
+        P(f"  corio TLS: {tls_kib:.1f} KiB per idle TLS connection end "
+          "(1,000 idle TLS 1.3 connections, both ends in one process)")
     P("")
     P("targets")
     for peer, want in TARGETS.items():
