@@ -178,11 +178,7 @@ static void *main_task(void *arg)
 
 int main(void)
 {
-    static const char *files[] = {
-        "ca.pem", "server.pem", "server.key", "client.pem", "client.key",
-        "other.pem", "other.key", "expired.pem", "expired.key", "self.pem",
-        "self.key"};
-    char dir[] = "/tmp/corio-a17-XXXXXX", path[300];
+    char dir[] = "/tmp/corio-a17-XXXXXX";
     int rc;
 
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -193,10 +189,6 @@ int main(void)
     rc = devcert_make(dir) == 0 ? corio_run(main_task, dir, NULL) : -1;
     if (rc == -1)
         fprintf(stderr, "a17_transports: %s\n", strerror(errno));
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-        unlink(path);
-    }
-    rmdir(dir);
+    devcert_remove(dir);
     return rc == 0 ? 0 : 1;
 }

@@ -10,7 +10,8 @@
  *   other.pem, other.key        other.example only; signed by the CA
  *   expired.pem, expired.key    localhost, expired yesterday; by the CA
  *   self.pem, self.key          localhost, self-signed
- * and returns 0, or -1 (with a message on stderr). */
+ * and returns 0, or -1 (with a message on stderr). devcert_remove(dir)
+ * removes them, then dir if it is empty. */
 #ifndef CORIO_EXAMPLES_DEVCERT_H
 #define CORIO_EXAMPLES_DEVCERT_H
 
@@ -19,6 +20,7 @@
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEVCERT_DAY (24L * 3600)
 
@@ -148,6 +150,21 @@ static int devcert_make(const char *dir)
     if (!ok)
         fprintf(stderr, "devcert: cannot make certificates in %s\n", dir);
     return ok ? 0 : -1;
+}
+
+static void devcert_remove(const char *dir)
+{
+    static const char *const files[] = {
+        "ca.pem",    "server.pem",  "server.key",  "client.pem",
+        "client.key", "other.pem",  "other.key",   "expired.pem",
+        "expired.key", "self.pem",  "self.key"};
+    char path[4096];
+
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
 }
 
 #endif

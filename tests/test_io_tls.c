@@ -52,14 +52,9 @@ static void setup(void)
 
 static void teardown(void)
 {
-    static const char *files[] = {
-        "ca.pem", "server.pem", "server.key", "client.pem", "client.key",
-        "other.pem", "other.key", "expired.pem", "expired.key", "self.pem",
-        "self.key", "junk.pem", "sock"};
-
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-        unlink(path(files[i]));
-    rmdir(dir);
+    unlink(path("junk.pem")); /* the tests' own files */
+    unlink(path("sock"));
+    devcert_remove(dir);
 }
 
 TestSuite(tls, .init = setup, .fini = teardown, .timeout = TIMEOUT);

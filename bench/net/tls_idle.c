@@ -104,12 +104,7 @@ static void *bench_main(void *arg)
 
 int main(int argc, char **argv)
 {
-    static const char *files[] = {
-        "ca.pem", "server.pem", "server.key", "client.pem", "client.key",
-        "other.pem", "other.key", "expired.pem", "expired.key", "self.pem",
-        "self.key"};
     struct rlimit rl;
-    char path[300];
     int rc;
 
     if (argc > 1)
@@ -127,10 +122,6 @@ int main(int argc, char **argv)
         return 1;
     }
     rc = devcert_make(dir) == 0 ? corio_run(bench_main, NULL, NULL) : -1;
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-        unlink(path);
-    }
-    rmdir(dir);
+    devcert_remove(dir);
     return rc == 0 ? 0 : 1;
 }
