@@ -61,13 +61,13 @@ int main(void)
         perror("corio_loop_current");
         return 1;
     }
-    task = corio_spawn(do_some_work, &work, NULL); /* ensure_future */
+    task = corio_task_spawn(do_some_work, &work, NULL); /* ensure_future */
     if (task == NULL) {
-        perror("corio_spawn");
+        perror("corio_task_spawn");
         return 1;
     }
     /* run_until_complete(task), then task.result(), then free it. */
-    if (corio_join(task, &result) == -1) {
+    if (corio_task_join(task, &result) == -1) {
         perror("do_some_work");
         return 1;
     }

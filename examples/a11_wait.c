@@ -21,10 +21,10 @@
  * While one task sleeps (stands for slow I/O), the loop runs the others:
  * the three sleeps overlap, and the whole takes about 4 s; run one after
  * the other they would take 7 s. corio_run() is the loop (asyncio.run),
- * corio_wait() is asyncio.wait: it returns when all the futures are done
+ * corio_futures_wait() is asyncio.wait: it returns when all the futures are done
  * (CORIO_ALL_COMPLETED), and says which are done and which are pending.
  * A task's future is corio_task_future(t); corio_task_result() reads what
- * its function returned, and corio_join() frees the finished task.
+ * its function returned, and corio_task_join() frees the finished task.
  *
  * Prints (the time is measured: about 4 s):
  *     Waiting:  1
@@ -69,19 +69,19 @@ static void *top(void *arg)
     int rc;
 
     for (int i = 0; i < NWORK; i++) { /* ensure_future(do_some_work(x)) */
-        tasks[i] = corio_spawn(do_some_work, &works[i], NULL);
+        tasks[i] = corio_task_spawn(do_some_work, &works[i], NULL);
         if (tasks[i] == NULL)
             return corio_task_fail(errno);
         fs[i] = corio_task_future(tasks[i]);
     }
     /* asyncio.wait(tasks); done and pending are not needed here. */
-    rc = corio_wait(fs, NWORK, CORIO_ALL_COMPLETED, -1, NULL, NULL);
+    rc = corio_futures_wait(fs, NWORK, CORIO_ALL_COMPLETED, NULL, NULL, -1);
     for (int i = 0; i < NWORK; i++) {
         if (rc != -1)
             printf("Task ret:  %s\n", (const char *)corio_task_result(tasks[i]));
         else /* Ctrl+C cancelled top: wait cancels nothing, we do */
             corio_task_cancel(tasks[i]);
-        corio_join(tasks[i], NULL); /* frees the finished task */
+        corio_task_join(tasks[i], NULL); /* frees the finished task */
     }
     return rc == -1 ? corio_task_fail(errno) : NULL;
 }

@@ -25,9 +25,9 @@
  *      for task in done: print('Task ret: ', task.result())
  *
  * corio_run() is run_until_complete(main()): its third argument receives
- * what the main task returned. corio_wait() fills in the done and pending
+ * what the main task returned. corio_futures_wait() fills in the done and pending
  * sets as arrays of indices; done comes in completion order (Python's set
- * has no order, the seed printed 4s, 1s, 2s). corio_gather() gives the
+ * has no order, the seed printed 4s, 1s, 2s). corio_futures_gather() gives the
  * results in argument order, whatever order the tasks ended in. A main task
  * that returns what it awaited must copy it out of its own stack: version 3
  * returns a static array, version 4 a static struct.
@@ -106,7 +106,7 @@ static int spawn_work(const int *xs, corio_task **t, corio_future **fs)
 {
     for (int i = 0; i < NWORK; i++) {
         works[i].x = xs[i];
-        t[i] = corio_spawn(do_some_work, &works[i], NULL);
+        t[i] = corio_task_spawn(do_some_work, &works[i], NULL);
         if (t[i] == NULL)
             return -1;
         fs[i] = corio_task_future(t[i]);
@@ -120,7 +120,7 @@ static void join_work(corio_task **t, bool cancel)
     for (int i = 0; i < NWORK; i++) {
         if (cancel)
             corio_task_cancel(t[i]);
-        corio_join(t[i], NULL);
+        corio_task_join(t[i], NULL);
     }
 }
 
@@ -137,7 +137,7 @@ static void *main_wait(void *arg)
 
     if (spawn_work(one_two_four, t, fs) == -1)
         return corio_task_fail(errno);
-    ndone = corio_wait(fs, NWORK, CORIO_ALL_COMPLETED, -1, dones, pendings);
+    ndone = corio_futures_wait(fs, NWORK, CORIO_ALL_COMPLETED, dones, pendings, -1);
     if (ndone == -1) {
         join_work(t, true);
         return corio_task_fail(errno);
@@ -159,7 +159,7 @@ static void *main_gather(void *arg)
     if (spawn_work(one_two_four, t, fs) == -1)
         return corio_task_fail(errno);
     /* On failure (Ctrl+C) gather has cancelled the tasks and waited. */
-    if (corio_gather(fs, NWORK, results, NULL, CORIO_GATHER_FAIL_FAST, -1) == -1) {
+    if (corio_futures_gather(fs, NWORK, results, NULL, CORIO_GATHER_FAIL_FAST, -1) == -1) {
         join_work(t, false);
         return corio_task_fail(errno);
     }
@@ -180,7 +180,7 @@ static void *main_return_gather(void *arg)
 
     if (spawn_work(one_two_two, t, fs) == -1)
         return corio_task_fail(errno);
-    if (corio_gather(fs, NWORK, results, NULL, CORIO_GATHER_FAIL_FAST, -1) == -1) {
+    if (corio_futures_gather(fs, NWORK, results, NULL, CORIO_GATHER_FAIL_FAST, -1) == -1) {
         join_work(t, false);
         return corio_task_fail(errno);
     }
@@ -206,7 +206,7 @@ static void *main_return_wait(void *arg)
 
     if (spawn_work(one_two_four, t, fs) == -1)
         return corio_task_fail(errno);
-    dp.ndone = corio_wait(fs, NWORK, CORIO_ALL_COMPLETED, -1, done, NULL);
+    dp.ndone = corio_futures_wait(fs, NWORK, CORIO_ALL_COMPLETED, done, NULL, -1);
     if (dp.ndone == -1) {
         join_work(t, true);
         return corio_task_fail(errno);

@@ -75,7 +75,7 @@ static void *top(void *arg)
     int err = 0;
 
     for (int i = 0; i < NWORK; i++) {
-        tasks[i] = corio_spawn(do_some_work, &works[i], NULL);
+        tasks[i] = corio_task_spawn(do_some_work, &works[i], NULL);
         if (tasks[i] == NULL)
             return corio_task_fail(errno);
         fs[i] = corio_task_future(tasks[i]);
@@ -94,7 +94,7 @@ static void *top(void *arg)
     for (int i = 0; i < NWORK; i++) {
         if (err != 0)
             corio_task_cancel(tasks[i]);
-        corio_join(tasks[i], NULL);
+        corio_task_join(tasks[i], NULL);
     }
     return err != 0 ? corio_task_fail(err) : NULL;
 }

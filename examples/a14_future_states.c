@@ -106,9 +106,9 @@ int main(void)
     }
     /* Pending: created; the loop has not run them yet. */
     for (int i = 0; i < 3; i++) {
-        t[i] = corio_spawn(do_some_work, &w[i], NULL);
+        t[i] = corio_task_spawn(do_some_work, &w[i], NULL);
         if (t[i] == NULL) {
-            perror("corio_spawn");
+            perror("corio_task_spawn");
             return 1;
         }
     }
@@ -135,7 +135,7 @@ int main(void)
     show(t[0], &w[0]);
 
     for (int i = 0; i < 3; i++)
-        corio_join(t[i], NULL); /* all finished: this frees them */
+        corio_task_join(t[i], NULL); /* all finished: this frees them */
     plain_futures();
     corio_loop_close(loop);
     return 0;

@@ -24,14 +24,14 @@
  * SIGINT (and SIGTERM) into the cancellation of that task: the blocking
  * call it is in fails with ECANCELED. That is the `except
  * KeyboardInterrupt` branch, and the loop keeps running, so top() can list
- * the tasks (corio_tasks_dump), cancel them (corio_task_cancel returns 1,
+ * the tasks (corio_task_dump_all), cancel them (corio_task_cancel returns 1,
  * True, for a task that had not finished), and join them: each one's
  * sleep fails with ECANCELED, it prints that it was cancelled and returns.
  *
  *   a15_cancel          cancel each task: the three workers, and "wait",
  *                       the task waiting for all of them (asyncio.wait).
  *   a15_cancel --main   cancel "outer" alone, the task that spawned the
- *                       workers and is joining them (corio_joinall, the
+ *                       workers and is joining them (corio_task_join_all, the
  *                       gather). A task cancelled while it joins cancels
  *                       the tasks it joins: one call cancels all.
  *
@@ -120,7 +120,7 @@ static int spawn_workers(corio_task **t)
         corio_task_attr attr = {.name = name};
 
         snprintf(name, sizeof(name), "do_some_work(%d)", works[i].x);
-        t[i] = corio_spawn(do_some_work, &works[i], &attr);
+        t[i] = corio_task_spawn(do_some_work, &works[i], &attr);
         if (t[i] == NULL)
             return -1;
     }
@@ -139,7 +139,7 @@ static void interrupted(void)
 
     printf("KeyboardInterrupt (%s): the main task is cancelled. All tasks:\n",
            sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "no signal");
-    corio_tasks_dump(stdout); /* print(asyncio.Task.all_tasks()) */
+    corio_task_dump_all(stdout); /* print(asyncio.Task.all_tasks()) */
 }
 
 /* Join a worker and print its result; one that was cancelled has said so. */
@@ -147,7 +147,7 @@ static void join_worker(corio_task *t)
 {
     void *result;
 
-    if (corio_join(t, &result) == 0)
+    if (corio_task_join(t, &result) == 0)
         printf("Task ret:  %s\n", (const char *)result);
 }
 
@@ -174,7 +174,7 @@ static void *cancel_each(void)
 
     if (spawn_workers(t) == -1)
         return corio_task_fail(errno);
-    t[NWORK] = corio_spawn(wait_all, t, &wait_attr);
+    t[NWORK] = corio_task_spawn(wait_all, t, &wait_attr);
     if (t[NWORK] == NULL)
         return corio_task_fail(errno);
 
@@ -189,7 +189,7 @@ static void *cancel_each(void)
      * seed's loop.run_forever() after loop.stop()). */
     for (int i = 0; i < NWORK; i++)
         join_worker(t[i]);
-    corio_join(t[NWORK], NULL);
+    corio_task_join(t[NWORK], NULL);
     return NULL;
 }
 
@@ -203,8 +203,8 @@ static void *outer(void *arg)
 
     if (spawn_workers(t) == -1)
         return corio_task_fail(errno);
-    if (corio_joinall(t, NWORK, results) == -1) {
-        /* Cancelled: corio_joinall cancelled the workers not yet joined
+    if (corio_task_join_all(t, NWORK, results) == -1) {
+        /* Cancelled: corio_task_join_all cancelled the workers not yet joined
          * (and left them to finish and free themselves). */
         printf("outer: cancelled; it cancels the tasks it was joining\n");
         return NULL;
@@ -217,7 +217,7 @@ static void *outer(void *arg)
 static void *cancel_outer(void)
 {
     corio_task_attr attr = {.name = "outer"};
-    corio_task *t = corio_spawn(outer, NULL, &attr);
+    corio_task *t = corio_task_spawn(outer, NULL, &attr);
 
     if (t == NULL)
         return corio_task_fail(errno);
@@ -225,7 +225,7 @@ static void *cancel_outer(void)
         interrupted();
         printf("cancel outer: %s\n", py_bool(corio_task_cancel(t)));
     }
-    corio_join(t, NULL);
+    corio_task_join(t, NULL);
     return NULL;
 }
 

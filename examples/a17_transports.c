@@ -2,10 +2,10 @@
  * the server side is create_server.
  *
  * Three servers on 127.0.0.1, each answered by a client on the same loop:
- *   TCP  corio_serve (asyncio's create_server/start_server): one task per
+ *   TCP  corio_server_start (asyncio's create_server/start_server): one task per
  *        connection echoes lines;
  *   UDP  a task on a datagram socket (corio_udp_open) echoes datagrams;
- *   TLS  corio_serve with a TLS context (ssl=... in asyncio): the same
+ *   TLS  corio_server_start with a TLS context (ssl=... in asyncio): the same
  *        echo, encrypted; the client verifies the server's certificate for
  *        "localhost" against a throw-away CA made at start (devcert.h).
  *
@@ -38,7 +38,7 @@ static void server_addr(corio_server *srv, char *buf, size_t size)
 {
     corio_addr a;
 
-    corio_sockname(corio_server_fd(srv), &a);
+    corio_socket_name(corio_server_fd(srv), &a);
     corio_addr_format(&a, buf, size);
 }
 
@@ -60,7 +60,7 @@ static int ask(corio_stream *s, const char *who, const char *text)
 
 static int tcp(void)
 {
-    corio_server *srv = corio_serve("127.0.0.1:0", NULL, echo_lines, NULL);
+    corio_server *srv = corio_server_start("127.0.0.1:0", NULL, echo_lines, NULL);
     corio_stream *s;
     char addr[64];
     int rc;
@@ -68,7 +68,7 @@ static int tcp(void)
     if (srv == NULL)
         return -1;
     server_addr(srv, addr, sizeof(addr));
-    printf("TCP server on %s (corio_serve: create_server)\n", addr);
+    printf("TCP server on %s (corio_server_start: create_server)\n", addr);
     s = corio_stream_connect(addr, DEADLINE);
     rc = s != NULL ? ask(s, "TCP client", "hello over TCP\n") : -1;
     corio_stream_close(s);
@@ -83,8 +83,8 @@ static void *udp_server(void *arg)
     corio_addr from;
     ssize_t n;
 
-    while ((n = corio_recvfrom(fd, buf, sizeof(buf), &from, -1)) >= 0)
-        if (corio_sendto(fd, buf, (size_t)n, &from, -1) == -1)
+    while ((n = corio_udp_recvfrom(fd, buf, sizeof(buf), &from, -1)) >= 0)
+        if (corio_udp_sendto(fd, buf, (size_t)n, &from, -1) == -1)
             break;
     return NULL;
 }
@@ -99,15 +99,15 @@ static int udp(void)
 
     if (sfd == -1)
         return -1;
-    corio_sockname(sfd, &a);
+    corio_socket_name(sfd, &a);
     corio_addr_format(&a, addr, sizeof(addr));
     printf("UDP server on %s (corio_udp_open: create_datagram_endpoint)\n",
            addr);
-    t = corio_spawn(udp_server, &sfd, NULL);
+    t = corio_task_spawn(udp_server, &sfd, NULL);
     cfd = corio_udp_open(NULL);
     if (t != NULL && cfd != -1 &&
-        corio_sendto(cfd, "hello over UDP", 14, &a, DEADLINE) == 14 &&
-        (n = corio_recvfrom(cfd, buf, sizeof(buf), &from, DEADLINE)) >= 0) {
+        corio_udp_sendto(cfd, "hello over UDP", 14, &a, DEADLINE) == 14 &&
+        (n = corio_udp_recvfrom(cfd, buf, sizeof(buf), &from, DEADLINE)) >= 0) {
         corio_addr_format(&from, got, sizeof(got));
         printf("  UDP client sent \"hello over UDP\", got back \"%.*s\" "
                "from %s\n", (int)n, buf, got);
@@ -115,11 +115,11 @@ static int udp(void)
     }
     if (t != NULL) {
         corio_task_cancel(t);
-        corio_join(t, NULL);
+        corio_task_join(t, NULL);
     }
     if (cfd != -1)
-        corio_close(cfd);
-    corio_close(sfd);
+        corio_fd_close(cfd);
+    corio_fd_close(sfd);
     return rc;
 }
 
@@ -142,10 +142,10 @@ static int tls(const char *dir)
     ctls = corio_tls_client(&co);
     lo.tls = stls;
     if (stls != NULL && ctls != NULL)
-        srv = corio_serve("127.0.0.1:0", &lo, echo_lines, NULL);
+        srv = corio_server_start("127.0.0.1:0", &lo, echo_lines, NULL);
     if (srv != NULL) {
         server_addr(srv, addr, sizeof(addr));
-        printf("TLS server on %s (corio_serve with a TLS context: "
+        printf("TLS server on %s (corio_server_start with a TLS context: "
                "create_server(ssl=...))\n", addr);
         /* connect by name: the certificate is checked for "localhost" */
         snprintf(addr, sizeof(addr), "localhost:%d",

@@ -13,9 +13,9 @@
  * returns, and the answer arrives later as one more event.
  *
  * In corio, corio_loop_current() is get_event_loop(). An event is a
- * callback: corio_call_soon() queues one, corio_call_later() queues one that
+ * callback: corio_loop_call_soon() queues one, corio_loop_call_later() queues one that
  * arrives after a delay (here it stands for the disk answering a read).
- * corio_loop_run() is the `while True` loop, except that it returns once no
+ * corio_loop_run_until_idle() is the `while True` loop, except that it returns once no
  * event is queued or expected, so this program ends.
  *
  * Prints (the delay is measured):
@@ -57,7 +57,7 @@ static void read_request(void *arg)
            "answer\n", ++processed, ev->what);
     ev->sent = corio_now();
     /* The "disk" answers in 100 ms; meanwhile the loop goes on. */
-    corio_call_later(corio_loop_current(), 100 * CORIO_MSEC, io_complete, ev,
+    corio_loop_call_later(corio_loop_current(), 100 * CORIO_MSEC, io_complete, ev,
                      NULL);
 }
 
@@ -82,13 +82,13 @@ int main(void)
         return 1;
     }
     /* The events arrive: they wait in the loop's queue, in order. */
-    corio_call_soon(loop, input, &key_a, NULL);
-    corio_call_soon(loop, read_request, &read, NULL);
-    corio_call_soon(loop, input, &click, NULL);
-    corio_call_soon(loop, input, &key_b, NULL);
+    corio_loop_call_soon(loop, input, &key_a, NULL);
+    corio_loop_call_soon(loop, read_request, &read, NULL);
+    corio_loop_call_soon(loop, input, &click, NULL);
+    corio_loop_call_soon(loop, input, &key_b, NULL);
 
     /* while True: event = loop.get_event(); process_event(event) */
-    corio_loop_run(loop);
+    corio_loop_run_until_idle(loop);
     printf("no event left: the loop returned\n");
     corio_loop_close(loop);
     return 0;

@@ -15,7 +15,7 @@
  * In corio a coroutine is a plain function run as a task. corio_sleep() is
  * asyncio.sleep(): it suspends only this task, and the loop is free to run
  * anything else for that second (there is nothing else here; A3 has two).
- * corio_join() on main()'s own stack is run_until_complete(): it runs the
+ * corio_task_join() on main()'s own stack is run_until_complete(): it runs the
  * loop until the task ends.
  *
  * Prints, with a one-second pause between the lines:
@@ -44,8 +44,8 @@ int main(void)
         perror("corio_loop_current");
         return 1;
     }
-    t = corio_spawn(hello, NULL, NULL); /* hello(), wrapped in a task */
-    if (t == NULL || corio_join(t, NULL) == -1) { /* run_until_complete */
+    t = corio_task_spawn(hello, NULL, NULL); /* hello(), wrapped in a task */
+    if (t == NULL || corio_task_join(t, NULL) == -1) { /* run_until_complete */
         perror("hello");
         return 1;
     }

@@ -82,15 +82,15 @@ int main(void)
         perror("corio_loop_current");
         return 1;
     }
-    tasks[0] = corio_spawn(hello, (void *)0, NULL);
-    tasks[1] = corio_spawn(hello, (void *)1, NULL);
+    tasks[0] = corio_task_spawn(hello, (void *)0, NULL);
+    tasks[1] = corio_task_spawn(hello, (void *)1, NULL);
     if (tasks[0] == NULL || tasks[1] == NULL) {
-        perror("corio_spawn");
+        perror("corio_task_spawn");
         return 1;
     }
     /* run_until_complete(asyncio.wait(tasks)): wait for both. */
-    if (corio_joinall(tasks, 2, NULL) == -1) {
-        perror("corio_joinall");
+    if (corio_task_join_all(tasks, 2, NULL) == -1) {
+        perror("corio_task_join_all");
         return 1;
     }
     corio_loop_close(loop);

@@ -95,8 +95,8 @@ static void *run_all(char **hosts, int n)
     int rc;
 
     for (int i = 0; i < n; i++)
-        ts[i] = corio_spawn(wget, hosts[i], NULL);
-    rc = corio_joinall(ts, (size_t)n, NULL);
+        ts[i] = corio_task_spawn(wget, hosts[i], NULL);
+    rc = corio_task_join_all(ts, (size_t)n, NULL);
     return rc == 0 ? NULL : corio_task_fail(errno);
 }
 
@@ -112,9 +112,9 @@ static void *local(void *arg)
         corio_addr a;
         char text[64];
 
-        srv[i] = corio_serve("127.0.0.1:0", NULL, answer,
+        srv[i] = corio_server_start("127.0.0.1:0", NULL, answer,
                              (void *)(intptr_t)delays[i]);
-        if (srv[i] == NULL || corio_sockname(corio_server_fd(srv[i]), &a) == -1 ||
+        if (srv[i] == NULL || corio_socket_name(corio_server_fd(srv[i]), &a) == -1 ||
             corio_addr_format(&a, text, sizeof(text)) == -1)
             return corio_task_fail(errno);
         snprintf(names[i], sizeof(names[i]), "localhost:%s", strchr(text, ':') + 1);

@@ -18,7 +18,7 @@
  *      whole task is suspended, however deep the call chain is. This is
  *      `yield from` / `await coro()`: the chain below is
  *      hello -> pause_for -> corio_sleep.
- *   2. Run it as a task of its own and corio_join() it: `await task`. The
+ *   2. Run it as a task of its own and corio_task_join() it: `await task`. The
  *      caller is suspended until the other task ends, and gets its result.
  *
  * Prints, each "Hello again!" one second after the "Hello world!" above it:
@@ -65,8 +65,8 @@ static void *hello_joins(void *arg)
 
     printf("Hello world!\n");
     fflush(stdout);
-    other = corio_spawn(pause_task, (void *)(intptr_t)1, NULL);
-    if (other == NULL || corio_join(other, NULL) == -1) /* r = await other */
+    other = corio_task_spawn(pause_task, (void *)(intptr_t)1, NULL);
+    if (other == NULL || corio_task_join(other, NULL) == -1) /* r = await other */
         return corio_task_fail(ECANCELED);
     printf("Hello again!\n");
     return NULL;
@@ -75,9 +75,9 @@ static void *hello_joins(void *arg)
 /* loop.run_until_complete(fn()) */
 static int run(corio_fn fn)
 {
-    corio_task *t = corio_spawn(fn, NULL, NULL);
+    corio_task *t = corio_task_spawn(fn, NULL, NULL);
 
-    return t != NULL ? corio_join(t, NULL) : -1;
+    return t != NULL ? corio_task_join(t, NULL) : -1;
 }
 
 int main(void)

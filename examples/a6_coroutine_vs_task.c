@@ -14,9 +14,9 @@
  *
  * Calling do_work(2) in Python runs none of its code: it makes a coroutine
  * object, which the loop must run. In C the pair (do_work, 2) is that
- * object. corio_spawn() wraps it in a task (run_until_complete does the
+ * object. corio_task_spawn() wraps it in a task (run_until_complete does the
  * same), and the task keeps what the coroutine alone does not: its state
- * and, later, its result. corio_join() on main()'s stack runs the loop until
+ * and, later, its result. corio_task_join() on main()'s stack runs the loop until
  * the task ends. do_work does not block, so it takes no time.
  *
  * Prints (the time is measured):
@@ -53,8 +53,8 @@ int main(void)
         return 1;
     }
     /* loop.run_until_complete(coroutine): wrap it in a task, run it. */
-    task = corio_spawn(coroutine.fn, coroutine.arg, NULL);
-    if (task == NULL || corio_join(task, NULL) == -1) {
+    task = corio_task_spawn(coroutine.fn, coroutine.arg, NULL);
+    if (task == NULL || corio_task_join(task, NULL) == -1) {
         perror("do_work");
         return 1;
     }

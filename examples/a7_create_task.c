@@ -15,11 +15,11 @@
  *     print(task)                         # <Task finished ... result=None>
  *     print('TIME: ', now() - start)
  *
- * corio_spawn() is create_task and ensure_future: it makes the task and
+ * corio_task_spawn() is create_task and ensure_future: it makes the task and
  * queues it on the loop, but nothing runs until the loop does, so the task
  * is still pending when it is printed. corio_task_wait() on main()'s stack
  * is run_until_complete(task): it runs the loop until the task ends, and,
- * unlike corio_join(), leaves the task alive so that it can be printed
+ * unlike corio_task_join(), leaves the task alive so that it can be printed
  * again. Task states are corio's: pending, running, done, cancelled (asyncio
  * says "finished" for the last two). do_work returns nothing: NULL.
  *
@@ -68,9 +68,9 @@ int main(void)
         perror("corio_loop_current");
         return 1;
     }
-    task = corio_spawn(do_work, (void *)2, NULL); /* loop.create_task */
+    task = corio_task_spawn(do_work, (void *)2, NULL); /* loop.create_task */
     if (task == NULL) {
-        perror("corio_spawn");
+        perror("corio_task_spawn");
         return 1;
     }
     print_task(task, "do_work(2)");
@@ -78,7 +78,7 @@ int main(void)
     print_task(task, "do_work(2)");
     printf("TIME:  %.6f\n", (double)(corio_now() - start) / CORIO_SECOND);
 
-    corio_join(task, NULL); /* it has finished: this only frees it */
+    corio_task_join(task, NULL); /* it has finished: this only frees it */
     corio_loop_close(loop);
     return 0;
 }

@@ -22,7 +22,7 @@
  * future, and corio_future_add_done_callback() registers the callback: the
  * loop calls it, with the future, once the task has finished. It runs as
  * one more event of the loop, after the task's last step, so main() runs
- * the loop with corio_loop_run() until nothing is left (the task, then its
+ * the loop with corio_loop_run_until_idle() until nothing is left (the task, then its
  * callback); corio_task_wait() would return as soon as the task finished,
  * before the callback had its turn.
  *
@@ -67,17 +67,17 @@ int main(void)
         perror("corio_loop_current");
         return 1;
     }
-    task = corio_spawn(do_some_work, &work, NULL); /* ensure_future */
+    task = corio_task_spawn(do_some_work, &work, NULL); /* ensure_future */
     if (task == NULL ||
         corio_future_add_done_callback(corio_task_future(task), callback,
                                        NULL) == -1) {
         perror("do_some_work");
         return 1;
     }
-    corio_loop_run(loop); /* the task, then its callback */
+    corio_loop_run_until_idle(loop); /* the task, then its callback */
     printf("TIME:  %.6f\n", (double)(corio_now() - start) / CORIO_SECOND);
 
-    corio_join(task, NULL); /* it has finished: this only frees it */
+    corio_task_join(task, NULL); /* it has finished: this only frees it */
     corio_loop_close(loop);
     return 0;
 }

@@ -18,7 +18,7 @@
  * Callbacks (A8) scatter the program; reading the result after the wait
  * keeps it in order. corio_task_wait() runs the loop until the task has
  * finished, corio_task_result() reads what its function returned, and
- * corio_join() frees it. (corio_join(task, &result) does all three at once:
+ * corio_task_join() frees it. (corio_task_join(task, &result) does all three at once:
  * asyncio's `result = await task`.)
  *
  * Prints (the time is measured):
@@ -56,16 +56,16 @@ int main(void)
         perror("corio_loop_current");
         return 1;
     }
-    task = corio_spawn(do_some_work, &work, NULL); /* ensure_future */
+    task = corio_task_spawn(do_some_work, &work, NULL); /* ensure_future */
     if (task == NULL) {
-        perror("corio_spawn");
+        perror("corio_task_spawn");
         return 1;
     }
     corio_task_wait(task, -1); /* loop.run_until_complete(task) */
     printf("Task ret: %s\n", (const char *)corio_task_result(task));
     printf("TIME: %.6f\n", (double)(corio_now() - start) / CORIO_SECOND);
 
-    corio_join(task, NULL); /* it has finished: this only frees it */
+    corio_task_join(task, NULL); /* it has finished: this only frees it */
     corio_loop_close(loop);
     return 0;
 }

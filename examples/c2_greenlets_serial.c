@@ -20,8 +20,8 @@
  * blocking call, and f makes none: once started, it runs to its end.
  * C3 adds the blocking call that lets them take turns.
  *
- * corio_spawn() is gevent.spawn, corio_task_self() gevent.getcurrent(), and
- * corio_join() on main()'s stack is join(): it runs the loop until that
+ * corio_task_spawn() is gevent.spawn, corio_task_self() gevent.getcurrent(), and
+ * corio_task_join() on main()'s stack is join(): it runs the loop until that
  * greenlet has finished (the first join runs all three here). Each greenlet
  * is printed with its name and its real address.
  *
@@ -63,14 +63,14 @@ int main(void)
     for (int i = 0; i < 3; i++) {
         corio_task_attr attr = {.name = names[i]};
 
-        g[i] = corio_spawn(f, (void *)5, &attr); /* gevent.spawn(f, 5) */
+        g[i] = corio_task_spawn(f, (void *)5, &attr); /* gevent.spawn(f, 5) */
         if (g[i] == NULL) {
-            perror("corio_spawn");
+            perror("corio_task_spawn");
             return 1;
         }
     }
     for (int i = 0; i < 3; i++)
-        corio_join(g[i], NULL); /* g1.join(), g2.join(), g3.join() */
+        corio_task_join(g[i], NULL); /* g1.join(), g2.join(), g3.join() */
     corio_loop_close(loop);
     return 0;
 }

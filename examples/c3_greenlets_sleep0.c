@@ -121,11 +121,11 @@ static int spawn_join(corio_fn fn, void **args)
     for (int i = 0; i < 3; i++) {
         corio_task_attr attr = {.name = names[i]};
 
-        g[i] = corio_spawn(fn, args[i], &attr);
+        g[i] = corio_task_spawn(fn, args[i], &attr);
         if (g[i] == NULL)
             return -1;
     }
-    return corio_joinall(g, 3, NULL); /* gevent.joinall */
+    return corio_task_join_all(g, 3, NULL); /* gevent.joinall */
 }
 
 int main(int argc, char **argv)

@@ -104,16 +104,16 @@ static void *demo(void *arg)
     int rc;
 
     (void)arg;
-    srv = corio_serve("127.0.0.1:0", NULL, member, &room);
+    srv = corio_server_start("127.0.0.1:0", NULL, member, &room);
     if (srv == NULL || heard == NULL || done == NULL ||
-        corio_sockname(corio_server_fd(srv), &a) == -1)
+        corio_socket_name(corio_server_fd(srv), &a) == -1)
         return corio_task_fail(errno);
     corio_addr_format(&a, addr, sizeof(addr));
     printf("chat server on 127.0.0.1 (a free port)\n");
     for (int i = 0; i < CLIENTS; i++) {
         cs[i] = (struct client){.addr = addr, .id = i + 1, .heard = heard,
                                 .done = done};
-        ts[i] = corio_spawn(client_main, &cs[i], NULL);
+        ts[i] = corio_task_spawn(client_main, &cs[i], NULL);
     }
     /* all connected, and all in the room (not only accepted: a member
      * that has not joined yet would miss the first message) */
@@ -130,7 +130,7 @@ static void *demo(void *arg)
             corio_chan_recv(heard, NULL, corio_now() + 5 * CORIO_SECOND);
     }
     corio_event_set(done);
-    rc = corio_joinall(ts, CLIENTS, NULL);
+    rc = corio_task_join_all(ts, CLIENTS, NULL);
     for (int i = 0; i < CLIENTS; i++) {
         for (int j = 0; j < cs[i].nlog; j++)
             printf("%s\n", cs[i].log[j]);
@@ -148,7 +148,7 @@ static void *demo(void *arg)
 static void *serve_forever(void *arg)
 {
     static struct room room;
-    corio_server *srv = corio_serve(arg, NULL, member, &room);
+    corio_server *srv = corio_server_start(arg, NULL, member, &room);
 
     if (srv == NULL) {
         fprintf(stderr, "chat: %s: %s\n", (char *)arg, strerror(errno));

@@ -1,6 +1,6 @@
 /* examples/echo.c -- an echo server and three clients in one program.
  *
- * The server (corio_serve) runs one task per connection that reads lines
+ * The server (corio_server_start) runs one task per connection that reads lines
  * and writes them back. Three client tasks connect at once, each sends
  * three lines and reads the echoes; the results are printed in client
  * order once all are done, then the server stops. Everything runs on one
@@ -70,8 +70,8 @@ static void *main_task(void *arg)
     char addr[128];
     int rc;
 
-    srv = corio_serve(where, NULL, echo_handler, NULL);
-    if (srv == NULL || corio_sockname(corio_server_fd(srv), &a) == -1 ||
+    srv = corio_server_start(where, NULL, echo_handler, NULL);
+    if (srv == NULL || corio_socket_name(corio_server_fd(srv), &a) == -1 ||
         corio_addr_format(&a, addr, sizeof(addr)) == -1) {
         fprintf(stderr, "echo: cannot serve on %s: %s\n", where, strerror(errno));
         return corio_task_fail(errno);
@@ -81,9 +81,9 @@ static void *main_task(void *arg)
     for (int i = 0; i < CLIENTS; i++) {
         clients[i].addr = strncmp(where, "unix:", 5) == 0 ? where : addr;
         clients[i].id = i + 1;
-        ts[i] = corio_spawn(client_main, &clients[i], NULL);
+        ts[i] = corio_task_spawn(client_main, &clients[i], NULL);
     }
-    rc = corio_joinall(ts, CLIENTS, NULL);
+    rc = corio_task_join_all(ts, CLIENTS, NULL);
     for (int i = 0; rc == 0 && i < CLIENTS; i++)
         for (int j = 0; j < LINES; j++)
             printf("%s\n", clients[i].log[j]);

@@ -595,12 +595,12 @@ Test(examples_asyncio, a17_tcp_udp_and_tls_servers, .timeout = 120)
     RUN(&r, "a17_transports");
     expect_exit(&r, 0);
     EXPECT_LINES(&r,
-        "TCP server on 127.0.0.1:* (corio_serve: create_server)",
+        "TCP server on 127.0.0.1:* (corio_server_start: create_server)",
         "  TCP client sent \"hello over TCP\", got back \"hello over TCP\"",
         "UDP server on 127.0.0.1:* (corio_udp_open: create_datagram_endpoint)",
         "  UDP client sent \"hello over UDP\", got back \"hello over UDP\" "
         "from 127.0.0.1:*",
-        "TLS server on 127.0.0.1:* (corio_serve with a TLS context: "
+        "TLS server on 127.0.0.1:* (corio_server_start with a TLS context: "
         "create_server(ssl=...))",
         "  TLS client: TLSv1.3, certificate verified for localhost, ALPN echo/1",
         "  TLS client sent \"hello over TLS\", got back \"hello over TLS\"");

@@ -1,4 +1,4 @@
-/* tests/test_io_dns.c -- name resolution (corio_resolve, and connecting by
+/* tests/test_io_dns.c -- name resolution (corio_dns_resolve, and connecting by
  * name): /etc/hosts, a name whose server says it does not exist, a server
  * that never answers (deadline), cancellation during a lookup, bad input,
  * connect racing the addresses of a name (happy eyeballs: a silent first
@@ -79,7 +79,7 @@ static void *fake_server(void *arg)
     corio_addr from;
 
     for (;;) {
-        ssize_t n = corio_recvfrom(f->fd, q, sizeof(q), &from, -1);
+        ssize_t n = corio_udp_recvfrom(f->fd, q, sizeof(q), &from, -1);
 
         if (n < 12)
             return n == -1 && errno == ECANCELED ? NULL : corio_task_fail(EIO);
@@ -90,13 +90,13 @@ static void *fake_server(void *arg)
             size_t len = fake_addresses(f, q, (size_t)n, sizeof(q));
 
             if (len > 0)
-                corio_sendto(f->fd, q, len, &from, -1);
+                corio_udp_sendto(f->fd, q, len, &from, -1);
             continue;
         }
         q[2] |= 0x80;                           /* QR: a response */
         q[3] = (unsigned char)((q[3] & 0xF0) | 3); /* RCODE 3: NXDOMAIN */
         q[3] |= 0x80;                           /* RA */
-        corio_sendto(f->fd, q, (size_t)n, &from, -1);
+        corio_udp_sendto(f->fd, q, (size_t)n, &from, -1);
     }
 }
 
@@ -107,20 +107,20 @@ static corio_task *fake_start(struct fake *f, int answer)
     f->answer = answer;
     f->queries = 0;
     f->fd = corio_udp_open("127.0.0.1:0");
-    if (f->fd == -1 || corio_sockname(f->fd, &a) == -1)
+    if (f->fd == -1 || corio_socket_name(f->fd, &a) == -1)
         return NULL;
     snprintf(f->csv, sizeof(f->csv), "127.0.0.1:%d",
              ntohs(((struct sockaddr_in *)&a.ss)->sin_port));
     if (corio_dns_set_servers(f->csv) == -1)
         return NULL;
-    return corio_spawn(fake_server, f, NULL);
+    return corio_task_spawn(fake_server, f, NULL);
 }
 
 static char *fake_stop(struct fake *f, corio_task *t)
 {
     corio_task_cancel(t);
-    corio_join(t, NULL);
-    corio_close(f->fd);
+    corio_task_join(t, NULL);
+    corio_fd_close(f->fd);
     CHECK(corio_dns_set_servers(NULL) == 0);
     return NULL;
 }
@@ -135,25 +135,25 @@ static void *hosts_main(void *arg)
     int n, lfd, fd, s;
 
     (void)arg;
-    n = corio_resolve("localhost", "8080", AF_INET, out, 8, corio_now() + CORIO_SECOND);
+    n = corio_dns_resolve("localhost", "8080", AF_INET, out, 8, corio_now() + CORIO_SECOND);
     CHECK(n >= 1);
     CHECK(corio_addr_format(&out[0], text, sizeof(text)) > 0);
     CHECK(strcmp(text, "127.0.0.1:8080") == 0);
     /* a numeric host needs no lookup */
-    CHECK(corio_resolve("10.1.2.3", "53", AF_UNSPEC, out, 8, -1) == 1);
+    CHECK(corio_dns_resolve("10.1.2.3", "53", AF_UNSPEC, out, 8, -1) == 1);
     /* connect by name: every address of "localhost" is tried in turn */
-    lfd = corio_listen("127.0.0.1:0", NULL);
+    lfd = corio_socket_listen("127.0.0.1:0", NULL);
     CHECK(lfd >= 0);
-    CHECK(corio_sockname(lfd, &a) == 0);
+    CHECK(corio_socket_name(lfd, &a) == 0);
     snprintf(addr, sizeof(addr), "localhost:%d",
              ntohs(((struct sockaddr_in *)&a.ss)->sin_port));
-    fd = corio_connect(addr, 1, corio_now() + CORIO_SECOND);
+    fd = corio_socket_connect(addr, NULL, corio_now() + CORIO_SECOND);
     CHECK(fd >= 0);
-    s = corio_accept(lfd, NULL, corio_now() + CORIO_SECOND);
+    s = corio_socket_accept(lfd, NULL, corio_now() + CORIO_SECOND);
     CHECK(s >= 0);
-    corio_close(s);
-    corio_close(fd);
-    corio_close(lfd);
+    corio_fd_close(s);
+    corio_fd_close(fd);
+    corio_fd_close(lfd);
     return NULL;
 }
 
@@ -174,12 +174,12 @@ static void *nxdomain_main(void *arg)
     t = fake_start(&f, 1);
     CHECK(t != NULL);
     errno = 0;
-    CHECK(corio_resolve("no-such-name.invalid", "80", AF_UNSPEC, out, 4,
+    CHECK(corio_dns_resolve("no-such-name.invalid", "80", AF_UNSPEC, out, 4,
                         corio_now() + 5 * CORIO_SECOND) == -1);
     CHECK(errno == ENOENT);
     CHECK(f.queries >= 1);
     errno = 0;
-    CHECK(corio_connect("no-such-name.invalid:80", 0, corio_now() + 5 * CORIO_SECOND) == -1);
+    CHECK(corio_socket_connect("no-such-name.invalid:80", NULL, corio_now() + 5 * CORIO_SECOND) == -1);
     CHECK(errno == ENOENT);
     return fake_stop(&f, t);
 }
@@ -203,7 +203,7 @@ static void *silent_main(void *arg)
     CHECK(t != NULL);
     t0 = corio_now();
     errno = 0;
-    CHECK(corio_resolve("example.test", "80", AF_UNSPEC, out, 4,
+    CHECK(corio_dns_resolve("example.test", "80", AF_UNSPEC, out, 4,
                         t0 + wait_ms * MS) == -1);
     CHECK(errno == ETIMEDOUT);
     CHECK(corio_now() - t0 >= wait_ms * MS);
@@ -228,7 +228,7 @@ static void *lookup_task(void *arg)
     corio_addr out[4];
 
     errno = 0;
-    v->err = corio_resolve("example.test", "80", AF_UNSPEC, out, 4, -1) == -1
+    v->err = corio_dns_resolve("example.test", "80", AF_UNSPEC, out, 4, -1) == -1
                  ? errno : 0;
     return NULL;
 }
@@ -242,11 +242,11 @@ static void *cancel_main(void *arg)
     (void)arg;
     t = fake_start(&f, 0);
     CHECK(t != NULL);
-    l = corio_spawn(lookup_task, &v, NULL);
+    l = corio_task_spawn(lookup_task, &v, NULL);
     CHECK(l != NULL);
     CHECK(corio_sleep(30 * MS) == 0);
     CHECK(corio_task_cancel(l) == 1);
-    CHECK(corio_join(l, NULL) == -1 && errno == ECANCELED);
+    CHECK(corio_task_join(l, NULL) == -1 && errno == ECANCELED);
     CHECK(v.err == ECANCELED);
     return fake_stop(&f, t);
 }
@@ -261,16 +261,16 @@ static void *bad_main(void *arg)
     corio_addr out[2];
 
     (void)arg;
-    CHECK(corio_resolve(NULL, "80", AF_UNSPEC, out, 2, -1) == -1 && errno == EINVAL);
-    CHECK(corio_resolve("", "80", AF_UNSPEC, out, 2, -1) == -1 && errno == EINVAL);
-    CHECK(corio_resolve("localhost", NULL, AF_UNSPEC, out, 2, -1) == -1 &&
+    CHECK(corio_dns_resolve(NULL, "80", AF_UNSPEC, out, 2, -1) == -1 && errno == EINVAL);
+    CHECK(corio_dns_resolve("", "80", AF_UNSPEC, out, 2, -1) == -1 && errno == EINVAL);
+    CHECK(corio_dns_resolve("localhost", NULL, AF_UNSPEC, out, 2, -1) == -1 &&
           errno == EINVAL);
-    CHECK(corio_resolve("localhost", "80", AF_UNIX, out, 2, -1) == -1 &&
+    CHECK(corio_dns_resolve("localhost", "80", AF_UNIX, out, 2, -1) == -1 &&
           errno == EINVAL);
-    CHECK(corio_resolve("localhost", "80", AF_UNSPEC, out, 0, -1) == -1 &&
+    CHECK(corio_dns_resolve("localhost", "80", AF_UNSPEC, out, 0, -1) == -1 &&
           errno == EINVAL);
     CHECK(corio_dns_set_servers("not a server list") == 0);
-    CHECK(corio_resolve("localhost", "80", AF_INET, out, 2, -1) == -1 &&
+    CHECK(corio_dns_resolve("localhost", "80", AF_INET, out, 2, -1) == -1 &&
           errno == EINVAL);
     CHECK(corio_dns_set_servers(NULL) == 0);
     return NULL;
@@ -309,7 +309,7 @@ static void *dial_task(void *arg)
     struct dialer *d = arg;
 
     errno = 0;
-    d->fd = corio_connect(d->addr, 0, d->deadline);
+    d->fd = corio_socket_connect(d->addr, NULL, d->deadline);
     d->err = d->fd == -1 ? errno : 0;
     return NULL;
 }
@@ -331,7 +331,7 @@ static void *race_main(void *arg)
     f.ips[2] = NULL;
     t = fake_start(&f, ADDRESSES);
     CHECK(t != NULL);
-    CHECK(corio_resolve("multi.test", "80", AF_UNSPEC, out, 4,
+    CHECK(corio_dns_resolve("multi.test", "80", AF_UNSPEC, out, 4,
                         corio_now() + 2000 * MS) == 2);
     for (int i = 0; i < 2; i++)
         CHECK(inet_ntop(AF_INET, &((struct sockaddr_in *)&out[i].ss)->sin_addr,
@@ -346,29 +346,29 @@ static void *race_main(void *arg)
             port = holes[nholes++].port;
         } else if (what == LISTEN) {
             snprintf(where, sizeof(where), "%s:%d", ip[i], port);
-            lfd = corio_listen(where, NULL);
+            lfd = corio_socket_listen(where, NULL);
             CHECK(lfd >= 0);
             port = bound_port(lfd);
         } else if (port == 0) {
             /* nothing listens: borrow a free port from a closed listener */
             snprintf(where, sizeof(where), "%s:0", ip[i]);
-            int tmp = corio_listen(where, NULL);
+            int tmp = corio_socket_listen(where, NULL);
 
             CHECK(tmp >= 0);
             port = bound_port(tmp);
-            corio_close(tmp);
+            corio_fd_close(tmp);
         }
     }
     snprintf(d.addr, sizeof(d.addr), "multi.test:%d", port);
     t0 = corio_now();
     d.deadline = c->deadline_ms >= 0 ? t0 + c->deadline_ms * MS : -1;
-    dt = corio_spawn(dial_task, &d, NULL);
+    dt = corio_task_spawn(dial_task, &d, NULL);
     CHECK(dt != NULL);
     if (c->cancel_after_ms > 0) {
         CHECK(corio_sleep(c->cancel_after_ms * MS) == 0);
         CHECK(corio_task_cancel(dt) == 1);
     }
-    CHECK(corio_join(dt, NULL) == 0 || errno == ECANCELED);
+    CHECK(corio_task_join(dt, NULL) == 0 || errno == ECANCELED);
     ms = (corio_now() - t0) / MS;
     if (c->want_err != 0) {
         CHECK(d.fd == -1 && d.err == c->want_err);
@@ -380,15 +380,15 @@ static void *race_main(void *arg)
         int s;
 
         CHECK(d.fd >= 0);
-        s = corio_accept(lfd, NULL, corio_now() + 1000 * MS);
+        s = corio_socket_accept(lfd, NULL, corio_now() + 1000 * MS);
         CHECK(s >= 0);
-        corio_close(s);
+        corio_fd_close(s);
         /* the winner is the second address */
         CHECK(getpeername(d.fd, (struct sockaddr *)&peer.ss, &len) == 0);
         peer.len = len;
         CHECK(corio_addr_format(&peer, text, sizeof(text)) > 0);
         CHECK(strncmp(text, ip[1], strlen(ip[1])) == 0);
-        corio_close(d.fd);
+        corio_fd_close(d.fd);
     }
     if (ms < c->min_ms || ms >= c->max_ms) {
         snprintf(failure, sizeof(failure), "took %lld ms, not in [%lld, %lld)",
@@ -398,7 +398,7 @@ static void *race_main(void *arg)
     for (int i = 0; i < nholes; i++)
         blackhole_close(&holes[i]);
     if (lfd >= 0)
-        corio_close(lfd);
+        corio_fd_close(lfd);
     return fake_stop(&f, t);
 }
 

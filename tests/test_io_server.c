@@ -1,4 +1,4 @@
-/* tests/test_io_server.c -- stream servers (corio_serve and its stop):
+/* tests/test_io_server.c -- stream servers (corio_server_start and its stop):
  * handlers in a task group, a graceful stop and one cut short by its
  * deadline or by the stopper's cancellation, a handler that fails the
  * group, stopping from a handler, the listen options (backlog,
@@ -82,7 +82,7 @@ static void *stop_deadline_main(void *arg)
 
     (void)arg;
     handler_cancelled = 0;
-    srv = corio_serve("127.0.0.1:0", NULL, slow_handler, NULL);
+    srv = corio_server_start("127.0.0.1:0", NULL, slow_handler, NULL);
     CHECK(srv != NULL);
     c = answered_client(srv);
     CHECK(c != NULL);
@@ -96,12 +96,12 @@ static void *stop_deadline_main(void *arg)
     CHECK(corio_stream_readline(c, line, sizeof(line), -1) == 0);
     corio_stream_close(c);
     /* no connection: returns at once */
-    srv = corio_serve("127.0.0.1:0", NULL, slow_handler, NULL);
+    srv = corio_server_start("127.0.0.1:0", NULL, slow_handler, NULL);
     CHECK(srv != NULL);
     CHECK(corio_server_stop(srv, -1) == 0);
-    CHECK(corio_serve("127.0.0.1:0", NULL, NULL, NULL) == NULL &&
+    CHECK(corio_server_start("127.0.0.1:0", NULL, NULL, NULL) == NULL &&
           errno == EINVAL);
-    CHECK(corio_serve("nonsense", NULL, slow_handler, NULL) == NULL &&
+    CHECK(corio_server_start("nonsense", NULL, slow_handler, NULL) == NULL &&
           errno == EINVAL);
     CHECK(corio_server_stop(NULL, -1) == -1 && errno == EINVAL);
     CHECK(corio_server_fd(NULL) == -1 && corio_server_connections(NULL) == 0);
@@ -141,7 +141,7 @@ static void *stop_graceful_main(void *arg)
     corio_task *t;
 
     (void)arg;
-    srv = corio_serve("127.0.0.1:0", NULL, echo_lines, NULL);
+    srv = corio_server_start("127.0.0.1:0", NULL, echo_lines, NULL);
     CHECK(srv != NULL);
     server_addr(srv, addr, sizeof(addr));
     l.c = corio_stream_connect(addr, -1);
@@ -150,13 +150,13 @@ static void *stop_graceful_main(void *arg)
      * still in the listening socket's queue) */
     CHECK(corio_stream_write(l.c, "hi\n", 3) == 0);
     CHECK(corio_stream_readline(l.c, line, sizeof(line), -1) == 3);
-    t = corio_spawn(late_client, &l, NULL);
+    t = corio_task_spawn(late_client, &l, NULL);
     CHECK(t != NULL);
     /* the handler finishes by itself within the deadline: 0 */
     CHECK(corio_server_stop(srv, corio_now() + 10 * CORIO_SECOND) == 0);
-    CHECK(corio_join(t, NULL) == 0 && l.ok == 1);
+    CHECK(corio_task_join(t, NULL) == 0 && l.ok == 1);
     /* the listening socket is closed: no new connection */
-    CHECK(corio_connect(addr, 0, -1) == -1 && errno == ECONNREFUSED);
+    CHECK(corio_socket_connect(addr, NULL, -1) == -1 && errno == ECONNREFUSED);
     corio_stream_close(l.c);
     return NULL;
 }
@@ -188,15 +188,15 @@ static void *stop_cancelled_main(void *arg)
 
     (void)arg;
     handler_cancelled = 0;
-    st.srv = corio_serve("127.0.0.1:0", NULL, slow_handler, NULL);
+    st.srv = corio_server_start("127.0.0.1:0", NULL, slow_handler, NULL);
     CHECK(st.srv != NULL);
     c = answered_client(st.srv);
     CHECK(c != NULL);
     /* the stopper gives the handler forever, until it is cancelled */
-    t = corio_spawn(stopper_task, &st, NULL);
+    t = corio_task_spawn(stopper_task, &st, NULL);
     CHECK(t != NULL && corio_sleep(20 * MS) == 0);
     CHECK(corio_task_cancel(t) == 1);
-    CHECK(corio_join(t, NULL) == -1 && errno == ECANCELED);
+    CHECK(corio_task_join(t, NULL) == -1 && errno == ECANCELED);
     CHECK(st.rc == -1 && st.err == ECANCELED);
     CHECK(handler_cancelled == 1);
     corio_stream_close(c);
@@ -249,7 +249,7 @@ static void *handler_stop_and_failure_main(void *arg)
     int rc, err;
 
     (void)arg;
-    srv = corio_serve("127.0.0.1:0", NULL, self_stop_handler, &srv);
+    srv = corio_server_start("127.0.0.1:0", NULL, self_stop_handler, &srv);
     CHECK(srv != NULL);
     server_addr(srv, addr, sizeof(addr));
     a = corio_stream_connect(addr, -1);
@@ -261,7 +261,7 @@ static void *handler_stop_and_failure_main(void *arg)
     CHECK(corio_server_stop(srv, -1) == 0);
 
     handler_cancelled = 0;
-    srv = corio_serve("127.0.0.1:0", NULL, failing_handler, NULL);
+    srv = corio_server_start("127.0.0.1:0", NULL, failing_handler, NULL);
     CHECK(srv != NULL);
     server_addr(srv, addr, sizeof(addr));
     a = corio_stream_connect(addr, -1);
@@ -301,8 +301,8 @@ static void nodelay_handler(corio_stream *s, void *arg)
 
 static void *options_main(void *arg)
 {
-    corio_listen_opts o = {.nodelay = 1, .reuseport = 1,
-                           .stream = {.limit = 8}};
+    corio_listen_opts o = {.reuseport = true, .stream = {.limit = 8}};
+    corio_connect_opts nagle = {.nagle = true};
     corio_server *srv;
     corio_stream *c;
     char addr[64], line[64];
@@ -310,15 +310,15 @@ static void *options_main(void *arg)
     socklen_t len = sizeof(on);
 
     (void)arg;
-    srv = corio_serve("127.0.0.1:0", &o, nodelay_handler, NULL);
+    srv = corio_server_start("127.0.0.1:0", &o, nodelay_handler, NULL);
     CHECK(srv != NULL);
     server_addr(srv, addr, sizeof(addr));
     /* SO_REUSEPORT: a second listener on the same port */
-    fd = corio_listen(addr, &o);
+    fd = corio_socket_listen(addr, &o);
     CHECK(fd >= 0);
-    corio_close(fd);
-    o.reuseport = 0;
-    CHECK(corio_listen(addr, &o) == -1 && errno == EADDRINUSE);
+    corio_fd_close(fd);
+    o.reuseport = false;
+    CHECK(corio_socket_listen(addr, &o) == -1 && errno == EADDRINUSE);
     c = corio_stream_connect(addr, -1);
     CHECK(c != NULL);
     CHECK(corio_stream_readline(c, line, sizeof(line), -1) == 2);
@@ -331,16 +331,31 @@ static void *options_main(void *arg)
     corio_stream_close(c);
     CHECK(corio_server_stop(srv, -1) == 0);
     /* the client side of TCP_NODELAY, and a bad backlog */
-    srv = corio_serve("127.0.0.1:0", NULL, echo_lines, NULL);
+    srv = corio_server_start("127.0.0.1:0", NULL, echo_lines, NULL);
     CHECK(srv != NULL);
     server_addr(srv, addr, sizeof(addr));
-    fd = corio_connect(addr, 1, -1);
+    fd = corio_socket_connect(addr, NULL, -1);
     CHECK(fd >= 0);
     CHECK(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) == 0 && on);
-    corio_close(fd);
+    corio_fd_close(fd);
+    fd = corio_socket_connect(addr, &nagle, -1);  /* Nagle kept on request */
+    CHECK(fd >= 0);
+    CHECK(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) == 0 && !on);
+    corio_fd_close(fd);
+    CHECK(corio_server_stop(srv, -1) == 0);
+    /* a server that keeps Nagle's algorithm on its connections */
+    o.nagle = true;
+    srv = corio_server_start("127.0.0.1:0", &o, nodelay_handler, NULL);
+    CHECK(srv != NULL);
+    server_addr(srv, addr, sizeof(addr));
+    c = corio_stream_connect(addr, -1);
+    CHECK(c != NULL);
+    CHECK(corio_stream_readline(c, line, sizeof(line), -1) == 2);
+    CHECK(strcmp(line, "0\n") == 0);
+    corio_stream_close(c);
     CHECK(corio_server_stop(srv, -1) == 0);
     o.backlog = -1;
-    CHECK(corio_listen("127.0.0.1:0", &o) == -1 && errno == EINVAL);
+    CHECK(corio_socket_listen("127.0.0.1:0", &o) == -1 && errno == EINVAL);
     return NULL;
 }
 
@@ -359,14 +374,14 @@ static void *unix_main(void *arg)
     int fd;
 
     /* a stale socket file (its server is gone) is replaced */
-    fd = corio_listen(addr, NULL);
+    fd = corio_socket_listen(addr, NULL);
     CHECK(fd >= 0);
-    corio_close(fd);
+    corio_fd_close(fd);
     CHECK(stat(addr + 5, &st) == 0);
-    srv = corio_serve(addr, NULL, echo_lines, NULL);
+    srv = corio_server_start(addr, NULL, echo_lines, NULL);
     CHECK(srv != NULL);
     /* a live one is not */
-    CHECK(corio_listen(addr, NULL) == -1 && errno == EADDRINUSE);
+    CHECK(corio_socket_listen(addr, NULL) == -1 && errno == EADDRINUSE);
     c = corio_stream_connect(addr, -1);
     CHECK(c != NULL);
     CHECK(corio_stream_write(c, "unix\n", 5) == 0);
@@ -408,7 +423,7 @@ static void *many_client(void *arg)
 {
     struct many *m = arg;
     int64_t deadline = corio_now() + 60 * CORIO_SECOND;
-    int fd = corio_connect(m->addr, 0, deadline);
+    int fd = corio_socket_connect(m->addr, NULL, deadline);
     char b = 'x';
 
     if (fd == -1)
@@ -416,13 +431,13 @@ static void *many_client(void *arg)
     if (++m->connected == m->n)
         corio_event_set(m->all_in);
     if (corio_event_wait(m->all_in, deadline) == 0 &&
-        corio_write(fd, &b, 1, deadline) == 1 &&
-        corio_read(fd, &b, 1, deadline) == 1 && b == 'x')
+        corio_fd_write(fd, &b, 1, deadline) == 1 &&
+        corio_fd_read(fd, &b, 1, deadline) == 1 && b == 'x')
         m->ok++;
     if (++m->echoed == m->n)
         corio_event_set(m->all_done);
     corio_event_wait(m->all_done, deadline);
-    corio_close(fd);
+    corio_fd_close(fd);
     return NULL;
 }
 
@@ -436,10 +451,10 @@ static void *many_clients_main(void *arg)
     m->all_done = corio_event_new();
     CHECK(ts != NULL && m->all_in != NULL && m->all_done != NULL);
     for (int i = 0; i < m->n; i++) {
-        ts[i] = corio_spawn(many_client, m, &a);
+        ts[i] = corio_task_spawn(many_client, m, &a);
         CHECK(ts[i] != NULL);
     }
-    CHECK(corio_joinall(ts, (size_t)m->n, NULL) == 0);
+    CHECK(corio_task_join_all(ts, (size_t)m->n, NULL) == 0);
     CHECK(m->ok == m->n);
     corio_event_free(m->all_in);
     corio_event_free(m->all_done);
@@ -487,7 +502,7 @@ static void *many_server_main(void *arg)
     corio_listen_opts o = {.backlog = 4096};
     m->all_done = corio_event_new();
     CHECK(m->all_done != NULL);
-    m->srv = corio_serve("127.0.0.1:0", &o, byte_handler, m);
+    m->srv = corio_server_start("127.0.0.1:0", &o, byte_handler, m);
     CHECK(m->srv != NULL);
     server_addr(m->srv, m->addr, sizeof(m->addr));
     CHECK(write(m->wfd, m->addr, strlen(m->addr)) ==

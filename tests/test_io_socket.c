@@ -42,7 +42,7 @@ static void addr_of(int fd, char *buf, size_t size)
 {
     corio_addr a;
 
-    corio_sockname(fd, &a);
+    corio_socket_name(fd, &a);
     corio_addr_format(&a, buf, size);
 }
 
@@ -90,24 +90,24 @@ static void *tcp_roundtrip_main(void *arg)
     corio_addr peer;
     int lfd, c, s;
 
-    lfd = corio_listen(where, NULL);
+    lfd = corio_socket_listen(where, NULL);
     CHECK(lfd >= 0);
     addr_of(lfd, addr, sizeof(addr));
-    c = corio_connect(addr, 1, corio_now() + CORIO_SECOND);
+    c = corio_socket_connect(addr, NULL, corio_now() + CORIO_SECOND);
     CHECK(c >= 0);
-    s = corio_accept(lfd, &peer, corio_now() + CORIO_SECOND);
+    s = corio_socket_accept(lfd, &peer, corio_now() + CORIO_SECOND);
     CHECK(s >= 0);
-    CHECK(corio_write(c, "ping", 4, -1) == 4);
-    CHECK(corio_read(s, buf, sizeof(buf), -1) == 4);
+    CHECK(corio_fd_write(c, "ping", 4, -1) == 4);
+    CHECK(corio_fd_read(s, buf, sizeof(buf), -1) == 4);
     CHECK(memcmp(buf, "ping", 4) == 0);
-    CHECK(corio_write(s, "pong!", 5, -1) == 5);
-    CHECK(corio_read(c, buf, sizeof(buf), -1) == 5);
+    CHECK(corio_fd_write(s, "pong!", 5, -1) == 5);
+    CHECK(corio_fd_read(c, buf, sizeof(buf), -1) == 5);
     /* half-close: the server reads the end, still writes, the client reads */
     CHECK(shutdown(c, SHUT_WR) == 0);
-    CHECK(corio_read(s, buf, sizeof(buf), -1) == 0);
-    CHECK(corio_write(s, "bye", 3, -1) == 3);
-    CHECK(corio_read(c, buf, sizeof(buf), -1) == 3);
-    CHECK(corio_close(s) == 0 && corio_close(c) == 0 && corio_close(lfd) == 0);
+    CHECK(corio_fd_read(s, buf, sizeof(buf), -1) == 0);
+    CHECK(corio_fd_write(s, "bye", 3, -1) == 3);
+    CHECK(corio_fd_read(c, buf, sizeof(buf), -1) == 3);
+    CHECK(corio_fd_close(s) == 0 && corio_fd_close(c) == 0 && corio_fd_close(lfd) == 0);
     return NULL;
 }
 
@@ -135,27 +135,27 @@ Test(socket, unix_stream, .timeout = TIMEOUT)
 static void *refused_main(void *arg)
 {
     char addr[64];
-    int lfd = corio_listen("127.0.0.1:0", NULL);
+    int lfd = corio_socket_listen("127.0.0.1:0", NULL);
 
     (void)arg;
     CHECK(lfd >= 0);
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", bound_port(lfd));
-    CHECK(corio_close(lfd) == 0);
+    CHECK(corio_fd_close(lfd) == 0);
     errno = 0;
-    CHECK(corio_connect(addr, 0, corio_now() + CORIO_SECOND) == -1);
+    CHECK(corio_socket_connect(addr, NULL, corio_now() + CORIO_SECOND) == -1);
     CHECK(errno == ECONNREFUSED);
-    CHECK(corio_connect("nonsense", 0, -1) == -1 && errno == EINVAL);
-    CHECK(corio_connect("unix:", 0, -1) == -1 && errno == EINVAL);
-    CHECK(corio_connect(NULL, 0, -1) == -1 && errno == EINVAL);
-    CHECK(corio_listen("nonsense", NULL) == -1 && errno == EINVAL);
-    CHECK(corio_connect_addr(NULL, 0, -1) == -1 && errno == EINVAL);
-    CHECK(corio_close(-1) == -1 && errno == EBADF);
+    CHECK(corio_socket_connect("nonsense", NULL, -1) == -1 && errno == EINVAL);
+    CHECK(corio_socket_connect("unix:", NULL, -1) == -1 && errno == EINVAL);
+    CHECK(corio_socket_connect(NULL, NULL, -1) == -1 && errno == EINVAL);
+    CHECK(corio_socket_listen("nonsense", NULL) == -1 && errno == EINVAL);
+    CHECK(corio_socket_connect_addr(NULL, NULL, -1) == -1 && errno == EINVAL);
+    CHECK(corio_fd_close(-1) == -1 && errno == EBADF);
     /* the port in use */
-    lfd = corio_listen("127.0.0.1:0", NULL);
+    lfd = corio_socket_listen("127.0.0.1:0", NULL);
     CHECK(lfd >= 0);
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", bound_port(lfd));
-    CHECK(corio_listen(addr, NULL) == -1 && errno == EADDRINUSE);
-    CHECK(corio_close(lfd) == 0);
+    CHECK(corio_socket_listen(addr, NULL) == -1 && errno == EADDRINUSE);
+    CHECK(corio_fd_close(lfd) == 0);
     return NULL;
 }
 
@@ -173,7 +173,7 @@ static void *connect_timeout_main(void *arg)
     CHECK(blackhole_open(&b) == 0);
     t0 = corio_now();
     errno = 0;
-    CHECK(corio_connect(b.addr, 0, t0 + 100 * MS) == -1);
+    CHECK(corio_socket_connect(b.addr, NULL, t0 + 100 * MS) == -1);
     CHECK(errno == ETIMEDOUT);
     CHECK(corio_now() - t0 >= 100 * MS);
     blackhole_close(&b);
@@ -204,24 +204,24 @@ static void *victim_task(void *arg)
     errno = 0;
     switch (v->kind) {
     case 0:
-        rc = corio_connect(v->addr, 0, -1);
+        rc = corio_socket_connect(v->addr, NULL, -1);
         break;
     case 1:
-        rc = corio_accept(v->fd, NULL, -1);
+        rc = corio_socket_accept(v->fd, NULL, -1);
         break;
     case 2:
-        rc = (int)corio_read(v->fd, buf, sizeof(buf), -1);
+        rc = (int)corio_fd_read(v->fd, buf, sizeof(buf), -1);
         break;
     case 3:
-        rc = (int)corio_recvfrom(v->fd, buf, sizeof(buf), NULL, -1);
+        rc = (int)corio_udp_recvfrom(v->fd, buf, sizeof(buf), NULL, -1);
         break;
     case 4:
-        rc = (int)corio_write(v->fd, big, sizeof(big), -1);
+        rc = (int)corio_fd_write(v->fd, big, sizeof(big), -1);
         break;
     }
     v->err = rc == -1 ? errno : 0;
     if (rc >= 0 && v->kind < 2)
-        corio_close(rc);
+        corio_fd_close(rc);
     return NULL;
 }
 
@@ -242,29 +242,29 @@ static void *cancel_main(void *arg)
 
         v.fd = kind == 3 ? udp : pair[0];
         if (kind == 1) {        /* an accept that waits: a fresh listener */
-            v.fd = corio_listen("127.0.0.1:0", NULL);
+            v.fd = corio_socket_listen("127.0.0.1:0", NULL);
             CHECK(v.fd >= 0);
         }
-        t = corio_spawn(victim_task, &v, NULL);
+        t = corio_task_spawn(victim_task, &v, NULL);
         CHECK(t != NULL);
         CHECK(corio_sleep(20 * MS) == 0);
         CHECK(corio_task_cancel(t) == 1);
-        CHECK(corio_join(t, NULL) == -1 && errno == ECANCELED);
+        CHECK(corio_task_join(t, NULL) == -1 && errno == ECANCELED);
         CHECK(v.err == ECANCELED);
         CHECK(corio_now() - t0 < CORIO_SECOND + test_extra_ms() * MS);
         if (kind == 1)
-            corio_close(v.fd);
+            corio_fd_close(v.fd);
     }
     /* deadlines in read and in write (the buffer is full now) */
     errno = 0;
-    CHECK(corio_read(pair[0], (char[4]){0}, 4, corio_now() + 20 * MS) == -1);
+    CHECK(corio_fd_read(pair[0], (char[4]){0}, 4, corio_now() + 20 * MS) == -1);
     CHECK(errno == ETIMEDOUT);
     errno = 0;
-    CHECK(corio_write(pair[0], "x", 1, corio_now() + 20 * MS) == -1);
+    CHECK(corio_fd_write(pair[0], "x", 1, corio_now() + 20 * MS) == -1);
     CHECK(errno == ETIMEDOUT);
-    corio_close(pair[0]);
-    corio_close(pair[1]);
-    corio_close(udp);
+    corio_fd_close(pair[0]);
+    corio_fd_close(pair[1]);
+    corio_fd_close(udp);
     blackhole_close(&b);
     return NULL;
 }
@@ -284,29 +284,29 @@ static void *reset_main(void *arg)
     ssize_t n = 0;
 
     (void)arg;
-    lfd = corio_listen("127.0.0.1:0", NULL);
+    lfd = corio_socket_listen("127.0.0.1:0", NULL);
     CHECK(lfd >= 0);
     addr_of(lfd, addr, sizeof(addr));
-    c = corio_connect(addr, 0, -1);
-    s = corio_accept(lfd, NULL, -1);
+    c = corio_socket_connect(addr, NULL, -1);
+    s = corio_socket_accept(lfd, NULL, -1);
     CHECK(c >= 0 && s >= 0);
     /* the client resets: the server's read reports it */
     CHECK(setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0);
-    CHECK(corio_close(c) == 0);
+    CHECK(corio_fd_close(c) == 0);
     errno = 0;
-    CHECK(corio_read(s, buf, sizeof(buf), corio_now() + CORIO_SECOND) == -1);
+    CHECK(corio_fd_read(s, buf, sizeof(buf), corio_now() + CORIO_SECOND) == -1);
     CHECK(errno == ECONNRESET);
-    CHECK(corio_close(s) == 0);
+    CHECK(corio_fd_close(s) == 0);
     /* writing to a closed peer: EPIPE or ECONNRESET, never SIGPIPE */
-    c = corio_connect(addr, 0, -1);
-    s = corio_accept(lfd, NULL, -1);
+    c = corio_socket_connect(addr, NULL, -1);
+    s = corio_socket_accept(lfd, NULL, -1);
     CHECK(c >= 0 && s >= 0);
-    CHECK(corio_close(c) == 0);
+    CHECK(corio_fd_close(c) == 0);
     memset(buf, 'x', sizeof(buf));
     for (int i = 0; i < 100 && n >= 0; i++)
-        n = corio_write(s, buf, sizeof(buf), corio_now() + CORIO_SECOND);
+        n = corio_fd_write(s, buf, sizeof(buf), corio_now() + CORIO_SECOND);
     CHECK(n == -1 && (errno == EPIPE || errno == ECONNRESET));
-    CHECK(corio_close(s) == 0 && corio_close(lfd) == 0);
+    CHECK(corio_fd_close(s) == 0 && corio_fd_close(lfd) == 0);
     return NULL;
 }
 
@@ -327,40 +327,40 @@ static void *udp_main(void *arg)
     srv = corio_udp_open("127.0.0.1:0");
     cli = corio_udp_open(NULL);
     CHECK(srv >= 0 && cli >= 0);
-    CHECK(corio_sockname(srv, &srv_addr) == 0);
+    CHECK(corio_socket_name(srv, &srv_addr) == 0);
     /* unconnected: addresses each way */
-    CHECK(corio_sendto(cli, "hi", 2, &srv_addr, -1) == 2);
-    CHECK(corio_recvfrom(srv, buf, sizeof(buf), &from, -1) == 2);
+    CHECK(corio_udp_sendto(cli, "hi", 2, &srv_addr, -1) == 2);
+    CHECK(corio_udp_recvfrom(srv, buf, sizeof(buf), &from, -1) == 2);
     CHECK(memcmp(buf, "hi", 2) == 0);
-    CHECK(corio_sendto(srv, "yo!", 3, &from, -1) == 3);
-    CHECK(corio_recvfrom(cli, buf, sizeof(buf), NULL,
+    CHECK(corio_udp_sendto(srv, "yo!", 3, &from, -1) == 3);
+    CHECK(corio_udp_recvfrom(cli, buf, sizeof(buf), NULL,
                          corio_now() + CORIO_SECOND) == 3);
     /* connected: no address */
     CHECK(corio_addr_format(&srv_addr, buf, sizeof(buf)) > 0);
     CHECK(corio_udp_connect(cli, buf) == 0);
-    CHECK(corio_sendto(cli, "abcd", 4, NULL, -1) == 4);
-    CHECK(corio_recvfrom(srv, buf, 2, NULL, -1) == 2); /* truncated */
+    CHECK(corio_udp_sendto(cli, "abcd", 4, NULL, -1) == 4);
+    CHECK(corio_udp_recvfrom(srv, buf, 2, NULL, -1) == 2); /* truncated */
     errno = 0;
-    CHECK(corio_recvfrom(srv, buf, sizeof(buf), NULL,
+    CHECK(corio_udp_recvfrom(srv, buf, sizeof(buf), NULL,
                          corio_now() + 20 * MS) == -1);
     CHECK(errno == ETIMEDOUT);
     CHECK(corio_udp_open("unix:/tmp/x") == -1 && errno == EINVAL);
     CHECK(corio_udp_open("nonsense") == -1 && errno == EINVAL);
     CHECK(corio_udp_connect(cli, "nonsense") == -1 && errno == EINVAL);
     /* a connected socket hears of a closed port: ECONNREFUSED */
-    CHECK(corio_sockname(srv, &from) == 0);
-    corio_close(srv);
-    CHECK(corio_sendto(cli, "anyone?", 7, NULL, -1) == 7);
+    CHECK(corio_socket_name(srv, &from) == 0);
+    corio_fd_close(srv);
+    CHECK(corio_udp_sendto(cli, "anyone?", 7, NULL, -1) == 7);
     errno = 0;
-    CHECK(corio_recvfrom(cli, buf, sizeof(buf), NULL,
+    CHECK(corio_udp_recvfrom(cli, buf, sizeof(buf), NULL,
                          corio_now() + CORIO_SECOND) == -1);
     CHECK(errno == ECONNREFUSED);
-    corio_close(cli);
+    corio_fd_close(cli);
     /* unconnected and no address */
     cli = corio_udp_open(NULL);
     CHECK(cli >= 0);
-    CHECK(corio_sendto(cli, "x", 1, NULL, -1) == -1 && errno == EDESTADDRREQ);
-    corio_close(cli);
+    CHECK(corio_udp_sendto(cli, "x", 1, NULL, -1) == -1 && errno == EDESTADDRREQ);
+    corio_fd_close(cli);
     return NULL;
 }
 
@@ -379,13 +379,13 @@ static void *udp6_main(void *arg)
     a = corio_udp_open("[::1]:0");
     b = corio_udp_open("[::1]:0");
     CHECK(a >= 0 && b >= 0);
-    CHECK(corio_sockname(b, &to) == 0);
-    CHECK(corio_sendto(a, "six", 3, &to, -1) == 3);
-    CHECK(corio_recvfrom(b, buf, sizeof(buf), &from, -1) == 3);
+    CHECK(corio_socket_name(b, &to) == 0);
+    CHECK(corio_udp_sendto(a, "six", 3, &to, -1) == 3);
+    CHECK(corio_udp_recvfrom(b, buf, sizeof(buf), &from, -1) == 3);
     CHECK(corio_addr_format(&from, text, sizeof(text)) > 0);
     CHECK(strncmp(text, "[::1]:", 6) == 0);
-    corio_close(a);
-    corio_close(b);
+    corio_fd_close(a);
+    corio_fd_close(b);
     return NULL;
 }
 
@@ -409,7 +409,7 @@ static void *reader_of(void *arg)
     char b;
 
     errno = 0;
-    if (corio_read(c->fd, &b, 1, -1) == -1)
+    if (corio_fd_read(c->fd, &b, 1, -1) == -1)
         c->err = errno;
     return NULL;
 }
@@ -424,40 +424,40 @@ static void *edges_main(void *arg)
     int64_t t0;
 
     (void)arg;
-    lfd = corio_listen("127.0.0.1:0", NULL);
+    lfd = corio_socket_listen("127.0.0.1:0", NULL);
     CHECK(lfd >= 0);
     /* accept with a deadline, and with one that has passed already */
     errno = 0;
-    CHECK(corio_accept(lfd, NULL, corio_now() + 20 * MS) == -1 &&
+    CHECK(corio_socket_accept(lfd, NULL, corio_now() + 20 * MS) == -1 &&
           errno == ETIMEDOUT);
-    CHECK(corio_accept(lfd, NULL, 0) == -1 && errno == ETIMEDOUT);
+    CHECK(corio_socket_accept(lfd, NULL, 0) == -1 && errno == ETIMEDOUT);
     /* a scope bounds calls that have no deadline of their own */
     t0 = corio_now();
     corio_scope_enter(&scope, t0 + 30 * MS);
     errno = 0;
-    CHECK(corio_accept(lfd, NULL, -1) == -1 && errno == ETIMEDOUT);
+    CHECK(corio_socket_accept(lfd, NULL, -1) == -1 && errno == ETIMEDOUT);
     CHECK(corio_scope_exit(&scope));
     CHECK(corio_now() - t0 >= 30 * MS);
-    corio_close(lfd);
+    corio_fd_close(lfd);
     /* bad fds and sockets that cannot do it */
     fd = corio_udp_open(NULL);
     CHECK(fd >= 0);
-    CHECK(corio_accept(fd, NULL, -1) == -1 && errno == EOPNOTSUPP);
-    corio_close(fd);
-    CHECK(corio_accept(-1, NULL, -1) == -1 && errno == EBADF);
-    CHECK(corio_read(-1, &a, 1, -1) == -1 && errno == EBADF);
-    CHECK(corio_write(-1, "x", 1, -1) == -1 && errno == EBADF);
-    CHECK(corio_sockname(-1, &a) == -1 && errno == EBADF);
-    CHECK(corio_sockname(0, NULL) == -1 && errno == EINVAL);
+    CHECK(corio_socket_accept(fd, NULL, -1) == -1 && errno == EOPNOTSUPP);
+    corio_fd_close(fd);
+    CHECK(corio_socket_accept(-1, NULL, -1) == -1 && errno == EBADF);
+    CHECK(corio_fd_read(-1, &a, 1, -1) == -1 && errno == EBADF);
+    CHECK(corio_fd_write(-1, "x", 1, -1) == -1 && errno == EBADF);
+    CHECK(corio_socket_name(-1, &a) == -1 && errno == EBADF);
+    CHECK(corio_socket_name(0, NULL) == -1 && errno == EINVAL);
     CHECK(corio_addr_format(NULL, (char[8]){0}, 8) == -1 && errno == EINVAL);
     /* closing an fd a task waits on: its call fails with EBADF */
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair) == 0);
     cu.fd = pair[0];
-    t = corio_spawn(reader_of, &cu, NULL);
+    t = corio_task_spawn(reader_of, &cu, NULL);
     CHECK(t != NULL && corio_sleep(10 * MS) == 0);
-    CHECK(corio_close(pair[0]) == 0);
-    CHECK(corio_join(t, NULL) == 0 && cu.err == EBADF);
-    corio_close(pair[1]);
+    CHECK(corio_fd_close(pair[0]) == 0);
+    CHECK(corio_task_join(t, NULL) == 0 && cu.err == EBADF);
+    corio_fd_close(pair[1]);
     return NULL;
 }
 
@@ -468,7 +468,7 @@ Test(socket, deadlines_scopes_bad_fds_and_close_under_a_waiter,
 }
 
 /* A Unix listener whose queue is full: connect(2) says EAGAIN, and
- * corio_connect tries again until its deadline. */
+ * corio_socket_connect tries again until its deadline. */
 static void *unix_full_main(void *arg)
 {
     const char *addr = arg;
@@ -477,7 +477,7 @@ static void *unix_full_main(void *arg)
     int lfd, fill[8], nfill = 0, fd;
     int64_t t0;
 
-    lfd = corio_listen(addr, &o);
+    lfd = corio_socket_listen(addr, &o);
     CHECK(lfd >= 0);
     CHECK(corio_addr_parse(&a, addr) == 0);
     while (nfill < 8) {
@@ -493,18 +493,18 @@ static void *unix_full_main(void *arg)
     CHECK(nfill < 8);
     t0 = corio_now();
     errno = 0;
-    CHECK(corio_connect(addr, 0, t0 + 50 * MS) == -1 && errno == ETIMEDOUT);
+    CHECK(corio_socket_connect(addr, NULL, t0 + 50 * MS) == -1 && errno == ETIMEDOUT);
     CHECK(corio_now() - t0 >= 50 * MS);
     /* room again: it connects */
-    fd = corio_accept(lfd, NULL, -1);
+    fd = corio_socket_accept(lfd, NULL, -1);
     CHECK(fd >= 0);
-    corio_close(fd);
-    fd = corio_connect(addr, 0, corio_now() + CORIO_SECOND);
+    corio_fd_close(fd);
+    fd = corio_socket_connect(addr, NULL, corio_now() + CORIO_SECOND);
     CHECK(fd >= 0);
-    corio_close(fd);
+    corio_fd_close(fd);
     for (int i = 0; i < nfill; i++)
         close(fill[i]);
-    corio_close(lfd);
+    corio_fd_close(lfd);
     unlink(addr + 5);
     return NULL;
 }
@@ -519,7 +519,7 @@ Test(socket, unix_connect_to_a_full_queue_waits_until_its_deadline,
 }
 
 /* ---- Short reads ----------------------------------------------------------
- * After a read shorter than asked on a TCP socket, the next corio_read
+ * After a read shorter than asked on a TCP socket, the next corio_fd_read
  * waits for the poller's next edge instead of reading to EAGAIN. What must
  * still come through: bytes that arrive later, and an end of stream (or
  * bytes) already queued behind the short read, which brings no new edge. */
@@ -541,31 +541,31 @@ static void *short_read_main(void *arg)
     corio_task *t;
 
     (void)arg;
-    lfd = corio_listen("127.0.0.1:0", NULL);
+    lfd = corio_socket_listen("127.0.0.1:0", NULL);
     CHECK(lfd >= 0);
     addr_of(lfd, addr, sizeof(addr));
-    c = corio_connect(addr, 1, corio_now() + CORIO_SECOND);
+    c = corio_socket_connect(addr, NULL, corio_now() + CORIO_SECOND);
     CHECK(c >= 0);
-    s = corio_accept(lfd, NULL, corio_now() + CORIO_SECOND);
+    s = corio_socket_accept(lfd, NULL, corio_now() + CORIO_SECOND);
     CHECK(s >= 0);
     /* bytes that come after a short read */
     for (int i = 0; i < 3; i++) {
-        CHECK(corio_write(c, "ping", 4, -1) == 4);
-        CHECK(corio_read(s, buf, sizeof(buf), corio_now() + CORIO_SECOND)
+        CHECK(corio_fd_write(c, "ping", 4, -1) == 4);
+        CHECK(corio_fd_read(s, buf, sizeof(buf), corio_now() + CORIO_SECOND)
               == 4);
     }
     /* two writes queued before the read: one short read takes both */
-    CHECK(corio_write(c, "ab", 2, -1) == 2 && corio_write(c, "cd", 2, -1) == 2);
+    CHECK(corio_fd_write(c, "ab", 2, -1) == 2 && corio_fd_write(c, "cd", 2, -1) == 2);
     CHECK(corio_sleep(10 * CORIO_MSEC) == 0);
-    CHECK(corio_read(s, buf, sizeof(buf), corio_now() + CORIO_SECOND) == 4);
+    CHECK(corio_fd_read(s, buf, sizeof(buf), corio_now() + CORIO_SECOND) == 4);
     /* bytes and the end in one edge, while the reader waits: the short read
      * takes the bytes, the next read the end, without waiting */
-    t = corio_spawn(send_then_end, &c, NULL);
+    t = corio_task_spawn(send_then_end, &c, NULL);
     CHECK(t != NULL);
-    CHECK(corio_read(s, buf, sizeof(buf), corio_now() + CORIO_SECOND) == 3);
-    CHECK(corio_read(s, buf, sizeof(buf), corio_now() + CORIO_SECOND) == 0);
-    CHECK(corio_join(t, NULL) == 0);
-    CHECK(corio_close(s) == 0 && corio_close(c) == 0 && corio_close(lfd) == 0);
+    CHECK(corio_fd_read(s, buf, sizeof(buf), corio_now() + CORIO_SECOND) == 3);
+    CHECK(corio_fd_read(s, buf, sizeof(buf), corio_now() + CORIO_SECOND) == 0);
+    CHECK(corio_task_join(t, NULL) == 0);
+    CHECK(corio_fd_close(s) == 0 && corio_fd_close(c) == 0 && corio_fd_close(lfd) == 0);
     return NULL;
 }
 

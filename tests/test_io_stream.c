@@ -57,7 +57,7 @@ static void *late_writer(void *arg)
 {
     int fd = *(int *)arg;
 
-    if (corio_sleep(10 * MS) == -1 || corio_write(fd, "-cdx", 4, -1) != 4)
+    if (corio_sleep(10 * MS) == -1 || corio_fd_write(fd, "-cdx", 4, -1) != 4)
         return corio_task_fail(errno);
     return NULL;
 }
@@ -72,7 +72,7 @@ static void *read_main(void *arg)
     (void)arg;
     s = pair_stream(&peer, &o);
     CHECK(s != NULL);
-    CHECK(corio_write(peer, "one\ntwo\r\n\r\nthree", 16, -1) == 16);
+    CHECK(corio_fd_write(peer, "one\ntwo\r\n\r\nthree", 16, -1) == 16);
     CHECK(corio_stream_readline(s, buf, sizeof(buf), -1) == 4);
     CHECK(strcmp(buf, "one\n") == 0);
     CHECK(corio_stream_readuntil(s, "\r\n\r\n", 4, buf, sizeof(buf), -1) == 7);
@@ -81,20 +81,20 @@ static void *read_main(void *arg)
     CHECK(corio_stream_readexactly(s, buf, 5, -1) == 5);
     CHECK(memcmp(buf, "three", 5) == 0);
     /* a separator split across two arrivals: "ab-" now, "-cdx" later */
-    CHECK(corio_write(peer, "ab-", 3, -1) == 3);
+    CHECK(corio_fd_write(peer, "ab-", 3, -1) == 3);
     {
         int p2 = peer;
-        corio_task *w = corio_spawn(late_writer, &p2, NULL);
+        corio_task *w = corio_task_spawn(late_writer, &p2, NULL);
 
         CHECK(w != NULL);
         CHECK(corio_stream_readuntil(s, "--", 2, buf, sizeof(buf), -1) == 4);
         CHECK(strcmp(buf, "ab--") == 0);
-        CHECK(corio_join(w, NULL) == 0);
+        CHECK(corio_task_join(w, NULL) == 0);
     }
     CHECK(corio_stream_read(s, buf, sizeof(buf), -1) == 3);
     CHECK(memcmp(buf, "cdx", 3) == 0);
     /* a line longer than the limit: EMSGSIZE, nothing consumed */
-    CHECK(corio_write(peer, "0123456789abcdefghij\n", 21, -1) == 21);
+    CHECK(corio_fd_write(peer, "0123456789abcdefghij\n", 21, -1) == 21);
     errno = 0;
     CHECK(corio_stream_readline(s, buf, sizeof(buf), -1) == -1);
     CHECK(errno == EMSGSIZE);
@@ -102,11 +102,11 @@ static void *read_main(void *arg)
     CHECK(memcmp(buf, "0123456789", 10) == 0);
     CHECK(corio_stream_readline(s, buf, sizeof(buf), -1) == 11);
     /* a line longer than the caller's buffer: EMSGSIZE, still usable */
-    CHECK(corio_write(peer, "abcdef\n", 7, -1) == 7);
+    CHECK(corio_fd_write(peer, "abcdef\n", 7, -1) == 7);
     CHECK(corio_stream_readline(s, buf, 4, -1) == -1 && errno == EMSGSIZE);
     CHECK(corio_stream_readline(s, buf, sizeof(buf), -1) == 7);
     /* the end: readexactly fails with EPIPE, the partial data stays */
-    CHECK(corio_write(peer, "tail", 4, -1) == 4);
+    CHECK(corio_fd_write(peer, "tail", 4, -1) == 4);
     CHECK(close(peer) == 0);
     errno = 0;
     CHECK(corio_stream_readexactly(s, buf, 10, -1) == -1 && errno == EPIPE);
@@ -176,7 +176,7 @@ static void *slow_reader(void *arg)
     char buf[4096];
 
     for (;;) {
-        ssize_t n = corio_read(r->fd, buf, sizeof(buf), -1);
+        ssize_t n = corio_fd_read(r->fd, buf, sizeof(buf), -1);
 
         if (n <= 0)
             return n == 0 ? NULL : corio_task_fail(errno);
@@ -201,7 +201,7 @@ static void *backpressure_main(void *arg)
     (void)arg;
     s = pair_stream(&r.fd, &o);
     CHECK(s != NULL);
-    t = corio_spawn(slow_reader, &r, NULL);
+    t = corio_task_spawn(slow_reader, &r, NULL);
     CHECK(t != NULL);
     for (size_t sent = 0; sent < TOTAL; sent += CHUNK) {
         for (size_t i = 0; i < CHUNK; i++)
@@ -216,7 +216,7 @@ static void *backpressure_main(void *arg)
     CHECK(most <= o.high_water + CHUNK);
     CHECK(corio_stream_shutdown(s, -1) == 0);
     CHECK(corio_stream_write(s, "x", 1) == -1 && errno == EPIPE);
-    CHECK(corio_join(t, NULL) == 0);
+    CHECK(corio_task_join(t, NULL) == 0);
     CHECK(r.got == TOTAL && r.bad == 0);
     close(r.fd);
     CHECK(corio_stream_close(s) == 0);
@@ -284,12 +284,12 @@ static void *cancel_main(void *arg)
         v.s = pair_stream(&peer, NULL);
         CHECK(v.s != NULL);
         if (reads_a_line) /* some, not enough */
-            CHECK(corio_write(peer, "part", 4, -1) == 4);
-        t = corio_spawn(victim_task, &v, NULL);
+            CHECK(corio_fd_write(peer, "part", 4, -1) == 4);
+        t = corio_task_spawn(victim_task, &v, NULL);
         CHECK(t != NULL);
         CHECK(corio_sleep(20 * MS) == 0);
         CHECK(corio_task_cancel(t) == 1);
-        CHECK(corio_join(t, NULL) == -1 && errno == ECANCELED);
+        CHECK(corio_task_join(t, NULL) == -1 && errno == ECANCELED);
         CHECK(v.err == ECANCELED);
         /* nothing consumed */
         if (reads_a_line)
@@ -341,9 +341,9 @@ static void *transports_main(void *arg)
     corio_addr a;
     char addr[128], line[128];
 
-    srv = corio_serve(where, NULL, echo_lines, NULL);
+    srv = corio_server_start(where, NULL, echo_lines, NULL);
     CHECK(srv != NULL);
-    CHECK(corio_sockname(corio_server_fd(srv), &a) == 0);
+    CHECK(corio_socket_name(corio_server_fd(srv), &a) == 0);
     CHECK(corio_addr_format(&a, addr, sizeof(addr)) > 0);
     c = corio_stream_connect(addr, corio_now() + CORIO_SECOND);
     CHECK(c != NULL);
@@ -429,9 +429,9 @@ static void *half_close_main(void *arg)
      * then the end, and can still answer */
     CHECK(corio_stream_write(s, "last words", 10) == 0);
     CHECK(corio_stream_shutdown(s, -1) == 0);
-    CHECK(corio_read(peer, buf, sizeof(buf), -1) == 10);
-    CHECK(corio_read(peer, buf, sizeof(buf), -1) == 0);
-    CHECK(corio_write(peer, "reply\n", 6, -1) == 6);
+    CHECK(corio_fd_read(peer, buf, sizeof(buf), -1) == 10);
+    CHECK(corio_fd_read(peer, buf, sizeof(buf), -1) == 0);
+    CHECK(corio_fd_write(peer, "reply\n", 6, -1) == 6);
     CHECK(corio_stream_readline(s, buf, sizeof(buf), -1) == 6);
     CHECK(corio_stream_write(s, "more", 4) == -1 && errno == EPIPE);
     CHECK(corio_stream_drain(s, -1) == -1 && errno == EPIPE);
@@ -455,14 +455,14 @@ static int tcp_pair(corio_stream **c)
 {
     char addr[64];
     corio_addr a;
-    int lfd = corio_listen("127.0.0.1:0", NULL), s;
+    int lfd = corio_socket_listen("127.0.0.1:0", NULL), s;
 
-    if (lfd == -1 || corio_sockname(lfd, &a) == -1 ||
+    if (lfd == -1 || corio_socket_name(lfd, &a) == -1 ||
         corio_addr_format(&a, addr, sizeof(addr)) == -1)
         return -1;
     *c = corio_stream_connect(addr, -1);
-    s = corio_accept(lfd, NULL, -1);
-    corio_close(lfd);
+    s = corio_socket_accept(lfd, NULL, -1);
+    corio_fd_close(lfd);
     return *c != NULL ? s : -1;
 }
 
@@ -471,7 +471,7 @@ static void reset(int fd)
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    corio_close(fd);
+    corio_fd_close(fd);
 }
 
 static void *reset_mid_stream_main(void *arg)
@@ -484,7 +484,7 @@ static void *reset_mid_stream_main(void *arg)
     /* the peer sends some, then resets: readexactly reports it */
     s = tcp_pair(&c);
     CHECK(s >= 0);
-    CHECK(corio_write(s, big, 1000, -1) == 1000);
+    CHECK(corio_fd_write(s, big, 1000, -1) == 1000);
     CHECK(corio_stream_readexactly(c, big, 500, -1) == 500);
     reset(s);
     errno = 0;
@@ -497,7 +497,7 @@ static void *reset_mid_stream_main(void *arg)
     CHECK(s >= 0);
     rc = corio_stream_write(c, big, sizeof(big));
     CHECK(rc == 0);
-    CHECK(corio_read(s, big, 4096, -1) > 0);
+    CHECK(corio_fd_read(s, big, 4096, -1) > 0);
     reset(s);
     for (int i = 0; i < 100 && rc == 0; i++) {
         rc = corio_stream_drain(c, corio_now() + CORIO_SECOND);
@@ -530,7 +530,7 @@ static void *deadlines_main(void *arg)
     (void)arg;
     s = pair_stream(&peer, NULL);
     CHECK(s != NULL);
-    CHECK(corio_write(peer, "no newline yet", 14, -1) == 14);
+    CHECK(corio_fd_write(peer, "no newline yet", 14, -1) == 14);
     t0 = corio_now();
     errno = 0;
     CHECK(corio_stream_readline(s, buf, sizeof(buf), t0 + 20 * MS) == -1);
@@ -571,7 +571,7 @@ static void *small_buffer_main(void *arg)
     (void)arg;
     s = pair_stream(&peer, NULL);
     CHECK(s != NULL);
-    CHECK(corio_write(peer, "abcdefghijkl", 12, -1) == 12);
+    CHECK(corio_fd_write(peer, "abcdefghijkl", 12, -1) == 12);
     t0 = corio_now();
     CHECK(corio_stream_readline(s, buf, sizeof(buf), t0 + CORIO_SECOND) == -1);
     /* At once: waiting would end at the deadline, 1 s away. */
@@ -640,27 +640,27 @@ static void *sharing_main(void *arg)
     CHECK(r.s != NULL);
     for (int i = 0; i < 3; i++) {
         d[i] = (struct sharer){.s = r.s, .rc = 1};
-        t[i] = corio_spawn(drainer, &d[i], NULL);
+        t[i] = corio_task_spawn(drainer, &d[i], NULL);
         CHECK(t[i] != NULL);
     }
     CHECK(corio_sleep(10 * MS) == 0);
     CHECK(corio_stream_pending(r.s) > 0);
-    rt = corio_spawn(slow_reader, &sr, NULL);
+    rt = corio_task_spawn(slow_reader, &sr, NULL);
     CHECK(rt != NULL);
     for (int i = 0; i < 3; i++) {
-        CHECK(corio_join(t[i], NULL) == 0);
+        CHECK(corio_task_join(t[i], NULL) == 0);
         CHECK(d[i].rc == 0);
     }
     CHECK(corio_stream_shutdown(r.s, -1) == 0);
-    CHECK(corio_join(rt, NULL) == 0 && sr.got == 3 * 256 * 1024);
+    CHECK(corio_task_join(rt, NULL) == 0 && sr.got == 3 * 256 * 1024);
     /* one reader at a time: a second one fails with EBUSY */
-    rt = corio_spawn(liner, &r, NULL);
+    rt = corio_task_spawn(liner, &r, NULL);
     CHECK(rt != NULL && corio_sleep(5 * MS) == 0);
     CHECK(corio_stream_readline(r.s, line, sizeof(line), -1) == -1);
     CHECK(errno == EBUSY);
     CHECK(corio_stream_read(r.s, line, 1, -1) == -1 && errno == EBUSY);
-    CHECK(corio_write(sr.fd, "for the first\n", 14, -1) == 14);
-    CHECK(corio_join(rt, NULL) == 0 && r.rc == 14);
+    CHECK(corio_fd_write(sr.fd, "for the first\n", 14, -1) == 14);
+    CHECK(corio_task_join(rt, NULL) == 0 && r.rc == 14);
     close(sr.fd);
     CHECK(corio_stream_close(r.s) == 0);
     return NULL;
@@ -684,18 +684,18 @@ static void *close_under_waiters_main(void *arg)
     (void)arg;
     r.s = pair_stream(&peer, &o);
     CHECK(r.s != NULL);
-    rt = corio_spawn(liner, &r, NULL);
+    rt = corio_task_spawn(liner, &r, NULL);
     CHECK(rt != NULL);
     for (int i = 0; i < 2; i++) {
         d[i] = (struct sharer){.s = r.s, .rc = 1};
-        t[i] = corio_spawn(drainer, &d[i], NULL);
+        t[i] = corio_task_spawn(drainer, &d[i], NULL);
         CHECK(t[i] != NULL);
     }
     CHECK(corio_sleep(10 * MS) == 0);
     CHECK(corio_stream_close(r.s) == 0);
-    CHECK(corio_join(rt, NULL) == 0 && r.rc == -1 && r.err == EBADF);
+    CHECK(corio_task_join(rt, NULL) == 0 && r.rc == -1 && r.err == EBADF);
     for (int i = 0; i < 2; i++) {
-        CHECK(corio_join(t[i], NULL) == 0);
+        CHECK(corio_task_join(t[i], NULL) == 0);
         errno = d[i].err;
         CHECK(d[i].rc == -1 && d[i].err == EBADF);
     }
@@ -751,7 +751,7 @@ static ssize_t trickle_write(struct corio__transport *t, const void *buf,
 static int trickle_wait(struct corio__transport *t, unsigned events,
                         int64_t deadline)
 {
-    return corio_wait_fd(t->fd, events, deadline);
+    return corio_fd_wait(t->fd, events, deadline);
 }
 
 static int trickle_shutdown(struct corio__transport *t, unsigned *want)
@@ -765,7 +765,7 @@ static int trickle_close(struct corio__transport *t)
     struct trickle *tr = (struct trickle *)t;
 
     tr->closed++;
-    return corio_close(t->fd);
+    return corio_fd_close(t->fd);
 }
 
 static const struct corio__transport_ops trickle_ops = {
@@ -790,14 +790,14 @@ static void *transport_main(void *arg)
     s = corio__stream_new_transport(&tr.base, NULL);
     CHECK(s != NULL);
     CHECK(corio_stream_fd(s) == sv[0]);
-    CHECK(corio_write(sv[1], "hello, transport\nrest", 21, -1) == 21);
+    CHECK(corio_fd_write(sv[1], "hello, transport\nrest", 21, -1) == 21);
     CHECK(corio_stream_readline(s, buf, sizeof(buf), -1) == 17);
     CHECK(strcmp(buf, "hello, transport\n") == 0);
     CHECK(corio_stream_readexactly(s, buf, 4, -1) == 4);
     CHECK(memcmp(buf, "rest", 4) == 0);
     CHECK(corio_stream_write(s, "written in threes", 17) == 0);
     CHECK(corio_stream_shutdown(s, -1) == 0);
-    CHECK(corio_read(sv[1], buf, sizeof(buf), -1) > 0);
+    CHECK(corio_fd_read(sv[1], buf, sizeof(buf), -1) > 0);
     CHECK(corio_stream_close(s) == 0 && tr.closed == 1);
     close(sv[1]);
     return NULL;
@@ -871,21 +871,21 @@ static void *crossed_main(void *arg)
     tr.base.fd = sv[0];
     s = corio__stream_new_transport(&tr.base, NULL);
     CHECK(s != NULL);
-    drainer = corio_spawn(crossed_drainer, s, NULL);
+    drainer = corio_task_spawn(crossed_drainer, s, NULL);
     CHECK(drainer != NULL);
     CHECK(corio_sleep(5 * MS) == 0); /* the drainer waits to write */
-    reader = corio_spawn(crossed_reader, s, NULL);
+    reader = corio_task_spawn(crossed_reader, s, NULL);
     CHECK(reader != NULL);
     CHECK(corio_sleep(5 * MS) == 0); /* the reader waits behind it */
     while (got < (1 << 20)) {
-        ssize_t n = corio_read(sv[1], buf, sizeof(buf), -1);
+        ssize_t n = corio_fd_read(sv[1], buf, sizeof(buf), -1);
 
         CHECK(n > 0);
         got += (size_t)n;
     }
-    CHECK(corio_join(drainer, NULL) == 0);
-    CHECK(corio_write(sv[1], "ok\n", 3, -1) == 3);
-    CHECK(corio_join(reader, NULL) == 0);
+    CHECK(corio_task_join(drainer, NULL) == 0);
+    CHECK(corio_fd_write(sv[1], "ok\n", 3, -1) == 3);
+    CHECK(corio_task_join(reader, NULL) == 0);
     CHECK(corio_stream_close(s) == 0 && tr.closed == 1);
     close(sv[1]);
     return NULL;

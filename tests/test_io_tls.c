@@ -89,7 +89,7 @@ static corio_server *serve_tls(corio_tls *tls, const char *addr,
                                corio_conn_fn handler, void *arg, int *port)
 {
     corio_listen_opts l = {.tls = tls, .tls_timeout = 2000 * MS};
-    corio_server *srv = corio_serve(addr ? addr : "127.0.0.1:0", &l, handler,
+    corio_server *srv = corio_server_start(addr ? addr : "127.0.0.1:0", &l, handler,
                                     arg);
 
     if (srv != NULL)
@@ -268,10 +268,10 @@ static void bulk_handler(corio_stream *s, void *arg)
     corio_task *r;
 
     b->s = s;
-    r = corio_spawn(bulk_reader, b, NULL);
+    r = corio_task_spawn(bulk_reader, b, NULL);
     if (r == NULL || bulk_write(s) == -1)
         b->got = 0;
-    if (r != NULL && corio_join(r, NULL) == -1)
+    if (r != NULL && corio_task_join(r, NULL) == -1)
         b->got = 0;
 }
 
@@ -291,10 +291,10 @@ static void *bulk_main(void *arg)
     snprintf(addr, sizeof(addr), "localhost:%d", port);
     client.s = corio_tls_connect(ctls, addr, corio_now() + 5000 * MS);
     CHECK(client.s != NULL);
-    r = corio_spawn(bulk_reader, &client, NULL);
+    r = corio_task_spawn(bulk_reader, &client, NULL);
     CHECK(r != NULL);
     CHECK(bulk_write(client.s) == 0);
-    CHECK(corio_join(r, NULL) == 0);
+    CHECK(corio_task_join(r, NULL) == 0);
     CHECK(client.got == BULK && client.sum == bulk_sum());
     CHECK(corio_stream_close(client.s) == 0);
     CHECK(corio_server_stop(srv, corio_now() + 5000 * MS) == 0);
@@ -540,7 +540,7 @@ static void *misuse_main(void *arg)
     CHECK(ctls != NULL && stls != NULL);
     /* a server needs a server context */
     errno = 0;
-    CHECK(corio_serve("127.0.0.1:0", &l, noop_handler, NULL) == NULL);
+    CHECK(corio_server_start("127.0.0.1:0", &l, noop_handler, NULL) == NULL);
     CHECK(errno == EINVAL);
     /* a client verifies a name: none in a Unix address */
     errno = 0;
@@ -642,7 +642,7 @@ static void *garbage_main(void *arg)
     (void)arg;
     CHECK(ctls != NULL && stls != NULL && ltls != NULL);
     /* a TLS client talking to a plain server */
-    plain = corio_serve("127.0.0.1:0", NULL, plain_http_handler, NULL);
+    plain = corio_server_start("127.0.0.1:0", NULL, plain_http_handler, NULL);
     CHECK(plain != NULL);
     snprintf(addr, sizeof(addr), "localhost:%d", bound_port(corio_server_fd(plain)));
     errno = 0;
@@ -733,22 +733,22 @@ static void *handshake_wait_main(void *arg)
 
     (void)arg;
     CHECK(d.tls != NULL);
-    silent = corio_serve("127.0.0.1:0", NULL, silent_handler, NULL);
+    silent = corio_server_start("127.0.0.1:0", NULL, silent_handler, NULL);
     CHECK(silent != NULL);
     snprintf(d.addr, sizeof(d.addr), "localhost:%d", bound_port(corio_server_fd(silent)));
     /* cancelled while waiting for the server's hello */
-    t = corio_spawn(dial_main, &d, NULL);
+    t = corio_task_spawn(dial_main, &d, NULL);
     CHECK(t != NULL);
     CHECK(corio_sleep(30 * MS) == 0);
     CHECK(corio_server_connections(silent) == 1);
     CHECK(corio_task_cancel(t) == 1);
-    CHECK(corio_join(t, NULL) == -1 && errno == ECANCELED);
+    CHECK(corio_task_join(t, NULL) == -1 && errno == ECANCELED);
     /* a deadline */
     t0 = corio_now();
     d.deadline = t0 + 50 * MS;
-    t = corio_spawn(dial_main, &d, NULL);
+    t = corio_task_spawn(dial_main, &d, NULL);
     CHECK(t != NULL);
-    CHECK(corio_join(t, NULL) == -1 && errno == ETIMEDOUT);
+    CHECK(corio_task_join(t, NULL) == -1 && errno == ETIMEDOUT);
     CHECK((corio_now() - t0) / MS >= 50);
     CHECK((corio_now() - t0) / MS < 50 + test_slack_ms());
     CHECK(corio_server_stop(silent, corio_now() + 2000 * MS) == 0);
@@ -773,7 +773,7 @@ static void *server_handshake_main(void *arg)
 
     (void)arg;
     CHECK(stls != NULL);
-    srv = corio_serve("127.0.0.1:0", &l, echo_handler, &seen);
+    srv = corio_server_start("127.0.0.1:0", &l, echo_handler, &seen);
     CHECK(srv != NULL);
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", bound_port(corio_server_fd(srv)));
     /* a client that never says hello is dropped after tls_timeout */
@@ -830,7 +830,7 @@ static void *starttls_main(void *arg)
     (void)arg;
     CHECK(stls != NULL && ctls != NULL);
     snprintf(addr, sizeof(addr), "unix:%s", path("sock"));
-    srv = corio_serve(addr, NULL, starttls_handler, stls);
+    srv = corio_server_start(addr, NULL, starttls_handler, stls);
     CHECK(srv != NULL);
     s = corio_stream_connect(addr, -1);
     CHECK(s != NULL);

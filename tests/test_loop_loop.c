@@ -1,8 +1,8 @@
 /* tests/test_loop_loop.c -- the event loop of include/corio/loop.h: loops and
  * the thread's current loop, run/run_forever/stop/close, the loop's clock,
  * callbacks (call_soon, call_later, call_at) and their handles, calls from
- * other threads (corio_call_soon_threadsafe), waiting on file descriptors
- * (corio_wait_fd, corio_fd_forget), and the timer heap under load.
+ * other threads (corio_loop_call_soon_threadsafe), waiting on file descriptors
+ * (corio_fd_wait, corio_fd_forget), and the timer heap under load.
  *
  * Suites: "loop" holds what the contract promises and the core does. Suite
  * "loop_bug" holds scenarios where the core breaks the contract today (each
@@ -109,7 +109,7 @@ static void *thread_current(void *arg)
     (void)arg;
     /* Made implicitly: the thread owns it and closes it when it exits
      * (valgrind would report it lost otherwise). */
-    cr_assert_eq(corio_call_soon(l, nothing, NULL, NULL), 0);
+    cr_assert_eq(corio_loop_call_soon(l, nothing, NULL, NULL), 0);
     return l;
 }
 
@@ -138,7 +138,7 @@ Test(loop, null_loop_fails_with_einval, .timeout = 30)
 {
     int64_t t0 = corio_now();
 
-    expect_fail(corio_loop_run(NULL), EINVAL);
+    expect_fail(corio_loop_run_until_idle(NULL), EINVAL);
     expect_fail(corio_loop_run_forever(NULL), EINVAL);
     expect_fail(corio_loop_stop(NULL), EINVAL);
     cr_assert_geq(corio_loop_time(NULL), t0);
@@ -155,7 +155,7 @@ static void busy_cb(void *arg)
 
     cr_assert(corio_loop_is_running(loop));
     expect_fail(corio_loop_close(loop), EBUSY);
-    expect_fail(corio_loop_run(loop), EBUSY);
+    expect_fail(corio_loop_run_until_idle(loop), EBUSY);
     expect_fail(corio_loop_run_forever(loop), EBUSY);
     expect_fail(corio_loop_set_current(other_loop), EBUSY);
     expect_fail(corio_loop_set_current(NULL), EBUSY);
@@ -169,9 +169,9 @@ Test(loop, close_run_set_current_ebusy_while_running, .timeout = 30)
 
     other_loop = corio_loop_new();
     cr_assert_not_null(other_loop);
-    cr_assert_eq(corio_call_soon(loop, busy_cb, loop, NULL), 0);
+    cr_assert_eq(corio_loop_call_soon(loop, busy_cb, loop, NULL), 0);
     cr_assert_not(corio_loop_is_running(loop));
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(busy_checked, 1);
     cr_assert_not(corio_loop_is_running(loop));
     loop_done(other_loop);
@@ -185,7 +185,7 @@ Test(loop, run_with_nothing_to_do_returns_at_once, .timeout = 30)
     corio_loop *loop = loop_open();
     int64_t t0 = corio_now();
 
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_lt(elapsed_ms(t0), SLACK_MS);
     loop_done(loop);
 }
@@ -200,13 +200,13 @@ static void chain3(void *arg)
 static void chain2(void *arg)
 {
     note(CORIO_INT(2));
-    cr_assert_eq(corio_call_soon(arg, chain3, NULL, NULL), 0);
+    cr_assert_eq(corio_loop_call_soon(arg, chain3, NULL, NULL), 0);
 }
 
 static void chain1(void *arg)
 {
     note(CORIO_INT(1));
-    cr_assert_eq(corio_call_later(arg, 20 * MS, chain2, arg, NULL), 0);
+    cr_assert_eq(corio_loop_call_later(arg, 20 * MS, chain2, arg, NULL), 0);
 }
 
 Test(loop, run_returns_when_nothing_is_left, .timeout = 30)
@@ -214,8 +214,8 @@ Test(loop, run_returns_when_nothing_is_left, .timeout = 30)
     corio_loop *loop = loop_open();
     int64_t t0 = corio_now();
 
-    cr_assert_eq(corio_call_soon(loop, chain1, loop, NULL), 0);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_call_soon(loop, chain1, loop, NULL), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(norder, 3);
     cr_assert_eq(order[0], 1);
     cr_assert_eq(order[1], 2);
@@ -229,13 +229,13 @@ Test(loop, run_forever_until_stop, .timeout = 30)
     corio_loop *loop = loop_open();
     int64_t t0 = corio_now();
 
-    cr_assert_eq(corio_call_later(loop, 50 * MS, stop_cb, loop, NULL), 0);
+    cr_assert_eq(corio_loop_call_later(loop, 50 * MS, stop_cb, loop, NULL), 0);
     cr_assert_eq(corio_loop_run_forever(loop), 0);
     cr_assert_geq(elapsed_ms(t0), 50);
     cr_assert_lt(elapsed_ms(t0), 50 + SLACK_MS);
     cr_assert_not(corio_loop_is_running(loop));
     /* run_forever can run again, and waits with no work until stopped. */
-    cr_assert_eq(corio_call_later(loop, 10 * MS, stop_cb, loop, NULL), 0);
+    cr_assert_eq(corio_loop_call_later(loop, 10 * MS, stop_cb, loop, NULL), 0);
     cr_assert_eq(corio_loop_run_forever(loop), 0);
     loop_done(loop);
 }
@@ -246,21 +246,21 @@ static void stop_and_schedule(void *arg)
 {
     note(CORIO_INT(1));
     corio_loop_stop(arg);
-    cr_assert_eq(corio_call_soon(arg, note, CORIO_INT(3), NULL), 0);
+    cr_assert_eq(corio_loop_call_soon(arg, note, CORIO_INT(3), NULL), 0);
 }
 
 Test(loop, stop_returns_after_the_ready_callbacks, .timeout = 30)
 {
     corio_loop *loop = loop_open();
 
-    cr_assert_eq(corio_call_soon(loop, stop_and_schedule, loop, NULL), 0);
-    cr_assert_eq(corio_call_soon(loop, note, CORIO_INT(2), NULL), 0);
+    cr_assert_eq(corio_loop_call_soon(loop, stop_and_schedule, loop, NULL), 0);
+    cr_assert_eq(corio_loop_call_soon(loop, note, CORIO_INT(2), NULL), 0);
     cr_assert_eq(corio_loop_run_forever(loop), 0);
     cr_assert_eq(norder, 2, "ran %d callbacks", norder);
     cr_assert_eq(order[0], 1);
     cr_assert_eq(order[1], 2);
     /* C is still scheduled: the next run runs it. */
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(norder, 3);
     cr_assert_eq(order[2], 3);
     loop_done(loop);
@@ -280,8 +280,8 @@ Test(loop, loop_time_is_the_iteration_clock, .timeout = 30)
     int64_t t0 = corio_now();
 
     cr_assert_leq(corio_loop_time(loop), corio_now());
-    cr_assert_eq(corio_call_later(loop, 30 * MS, clock_cb, loop, NULL), 0);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_call_later(loop, 30 * MS, clock_cb, loop, NULL), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_geq(seen_time, t0 + 30 * MS, "the clock moved with the loop");
     cr_assert_leq(seen_time, seen_now);
     cr_assert_lt(seen_now - seen_time, SLACK_MS * MS);
@@ -295,9 +295,9 @@ Test(loop, call_soon_runs_in_fifo_order, .timeout = 30)
     corio_loop *loop = loop_open();
 
     for (int i = 0; i < 1000; i++)
-        cr_assert_eq(corio_call_soon(loop, note, CORIO_INT(i), NULL), 0);
+        cr_assert_eq(corio_loop_call_soon(loop, note, CORIO_INT(i), NULL), 0);
     cr_assert_eq(norder, 0, "call_soon runs nothing by itself");
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(norder, 1000);
     for (int i = 0; i < 1000; i++)
         cr_assert_eq(order[i], i);
@@ -308,16 +308,16 @@ Test(loop, call_soon_runs_in_fifo_order, .timeout = 30)
 static void schedule_next(void *arg)
 {
     note(CORIO_INT(1));
-    cr_assert_eq(corio_call_soon(arg, note, CORIO_INT(3), NULL), 0);
+    cr_assert_eq(corio_loop_call_soon(arg, note, CORIO_INT(3), NULL), 0);
 }
 
 Test(loop, callbacks_scheduled_by_callbacks_run_after, .timeout = 30)
 {
     corio_loop *loop = loop_open();
 
-    cr_assert_eq(corio_call_soon(loop, schedule_next, loop, NULL), 0);
-    cr_assert_eq(corio_call_soon(loop, note, CORIO_INT(2), NULL), 0);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_call_soon(loop, schedule_next, loop, NULL), 0);
+    cr_assert_eq(corio_loop_call_soon(loop, note, CORIO_INT(2), NULL), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(norder, 3);
     cr_assert_eq(order[0], 1);
     cr_assert_eq(order[1], 2);
@@ -333,15 +333,15 @@ static long spins;
 static void spin(void *arg)
 {
     spins++;
-    cr_assert_eq(corio_call_soon(arg, spin, arg, NULL), 0);
+    cr_assert_eq(corio_loop_call_soon(arg, spin, arg, NULL), 0);
 }
 
 Test(loop, self_rescheduling_callback_lets_timers_fire, .timeout = 30)
 {
     corio_loop *loop = loop_open();
 
-    cr_assert_eq(corio_call_soon(loop, spin, loop, NULL), 0);
-    cr_assert_eq(corio_call_later(loop, 20 * MS, stop_cb, loop, NULL), 0);
+    cr_assert_eq(corio_loop_call_soon(loop, spin, loop, NULL), 0);
+    cr_assert_eq(corio_loop_call_later(loop, 20 * MS, stop_cb, loop, NULL), 0);
     cr_assert_eq(corio_loop_run_forever(loop), 0);
     cr_assert_gt(spins, 1);
     loop_done(loop); /* the pending spin is dropped and freed */
@@ -352,10 +352,10 @@ Test(loop, call_soon_einval, .timeout = 30)
     corio_loop *loop = loop_open();
     corio_handle *h = NULL;
 
-    expect_fail(corio_call_soon(loop, NULL, NULL, NULL), EINVAL);
-    expect_fail(corio_call_soon(loop, NULL, NULL, &h), EINVAL);
+    expect_fail(corio_loop_call_soon(loop, NULL, NULL, NULL), EINVAL);
+    expect_fail(corio_loop_call_soon(loop, NULL, NULL, &h), EINVAL);
     cr_assert_null(h, "no handle on failure");
-    expect_fail(corio_call_soon(NULL, note, NULL, NULL), EINVAL);
+    expect_fail(corio_loop_call_soon(NULL, note, NULL, NULL), EINVAL);
     loop_done(loop);
 }
 
@@ -371,10 +371,10 @@ Test(loop, timers_fire_in_time_order, .timeout = 30)
     /* call_at from one base: call_later would measure each delay from its
      * own call, which under valgrind can be milliseconds apart. */
     for (int i = 0; i < n; i++)
-        cr_assert_eq(corio_call_at(loop, base + delays[i] * MS, note,
+        cr_assert_eq(corio_loop_call_at(loop, base + delays[i] * MS, note,
                                    CORIO_INT(delays[i]), NULL),
                      0);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(norder, n);
     for (int i = 1; i < n; i++)
         cr_assert_lt(order[i - 1], order[i], "fired %d before %d", order[i - 1],
@@ -391,9 +391,9 @@ Test(loop, equal_times_fire_in_scheduling_order, .timeout = 30)
     for (int i = 0; i < 200; i++) {
         int64_t w = i % 2 == 0 ? when : when - 5 * MS;
 
-        cr_assert_eq(corio_call_at(loop, w, note, CORIO_INT(i), NULL), 0);
+        cr_assert_eq(corio_loop_call_at(loop, w, note, CORIO_INT(i), NULL), 0);
     }
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(norder, 200);
     for (int i = 0; i < 100; i++) {
         cr_assert_eq(order[i], 2 * i + 1, "earlier time first, in order");
@@ -417,9 +417,9 @@ Test(loop, timers_fire_late_by_little, .timeout = 30)
     int64_t t0 = corio_now();
     int64_t at = t0 + 70 * MS;
 
-    cr_assert_eq(corio_call_later(loop, 40 * MS, stamp, NULL, NULL), 0);
-    cr_assert_eq(corio_call_at(loop, at, stamp, NULL, NULL), 0);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_call_later(loop, 40 * MS, stamp, NULL, NULL), 0);
+    cr_assert_eq(corio_loop_call_at(loop, at, stamp, NULL, NULL), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(nfired, 2);
     cr_assert_geq(fired_at[0], t0 + 40 * MS, "never early");
     cr_assert_lt(fired_at[0], t0 + (40 + SLACK_MS) * MS);
@@ -434,9 +434,9 @@ Test(loop, call_at_in_the_past_fires_at_once, .timeout = 30)
     int64_t t0 = corio_now();
 
     cr_assert_eq(
-        corio_call_at(loop, t0 - CORIO_SECOND, note, CORIO_INT(1), NULL), 0);
-    cr_assert_eq(corio_call_later(loop, 0, note, CORIO_INT(2), NULL), 0);
-    cr_assert_eq(corio_loop_run(loop), 0);
+        corio_loop_call_at(loop, t0 - CORIO_SECOND, note, CORIO_INT(1), NULL), 0);
+    cr_assert_eq(corio_loop_call_later(loop, 0, note, CORIO_INT(2), NULL), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(norder, 2);
     cr_assert_eq(order[0], 1);
     cr_assert_eq(order[1], 2);
@@ -449,15 +449,15 @@ Test(loop, call_later_call_at_einval, .timeout = 30)
     corio_loop *loop = loop_open();
     corio_handle *h = NULL;
 
-    expect_fail(corio_call_later(loop, -1, note, NULL, &h), EINVAL);
-    expect_fail(corio_call_later(loop, -CORIO_SECOND, note, NULL, NULL),
+    expect_fail(corio_loop_call_later(loop, -1, note, NULL, &h), EINVAL);
+    expect_fail(corio_loop_call_later(loop, -CORIO_SECOND, note, NULL, NULL),
                 EINVAL);
-    expect_fail(corio_call_later(loop, MS, NULL, NULL, &h), EINVAL);
-    expect_fail(corio_call_later(NULL, MS, note, NULL, NULL), EINVAL);
-    expect_fail(corio_call_at(loop, corio_now(), NULL, NULL, &h), EINVAL);
-    expect_fail(corio_call_at(NULL, corio_now(), note, NULL, NULL), EINVAL);
+    expect_fail(corio_loop_call_later(loop, MS, NULL, NULL, &h), EINVAL);
+    expect_fail(corio_loop_call_later(NULL, MS, note, NULL, NULL), EINVAL);
+    expect_fail(corio_loop_call_at(loop, corio_now(), NULL, NULL, &h), EINVAL);
+    expect_fail(corio_loop_call_at(NULL, corio_now(), note, NULL, NULL), EINVAL);
     cr_assert_null(h, "no handle on failure");
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(norder, 0, "nothing was scheduled");
     loop_done(loop);
 }
@@ -486,10 +486,10 @@ Test(loop, thousand_timers_fire_in_order, .timeout = 30)
     for (int i = 0; i < 1000; i++) {
         when_of[i] = base + (rand() % 50000) * CORIO_USEC;
         cr_assert_eq(
-            corio_call_at(loop, when_of[i], timer_check, CORIO_INT(i), NULL),
+            corio_loop_call_at(loop, when_of[i], timer_check, CORIO_INT(i), NULL),
             0);
     }
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(norder, 1000);
     cr_assert_eq(out_of_order, 0);
     loop_done(loop);
@@ -503,9 +503,9 @@ Test(loop, cancel_before_run_never_runs, .timeout = 30)
     corio_handle *soon = NULL, *later = NULL;
     int64_t t0 = corio_now();
 
-    cr_assert_eq(corio_call_soon(loop, note, CORIO_INT(1), &soon), 0);
+    cr_assert_eq(corio_loop_call_soon(loop, note, CORIO_INT(1), &soon), 0);
     cr_assert_eq(
-        corio_call_later(loop, 10 * CORIO_SECOND, note, CORIO_INT(2), &later),
+        corio_loop_call_later(loop, 10 * CORIO_SECOND, note, CORIO_INT(2), &later),
         0);
     cr_assert_not_null(soon);
     cr_assert_not_null(later);
@@ -517,7 +517,7 @@ Test(loop, cancel_before_run_never_runs, .timeout = 30)
     expect_fail(corio_handle_cancel(soon), EALREADY);
     expect_fail(corio_handle_cancel(later), EALREADY);
     /* The cancelled timer is gone: run has nothing to wait for. */
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(norder, 0);
     cr_assert_lt(elapsed_ms(t0), test_slack_capped_ms(5000),
                  "run waited for a cancelled timer");
@@ -531,9 +531,9 @@ Test(loop, cancel_after_run_is_ealready, .timeout = 30)
     corio_loop *loop = loop_open();
     corio_handle *soon = NULL, *later = NULL;
 
-    cr_assert_eq(corio_call_soon(loop, note, CORIO_INT(1), &soon), 0);
-    cr_assert_eq(corio_call_later(loop, MS, note, CORIO_INT(2), &later), 0);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_call_soon(loop, note, CORIO_INT(1), &soon), 0);
+    cr_assert_eq(corio_loop_call_later(loop, MS, note, CORIO_INT(2), &later), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(norder, 2);
     expect_fail(corio_handle_cancel(soon), EALREADY);
     expect_fail(corio_handle_cancel(later), EALREADY);
@@ -557,10 +557,10 @@ Test(loop, cancel_from_a_callback_in_the_same_batch, .timeout = 30)
     corio_loop *loop = loop_open();
     int64_t when = corio_now() + 5 * MS;
 
-    cr_assert_eq(corio_call_at(loop, when, cancel_victim, CORIO_INT(1), NULL),
+    cr_assert_eq(corio_loop_call_at(loop, when, cancel_victim, CORIO_INT(1), NULL),
                  0);
-    cr_assert_eq(corio_call_at(loop, when, note, CORIO_INT(2), &victim), 0);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_call_at(loop, when, note, CORIO_INT(2), &victim), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(norder, 1, "the cancelled callback ran");
     cr_assert(corio_handle_cancelled(victim));
     corio_handle_free(victim);
@@ -572,13 +572,13 @@ Test(loop, handle_free_of_a_pending_handle_still_runs, .timeout = 30)
     corio_loop *loop = loop_open();
     corio_handle *soon = NULL, *later = NULL;
 
-    cr_assert_eq(corio_call_soon(loop, note, CORIO_INT(1), &soon), 0);
-    cr_assert_eq(corio_call_later(loop, 10 * MS, note, CORIO_INT(2), &later),
+    cr_assert_eq(corio_loop_call_soon(loop, note, CORIO_INT(1), &soon), 0);
+    cr_assert_eq(corio_loop_call_later(loop, 10 * MS, note, CORIO_INT(2), &later),
                  0);
     corio_handle_free(soon);
     corio_handle_free(later);
     corio_handle_free(NULL);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(norder, 2, "freeing the handle does not cancel");
     loop_done(loop); /* valgrind: both handles were freed by the loop */
 }
@@ -588,14 +588,14 @@ Test(loop, handle_free_after_cancel_before_run, .timeout = 30)
     corio_loop *loop = loop_open();
     corio_handle *soon = NULL, *later = NULL;
 
-    cr_assert_eq(corio_call_soon(loop, note, CORIO_INT(1), &soon), 0);
-    cr_assert_eq(corio_call_later(loop, 10 * MS, note, CORIO_INT(2), &later),
+    cr_assert_eq(corio_loop_call_soon(loop, note, CORIO_INT(1), &soon), 0);
+    cr_assert_eq(corio_loop_call_later(loop, 10 * MS, note, CORIO_INT(2), &later),
                  0);
     cr_assert_eq(corio_handle_cancel(soon), 0);
     cr_assert_eq(corio_handle_cancel(later), 0);
     corio_handle_free(soon); /* still in the ready queue */
     corio_handle_free(later);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(norder, 0);
     loop_done(loop);
 }
@@ -605,12 +605,12 @@ Test(loop, close_drops_pending_callbacks_and_handles_survive, .timeout = 30)
     corio_loop *loop = loop_open();
     corio_handle *soon = NULL, *later = NULL;
 
-    cr_assert_eq(corio_call_soon(loop, note, CORIO_INT(1), NULL), 0);
-    cr_assert_eq(corio_call_later(loop, CORIO_SECOND, note, CORIO_INT(2), NULL),
+    cr_assert_eq(corio_loop_call_soon(loop, note, CORIO_INT(1), NULL), 0);
+    cr_assert_eq(corio_loop_call_later(loop, CORIO_SECOND, note, CORIO_INT(2), NULL),
                  0);
-    cr_assert_eq(corio_call_soon(loop, note, CORIO_INT(3), &soon), 0);
+    cr_assert_eq(corio_loop_call_soon(loop, note, CORIO_INT(3), &soon), 0);
     cr_assert_eq(
-        corio_call_later(loop, CORIO_SECOND, note, CORIO_INT(4), &later), 0);
+        corio_loop_call_later(loop, CORIO_SECOND, note, CORIO_INT(4), &later), 0);
     loop_done(loop);
     cr_assert_eq(norder, 0, "close runs no callback");
     /* The caller's handles stay valid until freed: not cancelled, done. */
@@ -646,7 +646,7 @@ static void *producer(void *arg)
     int base = (int)(intptr_t)arg * (ts_total / NPRODUCERS);
 
     for (int i = 0; i < ts_total / NPRODUCERS; i++)
-        if (corio_call_soon_threadsafe(the_loop, ts_cb, CORIO_INT(base + i)) ==
+        if (corio_loop_call_soon_threadsafe(the_loop, ts_cb, CORIO_INT(base + i)) ==
             -1)
             __atomic_fetch_add(&ts_errors, 1, __ATOMIC_RELAXED);
     return NULL;
@@ -665,7 +665,7 @@ Test(loop, threadsafe_from_four_threads_all_run_once_on_the_loop, .timeout = 30)
     cr_assert_not_null(ts_seen);
     /* If some callback were lost, the guard stops the loop anyway. */
     cr_assert_eq(
-        corio_call_later(loop, 20 * CORIO_SECOND, stop_cb, loop, &guard), 0);
+        corio_loop_call_later(loop, 20 * CORIO_SECOND, stop_cb, loop, &guard), 0);
     for (int i = 0; i < NPRODUCERS; i++)
         cr_assert_eq(pthread_create(&th[i], NULL, producer, CORIO_INT(i)), 0);
     cr_assert_eq(corio_loop_run_forever(loop), 0);
@@ -708,7 +708,7 @@ static void *waker(void *arg)
     for (int i = 0; i < WAKE_ROUNDS; i++) {
         msleep(30);
         __atomic_store_n(&posted_at, corio_now(), __ATOMIC_RELEASE);
-        if (corio_call_soon_threadsafe(the_loop, wake_cb, NULL) == -1)
+        if (corio_loop_call_soon_threadsafe(the_loop, wake_cb, NULL) == -1)
             __atomic_fetch_add(&ts_errors, 1, __ATOMIC_RELAXED);
     }
     return NULL;
@@ -722,7 +722,7 @@ Test(loop, threadsafe_wakes_a_sleeping_loop_quickly, .timeout = 30)
 
     the_loop = loop;
     cr_assert_eq(
-        corio_call_later(loop, 20 * CORIO_SECOND, stop_cb, loop, &guard), 0);
+        corio_loop_call_later(loop, 20 * CORIO_SECOND, stop_cb, loop, &guard), 0);
     cr_assert_eq(pthread_create(&th, NULL, waker, NULL), 0);
     cr_assert_eq(corio_loop_run_forever(loop), 0);
     pthread_join(th, NULL);
@@ -736,19 +736,19 @@ Test(loop, threadsafe_wakes_a_sleeping_loop_quickly, .timeout = 30)
     loop_done(loop);
 }
 
-/* corio_loop_run runs callbacks posted with corio_call_soon_threadsafe
+/* corio_loop_run_until_idle runs callbacks posted with corio_loop_call_soon_threadsafe
  * before it returns: one posted by another thread before run, and one posted
  * by a callback of the running loop (both sit in the loop's thread-safe
  * queue, not in its ready queue). */
 static void post_threadsafe(void *arg)
 {
     note(CORIO_INT(1));
-    cr_assert_eq(corio_call_soon_threadsafe(arg, note, CORIO_INT(2)), 0);
+    cr_assert_eq(corio_loop_call_soon_threadsafe(arg, note, CORIO_INT(2)), 0);
 }
 
 static void *post_from_thread(void *arg)
 {
-    if (corio_call_soon_threadsafe(arg, note, CORIO_INT(9)) == -1)
+    if (corio_loop_call_soon_threadsafe(arg, note, CORIO_INT(9)) == -1)
         return CORIO_INT(-1);
     return NULL;
 }
@@ -763,13 +763,13 @@ Test(loop, run_runs_threadsafe_callbacks, .timeout = 30)
     cr_assert_eq(pthread_create(&th, NULL, post_from_thread, loop), 0);
     pthread_join(th, &rc);
     cr_assert_null(rc);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(norder, 1, "run returned before the posted callback ran");
     cr_assert_eq(order[0], 9);
     /* Posted from a callback while run runs. */
     norder = 0;
-    cr_assert_eq(corio_call_soon(loop, post_threadsafe, loop, NULL), 0);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_call_soon(loop, post_threadsafe, loop, NULL), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(norder, 2, "run returned before the posted callback ran");
     cr_assert_eq(order[1], 2);
     loop_done(loop);
@@ -784,7 +784,7 @@ static void *post_in_cleanup(void *arg)
     if (corio_sleep(10 * CORIO_SECOND) == 0)
         return NULL;
     errno = 0;
-    cleanup_rc = corio_call_soon_threadsafe(arg, note, CORIO_INT(1));
+    cleanup_rc = corio_loop_call_soon_threadsafe(arg, note, CORIO_INT(1));
     cleanup_errno = errno;
     return NULL;
 }
@@ -792,7 +792,7 @@ static void *post_in_cleanup(void *arg)
 Test(loop, threadsafe_while_closing_is_epipe, .timeout = 30)
 {
     corio_loop *loop = loop_open();
-    corio_task *t = corio_spawn(post_in_cleanup, loop, NULL);
+    corio_task *t = corio_task_spawn(post_in_cleanup, loop, NULL);
 
     cr_assert_not_null(t);
     cr_assert_eq(corio_task_detach(t), 0);
@@ -807,8 +807,8 @@ Test(loop, threadsafe_einval, .timeout = 30)
 {
     corio_loop *loop = loop_open();
 
-    expect_fail(corio_call_soon_threadsafe(loop, NULL, NULL), EINVAL);
-    expect_fail(corio_call_soon_threadsafe(NULL, note, NULL), EINVAL);
+    expect_fail(corio_loop_call_soon_threadsafe(loop, NULL, NULL), EINVAL);
+    expect_fail(corio_loop_call_soon_threadsafe(NULL, note, NULL), EINVAL);
     loop_done(loop);
 }
 
@@ -831,16 +831,16 @@ static void pipe_close(void)
 
 static corio_task *spawn(corio_fn fn, void *arg)
 {
-    corio_task *t = corio_spawn(fn, arg, NULL);
+    corio_task *t = corio_task_spawn(fn, arg, NULL);
 
-    cr_assert_not_null(t, "corio_spawn: %s", strerror(errno));
+    cr_assert_not_null(t, "corio_task_spawn: %s", strerror(errno));
     return t;
 }
 
-/* Returns what corio_wait_fd returned, or -errno. */
+/* Returns what corio_fd_wait returned, or -errno. */
 static void *wait_reader(void *arg)
 {
-    int rc = corio_wait_fd(fds[0], CORIO_READ, (int64_t)(intptr_t)arg);
+    int rc = corio_fd_wait(fds[0], CORIO_READ, (int64_t)(intptr_t)arg);
 
     return CORIO_INT(rc == -1 ? -errno : rc);
 }
@@ -862,8 +862,8 @@ Test(loop, wait_fd_readable_after_a_write_from_another_task, .timeout = 30)
     pipe_open();
     r = spawn(wait_reader, CORIO_INT(-1));
     w = spawn(write_later, NULL);
-    cr_assert_eq(corio_join(r, &rres), 0);
-    cr_assert_eq(corio_join(w, &wres), 0);
+    cr_assert_eq(corio_task_join(r, &rres), 0);
+    cr_assert_eq(corio_task_join(w, &wres), 0);
     cr_assert_eq(CORIO_TO_INT(wres), 1);
     cr_assert_eq(CORIO_TO_INT(rres), CORIO_READ, "wait_fd gave %d",
                  (int)CORIO_TO_INT(rres));
@@ -880,9 +880,9 @@ Test(loop, wait_fd_on_the_thread_stack_drives_the_loop, .timeout = 30)
 
     pipe_open();
     w = spawn(write_later, NULL);
-    cr_assert_eq(corio_wait_fd(fds[0], CORIO_READ, -1), CORIO_READ);
+    cr_assert_eq(corio_fd_wait(fds[0], CORIO_READ, -1), CORIO_READ);
     cr_assert_geq(elapsed_ms(t0), 20);
-    cr_assert_eq(corio_join(w, NULL), 0);
+    cr_assert_eq(corio_task_join(w, NULL), 0);
     pipe_close();
     loop_done(loop);
 }
@@ -892,11 +892,11 @@ Test(loop, wait_fd_writable, .timeout = 30)
     corio_loop *loop = loop_open();
 
     pipe_open();
-    cr_assert_eq(corio_wait_fd(fds[1], CORIO_WRITE, corio_now() + CORIO_SECOND),
+    cr_assert_eq(corio_fd_wait(fds[1], CORIO_WRITE, corio_now() + CORIO_SECOND),
                  CORIO_WRITE);
     /* Asking for both: only what is ready is reported. */
     cr_assert_eq(write(fds[1], "x", 1), 1);
-    int rc = corio_wait_fd(fds[0], CORIO_READ | CORIO_WRITE,
+    int rc = corio_fd_wait(fds[0], CORIO_READ | CORIO_WRITE,
                            corio_now() + CORIO_SECOND);
     cr_assert_eq(rc, CORIO_READ, "read end: %d", rc);
     pipe_close();
@@ -911,19 +911,19 @@ Test(loop, wait_fd_deadline_is_etimedout, .timeout = 30)
     void *res = NULL;
 
     pipe_open();
-    expect_fail(corio_wait_fd(fds[0], CORIO_READ, t0 + 50 * MS), ETIMEDOUT);
+    expect_fail(corio_fd_wait(fds[0], CORIO_READ, t0 + 50 * MS), ETIMEDOUT);
     cr_assert_geq(elapsed_ms(t0), 50);
     cr_assert_lt(elapsed_ms(t0), 50 + SLACK_MS);
     /* The same in a task, and a deadline already past fails at once. */
     r = spawn(wait_reader, CORIO_INT(corio_now() + 30 * MS));
-    cr_assert_eq(corio_join(r, &res), 0);
+    cr_assert_eq(corio_task_join(r, &res), 0);
     cr_assert_eq(CORIO_TO_INT(res), -ETIMEDOUT);
     t0 = corio_now();
-    expect_fail(corio_wait_fd(fds[0], CORIO_READ, t0 - MS), ETIMEDOUT);
+    expect_fail(corio_fd_wait(fds[0], CORIO_READ, t0 - MS), ETIMEDOUT);
     cr_assert_lt(elapsed_ms(t0), SLACK_MS);
     /* The waiter left: a new wait is not EBUSY. */
     cr_assert_eq(write(fds[1], "x", 1), 1);
-    cr_assert_eq(corio_wait_fd(fds[0], CORIO_READ, corio_now() + CORIO_SECOND),
+    cr_assert_eq(corio_fd_wait(fds[0], CORIO_READ, corio_now() + CORIO_SECOND),
                  CORIO_READ);
     pipe_close();
     loop_done(loop);
@@ -935,16 +935,16 @@ Test(loop, wait_fd_ebadf_einval, .timeout = 30)
     int closed;
 
     pipe_open();
-    expect_fail(corio_wait_fd(-1, CORIO_READ, -1), EBADF);
-    expect_fail(corio_wait_fd(-5, CORIO_WRITE, 0), EBADF);
+    expect_fail(corio_fd_wait(-1, CORIO_READ, -1), EBADF);
+    expect_fail(corio_fd_wait(-5, CORIO_WRITE, 0), EBADF);
     closed = dup(fds[0]);
     cr_assert_geq(closed, 0);
     close(closed);
-    expect_fail(corio_wait_fd(closed, CORIO_READ, corio_now() + 10 * MS),
+    expect_fail(corio_fd_wait(closed, CORIO_READ, corio_now() + 10 * MS),
                 EBADF);
-    expect_fail(corio_wait_fd(fds[0], 0, -1), EINVAL);
-    expect_fail(corio_wait_fd(fds[0], 4, -1), EINVAL);
-    expect_fail(corio_wait_fd(fds[0], CORIO_READ | 8, -1), EINVAL);
+    expect_fail(corio_fd_wait(fds[0], 0, -1), EINVAL);
+    expect_fail(corio_fd_wait(fds[0], 4, -1), EINVAL);
+    expect_fail(corio_fd_wait(fds[0], CORIO_READ | 8, -1), EINVAL);
     pipe_close();
     loop_done(loop);
 }
@@ -955,7 +955,7 @@ static void *second_reader(void *arg)
 
     (void)arg;
     corio_sleep(0); /* let the first reader park */
-    rc = corio_wait_fd(fds[0], CORIO_READ, corio_now() + CORIO_SECOND);
+    rc = corio_fd_wait(fds[0], CORIO_READ, corio_now() + CORIO_SECOND);
     if (rc == -1)
         rc = -errno;
     /* Unblock the first reader. */
@@ -973,8 +973,8 @@ Test(loop, wait_fd_second_reader_is_ebusy, .timeout = 30)
     pipe_open();
     a = spawn(wait_reader, CORIO_INT(corio_now() + 5 * CORIO_SECOND));
     b = spawn(second_reader, NULL);
-    cr_assert_eq(corio_join(b, &rb), 0);
-    cr_assert_eq(corio_join(a, &ra), 0);
+    cr_assert_eq(corio_task_join(b, &rb), 0);
+    cr_assert_eq(corio_task_join(a, &ra), 0);
     cr_assert_eq(CORIO_TO_INT(rb), -EBUSY, "second reader got %d",
                  (int)CORIO_TO_INT(rb));
     cr_assert_eq(CORIO_TO_INT(ra), CORIO_READ);
@@ -1000,15 +1000,15 @@ Test(loop, fd_forget_wakes_the_waiter_with_ebadf, .timeout = 30)
     pipe_open();
     r = spawn(wait_reader, CORIO_INT(-1));
     f = spawn(forget_later, NULL);
-    cr_assert_eq(corio_join(r, &res), 0);
-    cr_assert_eq(corio_join(f, &fres), 0);
+    cr_assert_eq(corio_task_join(r, &res), 0);
+    cr_assert_eq(corio_task_join(f, &fres), 0);
     cr_assert_eq(CORIO_TO_INT(fres), 0);
     cr_assert_eq(CORIO_TO_INT(res), -EBADF, "waiter got %d",
                  (int)CORIO_TO_INT(res));
     cr_assert_lt(elapsed_ms(t0), 20 + SLACK_MS);
     /* Forgotten, the fd can be waited on again (it is registered anew). */
     cr_assert_eq(write(fds[1], "x", 1), 1);
-    cr_assert_eq(corio_wait_fd(fds[0], CORIO_READ, corio_now() + CORIO_SECOND),
+    cr_assert_eq(corio_fd_wait(fds[0], CORIO_READ, corio_now() + CORIO_SECOND),
                  CORIO_READ);
     cr_assert_eq(corio_fd_forget(12345), 0, "an unknown fd is fine");
     pipe_close();
@@ -1024,12 +1024,12 @@ Test(loop, run_waits_for_fd_waiters, .timeout = 30)
     pipe_open();
     r = spawn(wait_reader, CORIO_INT(-1));
     w = spawn(write_later, NULL);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert(corio_task_is_done(r),
               "run returned while a task waited on an fd");
-    cr_assert_eq(corio_join(r, &res), 0);
+    cr_assert_eq(corio_task_join(r, &res), 0);
     cr_assert_eq(CORIO_TO_INT(res), CORIO_READ);
-    cr_assert_eq(corio_join(w, NULL), 0);
+    cr_assert_eq(corio_task_join(w, NULL), 0);
     pipe_close();
     loop_done(loop);
 }
@@ -1096,7 +1096,7 @@ Test(loop, heap_stress_random_insert_and_cancel, .timeout = 30)
         /* 500 distinct times over 100 ms: about 20 timers share each. */
         st[i].when = base + (int64_t)(next_rand() % 500) * 200 * CORIO_USEC;
         cr_assert_eq(
-            corio_call_at(loop, st[i].when, stress_cb, CORIO_INT(i), &st[i].h),
+            corio_loop_call_at(loop, st[i].when, stress_cb, CORIO_INT(i), &st[i].h),
             0);
         if (next_rand() % 3 == 0) {
             int j = (int)(next_rand() % (unsigned)(i + 1));
@@ -1107,7 +1107,7 @@ Test(loop, heap_stress_random_insert_and_cancel, .timeout = 30)
                 cr_assert(st[j].cancelled);
         }
     }
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(st_order_errors, 0, "%d timers fired out of order",
                  st_order_errors);
     for (int i = 0; i < nst; i++) {
@@ -1150,15 +1150,15 @@ Test(loop_bug, callback_frees_its_own_handle, .timeout = 30)
     corio_loop *loop = loop_open();
     struct self_free a = {0}, b = {0};
 
-    cr_assert_eq(corio_call_soon(loop, free_own_handle, &a, &a.h), 0);
-    cr_assert_eq(corio_call_later(loop, MS, free_own_handle, &b, &b.h), 0);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_call_soon(loop, free_own_handle, &a, &a.h), 0);
+    cr_assert_eq(corio_loop_call_later(loop, MS, free_own_handle, &b, &b.h), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(a.ran, 1);
     cr_assert_eq(b.ran, 1);
     loop_done(loop);
 }
 
-/* BUG 3 (the ETIMEDOUT is seen in every build). corio_wait_fd learns
+/* BUG 3 (the ETIMEDOUT is seen in every build). corio_fd_wait learns
  * readiness only from epoll edges (EPOLLET) and clears what it reports, so
  * it misses readiness that is still there: a second wait for a pipe that is
  * still writable, or for data left after a partial read, blocks until the
@@ -1171,10 +1171,10 @@ Test(loop_bug, wait_fd_second_wait_on_a_still_writable_fd, .timeout = 30)
     int rc;
 
     pipe_open();
-    cr_assert_eq(corio_wait_fd(fds[1], CORIO_WRITE, corio_now() + CORIO_SECOND),
+    cr_assert_eq(corio_fd_wait(fds[1], CORIO_WRITE, corio_now() + CORIO_SECOND),
                  CORIO_WRITE);
     errno = 0;
-    rc = corio_wait_fd(fds[1], CORIO_WRITE, corio_now() + 300 * MS);
+    rc = corio_fd_wait(fds[1], CORIO_WRITE, corio_now() + 300 * MS);
     cr_assert_eq(rc, CORIO_WRITE, "pipe still writable: got %d (%s)", rc,
                  strerror(errno));
     pipe_close();
@@ -1189,11 +1189,11 @@ Test(loop_bug, wait_fd_after_a_partial_read, .timeout = 30)
 
     pipe_open();
     cr_assert_eq(write(fds[1], "ab", 2), 2);
-    cr_assert_eq(corio_wait_fd(fds[0], CORIO_READ, corio_now() + CORIO_SECOND),
+    cr_assert_eq(corio_fd_wait(fds[0], CORIO_READ, corio_now() + CORIO_SECOND),
                  CORIO_READ);
     cr_assert_eq(read(fds[0], &c, 1), 1);
     errno = 0;
-    rc = corio_wait_fd(fds[0], CORIO_READ, corio_now() + 300 * MS);
+    rc = corio_fd_wait(fds[0], CORIO_READ, corio_now() + 300 * MS);
     cr_assert_eq(rc, CORIO_READ, "one byte is left: got %d (%s)", rc,
                  strerror(errno));
     pipe_close();
@@ -1208,7 +1208,7 @@ Test(loop_bug, wait_fd_poll_with_past_deadline_on_a_ready_fd, .timeout = 30)
     pipe_open();
     cr_assert_eq(write(fds[1], "a", 1), 1);
     errno = 0;
-    rc = corio_wait_fd(fds[0], CORIO_READ, 0);
+    rc = corio_fd_wait(fds[0], CORIO_READ, 0);
     cr_assert_eq(rc, CORIO_READ, "fd is readable: got %d (%s)", rc,
                  strerror(errno));
     pipe_close();
@@ -1216,7 +1216,7 @@ Test(loop_bug, wait_fd_poll_with_past_deadline_on_a_ready_fd, .timeout = 30)
 }
 
 /* BUG 4 (fails in every build; UBSan also reports the signed overflow).
- * corio_call_later computes corio_now() + delay_ns without saturating: a
+ * corio_loop_call_later computes corio_now() + delay_ns without saturating: a
  * "never" delay such as INT64_MAX wraps to a time far in the past, so the
  * callback fires at once; and corio__loop_run_once then computes the poll
  * timeout as min->when - corio_now(), which wraps again to a huge positive
@@ -1235,7 +1235,7 @@ static void *watchdog(void *arg)
             return NULL;
         msleep(10);
     }
-    if (corio_call_soon_threadsafe(arg, stop_cb, arg) == -1)
+    if (corio_loop_call_soon_threadsafe(arg, stop_cb, arg) == -1)
         return CORIO_INT(-1);
     return NULL;
 }
@@ -1247,8 +1247,8 @@ Test(loop_bug, call_later_huge_delay_does_not_wrap, .timeout = 30)
     int64_t t0 = corio_now(), took;
     pthread_t th;
 
-    cr_assert_eq(corio_call_later(loop, INT64_MAX, note, CORIO_INT(1), &h), 0);
-    cr_assert_eq(corio_call_later(loop, 20 * MS, stop_cb, loop, NULL), 0);
+    cr_assert_eq(corio_loop_call_later(loop, INT64_MAX, note, CORIO_INT(1), &h), 0);
+    cr_assert_eq(corio_loop_call_later(loop, 20 * MS, stop_cb, loop, NULL), 0);
     cr_assert_eq(pthread_create(&th, NULL, watchdog, loop), 0);
     cr_assert_eq(corio_loop_run_forever(loop), 0);
     took = elapsed_ms(t0);
@@ -1262,10 +1262,10 @@ Test(loop_bug, call_later_huge_delay_does_not_wrap, .timeout = 30)
                  (long long)took);
 }
 
-/* BUG 5. corio_loop_run (and run_forever) make the loop they run the
+/* BUG 5. corio_loop_run_until_idle (and run_forever) make the loop they run the
  * thread's current loop and never restore the previous one (enter() sets
  * current_loop). After running a second loop, corio_loop_current(),
- * corio_spawn(NULL attr), corio_future_new() and every blocking call use
+ * corio_task_spawn(NULL attr), corio_future_new() and every blocking call use
  * that loop; and once it is closed the thread has no current loop at all,
  * so the next corio_loop_current() silently makes a third one. asyncio's
  * run_until_complete sets the running loop only while it runs. */
@@ -1277,8 +1277,8 @@ Test(loop_bug, running_another_loop_keeps_the_current_loop, .timeout = 30)
 
     cr_assert_not_null(b);
     cr_assert_eq(corio_loop_current(), a);
-    cr_assert_eq(corio_call_soon(b, note, CORIO_INT(1), NULL), 0);
-    cr_assert_eq(corio_loop_run(b), 0);
+    cr_assert_eq(corio_loop_call_soon(b, note, CORIO_INT(1), NULL), 0);
+    cr_assert_eq(corio_loop_run_until_idle(b), 0);
     cr_assert_eq(norder, 1);
     after_run = corio_loop_current();
     loop_done(b);
@@ -1294,11 +1294,11 @@ Test(loop_bug, every_loop_call_survives_a_null_loop, .timeout = 30)
     int64_t t0 = corio_now();
     corio_handle *h = NULL;
 
-    expect_fail(corio_loop_run(NULL), EINVAL);
+    expect_fail(corio_loop_run_until_idle(NULL), EINVAL);
     expect_fail(corio_loop_run_forever(NULL), EINVAL);
     expect_fail(corio_loop_stop(NULL), EINVAL);
-    expect_fail(corio_call_soon(NULL, note, NULL, &h), EINVAL);
-    expect_fail(corio_call_soon_threadsafe(NULL, note, NULL), EINVAL);
+    expect_fail(corio_loop_call_soon(NULL, note, NULL, &h), EINVAL);
+    expect_fail(corio_loop_call_soon_threadsafe(NULL, note, NULL), EINVAL);
     cr_assert_null(h);
     cr_assert_not(corio_loop_is_running(NULL));
     cr_assert_eq(corio_loop_close(NULL), 0);
@@ -1330,7 +1330,7 @@ Test(loop_bug, close_leaves_other_thread_keys_alone, .timeout = 30)
     cr_assert_eq(pthread_key_delete(mine), 0);
 }
 
-/* BUG 8. corio_join of a task of another loop hung: only the task's own
+/* BUG 8. corio_task_join of a task of another loop hung: only the task's own
  * loop runs it, and the caller ran its own. From the thread's stack and from
  * a task, it fails with EINVAL and leaves the task alone; its own loop then
  * runs it, and joining it there works. */
@@ -1345,7 +1345,7 @@ static void *join_foreign(void *arg)
 {
     (void)arg;
     errno = 0;
-    if (corio_join(foreign, NULL) == -1)
+    if (corio_task_join(foreign, NULL) == -1)
         return CORIO_INT(-errno);
     return CORIO_INT(0);
 }
@@ -1359,18 +1359,18 @@ Test(loop_bug, join_of_another_loops_task_fails_with_einval, .timeout = 30)
 
     cr_assert_not_null(other);
     attr.loop = other;
-    foreign = corio_spawn(return_arg, CORIO_INT(5), &attr);
+    foreign = corio_task_spawn(return_arg, CORIO_INT(5), &attr);
     cr_assert_not_null(foreign);
     /* From the thread's own stack, mine being the current loop. */
-    expect_fail(corio_join(foreign, &res), EINVAL);
+    expect_fail(corio_task_join(foreign, &res), EINVAL);
     cr_assert_null(res);
     /* From a task of mine. */
-    cr_assert_eq(corio_join(spawn(join_foreign, NULL), &res), 0);
+    cr_assert_eq(corio_task_join(spawn(join_foreign, NULL), &res), 0);
     cr_assert_eq(CORIO_TO_INT(res), -EINVAL);
     /* The task was left alone: its own loop runs it and joins it. */
     cr_assert_eq(corio_loop_set_current(other), 0);
     res = NULL;
-    cr_assert_eq(corio_join(foreign, &res), 0);
+    cr_assert_eq(corio_task_join(foreign, &res), 0);
     cr_assert_eq(CORIO_TO_INT(res), 5);
     cr_assert_eq(corio_loop_set_current(mine), 0);
     loop_done(other);

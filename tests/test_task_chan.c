@@ -48,7 +48,7 @@ static void settle(void)
 
 static corio_task *spawn(corio_fn fn, void *arg)
 {
-    corio_task *t = corio_spawn(fn, arg, NULL);
+    corio_task *t = corio_task_spawn(fn, arg, NULL);
 
     cr_assert_not_null(t);
     return t;
@@ -160,9 +160,9 @@ Test(chan, errors, .timeout = 20)
     cr_assert_eq(errno, EINVAL);
     cr_assert_eq(corio_chan_close(NULL), -1);
     cr_assert_eq(errno, EINVAL);
-    cr_assert_eq(corio_chan_task_done(NULL), -1);
+    cr_assert_eq(corio_chan_mark_done(NULL), -1);
     cr_assert_eq(errno, EINVAL);
-    cr_assert_eq(corio_chan_join(NULL, -1), -1);
+    cr_assert_eq(corio_chan_wait_done(NULL, -1), -1);
     cr_assert_eq(errno, EINVAL);
     cr_assert_eq(corio_chan_select(NULL, 1, -1), -1);
     cr_assert_eq(errno, EINVAL);
@@ -233,7 +233,7 @@ static void *sender_fifo_main(void *arg)
         cr_assert_eq(N(item), want[i]);
     }
     for (int i = 0; i < 5; i++)
-        corio_join(t[i], NULL);
+        corio_task_join(t[i], NULL);
     cr_assert_eq(corio_chan_len(ch), 0);
     cr_assert_eq(corio_chan_free(ch), 0);
     return NULL;
@@ -262,7 +262,7 @@ static void *receiver_fifo_main(void *arg)
     for (int i = 0; i < 5; i++)
         cr_assert_eq(corio_chan_send(ch, I(10 + i), -1), 0);
     for (int i = 0; i < 5; i++)
-        corio_join(t[i], NULL);
+        corio_task_join(t[i], NULL);
     cr_assert_eq(N(p[0].item), 10);
     cr_assert_eq(N(p[2].item), 11);
     cr_assert_eq(N(p[3].item), 12);
@@ -297,7 +297,7 @@ static void *handoff_cancel_main(void *arg)
     settle();
     cr_assert_eq(corio_chan_try_send(ch, I(42)), 0, "a receiver waits");
     corio_task_cancel(t);
-    corio_join(t, NULL);
+    corio_task_join(t, NULL);
     cr_assert_eq(p.rc, 0);
     cr_assert_eq(N(p.item), 42, "the item was not lost");
     cr_assert_eq(p.err, ECANCELED, "the next call saw the cancellation");
@@ -332,7 +332,7 @@ static void *rendezvous_main(void *arg)
     cr_assert_eq(corio_chan_recv(ch, &item, -1), 0);
     cr_assert_eq(N(item), 7);
     cr_assert_lt(corio_now() - start, SLACK, "the sender was waiting");
-    corio_join(t, NULL);
+    corio_task_join(t, NULL);
     cr_assert_eq(s.rc, 0);
 
     /* A sender that gives up leaves nothing behind. */
@@ -404,7 +404,7 @@ Test(chan, thread_stack_receives, .timeout = 20)
 
     cr_assert_eq(corio_chan_recv(ch, &item, corio_now() + 5 * CORIO_SECOND), 0);
     cr_assert_eq(N(item), 5);
-    cr_assert_eq(corio_join(t, &item), 0);
+    cr_assert_eq(corio_task_join(t, &item), 0);
     cr_assert_null(item);
     cr_assert_eq(corio_chan_free(ch), 0);
     cr_assert_eq(corio_loop_close(corio_loop_current()), 0);
@@ -433,8 +433,8 @@ static void *close_main(void *arg)
     cr_assert_eq(corio_chan_close(in), -1);
     cr_assert_eq(errno, EALREADY);
     for (int i = 0; i < 3; i++) {
-        corio_join(tr[i], NULL);
-        corio_join(ts[i], NULL);
+        corio_task_join(tr[i], NULL);
+        corio_task_join(ts[i], NULL);
         cr_assert_eq(r[i].err, EPIPE, "receiver %d woken by close", i);
         cr_assert_eq(s[i].err, EPIPE, "sender %d woken by close", i);
     }
@@ -474,7 +474,7 @@ static void *queue_worker(void *arg)
     while (corio_chan_recv(w->ch, &item, -1) == 0) {
         corio_sleep((int64_t)N(item) * MS);
         w->processed++;
-        corio_chan_task_done(w->ch);
+        corio_chan_mark_done(w->ch);
     }
     return NULL;
 }
@@ -485,21 +485,21 @@ static void *join_main(void *arg)
     corio_task *t[3];
     int64_t deadline;
 
-    cr_assert_eq(corio_chan_join(w.ch, 0), 0, "nothing unfinished");
-    cr_assert_eq(corio_chan_task_done(w.ch), -1);
+    cr_assert_eq(corio_chan_wait_done(w.ch, 0), 0, "nothing unfinished");
+    cr_assert_eq(corio_chan_mark_done(w.ch), -1);
     cr_assert_eq(errno, EINVAL, "more task_done than items");
     for (int i = 0; i < 3; i++)
         t[i] = spawn(queue_worker, &w);
     for (int i = 0; i < 12; i++)
         corio_chan_send(w.ch, I(1 + i % 4), -1);
     deadline = corio_now() + 5 * MS;
-    cr_assert_eq(corio_chan_join(w.ch, deadline), -1);
+    cr_assert_eq(corio_chan_wait_done(w.ch, deadline), -1);
     cr_assert_eq(errno, ETIMEDOUT);
-    cr_assert_eq(corio_chan_join(w.ch, -1), 0);
+    cr_assert_eq(corio_chan_wait_done(w.ch, -1), 0);
     cr_assert_eq(w.processed, 12, "join returned before the work was done");
     corio_chan_close(w.ch);
     for (int i = 0; i < 3; i++)
-        corio_join(t[i], NULL);
+        corio_task_join(t[i], NULL);
     cr_assert_eq(corio_chan_free(w.ch), 0);
     return NULL;
 }
@@ -610,7 +610,7 @@ static void *select_wait_main(void *arg)
     cr_assert_not(s.done);
     tb = spawn(sender, &pb); /* both start in the same iteration */
     ta = spawn(sender, &pa);
-    corio_join(ts, NULL);
+    corio_task_join(ts, NULL);
     cr_assert_eq(s.rc, 2, "b's sender ran first");
     cr_assert_eq(N(s.ops[2].item), 2);
     cr_assert(pb.done);
@@ -619,8 +619,8 @@ static void *select_wait_main(void *arg)
     cr_assert_eq(corio_chan_len(full), 1, "the select's send did not happen");
     cr_assert_eq(corio_chan_recv(a, &item, -1), 0);
     cr_assert_eq(N(item), 1);
-    corio_join(ta, NULL);
-    corio_join(tb, NULL);
+    corio_task_join(ta, NULL);
+    corio_task_join(tb, NULL);
 
     /* A select that sends: completes when the channel gets room. */
     s.ops[0].chan = NULL;
@@ -631,7 +631,7 @@ static void *select_wait_main(void *arg)
     cr_assert_not(s.done);
     cr_assert_eq(corio_chan_recv(full, &item, -1), 0);
     cr_assert_eq(N(item), 0);
-    corio_join(ts, NULL);
+    corio_task_join(ts, NULL);
     cr_assert_eq(s.rc, 1);
     cr_assert_eq(s.ops[1].err, 0);
     cr_assert_eq(corio_chan_recv(full, &item, 0), 0);
@@ -665,8 +665,8 @@ static void *select_rendezvous_main(void *arg)
     settle();
     cr_assert_not(s1.done, "a select does not meet itself");
     t2 = spawn(selector, &s2);
-    corio_join(t1, NULL);
-    corio_join(t2, NULL);
+    corio_task_join(t1, NULL);
+    corio_task_join(t2, NULL);
     cr_assert_eq(s1.rc, 0);
     cr_assert_eq(s2.rc, 0);
     cr_assert_eq(N(s2.ops[0].item), 3);
@@ -694,7 +694,7 @@ static void *select_cancel_close_main(void *arg)
     t = spawn(selector, &s);
     settle();
     corio_task_cancel(t);
-    corio_join(t, NULL);
+    corio_task_join(t, NULL);
     cr_assert_eq(s.rc, -1);
     cr_assert_eq(s.err, ECANCELED);
     cr_assert_eq(corio_chan_try_send(a, I(5)), 0);
@@ -708,7 +708,7 @@ static void *select_cancel_close_main(void *arg)
     t = spawn(selector, &s);
     settle();
     corio_chan_close(b);
-    corio_join(t, NULL);
+    corio_task_join(t, NULL);
     cr_assert_eq(s.rc, 1);
     cr_assert_eq(s.ops[1].err, EPIPE);
     cr_assert_eq(corio_chan_select(s.ops, 2, 0), 1,
@@ -762,7 +762,7 @@ static void *select_many_main(void *arg)
     cr_assert_eq(corio_chan_select(big, 12, corio_now() + 5 * CORIO_SECOND),
                  11);
     cr_assert_eq(N(big[11].item), 77);
-    corio_join(t, NULL);
+    corio_task_join(t, NULL);
     for (int i = 0; i < 12; i++)
         cr_assert_eq(corio_chan_free(many[i]), 0);
     return NULL;
@@ -862,7 +862,7 @@ static void stress_replace(struct stress *s, corio_task **cons)
 {
     for (int i = 0; i < 6; i++) {
         if (corio_task_is_done(cons[i])) {
-            corio_join(cons[i], NULL);
+            corio_task_join(cons[i], NULL);
             cons[i] = spawn(i % 2 ? stress_selector : stress_consumer, s);
         }
     }
@@ -899,13 +899,13 @@ static void *stress_main(void *arg)
         stress_replace(s, cons);
     }
     for (int i = 0; i < 3; i++)
-        corio_join(prod[i], NULL); /* ECANCELED if it was ever cancelled */
+        corio_task_join(prod[i], NULL); /* ECANCELED if it was ever cancelled */
     cr_assert_eq(s->send_errors, 0);
     /* Every item is sent: close, and the consumers drain what is left. */
     corio_chan_close(s->ch[0]);
     corio_chan_close(s->ch[1]);
     for (int i = 0; i < 6; i++)
-        corio_join(cons[i], NULL);
+        corio_task_join(cons[i], NULL);
     cr_assert_eq(corio_chan_len(s->ch[0]) + corio_chan_len(s->ch[1]), 0);
     cr_assert_eq(s->received, s->n);
     for (int v = 1; v <= s->n; v++)

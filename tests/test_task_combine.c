@@ -88,7 +88,7 @@ static void spawn_jobs(struct job *jobs, size_t n, corio_task **t,
     norder = 0;
     for (size_t i = 0; i < n; i++) {
         jobs[i].id = (int)i;
-        t[i] = corio_spawn(worker, &jobs[i], NULL);
+        t[i] = corio_task_spawn(worker, &jobs[i], NULL);
         fs[i] = corio_task_future(t[i]);
     }
 }
@@ -97,7 +97,7 @@ static void spawn_jobs(struct job *jobs, size_t n, corio_task **t,
 static void join_all(corio_task **t, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        corio_join(t[i], NULL);
+        corio_task_join(t[i], NULL);
 }
 
 static int64_t elapsed_ms(int64_t start)
@@ -118,7 +118,7 @@ static void *gather_order_main(void *arg)
     int64_t start = corio_now();
 
     spawn_jobs(jobs, 3, t, fs);
-    CHECK(corio_gather(fs, 3, results, errs, CORIO_GATHER_FAIL_FAST, -1) == 0);
+    CHECK(corio_futures_gather(fs, 3, results, errs, CORIO_GATHER_FAIL_FAST, -1) == 0);
     CHECK(elapsed_ms(start) >= 190 && elapsed_ms(start) < UPPER(400));
     for (int i = 0; i < 3; i++) {
         CHECK(results[i] == &jobs[i]); /* argument order */
@@ -148,7 +148,7 @@ static void *gather_fail_fast_main(void *arg)
     int64_t start = corio_now();
 
     spawn_jobs(jobs, 3, t, fs);
-    CHECK(corio_gather(fs, 3, results, errs, CORIO_GATHER_FAIL_FAST, -1) == -1);
+    CHECK(corio_futures_gather(fs, 3, results, errs, CORIO_GATHER_FAIL_FAST, -1) == -1);
     CHECK(errno == EIO);
     CHECK(elapsed_ms(start) >= 45 && elapsed_ms(start) < UPPER(500));
     /* The others were cancelled and gather waited for their cleanup. */
@@ -178,7 +178,7 @@ static void *gather_return_errors_main(void *arg)
 
     spawn_jobs(jobs, 3, t, fs);
     corio_task_cancel(t[2]); /* a cancelled one is reported, not raised */
-    CHECK(corio_gather(fs, 3, results, errs, CORIO_GATHER_RETURN_ERRORS, -1) == 0);
+    CHECK(corio_futures_gather(fs, 3, results, errs, CORIO_GATHER_RETURN_ERRORS, -1) == 0);
     CHECK(errs[0] == 0 && results[0] == &jobs[0]);
     CHECK(errs[1] == EPROTO && results[1] == NULL);
     CHECK(errs[2] == ECANCELED && results[2] == NULL);
@@ -203,7 +203,7 @@ static void *gather_deadline_main(void *arg)
     int64_t start = corio_now();
 
     spawn_jobs(jobs, 2, t, fs);
-    CHECK(corio_gather(fs, 2, results, errs, CORIO_GATHER_RETURN_ERRORS,
+    CHECK(corio_futures_gather(fs, 2, results, errs, CORIO_GATHER_RETURN_ERRORS,
                        start + 100 * MS) == -1);
     CHECK(errno == ETIMEDOUT);
     CHECK(elapsed_ms(start) >= 100 && elapsed_ms(start) < UPPER(500));
@@ -232,16 +232,16 @@ static void *outer_fn(void *arg)
 
     switch (o->mode) {
     case 0:
-        o->rc = corio_gather(o->fs, o->n, NULL, NULL, CORIO_GATHER_FAIL_FAST, -1);
+        o->rc = corio_futures_gather(o->fs, o->n, NULL, NULL, CORIO_GATHER_FAIL_FAST, -1);
         break;
     case 1:
-        o->rc = corio_wait(o->fs, o->n, CORIO_ALL_COMPLETED, -1, NULL, NULL);
+        o->rc = corio_futures_wait(o->fs, o->n, CORIO_ALL_COMPLETED, NULL, NULL, -1);
         break;
     case 2:
-        o->rc = corio_wait_for(o->fs[0], NULL, -1);
+        o->rc = corio_future_await(o->fs[0], NULL, -1);
         break;
     default:
-        o->rc = corio_shield_wait(o->fs[0], NULL, -1);
+        o->rc = corio_future_await_shielded(o->fs[0], NULL, -1);
         break;
     }
     o->err = errno;
@@ -257,10 +257,10 @@ static void *gather_caller_cancelled_main(void *arg)
     struct outer o = {.fs = fs, .n = 2, .mode = 0};
 
     spawn_jobs(jobs, 2, t, fs);
-    ot = corio_spawn(outer_fn, &o, NULL);
+    ot = corio_task_spawn(outer_fn, &o, NULL);
     CHECK(corio_sleep(50 * MS) == 0);
     CHECK(corio_task_cancel(ot) == 1);
-    CHECK(corio_join(ot, NULL) == -1 && errno == ECANCELED);
+    CHECK(corio_task_join(ot, NULL) == -1 && errno == ECANCELED);
     CHECK(o.rc == -1 && o.err == ECANCELED);
     /* When gather returned, both had been cancelled and had cleaned up. */
     CHECK(jobs[0].cancelled && jobs[0].cleaned);
@@ -290,9 +290,9 @@ static void *gather_plain_futures_main(void *arg)
     for (int i = 0; i < 3; i++)
         fs[i] = corio_future_new();
     corio_future_set_error(fs[0], ENOENT);
-    corio_call_later(loop, 20 * MS, set_later, fs[1], &h[0]);
-    corio_call_later(loop, 10 * MS, set_later, fs[2], &h[1]);
-    CHECK(corio_gather(fs, 3, results, NULL, CORIO_GATHER_FAIL_FAST, -1) == -1);
+    corio_loop_call_later(loop, 20 * MS, set_later, fs[1], &h[0]);
+    corio_loop_call_later(loop, 10 * MS, set_later, fs[2], &h[1]);
+    CHECK(corio_futures_gather(fs, 3, results, NULL, CORIO_GATHER_FAIL_FAST, -1) == -1);
     CHECK(errno == ENOENT);
     /* The rest was cancelled at once. */
     CHECK(corio_future_state(fs[1]) == CORIO_CANCELLED);
@@ -306,16 +306,16 @@ static void *gather_plain_futures_main(void *arg)
 
     for (int i = 0; i < 3; i++)
         fs[i] = corio_future_new();
-    corio_call_later(loop, 20 * MS, set_later, fs[0], NULL);
-    corio_call_later(loop, 10 * MS, set_later, fs[1], NULL);
+    corio_loop_call_later(loop, 20 * MS, set_later, fs[0], NULL);
+    corio_loop_call_later(loop, 10 * MS, set_later, fs[1], NULL);
     corio_future_set_result(fs[2], "early");
-    CHECK(corio_gather(fs, 3, results, NULL, CORIO_GATHER_FAIL_FAST, -1) == 0);
+    CHECK(corio_futures_gather(fs, 3, results, NULL, CORIO_GATHER_FAIL_FAST, -1) == 0);
     CHECK(results[0] == fs[0] && results[1] == fs[1]);
     CHECK(strcmp(results[2], "early") == 0);
     for (int i = 0; i < 3; i++)
         CHECK(corio_future_free(fs[i]) == 0); /* no waiter left behind */
 
-    CHECK(corio_gather(NULL, 0, NULL, NULL, CORIO_GATHER_FAIL_FAST, -1) == 0);
+    CHECK(corio_futures_gather(NULL, 0, NULL, NULL, CORIO_GATHER_FAIL_FAST, -1) == 0);
     return NULL;
 }
 
@@ -334,7 +334,7 @@ static void *gather_scope_main(void *arg)
 
     spawn_jobs(jobs, 1, t, fs);
     corio_scope_enter(&scope, corio_now() + 50 * MS);
-    rc = corio_gather(fs, 1, NULL, NULL, CORIO_GATHER_FAIL_FAST, -1);
+    rc = corio_futures_gather(fs, 1, NULL, NULL, CORIO_GATHER_FAIL_FAST, -1);
     err = errno;
     CHECK(corio_scope_exit(&scope));
     CHECK(rc == -1 && err == ETIMEDOUT);
@@ -353,13 +353,13 @@ static void *gather_errors_main(void *arg)
 {
     corio_future *fs[2] = {corio_future_new(), NULL};
 
-    CHECK(corio_gather(fs, 2, NULL, NULL, CORIO_GATHER_FAIL_FAST, -1) == -1);
+    CHECK(corio_futures_gather(fs, 2, NULL, NULL, CORIO_GATHER_FAIL_FAST, -1) == -1);
     CHECK(errno == EINVAL);
-    CHECK(corio_gather(NULL, 2, NULL, NULL, CORIO_GATHER_FAIL_FAST, -1) == -1);
+    CHECK(corio_futures_gather(NULL, 2, NULL, NULL, CORIO_GATHER_FAIL_FAST, -1) == -1);
     CHECK(errno == EINVAL);
-    CHECK(corio_gather(fs, 1, NULL, NULL, 7, -1) == -1 && errno == EINVAL);
+    CHECK(corio_futures_gather(fs, 1, NULL, NULL, 7, -1) == -1 && errno == EINVAL);
     fs[1] = corio_task_future(corio_task_self()); /* waiting on itself */
-    CHECK(corio_gather(fs, 2, NULL, NULL, CORIO_GATHER_FAIL_FAST, -1) == -1);
+    CHECK(corio_futures_gather(fs, 2, NULL, NULL, CORIO_GATHER_FAIL_FAST, -1) == -1);
     CHECK(errno == EINVAL);
     CHECK(corio_future_free(fs[0]) == 0);
     return NULL;
@@ -383,7 +383,7 @@ Test(combine_gather, from_the_thread_stack, .timeout = TIMEOUT)
 
     cr_assert_not_null(loop);
     spawn_jobs(jobs, 3, t, fs);
-    cr_assert_eq(corio_gather(fs, 3, results, errs, CORIO_GATHER_RETURN_ERRORS, -1), 0);
+    cr_assert_eq(corio_futures_gather(fs, 3, results, errs, CORIO_GATHER_RETURN_ERRORS, -1), 0);
     cr_assert_eq(results[0], &jobs[0]);
     cr_assert_eq(results[1], &jobs[1]);
     cr_assert_eq(errs[2], EBADMSG);
@@ -401,9 +401,9 @@ static void probe_cb(void *arg)
 {
     struct cb_probe *p = arg;
 
-    p->gather_rc = corio_gather(&p->f, 1, NULL, NULL, CORIO_GATHER_FAIL_FAST, -1);
+    p->gather_rc = corio_futures_gather(&p->f, 1, NULL, NULL, CORIO_GATHER_FAIL_FAST, -1);
     p->gather_err = errno;
-    p->wait_rc = corio_wait(&p->f, 1, CORIO_FIRST_COMPLETED, -1, NULL, NULL);
+    p->wait_rc = corio_futures_wait(&p->f, 1, CORIO_FIRST_COMPLETED, NULL, NULL, -1);
     p->wait_err = errno;
     corio_future_set_result(p->f, NULL);
 }
@@ -413,8 +413,8 @@ Test(combine_gather, edeadlk_in_a_callback, .timeout = TIMEOUT)
     corio_loop *loop = corio_loop_new();
     struct cb_probe p = {.f = corio_future_new()};
 
-    corio_call_soon(loop, probe_cb, &p, NULL);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    corio_loop_call_soon(loop, probe_cb, &p, NULL);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(p.gather_rc, -1);
     cr_assert_eq(p.gather_err, EDEADLK);
     cr_assert_eq(p.wait_rc, -1);
@@ -435,7 +435,7 @@ static void *wait_all_main(void *arg)
     int64_t start = corio_now();
 
     spawn_jobs(jobs, 3, t, fs);
-    CHECK(corio_wait(fs, 3, CORIO_ALL_COMPLETED, -1, done, pending) == 3);
+    CHECK(corio_futures_wait(fs, 3, CORIO_ALL_COMPLETED, done, pending, -1) == 3);
     CHECK(elapsed_ms(start) >= 190 && elapsed_ms(start) < UPPER(400));
     CHECK(done[0] == 1 && done[1] == 2 && done[2] == 0); /* completion order */
     for (int i = 0; i < 3; i++)
@@ -459,7 +459,7 @@ static void *wait_first_completed_main(void *arg)
     int64_t start = corio_now();
 
     spawn_jobs(jobs, 3, t, fs);
-    CHECK(corio_wait(fs, 3, CORIO_FIRST_COMPLETED, -1, done, pending) == 1);
+    CHECK(corio_futures_wait(fs, 3, CORIO_FIRST_COMPLETED, done, pending, -1) == 1);
     CHECK(elapsed_ms(start) >= 45 && elapsed_ms(start) < UPPER(250));
     CHECK(done[0] == 1 && pending[0] == 0 && pending[1] == 2);
     /* Nothing was cancelled: the others finish on their own. */
@@ -485,7 +485,7 @@ static void *wait_first_exception_main(void *arg)
     int64_t start = corio_now();
 
     spawn_jobs(jobs, 3, t, fs);
-    CHECK(corio_wait(fs, 3, CORIO_FIRST_EXCEPTION, -1, done, pending) == 2);
+    CHECK(corio_futures_wait(fs, 3, CORIO_FIRST_EXCEPTION, done, pending, -1) == 2);
     CHECK(elapsed_ms(start) >= 75 && elapsed_ms(start) < UPPER(280));
     CHECK(done[0] == 1 && done[1] == 2 && pending[0] == 0);
     CHECK(corio_task_error(t[2]) == EIO);
@@ -498,7 +498,7 @@ static void *wait_first_exception_main(void *arg)
     struct job more[2] = {{.sleep_ns = 30 * MS}, {.sleep_ns = 60 * MS}};
     spawn_jobs(more, 2, t, fs);
     corio_task_cancel(t[0]);
-    CHECK(corio_wait(fs, 2, CORIO_FIRST_EXCEPTION, -1, done, NULL) == 2);
+    CHECK(corio_futures_wait(fs, 2, CORIO_FIRST_EXCEPTION, done, NULL, -1) == 2);
     CHECK(done[0] == 0 && done[1] == 1 && more[1].finished);
     join_all(t, 2);
     return NULL;
@@ -518,19 +518,19 @@ static void *wait_deadline_main(void *arg)
     int64_t start = corio_now();
 
     spawn_jobs(jobs, 2, t, fs);
-    CHECK(corio_wait(fs, 2, CORIO_ALL_COMPLETED, start + 100 * MS, done,
-                     pending) == -1);
+    CHECK(corio_futures_wait(fs, 2, CORIO_ALL_COMPLETED, done, pending,
+                             start + 100 * MS) == -1);
     CHECK(errno == ETIMEDOUT);
     CHECK(elapsed_ms(start) >= 100 && elapsed_ms(start) < UPPER(300));
     CHECK(done[0] == 0 && pending[0] == 1);
     CHECK(!corio_task_is_done(t[1])); /* not cancelled */
     /* A deadline already passed: no waiting at all. */
-    CHECK(corio_wait(fs, 2, CORIO_ALL_COMPLETED, 0, NULL, NULL) == -1);
+    CHECK(corio_futures_wait(fs, 2, CORIO_ALL_COMPLETED, NULL, NULL, 0) == -1);
     CHECK(errno == ETIMEDOUT);
-    CHECK(corio_wait(fs, 2, CORIO_FIRST_COMPLETED, 0, NULL, NULL) == 1);
+    CHECK(corio_futures_wait(fs, 2, CORIO_FIRST_COMPLETED, NULL, NULL, 0) == 1);
     join_all(t, 2);
     CHECK(jobs[1].finished && !jobs[1].cancelled);
-    CHECK(corio_wait(fs, 0, CORIO_ALL_COMPLETED, -1, NULL, NULL) == -1);
+    CHECK(corio_futures_wait(fs, 0, CORIO_ALL_COMPLETED, NULL, NULL, -1) == -1);
     CHECK(errno == EINVAL);
     return NULL;
 }
@@ -548,10 +548,10 @@ static void *wait_caller_cancelled_main(void *arg)
     struct outer o = {.fs = fs, .n = 2, .mode = 1};
 
     spawn_jobs(jobs, 2, t, fs);
-    ot = corio_spawn(outer_fn, &o, NULL);
+    ot = corio_task_spawn(outer_fn, &o, NULL);
     CHECK(corio_sleep(30 * MS) == 0);
     corio_task_cancel(ot);
-    corio_join(ot, NULL);
+    corio_task_join(ot, NULL);
     CHECK(o.rc == -1 && o.err == ECANCELED);
     CHECK(!corio_task_is_done(t[0]) && !corio_task_is_done(t[1]));
     join_all(t, 2);
@@ -588,7 +588,7 @@ static void *as_completed_main(void *arg)
         lap = elapsed_ms(start);
         CHECK(lap * MS >= jobs[expect[k]].sleep_ns - 5 * MS);
         CHECK(lap < jobs[expect[k]].sleep_ns / MS + UPPER(200));
-        corio_join(t[expect[k]], NULL); /* a returned future may go at once */
+        corio_task_join(t[expect[k]], NULL); /* a returned future may go at once */
     }
     CHECK(corio_as_completed_remaining(it) == 0);
     CHECK(corio_as_completed_next(it, -1) == NULL && errno == EPIPE);
@@ -668,8 +668,8 @@ Test(combine_as_completed, from_the_thread_stack, .timeout = TIMEOUT)
 
     fs[0] = corio_future_new();
     fs[1] = corio_future_new();
-    corio_call_later(loop, 500 * MS, set_later, fs[0], NULL);
-    corio_call_later(loop, 10 * MS, set_later, fs[1], NULL);
+    corio_loop_call_later(loop, 500 * MS, set_later, fs[0], NULL);
+    corio_loop_call_later(loop, 10 * MS, set_later, fs[1], NULL);
     it = corio_as_completed_new(fs, 2);
     cr_assert_not_null(it);
     /* A pending future being watched cannot be freed. */
@@ -695,10 +695,10 @@ static void *wait_for_main(void *arg)
     int64_t start = corio_now();
 
     spawn_jobs(jobs, 2, t, fs);
-    CHECK(corio_wait_for(fs[0], &result, start + 200 * MS) == 0);
+    CHECK(corio_future_await(fs[0], &result, start + 200 * MS) == 0);
     CHECK(result == &jobs[0]);
     start = corio_now();
-    CHECK(corio_wait_for(fs[1], &result, start + 50 * MS) == -1);
+    CHECK(corio_future_await(fs[1], &result, start + 50 * MS) == -1);
     CHECK(errno == ETIMEDOUT && result == NULL);
     /* The task was cancelled and wait_for waited until it had finished. */
     CHECK(jobs[1].cancelled && jobs[1].cleaned && corio_task_is_done(t[1]));
@@ -707,16 +707,16 @@ static void *wait_for_main(void *arg)
 
     /* A plain future is cancelled on the deadline. */
     pf = corio_future_new();
-    CHECK(corio_wait_for(pf, NULL, corio_now() + 20 * MS) == -1);
+    CHECK(corio_future_await(pf, NULL, corio_now() + 20 * MS) == -1);
     CHECK(errno == ETIMEDOUT && corio_future_state(pf) == CORIO_CANCELLED);
     CHECK(corio_future_free(pf) == 0);
 
     /* A failed future's error is passed on. */
     pf = corio_future_new();
     corio_future_set_error(pf, ENOSPC);
-    CHECK(corio_wait_for(pf, &result, -1) == -1 && errno == ENOSPC);
+    CHECK(corio_future_await(pf, &result, -1) == -1 && errno == ENOSPC);
     CHECK(corio_future_free(pf) == 0);
-    CHECK(corio_wait_for(NULL, NULL, -1) == -1 && errno == EINVAL);
+    CHECK(corio_future_await(NULL, NULL, -1) == -1 && errno == EINVAL);
     return NULL;
 }
 
@@ -733,10 +733,10 @@ static void *wait_for_caller_cancelled_main(void *arg)
     struct outer o = {.fs = fs, .n = 1, .mode = 2};
 
     spawn_jobs(jobs, 1, t, fs);
-    ot = corio_spawn(outer_fn, &o, NULL);
+    ot = corio_task_spawn(outer_fn, &o, NULL);
     CHECK(corio_sleep(30 * MS) == 0);
     corio_task_cancel(ot);
-    corio_join(ot, NULL);
+    corio_task_join(ot, NULL);
     CHECK(o.rc == -1 && o.err == ECANCELED);
     CHECK(jobs[0].cancelled && jobs[0].cleaned);
     join_all(t, 1);
@@ -759,15 +759,15 @@ static void *shield_main(void *arg)
     void *result;
 
     spawn_jobs(jobs, 1, t, fs);
-    ot = corio_spawn(outer_fn, &o, NULL);
+    ot = corio_task_spawn(outer_fn, &o, NULL);
     CHECK(corio_sleep(30 * MS) == 0);
     corio_task_cancel(ot);
-    corio_join(ot, NULL);
+    corio_task_join(ot, NULL);
     CHECK(o.rc == -1 && o.err == ECANCELED);
     CHECK(!corio_task_is_done(t[0])); /* shielded: still running */
-    CHECK(corio_shield_wait(fs[0], NULL, corio_now() + 20 * MS) == -1);
+    CHECK(corio_future_await_shielded(fs[0], NULL, corio_now() + 20 * MS) == -1);
     CHECK(errno == ETIMEDOUT && !corio_task_is_done(t[0]));
-    CHECK(corio_shield_wait(fs[0], &result, -1) == 0 && result == &jobs[0]);
+    CHECK(corio_future_await_shielded(fs[0], &result, -1) == 0 && result == &jobs[0]);
     CHECK(jobs[0].finished && !jobs[0].cancelled);
     join_all(t, 1);
     return NULL;
@@ -789,13 +789,13 @@ static void *double_cancel_main(void *arg)
     struct outer o = {.fs = fs, .n = 2, .mode = 0};
 
     spawn_jobs(jobs, 2, t, fs);
-    ot = corio_spawn(outer_fn, &o, NULL);
+    ot = corio_task_spawn(outer_fn, &o, NULL);
     CHECK(corio_sleep(30 * MS) == 0);
     CHECK(corio_task_cancel(ot) == 1);
     CHECK(corio_sleep(20 * MS) == 0); /* gather is waiting for cleanups */
     CHECK(!jobs[0].cleaned);
     CHECK(corio_task_cancel(ot) == 1);
-    CHECK(corio_join(ot, NULL) == -1 && errno == ECANCELED);
+    CHECK(corio_task_join(ot, NULL) == -1 && errno == ECANCELED);
     CHECK(o.rc == -1 && o.err == ECANCELED);
     CHECK(jobs[0].cleaned && jobs[1].cleaned);
     join_all(t, 2);

@@ -211,10 +211,10 @@ static void *caller_cancelled_main(void *arg)
     corio_task *wt;
 
     CHECK(spawn_all(w.g, cs, 3) == 0);
-    wt = corio_spawn(group_waiter, &w, NULL);
+    wt = corio_task_spawn(group_waiter, &w, NULL);
     CHECK(corio_sleep(50 * MS) == 0);
     CHECK(corio_task_cancel(wt) == 1);
-    CHECK(corio_join(wt, NULL) == -1 && errno == ECANCELED);
+    CHECK(corio_task_join(wt, NULL) == -1 && errno == ECANCELED);
     CHECK(w.rc == -1 && w.err == ECANCELED);
     /* Every child had ended, cleanups included, when wait returned. */
     CHECK(cs[0].cancelled && cs[0].cleaned);
@@ -243,7 +243,7 @@ static void *group_cancel_main(void *arg)
     int64_t start = corio_now();
 
     CHECK(spawn_all(g, cs, 2) == 0);
-    corio_call_later(corio_loop_current(), 40 * MS, cancel_cb, g, NULL);
+    corio_loop_call_later(corio_loop_current(), 40 * MS, cancel_cb, g, NULL);
     CHECK(corio_group_wait(g) == -1 && errno == ECANCELED);
     CHECK(elapsed_ms(start) >= 55 && elapsed_ms(start) < UPPER(400));
     CHECK(cs[0].cleaned && cs[1].cancelled);
@@ -417,8 +417,8 @@ Test(group, edeadlk_in_a_callback, .timeout = TIMEOUT)
     struct waiter_arg w = {.g = corio_group_new(-1)};
 
     cr_assert_eq(spawn_all(w.g, cs, 1), 0);
-    corio_call_soon(loop, wait_in_callback, &w, NULL);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    corio_loop_call_soon(loop, wait_in_callback, &w, NULL);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(w.rc, -1);
     cr_assert_eq(w.err, EDEADLK);
     cr_assert(cs[0].finished && !cs[0].cancelled); /* nothing was cancelled */

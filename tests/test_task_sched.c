@@ -79,7 +79,7 @@ static char *pp_finish(struct pp *p, corio_task *t)
 
     p->stop = true;
     CHECK(corio_event_set(p->ping) == 0);
-    CHECK(corio_join(t, &res) == 0);
+    CHECK(corio_task_join(t, &res) == 0);
     CHECK(res == (void *)7);
     corio_event_free(p->ping);
     corio_event_free(p->pong);
@@ -102,8 +102,8 @@ static void *timer_main(void *arg)
 
     (void)arg;
     CHECK(pp_init(&p) == 0);
-    CHECK(corio_call_later(corio_loop_current(), 2 * CORIO_MSEC, on_timer, &p, NULL) == 0);
-    t = corio_spawn(pong_task, &p, NULL);
+    CHECK(corio_loop_call_later(corio_loop_current(), 2 * CORIO_MSEC, on_timer, &p, NULL) == 0);
+    t = corio_task_spawn(pong_task, &p, NULL);
     CHECK(t != NULL);
     n = ping(&p);
     CHECK(n > 0);
@@ -125,7 +125,7 @@ static void *reader_task(void *arg)
     int *fds = (int *)&p[1];
     char c;
 
-    if (corio_wait_fd(fds[0], CORIO_READ, -1) == -1)
+    if (corio_fd_wait(fds[0], CORIO_READ, -1) == -1)
         return corio_task_fail(errno);
     if (read(fds[0], &c, 1) != 1 || c != 'x')
         return corio_task_fail(EIO);
@@ -145,16 +145,16 @@ static void *fd_main(void *arg)
     (void)arg;
     CHECK(pp_init(&s.p) == 0);
     CHECK(pipe(s.fds) == 0);
-    r = corio_spawn(reader_task, &s.p, NULL);
+    r = corio_task_spawn(reader_task, &s.p, NULL);
     CHECK(r != NULL);
     CHECK(corio_sleep(0) == 0);     /* the reader parks on the pipe */
-    t = corio_spawn(pong_task, &s.p, NULL);
+    t = corio_task_spawn(pong_task, &s.p, NULL);
     CHECK(t != NULL);
     CHECK(write(s.fds[1], "x", 1) == 1);
     n = ping(&s.p);
     CHECK(n > 0);
     CHECK(s.p.stop);                /* the reader saw its byte and ran */
-    CHECK(corio_join(r, NULL) == 0);
+    CHECK(corio_task_join(r, NULL) == 0);
     close(s.fds[0]);
     close(s.fds[1]);
     return pp_finish(&s.p, t);
@@ -177,10 +177,10 @@ static void *callback_main(void *arg)
 
     (void)arg;
     CHECK(pp_init(&p) == 0);
-    t = corio_spawn(pong_task, &p, NULL);
+    t = corio_task_spawn(pong_task, &p, NULL);
     CHECK(t != NULL);
     CHECK(corio_sleep(0) == 0);     /* pong parks on its event */
-    CHECK(corio_call_soon(corio_loop_current(), on_soon, &p, NULL) == 0);
+    CHECK(corio_loop_call_soon(corio_loop_current(), on_soon, &p, NULL) == 0);
     CHECK(ping(&p) > 0);
     CHECK(p.stop);
     CHECK(p.rounds < 10);           /* the callback ran in the next batch */
@@ -231,10 +231,10 @@ static void *order_main(void *arg)
     (void)arg;
     norder = 0;
     for (int i = 0; i < 3; i++) {
-        ts[i] = corio_spawn(turn_task, (void *)(intptr_t)('A' + i), NULL);
+        ts[i] = corio_task_spawn(turn_task, (void *)(intptr_t)('A' + i), NULL);
         CHECK(ts[i] != NULL);
     }
-    CHECK(corio_joinall(ts, 3, NULL) == 0);
+    CHECK(corio_task_join_all(ts, 3, NULL) == 0);
     order[norder] = 0;
     CHECK(strcmp(order, "ABCABCABC") == 0);
 
@@ -243,10 +243,10 @@ static void *order_main(void *arg)
     l = corio_lock_new();
     CHECK(l != NULL);
     for (int i = 0; i < 3; i++) {
-        ts[i] = corio_spawn(lock_task, l, NULL);
+        ts[i] = corio_task_spawn(lock_task, l, NULL);
         CHECK(ts[i] != NULL);
     }
-    CHECK(corio_joinall(ts, 3, NULL) == 0);
+    CHECK(corio_task_join_all(ts, 3, NULL) == 0);
     CHECK(norder == 9);
     corio_lock_free(l);
     return NULL;
@@ -284,7 +284,7 @@ static void *relay_main(void *arg)
         CHECK(chans[i] != NULL);
     }
     for (int i = 0; i < N; i++) {
-        ts[i] = corio_spawn(relay_task, &chans[i], NULL);
+        ts[i] = corio_task_spawn(relay_task, &chans[i], NULL);
         CHECK(ts[i] != NULL);
     }
     CHECK(corio_chan_send(chans[0], (void *)0, -1) == 0);
@@ -293,7 +293,7 @@ static void *relay_main(void *arg)
     for (int i = 0; i < N; i++) {
         void *r = NULL;
 
-        CHECK(corio_join(ts[i], &r) == 0);
+        CHECK(corio_task_join(ts[i], &r) == 0);
         CHECK((intptr_t)r == i);
     }
     for (int i = 0; i <= N; i++)
@@ -323,13 +323,13 @@ static void *sleep_past_main(void *arg)
 
     (void)arg;
     flag_set = 0;
-    t = corio_spawn(set_flag, NULL, NULL);
+    t = corio_task_spawn(set_flag, NULL, NULL);
     CHECK(t != NULL);
     /* a deadline already passed (as after a preemption longer than a short
      * sleep): the sleep still lets the ready task run */
     CHECK(corio_sleep_until(corio_now() - CORIO_MSEC) == 0);
     CHECK(flag_set == 1);
-    CHECK(corio_join(t, NULL) == 0);
+    CHECK(corio_task_join(t, NULL) == 0);
     return NULL;
 }
 

@@ -51,7 +51,7 @@ static void settle(void)
 
 static corio_task *spawn(corio_fn fn, void *arg)
 {
-    corio_task *t = corio_spawn(fn, arg, NULL);
+    corio_task *t = corio_task_spawn(fn, arg, NULL);
 
     cr_assert_not_null(t);
     return t;
@@ -157,7 +157,7 @@ static void *lock_fifo_main(void *arg)
     cr_assert_eq(errno, EBUSY, "tasks wait on it");
     corio_lock_release(l);
     for (int i = 0; i < 5; i++)
-        corio_join(t[i], NULL);
+        corio_task_join(t[i], NULL);
     cr_assert_eq(n, 4);
     cr_assert_eq(order[0], 0);
     cr_assert_eq(order[1], 1);
@@ -209,7 +209,7 @@ static void *lock_mutex_main(void *arg)
 
     for (int i = 0; i < 30; i++)
         t[i] = spawn(mutex_worker, &s);
-    cr_assert_eq(corio_joinall(t, 30, NULL), 0);
+    cr_assert_eq(corio_task_join_all(t, 30, NULL), 0);
     cr_assert_eq(s.max_inside, 1, "two tasks were inside at once");
     cr_assert_eq(s.total, 30 * s.iters);
     cr_assert_not(corio_lock_locked(s.l));
@@ -256,7 +256,7 @@ static void *lock_timeout_main(void *arg)
     /* The lock is still usable: waiting without a deadline gets it. */
     cr_assert_eq(corio_lock_acquire(l, -1), 0);
     cr_assert_eq(corio_lock_release(l), 0);
-    corio_join(t, NULL);
+    corio_task_join(t, NULL);
     corio_lock_free(l);
     return NULL;
 }
@@ -282,7 +282,7 @@ static void *lock_scope_main(void *arg)
     cr_assert_geq(corio_now(), deadline);
     cr_assert_lt(corio_now(), deadline + SLACK);
     cr_assert(corio_scope_exit(&s), "the scope reports it expired");
-    corio_join(t, NULL);
+    corio_task_join(t, NULL);
     cr_assert_not(corio_lock_locked(l));
     corio_lock_free(l);
     return NULL;
@@ -314,7 +314,7 @@ Test(sync_lock, owned_by_task_or_thread_stack, .timeout = 20)
 
     cr_assert_eq(corio_lock_acquire(l, -1), 0); /* the thread's stack */
     t = spawn(release_other, &w);
-    cr_assert_eq(corio_join(t, NULL), 0);
+    cr_assert_eq(corio_task_join(t, NULL), 0);
     cr_assert_eq(w.rc, -1);
     cr_assert_eq(w.err, EPERM, "a task released the thread's lock");
     cr_assert(corio_lock_locked(l));
@@ -327,7 +327,7 @@ Test(sync_lock, owned_by_task_or_thread_stack, .timeout = 20)
     cr_assert(corio_lock_locked(l));
     cr_assert_eq(corio_lock_acquire(l, -1), 0);
     cr_assert_geq(corio_now() - start, 30 * MS);
-    cr_assert_eq(corio_join(t, NULL), 0);
+    cr_assert_eq(corio_task_join(t, NULL), 0);
     cr_assert_eq(corio_lock_release(l), 0);
     cr_assert_eq(corio_lock_free(l), 0);
     cr_assert_eq(corio_loop_close(corio_loop_current()), 0);
@@ -368,7 +368,7 @@ static void *lock_handoff_main(void *arg)
     corio_lock_release(l);
     cr_assert(corio_lock_locked(l), "handed to the waiter, not freed");
     corio_task_cancel(t);
-    corio_join(t, NULL);
+    corio_task_join(t, NULL);
     cr_assert_eq(h.rc1, 0, "woken with the lock, acquire succeeds");
     cr_assert_eq(h.rc2, -1);
     cr_assert_eq(h.err2, ECANCELED);
@@ -417,7 +417,7 @@ static void *event_main(void *arg)
     cr_assert_eq(corio_event_clear(ev), 0);
     cr_assert_not(corio_event_is_set(ev));
     for (int i = 0; i < 6; i++)
-        corio_join(t[i], NULL);
+        corio_task_join(t[i], NULL);
     cr_assert_eq(n, 5);
     for (int i = 0; i < 5; i++)
         cr_assert_eq(order[i], i < 4 ? i : 5, "woken in FIFO order");
@@ -491,7 +491,7 @@ static void *event_set_cancel_main(void *arg)
     corio_event_set(ev);
     corio_event_clear(ev);
     corio_task_cancel(t);
-    corio_join(t, NULL);
+    corio_task_join(t, NULL);
     cr_assert_eq(h.rc1, 0);
     cr_assert_eq(h.err2, ECANCELED);
     corio_event_free(ev);
@@ -519,7 +519,7 @@ Test(sync_event, thread_stack_waits, .timeout = 20)
 
     cr_assert_eq(corio_event_wait(ev, start + 5 * CORIO_SECOND), 0);
     cr_assert_geq(corio_now() - start, 15 * MS);
-    cr_assert_eq(corio_join(t, NULL), 0);
+    cr_assert_eq(corio_task_join(t, NULL), 0);
     cr_assert_eq(corio_event_free(ev), 0);
     cr_assert_eq(corio_loop_close(corio_loop_current()), 0);
 }
@@ -562,7 +562,7 @@ static void *cond_errors_main(void *arg)
     cr_assert_eq(corio_lock_release(l), 0, "held again after ETIMEDOUT");
     cr_assert_eq(corio_cond_wait(NULL, -1), -1);
     cr_assert_eq(errno, EINVAL);
-    cr_assert_eq(corio_cond_wait_for(c, NULL, NULL, -1), -1);
+    cr_assert_eq(corio_cond_wait_pred(c, NULL, NULL, -1), -1);
     cr_assert_eq(errno, EINVAL);
     cr_assert_eq(corio_cond_free(NULL), 0);
     cr_assert_eq(corio_cond_free(own), 0);
@@ -602,7 +602,7 @@ static void *cond_fifo_main(void *arg)
     cr_assert_eq(corio_cond_notify_all(c), 2);
     corio_lock_release(l);
     for (int i = 0; i < 5; i++)
-        corio_join(t[i], NULL);
+        corio_task_join(t[i], NULL);
     cr_assert_eq(n, 5);
     for (int i = 0; i < 5; i++) {
         cr_assert_eq(order[i], i, "notified in FIFO order");
@@ -627,11 +627,11 @@ static void *cond_timeout_cancel_main(void *arg)
 
     settle();
     corio_task_cancel(tb);
-    corio_join(tb, NULL);
+    corio_task_join(tb, NULL);
     cr_assert_eq(b.rc, -1);
     cr_assert_eq(b.err, ECANCELED);
     cr_assert(b.held_after, "the lock is held after ECANCELED");
-    corio_join(ta, NULL);
+    corio_task_join(ta, NULL);
     cr_assert_eq(a.err, ETIMEDOUT);
     cr_assert_geq(corio_now(), a.deadline);
     cr_assert_lt(corio_now(), a.deadline + SLACK);
@@ -675,7 +675,7 @@ static void *cond_scope_main(void *arg)
     cr_assert_geq(corio_now() - start, 150 * MS,
                   "returned before the other task let the lock go");
     cr_assert_eq(corio_lock_release(l), 0, "returned holding the lock");
-    corio_join(t, NULL);
+    corio_task_join(t, NULL);
     cr_assert_eq(corio_cond_free(c), 0);
     return NULL;
 }
@@ -705,7 +705,7 @@ static void *cond_pass_on_main(void *arg)
     settle(); /* A runs, and queues for the lock we hold */
     cr_assert_not(a.done);
     corio_lock_release(l);
-    corio_join(ta, NULL);
+    corio_task_join(ta, NULL);
     cr_assert_eq(a.rc, -1);
     cr_assert_eq(a.err, ECANCELED);
     cr_assert(a.held_after);
@@ -714,7 +714,7 @@ static void *cond_pass_on_main(void *arg)
                  "the notification was lost");
     cr_assert_eq(b.rc, 0);
     cr_assert(b.held_after);
-    corio_join(tb, NULL);
+    corio_task_join(tb, NULL);
     cr_assert_eq(corio_cond_free(c), 0);
     return NULL;
 }
@@ -757,10 +757,10 @@ static void *cond_notify_cancel_free_main(void *arg)
     corio_cond_notify(c, 1);
     corio_task_cancel(ta);
     corio_lock_release(l);
-    corio_join(ta, NULL);
+    corio_task_join(ta, NULL);
     cr_assert_eq(h.rc1, 0, "A consumed the notification");
     cr_assert_eq(h.err2, ECANCELED, "and saw the cancellation next");
-    corio_join(tb, NULL);
+    corio_task_join(tb, NULL);
     cr_assert_eq(b.err, ETIMEDOUT, "B was not woken as well");
     cr_assert_eq(corio_cond_free(c), 0);
     return NULL;
@@ -810,7 +810,7 @@ static void *cq_consume(struct cq *q, bool immortal)
     for (;;) {
         if (corio_lock_acquire(l, -1) == -1)
             break;
-        if (corio_cond_wait_for(q->c, cq_ready, q, -1) == -1) {
+        if (corio_cond_wait_pred(q->c, cq_ready, q, -1) == -1) {
             corio_lock_release(l);
             break;
         }
@@ -846,7 +846,7 @@ static void cq_respawn(struct cq *q, corio_task **cons)
 {
     for (int k = 1; k < CQ_CONS; k++) {
         if (corio_task_is_done(cons[k])) {
-            corio_join(cons[k], NULL);
+            corio_task_join(cons[k], NULL);
             cons[k] = spawn(cq_consumer, q);
         }
     }
@@ -918,7 +918,7 @@ static void *cond_stress_main(void *arg)
     corio_cond_notify_all(q.c);
     corio_lock_release(l);
     for (int k = 0; k < CQ_CONS; k++)
-        corio_join(cons[k], NULL);
+        corio_task_join(cons[k], NULL);
     cr_assert_eq(q.live, 0);
     cr_assert_eq(corio_cond_free(q.c), 0);
     cr_assert_eq(corio_event_free(q.go), 0);
@@ -1003,7 +1003,7 @@ static void *sem_fifo_main(void *arg)
         corio_sem_release(u);
     cr_assert_eq(corio_sem_value(u), 0, "every unit went to a waiter");
     for (int i = 0; i < 5; i++)
-        corio_join(t[i], NULL);
+        corio_task_join(t[i], NULL);
     cr_assert_eq(n, 4);
     cr_assert_eq(order[0], 0);
     cr_assert_eq(order[1], 2);
@@ -1051,7 +1051,7 @@ static void *sem_limit_main(void *arg)
 
     for (int i = 0; i < 20; i++)
         t[i] = spawn(sem_worker, &st);
-    cr_assert_eq(corio_joinall(t, 20, NULL), 0);
+    cr_assert_eq(corio_task_join_all(t, 20, NULL), 0);
     cr_assert_eq(st.max_inside, 3, "at most 3 at once, and 3 reached");
     cr_assert_eq(st.total, 200);
     cr_assert_eq(corio_sem_value(st.s), 3);
@@ -1102,7 +1102,7 @@ static void *sem_timeouts_main(void *arg)
     settle();
     corio_sem_release(s);
     corio_task_cancel(t);
-    corio_join(t, NULL);
+    corio_task_join(t, NULL);
     cr_assert_eq(h.rc1, 0);
     cr_assert_eq(h.err2, ECANCELED);
     cr_assert_eq(corio_sem_value(s), 1);
@@ -1136,7 +1136,7 @@ static void *callback_main(void *arg)
     struct cb_state s = {.l = corio_lock_new(), .ev = corio_event_new()};
 
     corio_lock_acquire(s.l, -1);
-    corio_call_soon(corio_loop_current(), blocking_in_callback, &s, NULL);
+    corio_loop_call_soon(corio_loop_current(), blocking_in_callback, &s, NULL);
     corio_sleep(5 * MS);
     cr_assert_eq(s.lock_err, EDEADLK);
     cr_assert_eq(s.event_err, EDEADLK);

@@ -47,18 +47,18 @@
 
 static corio_task *spawn(corio_fn fn, void *arg)
 {
-    corio_task *t = corio_spawn(fn, arg, NULL);
+    corio_task *t = corio_task_spawn(fn, arg, NULL);
 
-    cr_assert_not_null(t, "corio_spawn: %s", strerror(errno));
+    cr_assert_not_null(t, "corio_task_spawn: %s", strerror(errno));
     return t;
 }
 
 static corio_task *spawn_named(corio_fn fn, void *arg, const char *name)
 {
     corio_task_attr attr = {.name = name};
-    corio_task *t = corio_spawn(fn, arg, &attr);
+    corio_task *t = corio_task_spawn(fn, arg, &attr);
 
-    cr_assert_not_null(t, "corio_spawn: %s", strerror(errno));
+    cr_assert_not_null(t, "corio_task_spawn: %s", strerror(errno));
     return t;
 }
 
@@ -140,11 +140,11 @@ Test(task, spawn_and_join_gives_the_result, .timeout = 30)
     corio_task *b = spawn(sleeper, CORIO_INT(10));
     void *ra = NULL, *rb = NULL;
 
-    cr_assert_eq(corio_join(a, &ra), 0);
-    cr_assert_eq(corio_join(b, &rb), 0);
+    cr_assert_eq(corio_task_join(a, &ra), 0);
+    cr_assert_eq(corio_task_join(b, &rb), 0);
     cr_assert_eq(CORIO_TO_INT(ra), 42);
     cr_assert_eq(CORIO_TO_INT(rb), 10);
-    cr_assert_eq(corio_join(spawn(identity, NULL), NULL), 0,
+    cr_assert_eq(corio_task_join(spawn(identity, NULL), NULL), 0,
                  "result may be NULL");
     loop_done(loop);
 }
@@ -155,12 +155,12 @@ Test(task, spawn_einval, .timeout = 30)
     corio_task_attr attr = {.stack_mode = 7};
 
     errno = 0;
-    cr_assert_null(corio_spawn(NULL, NULL, NULL));
+    cr_assert_null(corio_task_spawn(NULL, NULL, NULL));
     cr_assert_eq(errno, EINVAL);
     errno = 0;
-    cr_assert_null(corio_spawn(identity, NULL, &attr));
+    cr_assert_null(corio_task_spawn(identity, NULL, &attr));
     cr_assert_eq(errno, EINVAL);
-    cr_assert_eq(corio_tasks_count(), 0);
+    cr_assert_eq(corio_task_count(), 0);
     loop_done(loop);
 }
 
@@ -178,7 +178,7 @@ Test(task, names_default_and_given, .timeout = 30)
     cr_assert_str_eq(corio_task_name(c), "Task-3");
     cr_assert_eq(strlen(corio_task_name(d)), 31, "names are cut to 31 bytes");
     cr_assert_eq(strncmp(corio_task_name(d), "a-name-much-longer", 18), 0);
-    cr_assert_eq(corio_joinall((corio_task *[]){a, b, c, d}, 4, NULL), 0);
+    cr_assert_eq(corio_task_join_all((corio_task *[]){a, b, c, d}, 4, NULL), 0);
     loop_done(loop);
 }
 
@@ -211,7 +211,7 @@ Test(task, states_pending_running_done, .timeout = 30)
     cr_assert(corio_future_is_done(corio_task_future(t)));
     cr_assert_eq(corio_future_state(corio_task_future(t)), CORIO_DONE);
     cr_assert_eq(CORIO_TO_INT(corio_future_result(corio_task_future(t))), 5);
-    cr_assert_eq(corio_join(t, NULL), 0);
+    cr_assert_eq(corio_task_join(t, NULL), 0);
     cr_assert_str_eq(corio_state_name(CORIO_PENDING), "pending");
     cr_assert_str_eq(corio_state_name(CORIO_RUNNING), "running");
     cr_assert_str_eq(corio_state_name(CORIO_DONE), "done");
@@ -227,7 +227,7 @@ Test(task, a_waiting_task_is_pending, .timeout = 30)
 
     let_tasks_run();
     cr_assert_eq(corio_task_state(t), CORIO_PENDING);
-    cr_assert_eq(corio_join(t, NULL), 0);
+    cr_assert_eq(corio_task_join(t, NULL), 0);
     loop_done(loop);
 }
 
@@ -236,7 +236,7 @@ Test(task, self_is_null_on_the_thread_stack_and_in_callbacks, .timeout = 30)
     corio_loop *loop = loop_open();
 
     cr_assert_null(corio_task_self());
-    cr_assert_not(corio_cancelled());
+    cr_assert_not(corio_task_self_cancelled());
     loop_done(loop);
 }
 
@@ -249,8 +249,8 @@ Test(task, join_from_the_thread_stack_drives_the_loop, .timeout = 30)
     corio_task *t = spawn(sleeper, CORIO_INT(30));
     void *r = NULL;
 
-    /* Nobody calls corio_loop_run: the join runs the loop. */
-    cr_assert_eq(corio_join(t, &r), 0);
+    /* Nobody calls corio_loop_run_until_idle: the join runs the loop. */
+    cr_assert_eq(corio_task_join(t, &r), 0);
     cr_assert_eq(CORIO_TO_INT(r), 30);
     cr_assert_geq(elapsed_ms(t0), 30);
     cr_assert_not(corio_loop_is_running(loop));
@@ -261,7 +261,7 @@ static void *join_self(void *arg)
 {
     (void)arg;
     errno = 0;
-    if (corio_join(corio_task_self(), NULL) != -1)
+    if (corio_task_join(corio_task_self(), NULL) != -1)
         return CORIO_INT(-1);
     if (errno != EINVAL)
         return CORIO_INT(-2);
@@ -276,9 +276,9 @@ Test(task, join_self_or_null_is_einval, .timeout = 30)
     corio_loop *loop = loop_open();
     void *r = NULL;
 
-    expect_fail(corio_join(NULL, NULL), EINVAL);
+    expect_fail(corio_task_join(NULL, NULL), EINVAL);
     expect_fail(corio_task_wait(NULL, -1), EINVAL);
-    cr_assert_eq(corio_join(spawn(join_self, NULL), &r), 0);
+    cr_assert_eq(corio_task_join(spawn(join_self, NULL), &r), 0);
     cr_assert_eq(CORIO_TO_INT(r), 1);
     loop_done(loop);
 }
@@ -288,7 +288,7 @@ static void *join_other(void *arg)
 {
     void *r = NULL;
 
-    if (corio_join(arg, &r) == -1)
+    if (corio_task_join(arg, &r) == -1)
         return CORIO_INT(-errno);
     return r;
 }
@@ -300,7 +300,7 @@ Test(task, join_from_a_task, .timeout = 30)
     corio_task *outer = spawn(join_other, inner);
     void *r = NULL;
 
-    cr_assert_eq(corio_join(outer, &r), 0);
+    cr_assert_eq(corio_task_join(outer, &r), 0);
     cr_assert_eq(CORIO_TO_INT(r), 20);
     loop_done(loop);
 }
@@ -312,12 +312,12 @@ static void blocking_in_callback(void *arg)
 {
     (void)arg;
     errno = 0;
-    if (corio_join(pending_task, NULL) == -1)
+    if (corio_task_join(pending_task, NULL) == -1)
         cb_join_errno = errno;
     errno = 0;
     if (corio_sleep(MS) == -1)
         cb_sleep_errno = errno;
-    /* Let the task end: corio_loop_run waits for live tasks. */
+    /* Let the task end: corio_loop_run_until_idle waits for live tasks. */
     corio_future_set_result(shared_future, CORIO_INT(6));
 }
 
@@ -330,11 +330,11 @@ Test(task, blocking_in_a_callback_is_edeadlk, .timeout = 30)
     shared_future = corio_future_new();
     cr_assert_not_null(shared_future);
     pending_task = spawn(future_waiter, CORIO_INT(-1));
-    cr_assert_eq(corio_call_soon(loop, blocking_in_callback, NULL, NULL), 0);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_call_soon(loop, blocking_in_callback, NULL, NULL), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(cb_join_errno, EDEADLK, "errno %d", cb_join_errno);
     cr_assert_eq(cb_sleep_errno, EDEADLK, "errno %d", cb_sleep_errno);
-    cr_assert_eq(corio_join(pending_task, &r), 0, "the task is intact");
+    cr_assert_eq(corio_task_join(pending_task, &r), 0, "the task is intact");
     cr_assert_eq(CORIO_TO_INT(r), 6);
     cr_assert_eq(corio_future_free(shared_future), 0);
     loop_done(loop);
@@ -348,11 +348,11 @@ Test(task, joinall_results_and_first_error, .timeout = 30)
 
     for (int i = 0; i < 3; i++)
         ok[i] = spawn(sleeper, CORIO_INT(10 * (3 - i)));
-    cr_assert_eq(corio_joinall(ok, 3, res), 0);
+    cr_assert_eq(corio_task_join_all(ok, 3, res), 0);
     for (int i = 0; i < 3; i++)
         cr_assert_eq(CORIO_TO_INT(res[i]), 10 * (3 - i));
-    cr_assert_eq(corio_joinall(NULL, 0, NULL), 0);
-    expect_fail(corio_joinall(NULL, 1, NULL), EINVAL);
+    cr_assert_eq(corio_task_join_all(NULL, 0, NULL), 0);
+    expect_fail(corio_task_join_all(NULL, 1, NULL), EINVAL);
     loop_done(loop);
 }
 
@@ -375,10 +375,10 @@ Test(task, joinall_reports_the_first_error_in_array_order, .timeout = 30)
     ts[1] = spawn(fail_with, CORIO_INT(EPERM));
     ts[2] = spawn(fail_with, CORIO_INT(EIO));
     ts[3] = spawn(identity, CORIO_INT(9));
-    expect_fail(corio_joinall(ts, 4, res), EPERM);
+    expect_fail(corio_task_join_all(ts, 4, res), EPERM);
     cr_assert_eq(CORIO_TO_INT(res[0]), 7);
     cr_assert_eq(CORIO_TO_INT(res[3]), 9, "every task is joined");
-    cr_assert_eq(corio_tasks_count(), 0);
+    cr_assert_eq(corio_task_count(), 0);
     loop_done(loop);
 }
 
@@ -392,7 +392,7 @@ Test(task, task_fail_makes_join_fail, .timeout = 30)
     cr_assert_eq(corio_task_state(t), CORIO_DONE);
     cr_assert_eq(corio_task_error(t), EIO);
     cr_assert_null(corio_task_result(t));
-    expect_fail(corio_join(t, &r), EIO);
+    expect_fail(corio_task_join(t, &r), EIO);
     cr_assert_null(corio_task_fail(EIO),
                    "on the thread stack: no effect, NULL");
     loop_done(loop);
@@ -421,10 +421,10 @@ Test(task, detach_frees_the_task_when_it_ends, .timeout = 30)
     cr_assert_eq(corio_task_detach(running), 0);
     expect_fail(corio_task_detach(running), EINVAL);
     expect_fail(corio_task_detach(NULL), EINVAL);
-    cr_assert_eq(corio_tasks_count(), 1);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_task_count(), 1);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(detached_ran, 1);
-    cr_assert_eq(corio_tasks_count(), 0);
+    cr_assert_eq(corio_task_count(), 0);
     loop_done(loop);
 }
 
@@ -448,7 +448,7 @@ Test(task, cancel_in_sleep, .timeout = 30)
     cr_assert_eq(corio_task_error(t), ECANCELED);
     cr_assert_eq(corio_future_state(corio_task_future(t)), CORIO_CANCELLED);
     cr_assert_eq(corio_task_cancel(t), 0, "a finished task: 0");
-    expect_fail(corio_join(t, NULL), ECANCELED);
+    expect_fail(corio_task_join(t, NULL), ECANCELED);
     expect_fail(corio_task_cancel(NULL), EINVAL);
     loop_done(loop);
 }
@@ -460,12 +460,12 @@ Test(task, cancel_before_start_never_runs, .timeout = 30)
     corio_task *t = spawn(long_sleeper, &v);
 
     cr_assert_eq(corio_task_cancel(t), 1);
-    expect_fail(corio_join(t, NULL), ECANCELED);
+    expect_fail(corio_task_join(t, NULL), ECANCELED);
     cr_assert_eq(v.started, 0, "a task cancelled before it started ran");
     /* Through its future too. */
     t = spawn(long_sleeper, &v);
     cr_assert_eq(corio_future_cancel(corio_task_future(t)), 1);
-    expect_fail(corio_join(t, NULL), ECANCELED);
+    expect_fail(corio_task_join(t, NULL), ECANCELED);
     cr_assert_eq(v.started, 0);
     loop_done(loop);
 }
@@ -477,7 +477,7 @@ static void *fd_waiter(void *arg)
     struct victim *v = arg;
 
     v->started++;
-    if (corio_wait_fd(pfd[0], CORIO_READ, -1) == -1) {
+    if (corio_fd_wait(pfd[0], CORIO_READ, -1) == -1) {
         v->err = errno;
         v->cleanup++;
     }
@@ -495,12 +495,12 @@ Test(task, cancel_in_wait_fd, .timeout = 30)
     let_tasks_run();
     cr_assert_eq(v.started, 1);
     cr_assert_eq(corio_task_cancel(t), 1);
-    expect_fail(corio_join(t, NULL), ECANCELED);
+    expect_fail(corio_task_join(t, NULL), ECANCELED);
     cr_assert_eq(v.err, ECANCELED);
     cr_assert_eq(v.cleanup, 1);
     /* The cancelled waiter left the fd: a new reader is not EBUSY. */
     cr_assert_eq(write(pfd[1], "x", 1), 1);
-    cr_assert_eq(corio_wait_fd(pfd[0], CORIO_READ, corio_now() + CORIO_SECOND),
+    cr_assert_eq(corio_fd_wait(pfd[0], CORIO_READ, corio_now() + CORIO_SECOND),
                  CORIO_READ);
     corio_fd_forget(pfd[0]);
     corio_fd_forget(pfd[1]);
@@ -516,7 +516,7 @@ static void *join_victim(void *arg)
     struct victim *v = arg;
 
     v->started++;
-    if (corio_join(v->other, NULL) == -1) {
+    if (corio_task_join(v->other, NULL) == -1) {
         v->err = errno;
         v->cleanup++;
     }
@@ -534,13 +534,13 @@ Test(task, cancel_in_join_cancels_the_joined_task, .timeout = 30)
     let_tasks_run();
     cr_assert_eq(a.started + b.started, 2);
     cr_assert_eq(corio_task_cancel(ta), 1);
-    expect_fail(corio_join(ta, NULL), ECANCELED);
+    expect_fail(corio_task_join(ta, NULL), ECANCELED);
     cr_assert_eq(a.err, ECANCELED);
     /* B was cancelled with A: it ends once the loop runs it. */
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(b.err, ECANCELED);
     cr_assert_eq(b.cleanup, 1);
-    cr_assert_eq(corio_tasks_count(), 0, "B ended and freed itself");
+    cr_assert_eq(corio_task_count(), 0, "B ended and freed itself");
     loop_done(loop);
 }
 
@@ -568,7 +568,7 @@ Test(task, cancel_in_future_wait, .timeout = 30)
     let_tasks_run();
     cr_assert_eq(v.started, 1);
     cr_assert_eq(corio_task_cancel(t), 1);
-    expect_fail(corio_join(t, NULL), ECANCELED);
+    expect_fail(corio_task_join(t, NULL), ECANCELED);
     cr_assert_eq(v.err, ECANCELED);
     cr_assert_eq(corio_future_state(v.f), CORIO_PENDING,
                  "the future is untouched");
@@ -577,7 +577,7 @@ Test(task, cancel_in_future_wait, .timeout = 30)
 }
 
 /* A task cancels itself: it goes on until its next blocking call, which
- * fails; corio_cancelled() tells it in between. */
+ * fails; corio_task_self_cancelled() tells it in between. */
 static void *cancel_self(void *arg)
 {
     struct victim *v = arg;
@@ -585,7 +585,7 @@ static void *cancel_self(void *arg)
     if (corio_task_cancel(corio_task_self()) != 1)
         return CORIO_INT(-1);
     v->started++; /* still running */
-    if (!corio_cancelled())
+    if (!corio_task_self_cancelled())
         return CORIO_INT(-2);
     if (corio_sleep(0) == -1) {
         v->err = errno;
@@ -605,7 +605,7 @@ Test(task, cancel_self_fails_the_next_blocking_call, .timeout = 30)
     cr_assert_eq(v.err, ECANCELED);
     cr_assert_eq(v.cleanup, 1);
     cr_assert_eq(corio_task_state(t), CORIO_CANCELLED);
-    expect_fail(corio_join(t, NULL), ECANCELED);
+    expect_fail(corio_task_join(t, NULL), ECANCELED);
     loop_done(loop);
 }
 
@@ -635,7 +635,7 @@ Test(task, a_task_catches_ecanceled_and_cleans_up, .timeout = 30)
     let_tasks_run();
     cr_assert_eq(cleanup_flag, 0);
     cr_assert_eq(corio_task_cancel(t), 1);
-    expect_fail(corio_join(t, NULL), ECANCELED);
+    expect_fail(corio_task_join(t, NULL), ECANCELED);
     cr_assert_eq(cleanup_flag, 1);
     loop_done(loop);
 }
@@ -660,7 +660,7 @@ Test(task, sleep_zero_round_robin, .timeout = 30)
     ts[0] = spawn(round_robin, CORIO_INT('a'));
     ts[1] = spawn(round_robin, CORIO_INT('b'));
     ts[2] = spawn(round_robin, CORIO_INT('c'));
-    cr_assert_eq(corio_joinall(ts, 3, NULL), 0);
+    cr_assert_eq(corio_task_join_all(ts, 3, NULL), 0);
     cr_assert_str_eq(trace, "abcabcabcabc");
     loop_done(loop);
 }
@@ -674,7 +674,7 @@ Test(task, sleep_zero_and_negative_on_the_thread_stack, .timeout = 30)
     cr_assert_eq(corio_sleep(0), 0);
     cr_assert_eq(corio_sleep(-5), 0);
     cr_assert_geq(ntrace, 1);
-    cr_assert_eq(corio_join(t, NULL), 0);
+    cr_assert_eq(corio_task_join(t, NULL), 0);
     cr_assert_str_eq(trace, "aaaa");
     loop_done(loop);
 }
@@ -685,7 +685,7 @@ Test(task, sleep_100ms_takes_100ms, .timeout = 30)
     int64_t t0 = corio_now();
     void *r = NULL;
 
-    cr_assert_eq(corio_join(spawn(sleeper, CORIO_INT(100)), &r), 0);
+    cr_assert_eq(corio_task_join(spawn(sleeper, CORIO_INT(100)), &r), 0);
     cr_assert_eq(CORIO_TO_INT(r), 100);
     cr_assert_geq(elapsed_ms(t0), 100);
     cr_assert_lt(elapsed_ms(t0), 100 + 2 * SLACK_MS);
@@ -710,7 +710,7 @@ Test(task, two_sleeps_run_in_parallel, .timeout = 30)
     corio_task *ts[2] = {spawn(sleeper, CORIO_INT(500)),
                          spawn(sleeper, CORIO_INT(500))};
 
-    cr_assert_eq(corio_joinall(ts, 2, NULL), 0);
+    cr_assert_eq(corio_task_join_all(ts, 2, NULL), 0);
     cr_assert_geq(elapsed_ms(t0), 500);
     cr_assert_lt(elapsed_ms(t0), 500 + test_slack_capped_ms(400),
                  "took %lld ms", (long long)elapsed_ms(t0));
@@ -729,7 +729,7 @@ static void *dumper(void *arg)
     (void)arg;
     if (out == NULL)
         return CORIO_INT(-1);
-    corio_tasks_dump(out);
+    corio_task_dump_all(out);
     fclose(out);
     return NULL;
 }
@@ -745,7 +745,7 @@ Test(task, tasks_dump_lists_name_state_and_spawn_site, .timeout = 30)
     int n;
 
     cr_assert_not_null(out);
-    n = corio_tasks_dump(out);
+    n = corio_task_dump_all(out);
     fclose(out);
     cr_assert_eq(n, 2);
     cr_assert_not_null(strstr(text, "alpha"), "dump:\n%s", text);
@@ -760,13 +760,13 @@ Test(task, tasks_dump_lists_name_state_and_spawn_site, .timeout = 30)
     }
     free(text);
     /* From inside, the dumping task sees itself running. */
-    cr_assert_eq(corio_join(spawn_named(dumper, NULL, "dumper"), NULL), 0);
+    cr_assert_eq(corio_task_join(spawn_named(dumper, NULL, "dumper"), NULL), 0);
     cr_assert_not_null(dump_inside);
     cr_assert_not_null(strstr(dump_inside, "dumper running"), "dump:\n%s",
                        dump_inside);
     free(dump_inside);
-    cr_assert_eq(corio_joinall((corio_task *[]){a, b}, 2, NULL), 0);
-    cr_assert_eq(corio_tasks_dump(stdout), 0);
+    cr_assert_eq(corio_task_join_all((corio_task *[]){a, b}, 2, NULL), 0);
+    cr_assert_eq(corio_task_dump_all(stdout), 0);
     loop_done(loop);
 }
 
@@ -777,18 +777,18 @@ Test(task, tasks_count_counts_live_tasks, .timeout = 30)
 
     shared_future = corio_future_new();
     cr_assert_not_null(shared_future);
-    cr_assert_eq(corio_tasks_count(), 0);
+    cr_assert_eq(corio_task_count(), 0);
     ts[0] = spawn(identity, NULL);
     ts[1] = spawn(future_waiter, CORIO_INT(-1));
     ts[2] = spawn(future_waiter, CORIO_INT(-1));
-    cr_assert_eq(corio_tasks_count(), 3, "not started yet, but live");
-    cr_assert_eq(corio_join(ts[0], NULL), 0);
-    cr_assert_eq(corio_tasks_count(), 2);
+    cr_assert_eq(corio_task_count(), 3, "not started yet, but live");
+    cr_assert_eq(corio_task_join(ts[0], NULL), 0);
+    cr_assert_eq(corio_task_count(), 2);
     cr_assert_eq(corio_future_set_result(shared_future, NULL), 0);
     cr_assert_eq(corio_task_wait(ts[2], -1), 0);
-    cr_assert_eq(corio_tasks_count(), 0, "finished, even if not joined yet");
-    cr_assert_eq(corio_join(ts[1], NULL), 0);
-    cr_assert_eq(corio_join(ts[2], NULL), 0);
+    cr_assert_eq(corio_task_count(), 0, "finished, even if not joined yet");
+    cr_assert_eq(corio_task_join(ts[1], NULL), 0);
+    cr_assert_eq(corio_task_join(ts[2], NULL), 0);
     cr_assert_eq(corio_future_free(shared_future), 0);
     loop_done(loop);
 }
@@ -857,7 +857,7 @@ Test(task, future_of_a_task_is_not_settable_or_freeable, .timeout = 30)
     expect_fail(corio_future_free(f), EINVAL);
     cr_assert_eq(corio_future_wait(f, -1), 0);
     cr_assert(corio_future_is_done(f));
-    cr_assert_eq(corio_join(t, NULL), 0);
+    cr_assert_eq(corio_task_join(t, NULL), 0);
     loop_done(loop);
 }
 
@@ -881,10 +881,10 @@ Test(task, future_wait_wakes_every_waiter, .timeout = 30)
     for (int i = 0; i < 3; i++)
         w[i] = spawn(future_waiter, CORIO_INT(-1));
     s = spawn(future_setter, CORIO_INT(77));
-    cr_assert_eq(corio_joinall(w, 3, r), 0);
+    cr_assert_eq(corio_task_join_all(w, 3, r), 0);
     for (int i = 0; i < 3; i++)
         cr_assert_eq(CORIO_TO_INT(r[i]), 77);
-    cr_assert_eq(corio_join(s, NULL), 0);
+    cr_assert_eq(corio_task_join(s, NULL), 0);
     cr_assert_eq(corio_future_wait(shared_future, 0), 0, "done: no wait");
     cr_assert_eq(corio_future_free(shared_future), 0);
     loop_done(loop);
@@ -902,7 +902,7 @@ Test(task, future_wait_deadline_is_etimedout, .timeout = 30)
     cr_assert_lt(elapsed_ms(t0), 40 + SLACK_MS);
     expect_fail(corio_future_wait(shared_future, 0), ETIMEDOUT);
     cr_assert_eq(
-        corio_join(spawn(future_waiter, CORIO_INT(corio_now() + 20 * MS)), &r),
+        corio_task_join(spawn(future_waiter, CORIO_INT(corio_now() + 20 * MS)), &r),
         0);
     cr_assert_eq(CORIO_TO_INT(r), -ETIMEDOUT);
     cr_assert_eq(corio_future_state(shared_future), CORIO_PENDING);
@@ -928,16 +928,16 @@ Test(task, done_callbacks_run_after_completion_in_order, .timeout = 30)
     cr_assert_eq(corio_future_add_done_callback(f, done_cb, CORIO_INT('b')), 0);
     expect_fail(corio_future_add_done_callback(f, NULL, NULL), EINVAL);
     expect_fail(corio_future_add_done_callback(NULL, done_cb, NULL), EINVAL);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(ncb, 0, "not before completion");
     cr_assert_eq(corio_future_set_result(f, NULL), 0);
     cr_assert_eq(ncb, 0, "scheduled, not called, by set_result");
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_str_eq(cb_log, "ab");
     /* On a done future: soon, not now. */
     cr_assert_eq(corio_future_add_done_callback(f, done_cb, CORIO_INT('c')), 0);
     cr_assert_eq(ncb, 2);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_str_eq(cb_log, "abc");
     cr_assert_eq(corio_future_free(f), 0);
     loop_done(loop);
@@ -952,8 +952,8 @@ Test(task, done_callbacks_of_a_task, .timeout = 30)
                                                 CORIO_INT('t')),
                  0);
     /* Joined at once: the task is freed only after its callback ran. */
-    cr_assert_eq(corio_join(t, NULL), 0);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_task_join(t, NULL), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_str_eq(cb_log, "t");
     loop_done(loop);
 }
@@ -969,7 +969,7 @@ Test(task, future_free_with_waiters_is_ebusy, .timeout = 30)
     let_tasks_run();
     expect_fail(corio_future_free(shared_future), EBUSY);
     cr_assert_eq(corio_future_set_result(shared_future, CORIO_INT(4)), 0);
-    cr_assert_eq(corio_join(w, &r), 0);
+    cr_assert_eq(corio_task_join(w, &r), 0);
     cr_assert_eq(CORIO_TO_INT(r), 4);
     cr_assert_eq(corio_future_free(shared_future), 0);
     loop_done(loop);
@@ -982,7 +982,7 @@ Test(task, future_free_drops_done_callbacks, .timeout = 30)
 
     cr_assert_eq(corio_future_add_done_callback(f, done_cb, CORIO_INT('x')), 0);
     cr_assert_eq(corio_future_free(f), 0);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(ncb, 0);
     loop_done(loop); /* valgrind: the callback record was freed */
 }
@@ -1008,7 +1008,7 @@ Test(task, future_set_result_threadsafe_wakes_a_task, .timeout = 30)
     shared_future = new_future();
     w = spawn(future_waiter, CORIO_INT(-1));
     cr_assert_eq(pthread_create(&th, NULL, set_from_thread, CORIO_INT(55)), 0);
-    cr_assert_eq(corio_join(w, &r), 0);
+    cr_assert_eq(corio_task_join(w, &r), 0);
     pthread_join(th, &tr);
     cr_assert_null(tr);
     cr_assert_eq(CORIO_TO_INT(r), 55);
@@ -1047,7 +1047,7 @@ Test(task, scope_ends_a_long_sleep_with_etimedout, .timeout = 30)
     void *r = NULL;
 
     /* In a task. */
-    cr_assert_eq(corio_join(spawn(sleep_in_scope, CORIO_INT(100)), &r), 0);
+    cr_assert_eq(corio_task_join(spawn(sleep_in_scope, CORIO_INT(100)), &r), 0);
     cr_assert_geq(CORIO_TO_INT(r), 100, "got %d", (int)CORIO_TO_INT(r));
     cr_assert_lt(CORIO_TO_INT(r), 100 + SLACK_MS);
     /* On the thread's stack. */
@@ -1117,11 +1117,11 @@ Test(task, scopes_belong_to_their_task, .timeout = 30)
     void *r = NULL;
 
     corio_scope_enter(&s, corio_now() + 10 * MS);
-    expect_fail(corio_join(t, &r), ETIMEDOUT); /* the join is bounded */
+    expect_fail(corio_task_join(t, &r), ETIMEDOUT); /* the join is bounded */
     cr_assert(corio_scope_exit(&s));
     /* The task is not: it sleeps its 50 ms, and the failed join left it
      * joinable. */
-    cr_assert_eq(corio_join(t, &r), 0);
+    cr_assert_eq(corio_task_join(t, &r), 0);
     cr_assert_eq(CORIO_TO_INT(r), 50);
     loop_done(loop);
 }
@@ -1186,7 +1186,7 @@ static void *main_leaves_tasks(void *arg)
 {
     (void)arg;
     for (int i = 0; i < 3; i++) {
-        corio_task *t = corio_spawn(long_sleeper, &helpers[i], NULL);
+        corio_task *t = corio_task_spawn(long_sleeper, &helpers[i], NULL);
 
         if (t == NULL || corio_task_detach(t) == -1)
             return CORIO_INT(-1);
@@ -1226,7 +1226,7 @@ static void raise_sigint(void *arg)
 static void *main_sigint_timer(void *arg)
 {
     (void)arg;
-    if (corio_call_later(corio_loop_current(), 30 * MS, raise_sigint, NULL,
+    if (corio_loop_call_later(corio_loop_current(), 30 * MS, raise_sigint, NULL,
                          NULL) == -1)
         return CORIO_INT(-1);
     if (corio_sleep(10 * CORIO_SECOND) == -1 && errno == ECANCELED)
@@ -1274,7 +1274,7 @@ Test(task_signal, sigint_cancels_main, .timeout = 30)
     cr_assert_eq(corio_run_signal(), 0);
 }
 
-/* loop.h: corio_loop_run runs "until there is nothing left to do: no ready
+/* loop.h: corio_loop_run_until_idle runs "until there is nothing left to do: no ready
  * callback or task, no timer, no task waiting". A task waiting on a future
  * that another thread completes keeps it running. */
 static void *set_later_from_thread(void *arg)
@@ -1296,10 +1296,10 @@ Test(task, loop_run_waits_for_a_task_waiting_on_a_future, .timeout = 30)
     w = spawn(future_waiter, CORIO_INT(-1));
     cr_assert_eq(
         pthread_create(&th, NULL, set_later_from_thread, shared_future), 0);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert(corio_task_is_done(w), "run returned while a task was waiting");
     pthread_join(th, NULL);
-    cr_assert_eq(corio_join(w, &r), 0);
+    cr_assert_eq(corio_task_join(w, &r), 0);
     cr_assert_eq(CORIO_TO_INT(r), 8);
     cr_assert_eq(corio_future_free(shared_future), 0);
     loop_done(loop);
@@ -1311,7 +1311,7 @@ static struct victim thread_victim;
 
 static void *thread_leaves_a_task(void *arg)
 {
-    corio_task *t = corio_spawn(long_sleeper, &thread_victim, NULL);
+    corio_task *t = corio_task_spawn(long_sleeper, &thread_victim, NULL);
 
     (void)arg;
     if (t == NULL || corio_task_detach(t) == -1)
@@ -1348,11 +1348,11 @@ Test(task, ten_thousand_tasks_sleeping_10ms_all_finish, .timeout = 30)
     cr_assert_not_null(res);
     for (size_t i = 0; i < n; i++)
         ts[i] = spawn(sleeper, CORIO_INT(10));
-    cr_assert_eq(corio_tasks_count(), n);
-    cr_assert_eq(corio_joinall(ts, n, res), 0);
+    cr_assert_eq(corio_task_count(), n);
+    cr_assert_eq(corio_task_join_all(ts, n, res), 0);
     for (size_t i = 0; i < n; i++)
         cr_assert_eq(CORIO_TO_INT(res[i]), 10);
-    cr_assert_eq(corio_tasks_count(), 0);
+    cr_assert_eq(corio_task_count(), 0);
     cr_assert_lt(elapsed_ms(t0),
                  (RUNNING_ON_VALGRIND ? 20000 : 5000) + test_extra_ms());
     free(ts);
@@ -1407,7 +1407,7 @@ Test(task, a_task_sleeps_inside_a_generator, .timeout = 30)
                          spawn(drive_gen, CORIO_INT('b'))};
     void *res[2] = {0};
 
-    cr_assert_eq(corio_joinall(ts, 2, res), 0);
+    cr_assert_eq(corio_task_join_all(ts, 2, res), 0);
     cr_assert_eq(CORIO_TO_INT(res[0]), 100);
     cr_assert_eq(CORIO_TO_INT(res[1]), 100);
     cr_assert_str_eq(trace, "a0b0a1b1a2b2", "the two tasks interleave: %s",
@@ -1438,7 +1438,7 @@ Test(task, cancel_a_task_parked_inside_a_generator, .timeout = 30)
     cr_assert_eq(corio_sleep(15 * MS), 0);
     let_tasks_run();
     cr_assert_eq(corio_task_cancel(t), 1);
-    expect_fail(corio_join(t, NULL), ECANCELED);
+    expect_fail(corio_task_join(t, NULL), ECANCELED);
     cr_assert_eq(v.err, ECANCELED);
     cr_assert_eq(v.cleanup, 1);
     loop_done(loop);
@@ -1464,7 +1464,7 @@ Test(task, a_generator_sleeps_on_the_thread_stack, .timeout = 30)
     cr_assert_eq(CORIO_TO_INT(v), -2);
     cr_assert_eq(corio_gen_close(g), 0);
     cr_assert_str_eq(trace, "t", "the task ran while the generator slept");
-    cr_assert_eq(corio_join(t, NULL), 0);
+    cr_assert_eq(corio_task_join(t, NULL), 0);
     loop_done(loop);
 }
 
@@ -1501,7 +1501,7 @@ Test(task_bug, sleep_int64_max_sleeps_until_cancelled, .timeout = 30)
     returned_at_once = corio_task_is_done(t);
     corio_task_cancel(t);
     errno = 0;
-    rc = corio_join(t, NULL);
+    rc = corio_task_join(t, NULL);
     err = errno;
     loop_done(loop); /* before asserting: no leak on failure */
     cr_assert_eq(v.started, 1);
@@ -1566,12 +1566,12 @@ Test(task_bug, sigint_with_another_thread_running, .timeout = 30)
 }
 
 /* BUG 9. The inspection calls that work "on the current loop" make one
- * when the thread has none: corio_task_self(), corio_cancelled(),
- * corio_task_fail(), corio_tasks_count() and corio_tasks_dump() all go
+ * when the thread has none: corio_task_self(), corio_task_self_cancelled(),
+ * corio_task_fail(), corio_task_count() and corio_task_dump_all() all go
  * through corio__loop_get(), which opens an epoll fd and an eventfd just to
  * answer NULL/false/0. Besides the cost, the loop they made is now the
  * thread's current one, so a corio_loop_new() that follows does not become
- * current as loop.h promises ("if the thread has none"), and corio_spawn
+ * current as loop.h promises ("if the thread has none"), and corio_task_spawn
  * with no attr.loop puts tasks on the hidden loop. */
 static int count_fds(void)
 {
@@ -1591,8 +1591,8 @@ Test(task_bug, asking_for_the_task_does_not_make_a_loop, .timeout = 30)
     corio_loop *l;
 
     cr_assert_null(corio_task_self());
-    cr_assert_not(corio_cancelled());
-    cr_assert_eq(corio_tasks_count(), 0);
+    cr_assert_not(corio_task_self_cancelled());
+    cr_assert_eq(corio_task_count(), 0);
     cr_assert_eq(count_fds(), before, "a loop was made (%d fds more)",
                  count_fds() - before);
     l = corio_loop_new();
@@ -1613,13 +1613,13 @@ Test(task_bug, join_on_another_loop_fails_with_einval, .timeout = 30)
 
     cr_assert_not_null(other);
     attr.loop = other;
-    t = corio_spawn(identity, (void *)5, &attr);
+    t = corio_task_spawn(identity, (void *)5, &attr);
     cr_assert_not_null(t);
-    expect_fail(corio_join(t, &res), EINVAL);
+    expect_fail(corio_task_join(t, &res), EINVAL);
     expect_fail(corio_task_wait(t, -1), EINVAL);
     cr_assert_eq(corio_loop_current(), mine);
     cr_assert_eq(corio_loop_set_current(other), 0);
-    cr_assert_eq(corio_join(t, &res), 0);
+    cr_assert_eq(corio_task_join(t, &res), 0);
     cr_assert_eq(res, (void *)5);
     cr_assert_eq(corio_loop_set_current(mine), 0);
     loop_done(other);

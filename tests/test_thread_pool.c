@@ -1,6 +1,6 @@
-/* tests/test_thread_pool.c -- the thread pool executor (corio_run_in_pool,
- * corio_to_thread, corio_pool_submit) and the calls other threads make into
- * a loop (corio_call_soon_threadsafe, corio_future_set_*_threadsafe).
+/* tests/test_thread_pool.c -- the thread pool executor (corio_pool_run,
+ * corio_pool_run, corio_pool_submit) and the calls other threads make into
+ * a loop (corio_loop_call_soon_threadsafe, corio_future_set_*_threadsafe).
  *
  * Labelled "thread": scripts/test runs it under TSan too. Timing bounds have
  * slack for load, sanitizers and valgrind (helpers/timing.h); what they prove
@@ -95,12 +95,12 @@ Test(thread_pool, to_thread_returns_the_result, .timeout = 30)
     void *r = NULL;
 
     /* On the thread's own stack: the call runs the loop until it is done. */
-    cr_assert_eq(corio_to_thread(add_one_job, (void *)41, &r, -1), 0);
+    cr_assert_eq(corio_pool_run(NULL, add_one_job, (void *)41, &r, -1), 0);
     cr_assert_eq((intptr_t)r, 42);
-    cr_assert_eq(corio_to_thread(self_job, &worker, &r, -1), 0);
+    cr_assert_eq(corio_pool_run(NULL, self_job, &worker, &r, -1), 0);
     cr_assert_str_eq(r, "from a worker");
     cr_assert(!pthread_equal(worker, pthread_self()));
-    cr_assert_eq(corio_to_thread(add_one_job, NULL, NULL, -1), 0);
+    cr_assert_eq(corio_pool_run(NULL, add_one_job, NULL, NULL, -1), 0);
     loop_done(loop);
 }
 
@@ -108,7 +108,7 @@ static void *to_thread_task(void *arg)
 {
     void *r;
 
-    if (corio_to_thread(add_one_job, arg, &r, -1) == -1)
+    if (corio_pool_run(NULL, add_one_job, arg, &r, -1) == -1)
         return corio_task_fail(errno);
     return r;
 }
@@ -116,11 +116,11 @@ static void *to_thread_task(void *arg)
 Test(thread_pool, to_thread_in_a_task, .timeout = 30)
 {
     corio_loop *loop = loop_open();
-    corio_task *t = corio_spawn(to_thread_task, (void *)1, NULL);
+    corio_task *t = corio_task_spawn(to_thread_task, (void *)1, NULL);
     void *r;
 
     cr_assert_not_null(t);
-    cr_assert_eq(corio_join(t, &r), 0);
+    cr_assert_eq(corio_task_join(t, &r), 0);
     cr_assert_eq((intptr_t)r, 2);
     loop_done(loop);
 }
@@ -130,7 +130,7 @@ Test(thread_pool, bad_arguments, .timeout = 30)
     corio_loop *loop = loop_open();
 
     errno = 0;
-    cr_assert_eq(corio_to_thread(NULL, NULL, NULL, -1), -1);
+    cr_assert_eq(corio_pool_run(NULL, NULL, NULL, NULL, -1), -1);
     cr_assert_eq(errno, EINVAL);
     errno = 0;
     cr_assert_null(corio_pool_submit(NULL, NULL, NULL));
@@ -139,13 +139,13 @@ Test(thread_pool, bad_arguments, .timeout = 30)
     loop_done(loop);
 }
 
-/* corio_loop_run counts a task waiting for a job as work: it does not
+/* corio_loop_run_until_idle counts a task waiting for a job as work: it does not
  * return before the job's result has come back. */
 static void *loop_run_task(void *arg)
 {
     void **out = arg;
 
-    return corio_to_thread(sleep_job, (void *)(intptr_t)50, out, -1) == 0
+    return corio_pool_run(NULL, sleep_job, (void *)(intptr_t)50, out, -1) == 0
                ? "ok" : NULL;
 }
 
@@ -153,11 +153,11 @@ Test(thread_pool, loop_run_waits_for_jobs, .timeout = 30)
 {
     corio_loop *loop = loop_open();
     void *out = NULL, *r = NULL;
-    corio_task *t = corio_spawn(loop_run_task, &out, NULL);
+    corio_task *t = corio_task_spawn(loop_run_task, &out, NULL);
 
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert(corio_task_is_done(t));
-    cr_assert_eq(corio_join(t, &r), 0);
+    cr_assert_eq(corio_task_join(t, &r), 0);
     cr_assert_str_eq(r, "ok");
     cr_assert_eq((intptr_t)out, 50);
     loop_done(loop);
@@ -176,7 +176,7 @@ static void *par_sleeper(void *arg)
     struct par *p = arg;
     void *r;
 
-    if (corio_run_in_pool(p->pool, sleep_job, (void *)(intptr_t)500, &r, -1))
+    if (corio_pool_run(p->pool, sleep_job, (void *)(intptr_t)500, &r, -1))
         return corio_task_fail(errno);
     return r;
 }
@@ -200,14 +200,14 @@ Test(thread_pool, four_jobs_run_in_parallel_loop_not_blocked, .timeout = 30)
 
     cr_assert_not_null(p.pool);
     cr_assert_eq(corio_pool_size(p.pool), 4);
-    ticker = corio_spawn(par_ticker, &p, NULL);
+    ticker = corio_task_spawn(par_ticker, &p, NULL);
     t0 = corio_now();
     for (int i = 0; i < 4; i++)
-        t[i] = corio_spawn(par_sleeper, &p, NULL);
-    cr_assert_eq(corio_joinall(t, 4, r), 0);
+        t[i] = corio_task_spawn(par_sleeper, &p, NULL);
+    cr_assert_eq(corio_task_join_all(t, 4, r), 0);
     ms = elapsed_ms(t0);
     p.stop = true;
-    cr_assert_eq(corio_join(ticker, NULL), 0);
+    cr_assert_eq(corio_task_join(ticker, NULL), 0);
     for (int i = 0; i < 4; i++)
         cr_assert_eq((intptr_t)r[i], 500);
     cr_assert_geq(ms, 495, "took %lld ms", (long long)ms);
@@ -248,11 +248,11 @@ Test(thread_pool, job_blocks_in_read, .timeout = 30)
     void *r;
 
     cr_assert_eq(pipe(fds), 0);
-    w = corio_spawn(writer_task, fds, NULL);
-    cr_assert_eq(corio_to_thread(read_job, fds, &r,
+    w = corio_task_spawn(writer_task, fds, NULL);
+    cr_assert_eq(corio_pool_run(NULL, read_job, fds, &r,
                                  corio_now() + 5 * CORIO_SECOND), 0);
     cr_assert_eq((intptr_t)r, 5);
-    cr_assert_eq(corio_join(w, &r), 0);
+    cr_assert_eq(corio_task_join(w, &r), 0);
     cr_assert_str_eq(r, "wrote");
     close(fds[0]);
     close(fds[1]);
@@ -273,7 +273,7 @@ static void *run_case(void *arg)
     struct cancel_case *c = arg;
     void *r;
 
-    if (corio_run_in_pool(c->pool, c->fn, c->arg, &r, c->deadline) == -1)
+    if (corio_pool_run(c->pool, c->fn, c->arg, &r, c->deadline) == -1)
         return corio_task_fail(errno);
     return r;
 }
@@ -290,18 +290,18 @@ Test(thread_pool, cancel_queued_job_never_runs, .timeout = 30)
     void *r;
 
     cr_assert_not_null(busy.pool);
-    a = corio_spawn(run_case, &busy, NULL);
-    b = corio_spawn(run_case, &queued, NULL);
+    a = corio_task_spawn(run_case, &busy, NULL);
+    b = corio_task_spawn(run_case, &queued, NULL);
     corio_sleep(50 * MS); /* both wait: a's job runs, b's is queued */
     t0 = corio_now();
     cr_assert_eq(corio_task_cancel(b), 1);
     errno = 0;
-    cr_assert_eq(corio_join(b, NULL), -1);
+    cr_assert_eq(corio_task_join(b, NULL), -1);
     cr_assert_eq(errno, ECANCELED);
     /* Waiting for the busy job would take about 950 ms. */
     cr_assert_lt(elapsed_ms(t0), test_slack_capped_ms(600),
                  "cancelling waited for the busy job");
-    cr_assert_eq(corio_join(a, &r), 0);
+    cr_assert_eq(corio_task_join(a, &r), 0);
     cr_assert_eq((intptr_t)r, 1000);
     /* Freeing joins the worker: had b's job been left queued, it ran. */
     cr_assert_eq(corio_pool_free(busy.pool), 0);
@@ -318,12 +318,12 @@ Test(thread_pool, cancel_running_job, .timeout = 30)
     int64_t t0, deadline;
 
     cr_assert_not_null(c.pool);
-    t = corio_spawn(run_case, &c, NULL);
+    t = corio_task_spawn(run_case, &c, NULL);
     wait_started(&s);
     t0 = corio_now();
     corio_task_cancel(t);
     errno = 0;
-    cr_assert_eq(corio_join(t, NULL), -1);
+    cr_assert_eq(corio_task_join(t, NULL), -1);
     cr_assert_eq(errno, ECANCELED);
     /* Waiting for the job would take about 1000 ms. */
     cr_assert_lt(elapsed_ms(t0), test_slack_capped_ms(600),
@@ -347,10 +347,10 @@ Test(thread_pool, cancel_running_job_then_free_pool, .timeout = 30)
     struct cancel_case c = {corio_pool_new(1), slow_flag_job, &s, -1};
     corio_task *t;
 
-    t = corio_spawn(run_case, &c, NULL);
+    t = corio_task_spawn(run_case, &c, NULL);
     wait_started(&s);
     corio_task_cancel(t);
-    cr_assert_eq(corio_join(t, NULL), -1);
+    cr_assert_eq(corio_task_join(t, NULL), -1);
     cr_assert_eq(corio_pool_free(c.pool), 0); /* waits for the job */
     cr_assert_eq(atomic_load(&s.finished), 1);
     loop_done(loop);
@@ -370,10 +370,10 @@ Test(thread_pool, cancel_pending_before_the_call, .timeout = 30)
     corio_loop *loop = loop_open();
     atomic_int ran = 0;
     struct cancel_case c = {corio_pool_new(1), flag_job, &ran, -1};
-    corio_task *t = corio_spawn(cancel_self_then_run, &c, NULL);
+    corio_task *t = corio_task_spawn(cancel_self_then_run, &c, NULL);
 
     errno = 0;
-    cr_assert_eq(corio_join(t, NULL), -1);
+    cr_assert_eq(corio_task_join(t, NULL), -1);
     cr_assert_eq(errno, ECANCELED);
     cr_assert_eq(corio_pool_free(c.pool), 0);
     cr_assert_eq(atomic_load(&ran), 0);
@@ -386,7 +386,7 @@ Test(thread_pool, loop_close_with_a_waiting_task, .timeout = 30)
     corio_loop *loop = loop_open();
     struct slow_flag s = {.ms = 100};
     struct cancel_case c = {corio_pool_new(1), slow_flag_job, &s, -1};
-    corio_task *t = corio_spawn(run_case, &c, NULL);
+    corio_task *t = corio_task_spawn(run_case, &c, NULL);
 
     wait_started(&s);
     cr_assert_eq(corio_task_detach(t), 0);
@@ -404,7 +404,7 @@ Test(thread_pool, deadline_on_a_running_job, .timeout = 30)
     int64_t t0 = corio_now();
 
     errno = 0;
-    cr_assert_eq(corio_run_in_pool(pool, sleep_job, (void *)(intptr_t)1000,
+    cr_assert_eq(corio_pool_run(pool, sleep_job, (void *)(intptr_t)1000,
                                    NULL, t0 + 50 * MS), -1);
     cr_assert_eq(errno, ETIMEDOUT);
     cr_assert_geq(elapsed_ms(t0), 49);
@@ -426,12 +426,12 @@ Test(thread_pool, deadline_on_a_queued_job, .timeout = 30)
 
     cr_assert_not_null(busy);
     errno = 0;
-    cr_assert_eq(corio_run_in_pool(pool, flag_job, &ran, NULL,
+    cr_assert_eq(corio_pool_run(pool, flag_job, &ran, NULL,
                                    corio_now() + 30 * MS), -1);
     cr_assert_eq(errno, ETIMEDOUT);
     /* A deadline already passed: fails at once, starts nothing. */
     errno = 0;
-    cr_assert_eq(corio_run_in_pool(pool, flag_job, &ran, NULL, 0), -1);
+    cr_assert_eq(corio_pool_run(pool, flag_job, &ran, NULL, 0), -1);
     cr_assert_eq(errno, ETIMEDOUT);
     cr_assert_eq(corio_future_wait(busy, -1), 0);
     cr_assert_eq(corio_future_free(busy), 0);
@@ -448,7 +448,7 @@ Test(thread_pool, deadline_scope_applies, .timeout = 30)
 
     corio_scope_enter(&s, corio_now() + 30 * MS);
     errno = 0;
-    cr_assert_eq(corio_run_in_pool(pool, sleep_job, (void *)(intptr_t)200,
+    cr_assert_eq(corio_pool_run(pool, sleep_job, (void *)(intptr_t)200,
                                    NULL, -1), -1);
     cr_assert_eq(errno, ETIMEDOUT);
     cr_assert(corio_scope_exit(&s));
@@ -497,7 +497,7 @@ Test(thread_pool, workers_are_named_and_block_signals, .timeout = 30)
     struct worker_info wi = {0};
     sigset_t cur;
 
-    cr_assert_eq(corio_run_in_pool(pool, info_job, &wi, NULL, -1), 0);
+    cr_assert_eq(corio_pool_run(pool, info_job, &wi, NULL, -1), 0);
     cr_assert_str_eq(wi.name, "corio-pool-0");
     cr_assert(wi.sigint_blocked);
     cr_assert(wi.sigterm_blocked);
@@ -536,17 +536,17 @@ Test(thread_pool, pool_free_with_waiting_tasks, .timeout = 30)
     pthread_t th;
     void *r;
 
-    t[0] = corio_spawn(run_case, &busy, NULL);
+    t[0] = corio_task_spawn(run_case, &busy, NULL);
     for (int i = 1; i < 4; i++)
-        t[i] = corio_spawn(run_case, &queued, NULL);
+        t[i] = corio_task_spawn(run_case, &queued, NULL);
     wait_started(&s); /* all four wait now, one job runs */
     cr_assert_eq(pthread_create(&th, NULL, free_pool_thread, &fl), 0);
-    cr_assert_eq(corio_join(t[0], &r), 0);
+    cr_assert_eq(corio_task_join(t[0], &r), 0);
     cr_assert_eq(r, &s);
     cr_assert_eq(atomic_load(&s.finished), 1);
     for (int i = 1; i < 4; i++) {
         errno = 0;
-        cr_assert_eq(corio_join(t[i], NULL), -1);
+        cr_assert_eq(corio_task_join(t[i], NULL), -1);
         cr_assert_eq(errno, ECANCELED);
     }
     cr_assert_eq(pthread_join(th, &r), 0);
@@ -602,7 +602,7 @@ Test(thread_pool, submit_completes_a_future, .timeout = 30)
     loop_done(loop);
 }
 
-/* corio_loop_run keeps going until a submitted job's future is done. */
+/* corio_loop_run_until_idle keeps going until a submitted job's future is done. */
 static void on_done(corio_future *f, void *arg)
 {
     *(intptr_t *)arg = (intptr_t)corio_future_result(f);
@@ -615,7 +615,7 @@ Test(thread_pool, submit_keeps_loop_run_going, .timeout = 30)
     intptr_t seen = 0;
 
     cr_assert_eq(corio_future_add_done_callback(f, on_done, &seen), 0);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert(corio_future_is_done(f));
     cr_assert_eq(seen, 40);
     cr_assert_eq(corio_future_free(f), 0);
@@ -672,7 +672,7 @@ static void blocking_callback(void *arg)
     struct cb_case *c = arg;
 
     errno = 0;
-    c->rc = corio_to_thread(flag_job, &c->ran, NULL, -1);
+    c->rc = corio_pool_run(NULL, flag_job, &c->ran, NULL, -1);
     c->err = errno;
 }
 
@@ -681,8 +681,8 @@ Test(thread_pool, from_a_callback_is_edeadlk, .timeout = 30)
     corio_loop *loop = loop_open();
     struct cb_case c = {0};
 
-    cr_assert_eq(corio_call_soon(loop, blocking_callback, &c, NULL), 0);
-    cr_assert_eq(corio_loop_run(loop), 0);
+    cr_assert_eq(corio_loop_call_soon(loop, blocking_callback, &c, NULL), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(c.rc, -1);
     cr_assert_eq(c.err, EDEADLK);
     msleep(20);
@@ -690,7 +690,7 @@ Test(thread_pool, from_a_callback_is_edeadlk, .timeout = 30)
     loop_done(loop);
 }
 
-/* ---- corio_call_soon_threadsafe from many threads ----------------------- */
+/* ---- corio_loop_call_soon_threadsafe from many threads ----------------------- */
 
 #define NTHREADS 8
 #define NCALLS 10000
@@ -732,7 +732,7 @@ static void *producer_main(void *arg)
     for (long i = 0; i < NCALLS; i++) {
         uintptr_t v = ((uintptr_t)p->id << 20) | (uintptr_t)i;
 
-        if (corio_call_soon_threadsafe(p->m->loop, count_call, (void *)v) == -1)
+        if (corio_loop_call_soon_threadsafe(p->m->loop, count_call, (void *)v) == -1)
             atomic_fetch_add(&p->m->failures, 1);
     }
     return NULL;
@@ -758,7 +758,7 @@ Test(thread_pool, call_soon_threadsafe_from_8_threads, .timeout = 30)
     the_many = &m;
     m.all_in = corio_future_new();
     cr_assert_not_null(m.all_in);
-    ticker = corio_spawn(tick_task, &ticks, NULL);
+    ticker = corio_task_spawn(tick_task, &ticks, NULL);
     for (int i = 0; i < NTHREADS; i++) {
         p[i].m = &m;
         p[i].id = i;
@@ -776,7 +776,7 @@ Test(thread_pool, call_soon_threadsafe_from_8_threads, .timeout = 30)
         cr_assert_eq(m.next[i], NCALLS, "thread %d: %ld calls", i, m.next[i]);
     cr_assert_eq(m.out_of_order, 0, "calls of one thread ran out of order");
     corio_task_cancel(ticker);
-    corio_join(ticker, NULL);
+    corio_task_join(ticker, NULL);
     cr_assert_eq(corio_future_free(m.all_in), 0);
     loop_done(m.loop);
 }
@@ -819,17 +819,17 @@ Test(thread_pool, future_set_result_threadsafe_wakes_a_task, .timeout = 30)
     int64_t t0 = corio_now();
     void *r;
 
-    ticker = corio_spawn(tick_task, &ticks, NULL);
-    t = corio_spawn(wait_future_task, s.f, NULL);
+    ticker = corio_task_spawn(tick_task, &ticks, NULL);
+    t = corio_task_spawn(wait_future_task, s.f, NULL);
     cr_assert_eq(pthread_create(&th, NULL, setter_main, &s), 0);
-    cr_assert_eq(corio_join(t, &r), 0);
+    cr_assert_eq(corio_task_join(t, &r), 0);
     cr_assert_str_eq(r, "set");
     cr_assert_geq(elapsed_ms(t0), 49);
     cr_assert_gt(ticks, 5, "the loop was blocked while the task waited");
     cr_assert_eq(pthread_join(th, &r), 0);
     cr_assert_eq((intptr_t)r, 0);
     corio_task_cancel(ticker);
-    corio_join(ticker, NULL);
+    corio_task_join(ticker, NULL);
     cr_assert_eq(corio_future_free(s.f), 0);
     loop_done(loop);
 }
@@ -853,7 +853,7 @@ Test(thread_pool, future_set_error_threadsafe, .timeout = 30)
 
 /* A thread completes two futures; the loop's thread closes the loop as soon
  * as the second is done, then joins the thread. The poster may still be
- * inside corio_call_soon_threadsafe after its job ran, so the loop must not
+ * inside corio_loop_call_soon_threadsafe after its job ran, so the loop must not
  * be freed under it (TSan reports the race if it can be). */
 struct two_futures {
     corio_future *a, *b;

@@ -7,11 +7,11 @@
  *   corio_bench_loop spawn N
  *       (a) inside corio_run, spawn N tasks (compact stacks:
  *       attr.stack_mode = CORIO_STACK_COMPACT, default 64 KiB size) that
- *       each corio_sleep(1 s), then corio_joinall them. Prints the wall time
+ *       each corio_sleep(1 s), then corio_task_join_all them. Prints the wall time
  *       of the spawn loop, the time from its start until every task was
  *       joined, and the growth of the memory high-water mark (VmHWM).
  *   corio_bench_loop timers N SEED
- *       (b) on a new loop, N corio_call_later callbacks at whole-millisecond
+ *       (b) on a new loop, N corio_loop_call_later callbacks at whole-millisecond
  *       delays 0..1000 drawn from SEED (the generator of driver.py); run the
  *       loop until they have all fired. Prints the process CPU time used
  *       (getrusage, user + sys, from the first call_later to the last
@@ -74,13 +74,13 @@ static int64_t spawn_round(corio_task **ts, long n, int64_t *total_ns)
 
     t0 = bench_now_ns();
     for (long i = 0; i < n; i++) {
-        ts[i] = corio_spawn(sleeper, NULL, &attr);
+        ts[i] = corio_task_spawn(sleeper, NULL, &attr);
         if (ts[i] == NULL)
-            die("corio_spawn");
+            die("corio_task_spawn");
     }
     t1 = bench_now_ns();
-    if (corio_joinall(ts, (size_t)n, NULL) == -1)
-        die("corio_joinall");
+    if (corio_task_join_all(ts, (size_t)n, NULL) == -1)
+        die("corio_task_join_all");
     *total_ns = bench_now_ns() - t0;
     return t1 - t0;
 }
@@ -190,11 +190,11 @@ static void run_timers(long n, uint64_t seed)
         slots[i].run = &r;
         slots[i].i = i;
         r.sched[i] = bench_now_ns() + r.delay[i];
-        if (corio_call_later(loop, r.delay[i], on_timer, &slots[i], NULL) == -1)
-            die("corio_call_later");
+        if (corio_loop_call_later(loop, r.delay[i], on_timer, &slots[i], NULL) == -1)
+            die("corio_loop_call_later");
     }
-    if (corio_loop_run(loop) == -1)
-        die("corio_loop_run");
+    if (corio_loop_run_until_idle(loop) == -1)
+        die("corio_loop_run_until_idle");
     c1 = bench_cpu_ns();
     w1 = bench_now_ns();
     timer_report("corio", &r, c1 - c0, w1 - w0);
@@ -226,12 +226,12 @@ static void *timers_tasks_main(void *arg)
     if (ts == NULL)
         die("malloc");
     for (long i = 0; i < n; i++) {
-        ts[i] = corio_spawn(timer_task, (void *)(intptr_t)i, &attr);
+        ts[i] = corio_task_spawn(timer_task, (void *)(intptr_t)i, &attr);
         if (ts[i] == NULL)
-            die("corio_spawn");
+            die("corio_task_spawn");
     }
-    if (corio_joinall(ts, (size_t)n, NULL) == -1)
-        die("corio_joinall");
+    if (corio_task_join_all(ts, (size_t)n, NULL) == -1)
+        die("corio_task_join_all");
     free(ts);
     return NULL;
 }
@@ -337,9 +337,9 @@ static void *pingpong_main(void *arg)
     struct pp_args *a = arg;
     corio_task *ts[2];
 
-    ts[0] = corio_spawn(pong_task, a->p, NULL);
-    ts[1] = corio_spawn(ping_task, a, NULL);
-    if (ts[0] == NULL || ts[1] == NULL || corio_joinall(ts, 2, NULL) == -1)
+    ts[0] = corio_task_spawn(pong_task, a->p, NULL);
+    ts[1] = corio_task_spawn(ping_task, a, NULL);
+    if (ts[0] == NULL || ts[1] == NULL || corio_task_join_all(ts, 2, NULL) == -1)
         die("pingpong tasks");
     return NULL;
 }

@@ -337,13 +337,13 @@ def main(argv):
         f"  {machine()}; {pin_text}; one process per cell",
         f"  {vers}",
         f"  ratios: (Nx) = peer / corio (above 1: corio is better)",
-        f"  (a) corio: corio_spawn with attr.stack_mode = CORIO_STACK_COMPACT "
-        f"(64 KiB slots), corio_joinall;",
+        f"  (a) corio: corio_task_spawn with attr.stack_mode = CORIO_STACK_COMPACT "
+        f"(64 KiB slots), corio_task_join_all;",
         f"      asyncio/uvloop: create_task + gather; gevent: spawn + joinall;"
         f" libuv: one uv_timer_t per task (no tasks in libuv)",
         f"  (b) whole-ms delays 0..1000, seed {SEED}; CPU = getrusage / "
         f"process_time from the first arm to the last callback;",
-        f"      corio: corio_call_later; asyncio/uvloop: loop.call_later; "
+        f"      corio: corio_loop_call_later; asyncio/uvloop: loop.call_later; "
         f"gevent: spawn_later; libuv: uv_timer_start",
         f"  (c) corio: {HANDOFFS:,} hand-offs, median of {C_REPS} runs "
         f"(best: chan1 {fmt(best.get('chan1'), 0)}, chan0 "

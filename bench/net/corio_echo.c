@@ -1,5 +1,5 @@
 /* bench/net/corio_echo.c -- corio's echo server for the benchmark: a task
- * per connection (corio_serve), reading and writing the socket directly.
+ * per connection (corio_server_start), reading and writing the socket directly.
  *
  *   corio_echo PORT     prints "READY" when listening; runs until killed */
 #include <corio.h>
@@ -19,15 +19,15 @@ static void echo(corio_stream *s, void *arg)
     ssize_t n;
 
     (void)arg;
-    while ((n = corio_read(fd, buf, sizeof(buf), -1)) > 0)
-        if (corio_write(fd, buf, (size_t)n, -1) == -1)
+    while ((n = corio_fd_read(fd, buf, sizeof(buf), -1)) > 0)
+        if (corio_fd_write(fd, buf, (size_t)n, -1) == -1)
             return;
 }
 
 static void *serve(void *arg)
 {
-    corio_listen_opts o = {.backlog = 4096, .nodelay = 1};
-    corio_server *srv = corio_serve(arg, &o, echo, NULL);
+    corio_listen_opts o = {.backlog = 4096};
+    corio_server *srv = corio_server_start(arg, &o, echo, NULL);
 
     if (srv == NULL) {
         fprintf(stderr, "corio_echo: %s: %s\n", (char *)arg, strerror(errno));

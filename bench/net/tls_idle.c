@@ -64,7 +64,7 @@ static void *bench_main(void *arg)
     stls = corio_tls_server(&so);
     ctls = corio_tls_client(&co);
     lo.tls = stls;
-    srv = stls && ctls && cs ? corio_serve("127.0.0.1:0", &lo, idle_handler,
+    srv = stls && ctls && cs ? corio_server_start("127.0.0.1:0", &lo, idle_handler,
                                            NULL)
                              : NULL;
     if (srv == NULL) {
@@ -72,7 +72,7 @@ static void *bench_main(void *arg)
                 corio_tls_error());
         return corio_task_fail(errno);
     }
-    corio_sockname(corio_server_fd(srv), &a);
+    corio_socket_name(corio_server_fd(srv), &a);
     corio_addr_format(&a, text, sizeof(text));
     snprintf(addr, sizeof(addr), "localhost:%s", strrchr(text, ':') + 1);
     before = 0;

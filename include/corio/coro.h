@@ -23,6 +23,10 @@ extern "C" {
 #define CORIO_EXPORT __attribute__((visibility("default")))
 #endif
 
+/* On the calls whose result must never be ignored (reads, writes, joins,
+ * sends): ignoring it loses data or an error. */
+#define CORIO_WARN_UNUSED __attribute__((warn_unused_result))
+
 /* ---- Time ----------------------------------------------------------------
  * Time is int64_t nanoseconds on the monotonic clock. */
 #define CORIO_NSEC INT64_C(1)
@@ -64,7 +68,7 @@ enum corio_stack_mode {
  * gives the defaults. */
 typedef struct corio_coro_attr {
     size_t stack_size;   /* bytes, rounded up to pages; 0 = CORIO_STACK_DEFAULT */
-    int stack_mode;      /* enum corio_stack_mode; default GUARDED */
+    enum corio_stack_mode stack_mode; /* default GUARDED */
     const char *name;    /* copied (first 31 bytes); NULL = unnamed */
 } corio_coro_attr;
 

@@ -14,11 +14,11 @@
  * enclosing deadline scopes (corio_scope_enter) apply to them.
  *
  * Which calls cancel what they wait on, as in asyncio:
- *   corio_gather      yes: on failure, deadline, or the caller's cancellation,
+ *   corio_futures_gather      yes: on failure, deadline, or the caller's cancellation,
  *                     it cancels the futures not yet done and waits for them
  *                     (a task until it has actually finished);
- *   corio_wait_for    yes: on its deadline or the caller's cancellation;
- *   corio_wait, corio_as_completed_next, corio_shield_wait
+ *   corio_future_await    yes: on its deadline or the caller's cancellation;
+ *   corio_futures_wait, corio_as_completed_next, corio_future_await_shielded
  *                     never: a deadline or the caller's cancellation leaves
  *                     the futures running. */
 #ifndef CORIO_GROUP_H
@@ -59,7 +59,7 @@ enum corio_gather_mode {
  * ETIMEDOUT (deadline), ECANCELED (the caller was cancelled), EINVAL (fs
  * NULL with n > 0, a NULL future, one of another loop, bad mode), EDEADLK
  * (called in a callback), ENOMEM. n == 0 returns 0 at once. */
-CORIO_EXPORT int corio_gather(corio_future *const *fs, size_t n, void **results,
+CORIO_EXPORT int corio_futures_gather(corio_future *const *fs, size_t n, void **results,
                               int *errs, enum corio_gather_mode mode,
                               int64_t deadline);
 
@@ -86,9 +86,9 @@ enum corio_wait_mode {
  * ECANCELED (the caller was cancelled), EINVAL (n == 0, as asyncio's
  * ValueError; n > INT_MAX, fs NULL, a NULL future or one of another loop,
  * bad mode), EDEADLK, ENOMEM. */
-CORIO_EXPORT int corio_wait(corio_future *const *fs, size_t n,
-                            enum corio_wait_mode mode, int64_t deadline,
-                            size_t *done, size_t *pending);
+CORIO_EXPORT int corio_futures_wait(corio_future *const *fs, size_t n,
+                                    enum corio_wait_mode mode, size_t *done,
+                                    size_t *pending, int64_t deadline);
 
 /* ---- as_completed -------------------------------------------------------
  * An iterator over futures in the order they complete:
@@ -142,7 +142,7 @@ CORIO_EXPORT int corio_as_completed_free(corio_as_completed *it);
  * Returns 0, or -1 with errno: f's error (ECANCELED if f was cancelled by
  * someone else), ETIMEDOUT, ECANCELED (the caller was cancelled), EINVAL,
  * EDEADLK. */
-CORIO_EXPORT int corio_wait_for(corio_future *f, void **result,
+CORIO_EXPORT int corio_future_await(corio_future *f, void **result,
                                 int64_t deadline);
 
 /* asyncio's `await shield(f)`: wait for f until deadline, but if the
@@ -152,7 +152,7 @@ CORIO_EXPORT int corio_wait_for(corio_future *f, void **result,
  *
  * Returns 0, or -1 with errno: f's error, ETIMEDOUT, ECANCELED (the caller
  * was cancelled; f was not), EINVAL, EDEADLK. */
-CORIO_EXPORT int corio_shield_wait(corio_future *f, void **result,
+CORIO_EXPORT int corio_future_await_shielded(corio_future *f, void **result,
                                    int64_t deadline);
 
 /* ---- Task groups -----------------------------------------------------------
@@ -180,7 +180,7 @@ typedef struct corio_group corio_group;
  * corio_group_free. NULL with errno ENOMEM. */
 CORIO_EXPORT corio_group *corio_group_new(int64_t deadline);
 
-/* Spawn fn(arg) as a task of the group (attr as for corio_spawn; attr->loop
+/* Spawn fn(arg) as a task of the group (attr as for corio_task_spawn; attr->loop
  * must be NULL or the group's loop). The group owns the task: it frees it
  * when it ends, and fn's return value is dropped (return results through
  * arg). Children may spawn siblings into the group, also while someone

@@ -6,10 +6,10 @@
  * the deadline passes, ECANCELED when the task is cancelled, the system's
  * errno otherwise (ECONNREFUSED, ECONNRESET, EPIPE, ...). Sockets are plain
  * file descriptors, non-blocking and close-on-exec; close them with
- * corio_close, which also tells the loop.
+ * corio_fd_close, which also tells the loop.
  *
  * Addresses are text: "127.0.0.1:8080", "[::1]:8080", ":8080" (every IPv4
- * address, for listening), "unix:/path/to/socket". corio_connect and
+ * address, for listening), "unix:/path/to/socket". corio_socket_connect and
  * corio_stream_connect also take "host.name:port": the name is resolved
  * without blocking the loop (c-ares: /etc/hosts, then resolv.conf's
  * servers) and its addresses are raced (happy eyeballs, RFC 8305: the
@@ -48,7 +48,7 @@ CORIO_EXPORT int corio_addr_format(const corio_addr *a, char *buf, size_t size);
  * (deadline, or the servers did not answer), ECANCELED, ECONNREFUSED,
  * EINVAL (bad input), EIO (another resolver failure), ENOSYS (built
  * without c-ares). */
-CORIO_EXPORT int corio_resolve(const char *host, const char *port, int family,
+CORIO_EXPORT int corio_dns_resolve(const char *host, const char *port, int family,
                                corio_addr *out, size_t max, int64_t deadline);
 
 /* The DNS servers this thread's lookups ask, as c-ares's CSV
@@ -70,8 +70,9 @@ typedef struct corio_tls corio_tls;
  * default, and opts may be NULL for all defaults. */
 typedef struct corio_listen_opts {
     int backlog;        /* 0: SOMAXCONN */
-    int reuseport;      /* SO_REUSEPORT (SO_REUSEADDR is always on) */
-    int nodelay;        /* TCP_NODELAY on accepted connections (servers) */
+    bool reuseport;     /* SO_REUSEPORT (SO_REUSEADDR is always on) */
+    bool nagle;         /* keep Nagle's algorithm on accepted connections:
+                           TCP_NODELAY is set on them unless this is true */
     corio_stream_opts stream; /* the streams of a server's connections */
     /* Servers: TLS on every connection (a server context, kept until the
      * server stops). The handshake runs in the connection's task before
@@ -85,37 +86,50 @@ typedef struct corio_listen_opts {
 /* A listening socket on addr (opts may be NULL). A Unix socket's path is
  * unlinked first if it is a stale socket. Returns the fd, or -1 with errno
  * (EADDRINUSE, EINVAL, EACCES, ...). */
-CORIO_EXPORT int corio_listen(const char *addr, const corio_listen_opts *opts);
+CORIO_EXPORT int corio_socket_listen(const char *addr, const corio_listen_opts *opts);
 
 /* The address a socket is bound to (its port, after listening on port 0). */
-CORIO_EXPORT int corio_sockname(int fd, corio_addr *a);
+CORIO_EXPORT int corio_socket_name(int fd, corio_addr *a);
 
 /* Accept a connection on lfd, waiting until one comes or deadline. peer
  * (may be NULL) receives its address. Returns the new fd (non-blocking,
  * close-on-exec), or -1 with errno (ETIMEDOUT, ECANCELED, EMFILE, ...). */
-CORIO_EXPORT int corio_accept(int lfd, corio_addr *peer, int64_t deadline);
+CORIO_EXPORT int corio_socket_accept(int lfd, corio_addr *peer, int64_t deadline);
+
+/* Options of an outgoing connection; zero fields (or opts NULL) take the
+ * default. */
+typedef struct corio_connect_opts {
+    bool nagle;         /* keep Nagle's algorithm: TCP_NODELAY is set on a
+                           TCP connection unless this is true (asyncio's
+                           default) */
+} corio_connect_opts;
 
 /* Connect to addr (a host name is resolved, and its addresses raced as
- * above); nodelay sets TCP_NODELAY. Returns the fd, or -1 with
- * errno (ECONNREFUSED, ETIMEDOUT, ECANCELED, ENETUNREACH, ENOENT: no such
- * name, ...); nothing is left open on failure. */
-CORIO_EXPORT int corio_connect(const char *addr, int nodelay, int64_t deadline);
-CORIO_EXPORT int corio_connect_addr(const corio_addr *a, int nodelay,
-                                    int64_t deadline);
+ * above). Returns the fd, or -1 with errno (ECONNREFUSED, ETIMEDOUT,
+ * ECANCELED, ENETUNREACH, CORIO_EUNKNOWNHOST: no such name, ...); nothing is
+ * left open on failure. */
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_socket_connect(const char *addr,
+                                      const corio_connect_opts *opts,
+                                      int64_t deadline);
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_socket_connect_addr(const corio_addr *a,
+                                           const corio_connect_opts *opts,
+                                           int64_t deadline);
 
 /* Read up to n bytes, waiting for some. Returns the count, 0 at end of
  * stream, or -1 with errno (ECONNRESET, ETIMEDOUT, ECANCELED, ...). */
-CORIO_EXPORT ssize_t corio_read(int fd, void *buf, size_t n, int64_t deadline);
+CORIO_EXPORT ssize_t corio_fd_read(int fd, void *buf, size_t n, int64_t deadline);
 
 /* Write all n bytes (partial writes are continued). Returns n, or -1 with
  * errno (EPIPE: the peer closed; ECONNRESET, ETIMEDOUT, ECANCELED). A write
  * that fails part-way has sent an unknown prefix: treat the connection as
  * broken. Never raises SIGPIPE. */
-CORIO_EXPORT ssize_t corio_write(int fd, const void *buf, size_t n,
+CORIO_EXPORT ssize_t corio_fd_write(int fd, const void *buf, size_t n,
                                  int64_t deadline);
 
 /* Close fd after telling the loop (waiters on it fail with EBADF). */
-CORIO_EXPORT int corio_close(int fd);
+CORIO_EXPORT int corio_fd_close(int fd);
 
 /* ---- Datagram sockets: UDP ----------------------------------------------- */
 
@@ -124,7 +138,7 @@ CORIO_EXPORT int corio_close(int fd);
  * errno (EINVAL for a Unix address). */
 CORIO_EXPORT int corio_udp_open(const char *addr);
 
-/* Connect a UDP socket to addr: datagrams go there when corio_sendto gets
+/* Connect a UDP socket to addr: datagrams go there when corio_udp_sendto gets
  * no address, only its datagrams are received, and an ICMP error from it
  * fails the next call with ECONNREFUSED. Returns 0, or -1 with errno. */
 CORIO_EXPORT int corio_udp_connect(int fd, const char *addr);
@@ -132,14 +146,14 @@ CORIO_EXPORT int corio_udp_connect(int fd, const char *addr);
 /* Send one datagram to `to` (NULL: the connected peer), waiting while the
  * socket's buffer is full. Returns n, or -1 with errno (EMSGSIZE: too big
  * for one datagram; EDESTADDRREQ: no address and not connected). */
-CORIO_EXPORT ssize_t corio_sendto(int fd, const void *buf, size_t n,
+CORIO_EXPORT ssize_t corio_udp_sendto(int fd, const void *buf, size_t n,
                                   const corio_addr *to, int64_t deadline);
 
 /* Receive one datagram, waiting for it; from (may be NULL) gets the
  * sender. Returns the bytes copied (at most n: the rest of a longer
  * datagram is dropped), or -1 with errno (ECONNREFUSED on a connected
  * socket whose peer has no such port, ETIMEDOUT, ECANCELED). */
-CORIO_EXPORT ssize_t corio_recvfrom(int fd, void *buf, size_t n,
+CORIO_EXPORT ssize_t corio_udp_recvfrom(int fd, void *buf, size_t n,
                                     corio_addr *from, int64_t deadline);
 
 /* ---- Servers ------------------------------------------------------------- */
@@ -155,14 +169,14 @@ typedef struct corio_server corio_server;
 typedef struct corio_stream corio_stream;
 typedef void (*corio_conn_fn)(corio_stream *s, void *arg);
 
-/* Listen on addr (opts as corio_listen; opts->stream for the connections'
+/* Listen on addr (opts as corio_socket_listen; opts->stream for the connections'
  * streams) and start serving. Returns the server, or NULL with errno
  * (EINVAL: no handler, a bad address; EADDRINUSE, ENOMEM, ...). */
-CORIO_EXPORT corio_server *corio_serve(const char *addr,
+CORIO_EXPORT corio_server *corio_server_start(const char *addr,
                                        const corio_listen_opts *opts,
                                        corio_conn_fn handler, void *arg);
 
-/* The listening socket (for corio_sockname). */
+/* The listening socket (for corio_socket_name). */
 CORIO_EXPORT int corio_server_fd(const corio_server *s);
 
 /* Connections being handled now. */
@@ -189,7 +203,7 @@ CORIO_EXPORT int corio_server_stop(corio_server *s, int64_t deadline);
 
 /* A stream over a connected socket or a pipe, which the stream then owns
  * (closed by corio_stream_close). opts may be NULL. NULL with errno ENOMEM,
- * EINVAL (fd < 0). corio_stream_connect is corio_connect (addr as there)
+ * EINVAL (fd < 0). corio_stream_connect is corio_socket_connect (addr as there)
  * and corio_stream_new with default options. */
 CORIO_EXPORT corio_stream *corio_stream_new(int fd,
                                             const corio_stream_opts *opts);

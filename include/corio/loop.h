@@ -39,14 +39,14 @@ CORIO_EXPORT int corio_loop_run_forever(corio_loop *loop);
 /* Run until there is nothing left to do: no ready callback or task, no timer,
  * no task waiting. Returns 0, or -1 with EBUSY if already running, EINVAL if
  * loop is NULL. */
-CORIO_EXPORT int corio_loop_run(corio_loop *loop);
+CORIO_EXPORT int corio_loop_run_until_idle(corio_loop *loop);
 
 /* Ask a running loop to return from corio_loop_run_forever after the
  * callbacks already ready have run. Returns 0, or -1 with EINVAL if loop is
  * NULL. */
 CORIO_EXPORT int corio_loop_stop(corio_loop *loop);
 
-/* True while corio_loop_run* is running loop. */
+/* True while corio_loop_run_until_idle* is running loop. */
 CORIO_EXPORT bool corio_loop_is_running(const corio_loop *loop);
 
 /* Close and free loop: cancel and free pending callbacks, close its file
@@ -69,16 +69,16 @@ typedef void (*corio_callback)(void *arg);
 
 /* Run cb(arg) at the next iteration, after those already scheduled. Returns
  * 0, or -1 with EINVAL (NULL loop or cb) or ENOMEM. */
-CORIO_EXPORT int corio_call_soon(corio_loop *loop, corio_callback cb, void *arg,
+CORIO_EXPORT int corio_loop_call_soon(corio_loop *loop, corio_callback cb, void *arg,
                                  corio_handle **handle);
 
 /* Run cb(arg) once delay_ns (>= 0) has passed / at the absolute time when
  * (corio_now() clock). Equal times run in the order they were scheduled.
  * Returns 0, or -1 with EINVAL or ENOMEM. */
-CORIO_EXPORT int corio_call_later(corio_loop *loop, int64_t delay_ns,
+CORIO_EXPORT int corio_loop_call_later(corio_loop *loop, int64_t delay_ns,
                                   corio_callback cb, void *arg,
                                   corio_handle **handle);
-CORIO_EXPORT int corio_call_at(corio_loop *loop, int64_t when,
+CORIO_EXPORT int corio_loop_call_at(corio_loop *loop, int64_t when,
                                corio_callback cb, void *arg,
                                corio_handle **handle);
 
@@ -86,7 +86,7 @@ CORIO_EXPORT int corio_call_at(corio_loop *loop, int64_t when,
  * Returns 0, or -1 with EINVAL, ENOMEM, or EPIPE while the loop is being
  * closed. corio_loop_close frees the loop: threads that post to it must be
  * done before it is closed (join them, or have them stop on EPIPE). */
-CORIO_EXPORT int corio_call_soon_threadsafe(corio_loop *loop, corio_callback cb,
+CORIO_EXPORT int corio_loop_call_soon_threadsafe(corio_loop *loop, corio_callback cb,
                                             void *arg);
 
 /* Cancel the callback if it has not run. Returns 0, or -1 with EALREADY if
@@ -97,8 +97,9 @@ CORIO_EXPORT int corio_handle_cancel(corio_handle *handle);
 CORIO_EXPORT bool corio_handle_cancelled(const corio_handle *handle);
 
 /* Release the caller's handle; a callback still pending stays scheduled
- * (cancel it first to stop it). corio_handle_free(NULL) is a no-op. */
-CORIO_EXPORT void corio_handle_free(corio_handle *handle);
+ * (cancel it first to stop it). Returns 0; corio_handle_free(NULL)
+ * returns 0. */
+CORIO_EXPORT int corio_handle_free(corio_handle *handle);
 
 /* ---- Waiting on file descriptors --------------------------------------
  * For use inside a task (or on the thread's own stack, which then runs the
@@ -113,7 +114,7 @@ CORIO_EXPORT void corio_handle_free(corio_handle *handle);
  * ETIMEDOUT, ECANCELED, EBADF, EINVAL (bad events), EBUSY (another task
  * already waits for the same event on fd). Readiness is a hint, as with
  * epoll: the read or write that follows can still fail with EAGAIN. */
-CORIO_EXPORT int corio_wait_fd(int fd, unsigned events, int64_t deadline);
+CORIO_EXPORT int corio_fd_wait(int fd, unsigned events, int64_t deadline);
 
 /* Tell the loop that fd is about to be closed: tasks waiting on it fail
  * with EBADF, and it leaves the poller. Returns 0. */

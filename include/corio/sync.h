@@ -104,7 +104,7 @@ CORIO_EXPORT int corio_event_wait(corio_event *ev, int64_t deadline);
  * notifies them. Wait releases the lock while it waits and holds it again
  * whenever it returns (errors included), like pthread_cond_wait. Wake-ups
  * may be spurious: wait in a loop that checks the predicate (or use
- * corio_cond_wait_for).
+ * corio_cond_wait_pred).
  *
  * A notification is never lost to a cancellation: a waiter that was
  * notified and is then cancelled before it returns passes its notification
@@ -140,7 +140,7 @@ CORIO_EXPORT int corio_cond_wait(corio_cond *c, int64_t deadline);
 /* asyncio's wait_for: wait (as corio_cond_wait) until pred(arg) returns
  * true; pred is called with the lock held, first before any waiting.
  * Returns 0 (pred is true), or -1 with errno as corio_cond_wait. */
-CORIO_EXPORT int corio_cond_wait_for(corio_cond *c, bool (*pred)(void *arg),
+CORIO_EXPORT int corio_cond_wait_pred(corio_cond *c, bool (*pred)(void *arg),
                                      void *arg, int64_t deadline);
 
 /* Wake up to n of the tasks waiting on c, the longest-waiting first; the
@@ -245,7 +245,7 @@ CORIO_EXPORT int corio_chan_try_send(corio_chan *ch, void *item);
 CORIO_EXPORT int corio_chan_try_recv(corio_chan *ch, void **item);
 
 /* Close ch: every task waiting to send fails with EPIPE, every task waiting
- * to receive (ch is empty then) fails with EPIPE. Tasks in corio_chan_join
+ * to receive (ch is empty then) fails with EPIPE. Tasks in corio_chan_wait_done
  * keep waiting for the items still unfinished to be marked done. Returns 0,
  * or -1 with errno EALREADY (ch was closed already), EINVAL. */
 CORIO_EXPORT int corio_chan_close(corio_chan *ch);
@@ -259,13 +259,13 @@ CORIO_EXPORT size_t corio_chan_len(const corio_chan *ch);
 CORIO_EXPORT size_t corio_chan_cap(const corio_chan *ch);
 
 /* asyncio's Queue.task_done and Queue.join. Every item sent counts as
- * unfinished until a consumer calls corio_chan_task_done for it;
- * corio_chan_join waits until none is unfinished. task_done returns 0, or
+ * unfinished until a consumer calls corio_chan_mark_done for it;
+ * corio_chan_wait_done waits until none is unfinished. task_done returns 0, or
  * -1 with errno EINVAL (called more times than items were sent, or ch is
  * NULL). join returns 0, or -1 with errno ETIMEDOUT, ECANCELED, EDEADLK,
  * EINVAL. */
-CORIO_EXPORT int corio_chan_task_done(corio_chan *ch);
-CORIO_EXPORT int corio_chan_join(corio_chan *ch, int64_t deadline);
+CORIO_EXPORT int corio_chan_mark_done(corio_chan *ch);
+CORIO_EXPORT int corio_chan_wait_done(corio_chan *ch, int64_t deadline);
 
 /* ---- Select ---------------------------------------------------------------
  * Go's select: wait until one of several sends and receives can complete,
@@ -278,7 +278,7 @@ enum corio_chan_dir {
 
 typedef struct corio_chan_op {
     corio_chan *chan;   /* NULL: the entry is ignored (Go's nil channel) */
-    int dir;            /* CORIO_CHAN_SEND or CORIO_CHAN_RECV */
+    enum corio_chan_dir dir;
     void *item;         /* SEND: the item to send; RECV: receives the item */
     int err;            /* out, for the entry that completed: 0, or EPIPE
                            (its channel is closed: nothing was sent, or

@@ -2,8 +2,8 @@
  * corio.h.
  *
  * A task is a coroutine run by the thread's event loop (asyncio's Task,
- * gevent's greenlet). Blocking calls (corio_sleep, corio_join,
- * corio_future_wait, corio_wait_fd, the sync primitives) suspend only the
+ * gevent's greenlet). Blocking calls (corio_sleep, corio_task_join,
+ * corio_future_wait, corio_fd_wait, the sync primitives) suspend only the
  * calling task. Called on the thread's own stack, outside any task, they run
  * the loop until they can return, so a plain main() can spawn tasks and join
  * them (gevent's joinall, asyncio's run_until_complete).
@@ -40,18 +40,18 @@ CORIO_EXPORT const char *corio_state_name(enum corio_state state);
 typedef struct corio_task_attr {
     const char *name;    /* copied (31 bytes); NULL: "Task-N" */
     size_t stack_size;   /* as corio_coro_attr; 0 = default */
-    int stack_mode;      /* enum corio_stack_mode */
+    enum corio_stack_mode stack_mode;
     corio_loop *loop;    /* NULL: the thread's current loop */
 } corio_task_attr;
 
 /* Spawn fn(arg) as a task on the loop: it starts at the loop's next
- * iteration. The caller owns the task: join it (corio_join) or detach it
+ * iteration. The caller owns the task: join it (corio_task_join) or detach it
  * (corio_task_detach), exactly once. Returns NULL with errno EINVAL, ENOMEM.
- * `corio_spawn` records the file and line it was called from, for
- * corio_tasks_dump. */
-#define corio_spawn(fn, arg, attr) \
-    corio_spawn_at((fn), (arg), (attr), __FILE__, __LINE__)
-CORIO_EXPORT corio_task *corio_spawn_at(corio_fn fn, void *arg,
+ * `corio_task_spawn` records the file and line it was called from, for
+ * corio_task_dump_all. */
+#define corio_task_spawn(fn, arg, attr) \
+    corio_task_spawn_at((fn), (arg), (attr), __FILE__, __LINE__)
+CORIO_EXPORT corio_task *corio_task_spawn_at(corio_fn fn, void *arg,
                                         const corio_task_attr *attr,
                                         const char *file, int line);
 
@@ -63,7 +63,7 @@ CORIO_EXPORT corio_task *corio_spawn_at(corio_fn fn, void *arg,
  * caller itself is cancelled while it waits, join fails with ECANCELED and
  * t is cancelled too and detached: it frees itself when it ends, and t must
  * not be used again. */
-CORIO_EXPORT int corio_join(corio_task *t, void **result);
+CORIO_EXPORT int corio_task_join(corio_task *t, void **result);
 
 /* Wait until t finishes or deadline passes, without freeing it. Returns 0
  * (t is finished), or -1 with errno ETIMEDOUT or ECANCELED (the caller was
@@ -75,7 +75,7 @@ CORIO_EXPORT int corio_task_wait(corio_task *t, int64_t deadline);
  * errno of the first (in array order) that failed. Every task is freed; if
  * the caller is cancelled, the tasks not yet joined are cancelled and
  * detached, and it fails with ECANCELED. */
-CORIO_EXPORT int corio_joinall(corio_task **ts, size_t n, void **results);
+CORIO_EXPORT int corio_task_join_all(corio_task **ts, size_t n, void **results);
 
 /* Give t up: it runs to its end and frees itself. Returns 0, or -1 EINVAL. */
 CORIO_EXPORT int corio_task_detach(corio_task *t);
@@ -94,7 +94,7 @@ CORIO_EXPORT void *corio_task_fail(int err);
 
 /* True if cancellation of the running task was requested (so long-running
  * computations can poll it). */
-CORIO_EXPORT bool corio_cancelled(void);
+CORIO_EXPORT bool corio_task_self_cancelled(void);
 
 CORIO_EXPORT enum corio_state corio_task_state(const corio_task *t);
 CORIO_EXPORT const char *corio_task_name(const corio_task *t);
@@ -111,10 +111,10 @@ CORIO_EXPORT corio_future *corio_task_future(corio_task *t);
 
 /* Write one line per live task of the current loop (id, name, state, where
  * it was spawned) to out. Returns the number of tasks. */
-CORIO_EXPORT int corio_tasks_dump(FILE *out);
+CORIO_EXPORT int corio_task_dump_all(FILE *out);
 
 /* Number of live (unfinished) tasks on the current loop. */
-CORIO_EXPORT size_t corio_tasks_count(void);
+CORIO_EXPORT size_t corio_task_count(void);
 
 /* ---- Sleeping ---------------------------------------------------------- */
 

@@ -11,8 +11,8 @@
  * result is discarded.
  *
  * The pool's own calls (corio_pool_new, _free, _size, _default) may be made
- * from any thread. The waiting calls (corio_run_in_pool, corio_to_thread,
- * corio_pool_submit) belong to the calling thread's loop, as every blocking
+ * from any thread. The waiting calls (corio_pool_run,
+ * corio_pool_submit's future) belong to the calling thread's loop, as every blocking
  * call does. Jobs run with every asynchronous signal blocked (see
  * corio_pool_new), so SIGINT and SIGTERM reach corio_run's signalfd. */
 #ifndef CORIO_THREAD_H
@@ -84,18 +84,15 @@ CORIO_EXPORT corio_pool *corio_pool_default(void);
  * A job that waits for another job of the same pool can deadlock it (every
  * worker busy waiting), as with any executor: give such jobs their own
  * pool. */
-CORIO_EXPORT int corio_run_in_pool(corio_pool *pool, corio_fn fn, void *arg,
-                                   void **result, int64_t deadline);
-
-/* asyncio.to_thread: corio_run_in_pool on the default pool. */
-CORIO_EXPORT int corio_to_thread(corio_fn fn, void *arg, void **result,
-                                 int64_t deadline);
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_pool_run(corio_pool *pool, corio_fn fn, void *arg,
+                                void **result, int64_t deadline);
 
 /* asyncio's run_in_executor: queue fn(arg) on pool (NULL: the default pool)
  * and return at once a new future on the calling thread's loop, completed
  * there with fn's return value once it has run (corio_future_result), or
  * CANCELLED (error ECANCELED) if pool is freed before the job starts. Wait
- * for it with corio_future_wait; it keeps corio_loop_run going until it is
+ * for it with corio_future_wait; it keeps corio_loop_run_until_idle going until it is
  * done.
  *
  * Cancelling the future (corio_future_cancel) takes a job that has not

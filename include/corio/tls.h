@@ -10,7 +10,7 @@
  *
  *     corio_tls_opts o = {.cert_file = "cert.pem", .key_file = "key.pem"};
  *     corio_listen_opts l = {.tls = corio_tls_server(&o)};
- *     corio_server *srv = corio_serve(":8443", &l, handler, NULL);
+ *     corio_server *srv = corio_server_start(":8443", &l, handler, NULL);
  *
  * TLS failures (a certificate that does not verify, a protocol error, an
  * alert from the peer) fail the call with EPROTO; corio_tls_error() then
@@ -31,7 +31,7 @@ typedef struct corio_tls_opts {
      * ca_file asks each client for a certificate and verifies it (mutual
      * TLS); without it, clients are not asked. */
     const char *ca_file;
-    int no_verify;
+    bool no_verify;
     /* Certificate chain (PEM, leaf first) and its private key: required
      * for a server, optional for a client (mutual TLS). */
     const char *cert_file;
@@ -43,7 +43,7 @@ typedef struct corio_tls_opts {
     const char *alpn;
     /* A peer's end of connection without close_notify is a plain end of
      * stream (read returns 0) instead of ECONNRESET. */
-    int allow_truncation;
+    bool allow_truncation;
 } corio_tls_opts;
 
 /* A client or server context (opts may be NULL for a client). Returns it,
@@ -54,10 +54,12 @@ typedef struct corio_tls_opts {
 CORIO_EXPORT corio_tls *corio_tls_client(const corio_tls_opts *opts);
 CORIO_EXPORT corio_tls *corio_tls_server(const corio_tls_opts *opts);
 
-/* Free a context (its streams keep what they need). NULL is ignored. */
-CORIO_EXPORT void corio_tls_free(corio_tls *tls);
+/* Free a context: the streams and servers using it keep a reference of
+ * their own, so it may be freed while they run. Returns 0;
+ * corio_tls_free(NULL) returns 0. */
+CORIO_EXPORT int corio_tls_free(corio_tls *tls);
 
-/* Connect to addr (as corio_connect) and do a client handshake, sending
+/* Connect to addr (as corio_socket_connect) and do a client handshake, sending
  * the host part of addr as the server name (SNI) and verifying the
  * server's certificate for it. Returns the stream, or NULL with errno
  * (EPROTO: the handshake failed; ETIMEDOUT, ECANCELED, ECONNREFUSED, ...);

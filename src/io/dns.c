@@ -3,7 +3,7 @@
  * Each lookup has a c-ares channel of its own (it reads /etc/hosts and
  * resolv.conf when made), so cancelling one lookup -- destroying its
  * channel -- touches no other. The calling task waits on the channel's
- * socket with corio_wait_fd, bounded by c-ares's own retry timeout, and
+ * socket with corio_fd_wait, bounded by c-ares's own retry timeout, and
  * hands whatever is ready to ares_process_fd. c-ares opens and closes its
  * sockets through our functions, so the loop forgets an fd before it is
  * closed and a reused fd number is never mistaken for the old one. */
@@ -60,7 +60,7 @@ static ares_socket_t sock_open(int domain, int type, int protocol, void *u)
 static int sock_close(ares_socket_t fd, void *u)
 {
     (void)u;
-    return corio_close(fd);
+    return corio_fd_close(fd);
 }
 
 static int sock_connect(ares_socket_t fd, const struct sockaddr *a,
@@ -189,7 +189,7 @@ static int wait_step(ares_channel ch, int64_t deadline)
         errno = EIO; /* nothing to wait for and no result: cannot happen */
         return -1;
     }
-    if ((fd >= 0 ? corio_wait_fd(fd, events, until)
+    if ((fd >= 0 ? corio_fd_wait(fd, events, until)
                  : corio_sleep_until(until)) == -1) {
         /* c-ares's timeout or our poll cap: not the caller's deadline, nor
          * a deadline scope's (which fails before `until`) */
@@ -244,7 +244,7 @@ static int lookup_run(const char *host, const char *port, int family,
     return 0;
 }
 
-int corio_resolve(const char *host, const char *port, int family,
+int corio_dns_resolve(const char *host, const char *port, int family,
                   corio_addr *out, size_t max, int64_t deadline)
 {
     struct ares_addrinfo *res;

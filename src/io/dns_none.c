@@ -4,7 +4,7 @@
 
 #include <errno.h>
 
-int corio_resolve(const char *host, const char *port, int family,
+int corio_dns_resolve(const char *host, const char *port, int family,
                   corio_addr *out, size_t max, int64_t deadline)
 {
     (void)host, (void)port, (void)family, (void)out, (void)max, (void)deadline;

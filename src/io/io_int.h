@@ -43,7 +43,7 @@ struct corio__transport_ops {
                      unsigned *want);
 
     /* Wait until `events` (one direction) may let read or write
-     * progress, or deadline (corio_wait_fd's contract: the ready events,
+     * progress, or deadline (corio_fd_wait's contract: the ready events,
      * or -1 with ETIMEDOUT, ECANCELED, EBADF). If the stream is closed
      * meanwhile the wait fails with EBADF; it must not touch t once
      * woken. The stream calls it for at most one task per direction (the
@@ -58,7 +58,7 @@ struct corio__transport_ops {
      * as read and write. Returns 0 or -1. */
     int (*shutdown)(struct corio__transport *t, unsigned *want);
 
-    /* Release the transport and close its fd (corio_close: waiters on it
+    /* Release the transport and close its fd (corio_fd_close: waiters on it
      * fail with EBADF) without waiting. Returns close's result. */
     int (*close)(struct corio__transport *t);
 };

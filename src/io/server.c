@@ -100,7 +100,7 @@ out_free_conn:
     free(c);
 out_close_fd:
     err = errno;
-    corio_close(fd);
+    corio_fd_close(fd);
     errno = err;
     return -1;
 }
@@ -110,7 +110,7 @@ static void *accept_main(void *arg)
     corio_server *srv = arg;
 
     for (;;) {
-        int fd = corio_accept(srv->fd, NULL, -1);
+        int fd = corio_socket_accept(srv->fd, NULL, -1);
 
         if (fd >= 0) {
             /* the group failed (a handler's corio_task_fail): stop */
@@ -126,7 +126,7 @@ static void *accept_main(void *arg)
     }
 }
 
-corio_server *corio_serve(const char *addr, const corio_listen_opts *opts,
+corio_server *corio_server_start(const char *addr, const corio_listen_opts *opts,
                           corio_conn_fn handler, void *arg)
 {
     static const corio_task_attr attr = {.name = "acceptor"};
@@ -144,8 +144,9 @@ corio_server *corio_serve(const char *addr, const corio_listen_opts *opts,
         return NULL;
     srv->handler = handler;
     srv->arg = arg;
+    srv->nodelay = true;
     if (opts != NULL) {
-        srv->nodelay = opts->nodelay;
+        srv->nodelay = !opts->nagle;
         srv->stream_opts = opts->stream;
         if (opts->tls != NULL)
             srv->tls = corio__tls_ref(opts->tls);
@@ -153,13 +154,13 @@ corio_server *corio_serve(const char *addr, const corio_listen_opts *opts,
                                                  : 60 * CORIO_SECOND;
     }
     corio__list_init(&srv->conns);
-    srv->fd = corio_listen(addr, opts);
+    srv->fd = corio_socket_listen(addr, opts);
     if (srv->fd == -1)
         goto out_free;
     srv->group = corio_group_new(-1);
     if (srv->group == NULL)
         goto out_close;
-    srv->acceptor = corio_spawn(accept_main, srv, &attr);
+    srv->acceptor = corio_task_spawn(accept_main, srv, &attr);
     if (srv->acceptor == NULL)
         goto out_free_group;
     return srv;
@@ -168,7 +169,7 @@ out_free_group:
     corio_group_free(srv->group);
 out_close:
     err = errno;
-    corio_close(srv->fd);
+    corio_fd_close(srv->fd);
     errno = err;
 out_free:
     err = errno;
@@ -207,7 +208,7 @@ static void unlink_socket_path(int fd)
     corio_addr a;
     const struct sockaddr_un *un = (const struct sockaddr_un *)&a.ss;
 
-    if (corio_sockname(fd, &a) == 0 && a.ss.ss_family == AF_UNIX &&
+    if (corio_socket_name(fd, &a) == 0 && a.ss.ss_family == AF_UNIX &&
         a.len > offsetof(struct sockaddr_un, sun_path) && un->sun_path[0] != 0)
         unlink(un->sun_path);
 }
@@ -222,9 +223,9 @@ static bool stop_accepting(corio_server *s)
     /* wait, not join: join would give the acceptor up if we were cancelled */
     while (corio_task_wait(s->acceptor, -1) == -1 && errno == ECANCELED)
         cancelled = true;
-    corio_join(s->acceptor, NULL);
+    corio_task_join(s->acceptor, NULL);
     unlink_socket_path(s->fd);
-    corio_close(s->fd);
+    corio_fd_close(s->fd);
     return cancelled;
 }
 

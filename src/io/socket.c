@@ -2,7 +2,7 @@
  * suspend the calling task instead of blocking the thread.
  *
  * Every socket is non-blocking. A call first tries the system call; on
- * EAGAIN it waits for readiness with corio_wait_fd (deadline and
+ * EAGAIN it waits for readiness with corio_fd_wait (deadline and
  * cancellation come from there) and tries again. EINTR is retried. */
 #define _GNU_SOURCE /* accept4, memmem */
 #include "corio/io.h"
@@ -179,7 +179,7 @@ static int fail_close(int fd)
 {
     int err = errno;
 
-    corio_close(fd);
+    corio_fd_close(fd);
     errno = err;
     return -1;
 }
@@ -205,7 +205,7 @@ static void unlink_stale(const corio_addr *a)
     }
 }
 
-int corio_listen(const char *addr, const corio_listen_opts *opts)
+int corio_socket_listen(const char *addr, const corio_listen_opts *opts)
 {
     static const corio_listen_opts defaults;
     corio_addr a;
@@ -234,7 +234,7 @@ bad:
     return -1;
 }
 
-int corio_sockname(int fd, corio_addr *a)
+int corio_socket_name(int fd, corio_addr *a)
 {
     if (a == NULL) {
         errno = EINVAL;
@@ -244,7 +244,7 @@ int corio_sockname(int fd, corio_addr *a)
     return getsockname(fd, (struct sockaddr *)&a->ss, &a->len);
 }
 
-int corio_accept(int lfd, corio_addr *peer, int64_t deadline)
+int corio_socket_accept(int lfd, corio_addr *peer, int64_t deadline)
 {
     corio_addr tmp;
 
@@ -265,7 +265,22 @@ int corio_accept(int lfd, corio_addr *peer, int64_t deadline)
     }
 }
 
-int corio_connect_addr(const corio_addr *a, int nodelay, int64_t deadline)
+/* TCP_NODELAY unless the options keep Nagle's algorithm (asyncio's
+ * default: a small answer is not held back for the peer's delayed ACK). */
+static bool want_nodelay(const corio_connect_opts *opts)
+{
+    return opts == NULL || !opts->nagle;
+}
+
+static int connect_addr(const corio_addr *a, bool nodelay, int64_t deadline);
+
+int corio_socket_connect_addr(const corio_addr *a,
+                              const corio_connect_opts *opts, int64_t deadline)
+{
+    return connect_addr(a, want_nodelay(opts), deadline);
+}
+
+static int connect_addr(const corio_addr *a, bool nodelay, int64_t deadline)
 {
     int fd, err = 0;
     socklen_t len = sizeof(err);
@@ -297,7 +312,7 @@ int corio_connect_addr(const corio_addr *a, int nodelay, int64_t deadline)
         if (errno != EAGAIN && errno != EINPROGRESS)
             return fail_close(fd);
     }
-    if (corio_wait_fd(fd, CORIO_WRITE, deadline) == -1)
+    if (corio_fd_wait(fd, CORIO_WRITE, deadline) == -1)
         return fail_close(fd);
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
         return fail_close(fd);
@@ -332,7 +347,8 @@ struct attempt {
 struct race {
     corio_addr as[MAX_ADDRS];
     struct attempt at[MAX_ADDRS];
-    int n, nodelay;
+    int n;
+    bool nodelay;
     int64_t deadline;
     corio_task *tasks[MAX_ADDRS];
     int started, finished;
@@ -346,10 +362,10 @@ static void *attempt_main(void *arg)
 {
     struct race *r = ((struct attempt *)arg)->r;
     int i = ((struct attempt *)arg)->i;
-    int fd = corio_connect_addr(&r->as[i], r->nodelay, r->deadline);
+    int fd = connect_addr(&r->as[i], r->nodelay, r->deadline);
 
     if (fd >= 0 && (r->fd >= 0 || r->over))
-        corio_close(fd);
+        corio_fd_close(fd);
     else if (fd >= 0)
         r->fd = fd;
     else if (errno != ECANCELED)
@@ -366,7 +382,7 @@ static int attempt_start(struct race *r)
 
     at->r = r;
     at->i = r->started;
-    r->tasks[r->started] = corio_spawn(attempt_main, at, &attr);
+    r->tasks[r->started] = corio_task_spawn(attempt_main, at, &attr);
     if (r->tasks[r->started] == NULL)
         return -1;
     r->started++;
@@ -438,11 +454,11 @@ static int race(struct race *r)
         corio_task_cancel(r->tasks[i]);
         while (corio_task_wait(r->tasks[i], -1) == -1 && errno == ECANCELED)
             cancelled = true;
-        corio_join(r->tasks[i], NULL);
+        corio_task_join(r->tasks[i], NULL);
     }
     corio_event_free(r->ev);
     if (cancelled && r->fd >= 0) {
-        corio_close(r->fd);
+        corio_fd_close(r->fd);
         r->fd = -1;
         err = ECANCELED;
     }
@@ -453,7 +469,7 @@ static int race(struct race *r)
 
 /* "name:port": resolve, then race the addresses; the error of the last
  * attempt to fail is reported. */
-static int connect_name(const char *addr, int nodelay, int64_t deadline)
+static int connect_name(const char *addr, bool nodelay, int64_t deadline)
 {
     struct race r = {.nodelay = nodelay, .deadline = deadline};
     char host[256];
@@ -467,16 +483,18 @@ static int connect_name(const char *addr, int nodelay, int64_t deadline)
     }
     memcpy(host, addr, hlen);
     host[hlen] = 0;
-    r.n = corio_resolve(host, colon + 1, AF_UNSPEC, r.as, MAX_ADDRS, deadline);
+    r.n = corio_dns_resolve(host, colon + 1, AF_UNSPEC, r.as, MAX_ADDRS, deadline);
     if (r.n == -1)
         return -1;
     if (r.n == 1)
-        return corio_connect_addr(&r.as[0], nodelay, deadline);
+        return connect_addr(&r.as[0], nodelay, deadline);
     return race(&r);
 }
 
-int corio_connect(const char *addr, int nodelay, int64_t deadline)
+int corio_socket_connect(const char *addr, const corio_connect_opts *opts,
+                         int64_t deadline)
 {
+    bool nodelay = want_nodelay(opts);
     corio_addr a;
 
     if (addr == NULL) {
@@ -485,10 +503,10 @@ int corio_connect(const char *addr, int nodelay, int64_t deadline)
     }
     if (corio_addr_parse(&a, addr) == -1)
         return connect_name(addr, nodelay, deadline);
-    return corio_connect_addr(&a, nodelay, deadline);
+    return connect_addr(&a, nodelay, deadline);
 }
 
-ssize_t corio_read(int fd, void *buf, size_t n, int64_t deadline)
+ssize_t corio_fd_read(int fd, void *buf, size_t n, int64_t deadline)
 {
     for (;;) {
         ssize_t got = corio__read_fd(fd, buf, n);
@@ -500,7 +518,7 @@ ssize_t corio_read(int fd, void *buf, size_t n, int64_t deadline)
     }
 }
 
-ssize_t corio_write(int fd, const void *buf, size_t n, int64_t deadline)
+ssize_t corio_fd_write(int fd, const void *buf, size_t n, int64_t deadline)
 {
     const char *p = buf;
     size_t left = n;
@@ -521,7 +539,7 @@ ssize_t corio_write(int fd, const void *buf, size_t n, int64_t deadline)
     return (ssize_t)n;
 }
 
-int corio_close(int fd)
+int corio_fd_close(int fd)
 {
     if (fd < 0) {
         errno = EBADF;
@@ -566,7 +584,7 @@ int corio_udp_connect(int fd, const char *addr)
     return connect(fd, (struct sockaddr *)&a.ss, a.len);
 }
 
-ssize_t corio_sendto(int fd, const void *buf, size_t n, const corio_addr *to,
+ssize_t corio_udp_sendto(int fd, const void *buf, size_t n, const corio_addr *to,
                      int64_t deadline)
 {
     for (;;) {
@@ -581,7 +599,7 @@ ssize_t corio_sendto(int fd, const void *buf, size_t n, const corio_addr *to,
     }
 }
 
-ssize_t corio_recvfrom(int fd, void *buf, size_t n, corio_addr *from,
+ssize_t corio_udp_recvfrom(int fd, void *buf, size_t n, corio_addr *from,
                        int64_t deadline)
 {
     for (;;) {

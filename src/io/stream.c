@@ -57,7 +57,7 @@ corio_stream *corio_stream_new(int fd, const corio_stream_opts *opts)
 
 corio_stream *corio_stream_connect(const char *addr, int64_t deadline)
 {
-    int fd = corio_connect(addr, 0, deadline);
+    int fd = corio_socket_connect(addr, NULL, deadline);
     corio_stream *s;
 
     if (fd == -1)
@@ -66,7 +66,7 @@ corio_stream *corio_stream_connect(const char *addr, int64_t deadline)
     if (s == NULL) {
         int err = errno;
 
-        corio_close(fd);
+        corio_fd_close(fd);
         errno = err;
     }
     return s;

@@ -153,10 +153,11 @@ static void ctx_unref(corio_tls *tls)
     free(tls);
 }
 
-void corio_tls_free(corio_tls *tls)
+int corio_tls_free(corio_tls *tls)
 {
     if (tls != NULL)
         ctx_unref(tls);
+    return 0;
 }
 
 corio_tls *corio__tls_ref(corio_tls *tls)
@@ -480,7 +481,7 @@ static int tls_close(struct corio__transport *base)
         SSL_shutdown(t->ssl);
     ERR_clear_error();
     tls_free(t);
-    return corio_close(fd);
+    return corio_fd_close(fd);
 }
 
 static const struct corio__transport_ops tls_ops = {

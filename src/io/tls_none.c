@@ -23,9 +23,10 @@ corio_tls *corio_tls_server(const corio_tls_opts *opts)
     return none();
 }
 
-void corio_tls_free(corio_tls *tls)
+int corio_tls_free(corio_tls *tls)
 {
     (void)tls;
+    return 0;
 }
 
 corio_tls *corio__tls_ref(corio_tls *tls)

@@ -47,7 +47,7 @@ static int fd_shutdown(struct corio__transport *t, unsigned *want)
 
 static int fd_close(struct corio__transport *t)
 {
-    return corio_close(t->fd);
+    return corio_fd_close(t->fd);
 }
 
 const struct corio__transport_ops corio__transport_fd = {

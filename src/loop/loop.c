@@ -267,7 +267,7 @@ int corio_loop_run_forever(corio_loop *loop)
     return 0;
 }
 
-int corio_loop_run(corio_loop *loop)
+int corio_loop_run_until_idle(corio_loop *loop)
 {
     if (enter(loop) == -1)
         return -1;
@@ -392,7 +392,7 @@ static corio_handle *handle_new(corio_loop *loop, corio_callback cb, void *arg,
     return h;
 }
 
-int corio_call_soon(corio_loop *loop, corio_callback cb, void *arg,
+int corio_loop_call_soon(corio_loop *loop, corio_callback cb, void *arg,
                     corio_handle **handle)
 {
     corio_handle *h = handle_new(loop, cb, arg, handle);
@@ -404,7 +404,7 @@ int corio_call_soon(corio_loop *loop, corio_callback cb, void *arg,
     return 0;
 }
 
-int corio_call_at(corio_loop *loop, int64_t when, corio_callback cb, void *arg,
+int corio_loop_call_at(corio_loop *loop, int64_t when, corio_callback cb, void *arg,
                   corio_handle **handle)
 {
     corio_handle *h = handle_new(loop, cb, arg, handle);
@@ -420,17 +420,17 @@ int corio_call_at(corio_loop *loop, int64_t when, corio_callback cb, void *arg,
     return 0;
 }
 
-int corio_call_later(corio_loop *loop, int64_t delay_ns, corio_callback cb,
+int corio_loop_call_later(corio_loop *loop, int64_t delay_ns, corio_callback cb,
                      void *arg, corio_handle **handle)
 {
     if (delay_ns < 0) {
         errno = EINVAL;
         return -1;
     }
-    return corio_call_at(loop, corio__after(delay_ns), cb, arg, handle);
+    return corio_loop_call_at(loop, corio__after(delay_ns), cb, arg, handle);
 }
 
-int corio_call_soon_threadsafe(corio_loop *loop, corio_callback cb, void *arg)
+int corio_loop_call_soon_threadsafe(corio_loop *loop, corio_callback cb, void *arg)
 {
     corio_handle *h = handle_new(loop, cb, arg, NULL);
 
@@ -492,15 +492,16 @@ bool corio_handle_cancelled(const corio_handle *h)
     return h->cancelled;
 }
 
-void corio_handle_free(corio_handle *h)
+int corio_handle_free(corio_handle *h)
 {
     if (h == NULL)
-        return;
+        return 0;
     if (h->done && !h->queued && !h->timer.armed) {
         free(h);
-        return;
+        return 0;
     }
     h->released = true; /* the loop frees it when it runs or is dropped */
+    return 0;
 }
 
 /* At close: jobs still in the ready queue are dropped (handles and done

@@ -54,7 +54,7 @@ struct corio__waiter {
                                        has passed already */
 };
 
-/* Per-fd state for corio_wait_fd (and corio__read_fd). */
+/* Per-fd state for corio_fd_wait (and corio__read_fd). */
 struct corio__fd {
     struct corio__waiter *reader, *writer;
     unsigned ready;                 /* CORIO_READ|CORIO_WRITE seen since
@@ -116,7 +116,7 @@ static inline void corio__loop_ready(corio_loop *loop, struct corio__job *job)
 }
 
 /* Count work the loop waits for but cannot see (a job on a thread pool):
- * while the count is not zero, corio_loop_run does not return. Loop thread
+ * while the count is not zero, corio_loop_run_until_idle does not return. Loop thread
  * only. */
 static inline void corio__loop_ref(corio_loop *loop)
 {
@@ -136,7 +136,7 @@ static inline int64_t corio__after(int64_t ns)
     return ns > INT64_MAX - now ? INT64_MAX : now + ns;
 }
 
-/* Queue job on loop from any thread (corio_call_soon_threadsafe's queue):
+/* Queue job on loop from any thread (corio_loop_call_soon_threadsafe's queue):
  * it runs on the loop's thread, or is dropped (job->drop) if the loop closes
  * first. Returns 0, or -1 with EPIPE if the loop is closed. */
 int corio__loop_post_threadsafe(corio_loop *loop, struct corio__job *job);
@@ -164,9 +164,9 @@ int corio__wait(struct corio__waiter *w, int64_t deadline);
 /* Wake w with err (0: success). No effect if w was already woken. */
 void corio__wake(struct corio__waiter *w, int err);
 
-/* corio_wait_fd for a caller whose read or write on fd has just failed
+/* corio_fd_wait for a caller whose read or write on fd has just failed
  * with EAGAIN (after_eagain): fd is known not ready, so the poll(2) that
- * corio_wait_fd makes before parking is skipped; an edge of the
+ * corio_fd_wait makes before parking is skipped; an edge of the
  * edge-triggered poller will come when it becomes ready. */
 int corio__wait_fd(int fd, unsigned events, int64_t deadline,
                    bool after_eagain);
@@ -202,7 +202,7 @@ void corio__loop_run_once(corio_loop *loop, bool block);
  * waiters, references, callbacks queued by other threads. */
 bool corio__loop_busy(const corio_loop *loop);
 
-/* corio_loop_run's condition: busy, or tasks still alive (a task waiting for
+/* corio_loop_run_until_idle's condition: busy, or tasks still alive (a task waiting for
  * another thread keeps the loop running; one waiting for nothing hangs it,
  * as asyncio's run_forever would). */
 bool corio__loop_alive(const corio_loop *loop);

@@ -183,7 +183,7 @@ static unsigned fd_ready_now(int fd, unsigned events)
     return ready;
 }
 
-int corio_wait_fd(int fd, unsigned events, int64_t deadline)
+int corio_fd_wait(int fd, unsigned events, int64_t deadline)
 {
     return corio__wait_fd(fd, events, deadline, false);
 }

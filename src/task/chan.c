@@ -52,7 +52,7 @@ struct chan_op {
     struct corio__list node;        /* in chan->sendq or chan->recvq */
     struct chan_wait *cw;           /* the select it belongs to */
     corio_chan *chan;
-    int dir;                        /* CORIO_CHAN_SEND or CORIO_CHAN_RECV */
+    enum corio_chan_dir dir;
     void *item;                     /* send: to give; recv: what was given */
     size_t index;                   /* the entry of the caller's array */
 };
@@ -249,7 +249,7 @@ static int op_try(corio_chan_op *op)
 /* A plain send or receive that must wait: a select of one, without the
  * select's set-up. *item: what to send; on return, what was received.
  * Returns 0, or -1 with errno (EPIPE, ETIMEDOUT, ECANCELED, ...). */
-static int op_wait(corio_chan *ch, int dir, void **item, int64_t deadline)
+static int op_wait(corio_chan *ch, enum corio_chan_dir dir, void **item, int64_t deadline)
 {
     struct chan_wait cw;
     struct chan_op op;
@@ -427,7 +427,7 @@ static void joiner_unlink(struct corio__waiter *w)
     corio__list_remove(&w->node);
 }
 
-int corio_chan_task_done(corio_chan *ch)
+int corio_chan_mark_done(corio_chan *ch)
 {
     struct corio__list *n;
 
@@ -442,7 +442,7 @@ int corio_chan_task_done(corio_chan *ch)
     return 0;
 }
 
-int corio_chan_join(corio_chan *ch, int64_t deadline)
+int corio_chan_wait_done(corio_chan *ch, int64_t deadline)
 {
     struct corio__waiter w;
     int rc;

@@ -241,7 +241,7 @@ static void gather_fill(const struct wset *s, void **results, int *errs)
     }
 }
 
-int corio_gather(corio_future *const *fs, size_t n, void **results, int *errs,
+int corio_futures_gather(corio_future *const *fs, size_t n, void **results, int *errs,
                  enum corio_gather_mode mode, int64_t deadline)
 {
     struct wset s;
@@ -320,8 +320,9 @@ static void wait_fill(const struct wset *s, size_t *done, size_t *pending)
             pending[np++] = i;
 }
 
-int corio_wait(corio_future *const *fs, size_t n, enum corio_wait_mode mode,
-               int64_t deadline, size_t *done, size_t *pending)
+int corio_futures_wait(corio_future *const *fs, size_t n,
+                       enum corio_wait_mode mode, size_t *done, size_t *pending,
+                       int64_t deadline)
 {
     struct wset s;
     size_t seen = 0;
@@ -471,7 +472,7 @@ static bool drain_one(corio_future *f)
     return cancelled;
 }
 
-int corio_wait_for(corio_future *f, void **result, int64_t deadline)
+int corio_future_await(corio_future *f, void **result, int64_t deadline)
 {
     int err;
 
@@ -494,7 +495,7 @@ int corio_wait_for(corio_future *f, void **result, int64_t deadline)
     return -1;
 }
 
-int corio_shield_wait(corio_future *f, void **result, int64_t deadline)
+int corio_future_await_shielded(corio_future *f, void **result, int64_t deadline)
 {
     if (check_future(f) == -1)
         return -1;

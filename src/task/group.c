@@ -117,7 +117,7 @@ int corio_group_spawn_at(corio_group *g, corio_fn fn, void *arg,
     c = malloc(sizeof(*c));
     if (c == NULL)
         return -1;
-    t = corio_spawn_at(fn, arg, &a, file, line);
+    t = corio_task_spawn_at(fn, arg, &a, file, line);
     if (t == NULL)
         goto out_free_child;
     if (corio_future_add_done_callback(corio_task_future(t), child_done, c) == -1)

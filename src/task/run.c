@@ -81,13 +81,13 @@ int corio_run(corio_fn fn, void *arg, void **result)
     run_signal = 0;
 
     attr.loop = loop;
-    t = corio_spawn(fn, arg, &attr);
+    t = corio_task_spawn(fn, arg, &attr);
     if (t == NULL) {
         err = errno;
         goto out_close;
     }
     run_main = t;
-    if (corio_join(t, result) == -1)
+    if (corio_task_join(t, result) == -1)
         err = errno;
     run_main = NULL;
 

@@ -397,7 +397,7 @@ int corio_cond_wait(corio_cond *c, int64_t deadline)
     return -1;
 }
 
-int corio_cond_wait_for(corio_cond *c, bool (*pred)(void *arg), void *arg,
+int corio_cond_wait_pred(corio_cond *c, bool (*pred)(void *arg), void *arg,
                         int64_t deadline)
 {
     if (c == NULL || pred == NULL) {

@@ -193,7 +193,7 @@ static void task_name(char *buf, size_t size, const char *name, uint64_t id)
     buf[len] = 0;
 }
 
-corio_task *corio_spawn_at(corio_fn fn, void *arg, const corio_task_attr *attr,
+corio_task *corio_task_spawn_at(corio_fn fn, void *arg, const corio_task_attr *attr,
                            const char *file, int line)
 {
     static const corio_task_attr defaults;
@@ -274,14 +274,14 @@ static int join(corio_task *t, void **result, bool *caller_cancelled)
     return 0;
 }
 
-int corio_join(corio_task *t, void **result)
+int corio_task_join(corio_task *t, void **result)
 {
     bool caller_cancelled;
 
     return join(t, result, &caller_cancelled);
 }
 
-int corio_joinall(corio_task **ts, size_t n, void **results)
+int corio_task_join_all(corio_task **ts, size_t n, void **results)
 {
     int first_err = 0;
 
@@ -364,7 +364,7 @@ void *corio_task_fail(int err)
     return NULL;
 }
 
-bool corio_cancelled(void)
+bool corio_task_self_cancelled(void)
 {
     corio_task *t = corio_task_self();
 
@@ -410,7 +410,7 @@ static const char *basename_of(const char *path)
     return slash != NULL ? slash + 1 : path;
 }
 
-int corio_tasks_dump(FILE *out)
+int corio_task_dump_all(FILE *out)
 {
     corio_loop *loop = corio__loop_peek();
     struct corio__list *n;
@@ -431,7 +431,7 @@ int corio_tasks_dump(FILE *out)
     return count;
 }
 
-size_t corio_tasks_count(void)
+size_t corio_task_count(void)
 {
     corio_loop *loop = corio__loop_peek();
 

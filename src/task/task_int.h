@@ -33,7 +33,7 @@ struct corio_task {
     corio_fn fn;
     void *arg;
     size_t stack_size;
-    int stack_mode;
+    enum corio_stack_mode stack_mode;
     uint64_t id;
     struct corio__waiter *waiting;  /* the blocking call it is parked in */
     int fail_err;                   /* set by corio_task_fail */

@@ -3,7 +3,7 @@
  *
  * A job is one record shared by two sides that live on different threads:
  *
- *   loop side   the task waiting in corio_run_in_pool (a waiter on its
+ *   loop side   the task waiting in corio_pool_run (a waiter on its
  *               stack), or the future of corio_pool_submit; it runs on the
  *               loop's thread;
  *   pool side   the queue, then the worker running fn(arg).
@@ -71,7 +71,7 @@ struct pool_job {
 
     /* The loop's thread only. At most one is set; both are cleared when the
      * loop side lets go, so a delivery still in flight finds nothing. */
-    struct corio__waiter *waiter;   /* corio_run_in_pool's */
+    struct corio__waiter *waiter;   /* corio_pool_run's */
     struct submit_future *sf;       /* corio_pool_submit's */
 };
 
@@ -82,9 +82,9 @@ struct submit_future {
     struct pool_job *job;           /* loop thread; NULL once let go */
 };
 
-/* ---- Keeping corio_loop_run going ------------------------------------------
+/* ---- Keeping corio_loop_run_until_idle going ------------------------------------------
  * A loop waiting for a job has no timer and no fd of its own, yet it must
- * not look idle to corio_loop_run. Loop thread only. */
+ * not look idle to corio_loop_run_until_idle. Loop thread only. */
 
 static void loop_keep(corio_loop *loop)
 {
@@ -470,7 +470,7 @@ static int can_wait(corio_loop *loop, int64_t deadline)
     return 0;
 }
 
-int corio_run_in_pool(corio_pool *pool, corio_fn fn, void *arg, void **result,
+int corio_pool_run(corio_pool *pool, corio_fn fn, void *arg, void **result,
                       int64_t deadline)
 {
     struct corio__waiter w;
@@ -509,11 +509,6 @@ int corio_run_in_pool(corio_pool *pool, corio_fn fn, void *arg, void **result,
         *result = job->result;
     job_unref(job);
     return 0;
-}
-
-int corio_to_thread(corio_fn fn, void *arg, void **result, int64_t deadline)
-{
-    return corio_run_in_pool(NULL, fn, arg, result, deadline);
 }
 
 /* ---- Futures ---------------------------------------------------------------

@@ -25,14 +25,14 @@ static inline int blackhole_open_at(struct blackhole *b, const char *ip,
 
     b->nfill = 0;
     snprintf(where, sizeof(where), "%s:%d", ip, port);
-    b->lfd = corio_listen(where, &o);
+    b->lfd = corio_socket_listen(where, &o);
     if (b->lfd < 0)
         return -1;
     b->port = bound_port(b->lfd);
     snprintf(b->addr, sizeof(b->addr), "%s:%d", ip, b->port);
     /* fill the queue: connects that complete, or pend, for 50 ms each */
     for (int i = 0; i < 4; i++) {
-        int fd = corio_connect(b->addr, 0, corio_now() + 50 * CORIO_MSEC);
+        int fd = corio_socket_connect(b->addr, NULL, corio_now() + 50 * CORIO_MSEC);
 
         if (fd >= 0)
             b->filler[b->nfill++] = fd;
@@ -48,8 +48,8 @@ static inline int blackhole_open(struct blackhole *b)
 static inline void blackhole_close(struct blackhole *b)
 {
     for (int i = 0; i < b->nfill; i++)
-        corio_close(b->filler[i]);
-    corio_close(b->lfd);
+        corio_fd_close(b->filler[i]);
+    corio_fd_close(b->lfd);
 }
 
 #endif

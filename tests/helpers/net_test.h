@@ -15,7 +15,7 @@ static inline int bound_port(int fd)
 {
     corio_addr a;
 
-    if (corio_sockname(fd, &a) == -1)
+    if (corio_socket_name(fd, &a) == -1)
         return -1;
     if (a.ss.ss_family == AF_INET6)
         return ntohs(((struct sockaddr_in6 *)&a.ss)->sin6_port);
@@ -27,7 +27,7 @@ static inline void server_addr(corio_server *srv, char *buf, size_t size)
 {
     corio_addr a;
 
-    corio_sockname(corio_server_fd(srv), &a);
+    corio_socket_name(corio_server_fd(srv), &a);
     corio_addr_format(&a, buf, size);
 }
 
