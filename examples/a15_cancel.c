@@ -71,10 +71,10 @@
  *
  * and with --main, after the same list (with "outer" in place of "wait"):
  *     cancel outer: True
- *     outer: cancelled; it cancels the tasks it was joining
  *     do_some_work(1): cancelled
  *     do_some_work(2): cancelled
  *     do_some_work(4): cancelled
+ *     outer: cancelled, and so were the tasks it was joining
  *     TIME:  0.501986
  *
  * A task that finished before Ctrl+C is not listed, cancel() on it is
@@ -204,9 +204,9 @@ static void *outer(void *arg)
     if (spawn_workers(t) == -1)
         return corio_task_fail(errno);
     if (corio_task_join_all(t, NWORK, results) == -1) {
-        /* Cancelled: corio_task_join_all cancelled the workers not yet joined
-         * (and left them to finish and free themselves). */
-        printf("outer: cancelled; it cancels the tasks it was joining\n");
+        /* Cancelled: corio_task_join_all cancelled the workers not yet
+         * joined, waited for their cleanup, and freed them. */
+        printf("outer: cancelled, and so were the tasks it was joining\n");
         return NULL;
     }
     for (int i = 0; i < NWORK; i++)

@@ -452,10 +452,10 @@ Test(examples_asyncio, a15_sigint_cancels_the_outer_task, .timeout = 120)
                  "task #* do_some_work(2) pending (spawned at *a15_cancel.c:*)",
                  "task #* do_some_work(4) pending (spawned at *a15_cancel.c:*)",
                  "cancel outer: True",
-                 "outer: cancelled; it cancels the tasks it was joining",
                  "do_some_work(1): cancelled",
                  "do_some_work(2): cancelled",
                  "do_some_work(4): cancelled",
+                 "outer: cancelled, and so were the tasks it was joining",
                  "TIME:  0.*");
     expect_between(time_line(&r, "TIME:"), 0.45, 1.5, "cancelled at 0.5 s");
 }

@@ -845,9 +845,14 @@ static void *stress_producer(void *arg)
         int v = s->next++;
         corio_chan *ch = s->ch[v % 2];
 
-        /* A cancelled send did not send: the item is still ours. */
-        while (corio_chan_send(ch, I(v), -1) == -1) {
-            if (errno != ECANCELED) {
+        /* A cancelled send did not send: the item is still ours, and
+         * goes in a shield (cancellation sticks: a plain retry would fail
+         * at once again). */
+        if (corio_chan_send(ch, I(v), -1) == -1) {
+            CORIO_SHIELD(-1);
+
+            if (errno != ECANCELED ||
+                corio_chan_send(ch, I(v), -1) == -1) {
                 s->send_errors++;
                 return NULL;
             }

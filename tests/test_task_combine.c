@@ -67,8 +67,13 @@ static void *worker(void *arg)
 
     if (corio_sleep(j->sleep_ns) == -1) {
         j->cancelled = errno == ECANCELED;
-        if (j->cleanup_ns > 0)
-            corio_sleep(j->cleanup_ns); /* a cleanup that blocks */
+        if (j->cleanup_ns > 0) {
+            /* a cleanup that blocks: in a shield, cancellation sticks */
+            CORIO_SHIELD(-1);
+
+            if (corio_sleep(j->cleanup_ns) == -1)
+                return NULL;
+        }
         j->cleaned = true;
         j->end = corio_now();
         return NULL;

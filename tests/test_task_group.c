@@ -61,8 +61,13 @@ static void *child_fn(void *arg)
         corio_task_cancel(corio_task_self());
     if (corio_sleep(c->sleep_ns) == -1) {
         c->cancelled = errno == ECANCELED;
-        if (c->cleanup_ns > 0)
-            corio_sleep(c->cleanup_ns); /* a blocking cleanup */
+        if (c->cleanup_ns > 0) {
+            /* a blocking cleanup: in a shield, cancellation sticks */
+            CORIO_SHIELD(-1);
+
+            if (corio_sleep(c->cleanup_ns) == -1)
+                return NULL;
+        }
         c->cleaned = true;
         return NULL;
     }
@@ -75,7 +80,7 @@ static void *child_fn(void *arg)
 static int spawn_all(corio_group *g, struct child *cs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (corio_group_spawn(g, child_fn, &cs[i], NULL) == -1)
+        if (corio_group_spawn(g, child_fn, &cs[i], NULL) == NULL)
             return -1;
     return 0;
 }
@@ -99,7 +104,7 @@ static void *all_succeed_main(void *arg)
         CHECK(cs[i].finished && !cs[i].cancelled);
     CHECK(corio_group_count(g) == 0);
     /* Closed: no more spawns. */
-    CHECK(corio_group_spawn(g, child_fn, &cs[0], NULL) == -1 && errno == EPIPE);
+    CHECK(corio_group_spawn(g, child_fn, &cs[0], NULL) == NULL && errno == EPIPE);
     CHECK(corio_group_wait(g) == 0);
     CHECK(corio_group_free(g) == 0);
     CHECK(corio_group_free(NULL) == 0);
@@ -148,7 +153,7 @@ static void *failure_before_wait_main(void *arg)
     CHECK(corio_sleep(150 * MS) == 0); /* the body does something else */
     /* The sibling was cancelled when the failure happened, not at wait. */
     CHECK(cs[1].cancelled && cs[1].cleaned);
-    CHECK(corio_group_spawn(g, child_fn, &cs[1], NULL) == -1);
+    CHECK(corio_group_spawn(g, child_fn, &cs[1], NULL) == NULL);
     CHECK(errno == ECANCELED);
     CHECK(corio_group_wait(g) == -1 && errno == ENOSPC);
     CHECK(corio_group_free(g) == 0);
@@ -289,7 +294,7 @@ static void *spawner(void *arg)
 {
     if (corio_sleep(20 * MS) == -1)
         return NULL;
-    if (corio_group_spawn(shared_group, child_fn, &grandchild, NULL) == -1)
+    if (corio_group_spawn(shared_group, child_fn, &grandchild, NULL) == NULL)
         return corio_task_fail(errno);
     return NULL;
 }
@@ -301,8 +306,8 @@ static void *nested_spawn_main(void *arg)
     int64_t start = corio_now();
 
     shared_group = corio_group_new(-1);
-    CHECK(corio_group_spawn(shared_group, spawner, NULL, &attr) == 0);
-    CHECK(corio_group_spawn(shared_group, child_fn, &self_cancel, NULL) == 0);
+    CHECK(corio_group_spawn(shared_group, spawner, NULL, &attr) != NULL);
+    CHECK(corio_group_spawn(shared_group, child_fn, &self_cancel, NULL) != NULL);
     CHECK(corio_group_wait(shared_group) == 0);
     CHECK(grandchild.finished);
     CHECK(self_cancel.cancelled);
@@ -341,9 +346,9 @@ static void *bad_arguments_main(void *arg)
     corio_loop *other = corio_loop_new(); /* not current: run sets its own */
     corio_task_attr attr = {.loop = other};
 
-    CHECK(corio_group_spawn(NULL, child_fn, NULL, NULL) == -1 && errno == EINVAL);
-    CHECK(corio_group_spawn(g, NULL, NULL, NULL) == -1 && errno == EINVAL);
-    CHECK(corio_group_spawn(g, child_fn, NULL, &attr) == -1 && errno == EINVAL);
+    CHECK(corio_group_spawn(NULL, child_fn, NULL, NULL) == NULL && errno == EINVAL);
+    CHECK(corio_group_spawn(g, NULL, NULL, NULL) == NULL && errno == EINVAL);
+    CHECK(corio_group_spawn(g, child_fn, NULL, &attr) == NULL && errno == EINVAL);
     CHECK(corio_group_wait(NULL) == -1 && errno == EINVAL);
     CHECK(corio_group_wait(g) == 0); /* no children */
     CHECK(corio_group_free(g) == 0);
@@ -371,7 +376,7 @@ static void *many_main(void *arg)
             cs[i].fail = EIO, cs[i].sleep_ns = 100 * MS;
         else if (i % 2)
             cs[i].sleep_ns = 5000 * MS;
-        CHECK(corio_group_spawn(g, child_fn, &cs[i], &attr) == 0);
+        CHECK(corio_group_spawn(g, child_fn, &cs[i], &attr) != NULL);
     }
     CHECK(corio_group_wait(g) == -1 && errno == EIO);
     CHECK(elapsed_ms(start) < UPPER(3000));

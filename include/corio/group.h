@@ -180,18 +180,45 @@ typedef struct corio_group corio_group;
  * corio_group_free. NULL with errno ENOMEM. */
 CORIO_EXPORT corio_group *corio_group_new(int64_t deadline);
 
-/* Spawn fn(arg) as a task of the group (attr as for corio_task_spawn; attr->loop
- * must be NULL or the group's loop). The group owns the task: it frees it
- * when it ends, and fn's return value is dropped (return results through
- * arg). Children may spawn siblings into the group, also while someone
- * waits in corio_group_wait. Returns 0, or -1 with errno: ECANCELED (the
- * group was cancelled or failed: the task is not spawned), EPIPE
- * (corio_group_wait has returned: the group is closed), EINVAL, ENOMEM. */
+/* Spawn fn(arg) as a task of the group (attr as for corio_task_spawn;
+ * attr->loop must be NULL or the group's loop) and return it. The group
+ * owns the task: it cannot be joined, but it can be cancelled alone
+ * (corio_task_cancel), waited for (corio_task_wait), and its state, result
+ * and error read, until corio_group_free frees it with the group. A task
+ * whose result nobody will read can be let go with corio_task_detach: the
+ * group still waits for it, and frees it as soon as it has ended (a
+ * server's connections do this, so that a long-lived group does not grow).
+ * Children may spawn siblings into the group, also while someone waits in
+ * corio_group_wait. Returns NULL with errno: ECANCELED (the group was
+ * cancelled or failed: the task is not spawned), EPIPE (corio_group_wait
+ * has returned: the group is closed), EINVAL, ENOMEM. */
 #define corio_group_spawn(g, fn, arg, attr) \
     corio_group_spawn_at((g), (fn), (arg), (attr), __FILE__, __LINE__)
-CORIO_EXPORT int corio_group_spawn_at(corio_group *g, corio_fn fn, void *arg,
-                                      const corio_task_attr *attr,
-                                      const char *file, int line);
+CORIO_EXPORT corio_task *corio_group_spawn_at(corio_group *g, corio_fn fn,
+                                              void *arg,
+                                              const corio_task_attr *attr,
+                                              const char *file, int line);
+
+/* Trio's nursery.start: spawn fn(arg) into the group as corio_group_spawn,
+ * and wait until the child calls corio_task_started(value) (a server once
+ * it listens, say), or deadline. *value (may be NULL) receives the value.
+ * Returns the task, or NULL with errno: ECHILD (the child ended without
+ * calling corio_task_started; the child's own error if it failed), the
+ * caller's ETIMEDOUT or ECANCELED (the child is then cancelled; the group
+ * still reaps it), or an error of corio_group_spawn. */
+#define corio_group_start(g, fn, arg, attr, value, deadline)               \
+    corio_group_start_at((g), (fn), (arg), (attr), (value), (deadline),    \
+                         __FILE__, __LINE__)
+CORIO_EXPORT corio_task *corio_group_start_at(corio_group *g, corio_fn fn,
+                                              void *arg,
+                                              const corio_task_attr *attr,
+                                              void **value, int64_t deadline,
+                                              const char *file, int line);
+
+/* Called by a child started with corio_group_start: it is ready; value
+ * goes to the starter, which returns. Returns 0, or -1 with EINVAL (the
+ * running task was not started that way, or said so already). */
+CORIO_EXPORT int corio_task_started(void *value);
 
 /* Wait until every child has finished, then close the group (no more
  * spawns). If the calling task is cancelled, or an enclosing scope's
@@ -200,6 +227,7 @@ CORIO_EXPORT int corio_group_spawn_at(corio_group *g, corio_fn fn, void *arg,
  * with errno: the first failed child's error, ETIMEDOUT (the group's or a
  * scope's deadline passed), ECANCELED (corio_group_cancel, or the caller was
  * cancelled), EINVAL, EDEADLK (in a callback; nothing is cancelled). */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_group_wait(corio_group *g);
 
 /* Cancel every child still running; spawns fail from now on. The group's
@@ -211,8 +239,9 @@ CORIO_EXPORT int corio_group_cancel(corio_group *g);
  * yet seen: that happens at the loop's next iteration). */
 CORIO_EXPORT size_t corio_group_count(const corio_group *g);
 
-/* Free the group. Returns 0, or -1 with EBUSY while children are alive or a
- * task waits in corio_group_wait (wait first). corio_group_free(NULL)
+/* Free the group and the children it kept (their task pointers die with
+ * it). Returns 0, or -1 with EBUSY while children are alive or a task waits
+ * in corio_group_wait (wait first; nothing is done). corio_group_free(NULL)
  * returns 0. */
 CORIO_EXPORT int corio_group_free(corio_group *g);
 

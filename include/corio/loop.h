@@ -120,6 +120,118 @@ CORIO_EXPORT int corio_fd_wait(int fd, unsigned events, int64_t deadline);
  * with EBADF, and it leaves the poller. Returns 0. */
 CORIO_EXPORT int corio_fd_forget(int fd);
 
+/* ---- Signals ------------------------------------------------------------
+ * asyncio's add_signal_handler: a signal becomes an ordinary event of the
+ * loop (a signalfd it watches), and cb(sig, arg) runs on the loop's thread
+ * as a callback (it must not block). The signal is blocked in the calling
+ * thread, which must be the loop's; a process-directed signal reaches the
+ * loop as long as the process's other threads block it too (threads made
+ * after this call inherit the mask; corio's own pool threads block every
+ * asynchronous signal). A thread-directed one (pthread_kill) reaches the
+ * loop of that thread only, so two threads with a loop each see their own
+ * signals. Handlers do not keep corio_loop_run_until_idle running. */
+typedef void (*corio_signal_cb)(int sig, void *arg);
+
+/* Handle sig (not SIGKILL, SIGSTOP or the synchronous SIGSEGV, SIGBUS,
+ * SIGFPE, SIGILL) with cb on loop, replacing its handler if it has one.
+ * Returns 0, or -1 with errno EINVAL, EMFILE, ENOMEM. */
+CORIO_EXPORT int corio_loop_add_signal_handler(corio_loop *loop, int sig,
+                                               corio_signal_cb cb, void *arg);
+
+/* Stop handling sig: it is unblocked again in the calling thread. Returns
+ * 1 if a handler was removed, 0 if there was none, -1 with EINVAL. */
+CORIO_EXPORT int corio_loop_remove_signal_handler(corio_loop *loop, int sig);
+
+/* ---- Sleeping ------------------------------------------------------------ */
+
+/* Suspend the caller for ns nanoseconds (<= 0: only let the other ready
+ * tasks run first, gevent's sleep(0)). Returns 0, or -1 with ECANCELED, or
+ * ETIMEDOUT when a deadline scope ends the sleep early. Its result may be
+ * ignored: cancellation sticks, so the next blocking call fails too. */
+CORIO_EXPORT int corio_sleep(int64_t ns);
+
+/* Suspend until the absolute time deadline. Returns as corio_sleep. */
+CORIO_EXPORT int corio_sleep_until(int64_t deadline);
+
+/* ---- Scopes ----------------------------------------------------------------
+ * Trio's cancel scopes. Every blocking call made between enter and exit, in
+ * this task (or on the thread's own stack), waits at most until the scope's
+ * deadline, and once that has passed, or the scope has been cancelled, every
+ * blocking call inside it fails at once (ETIMEDOUT, ECANCELED) until the
+ * scope is left: a loop that ignores one failure still ends. Scopes nest:
+ * the earliest deadline wins, and a cancelled task's calls fail in every
+ * scope but a shield.
+ *
+ * A shield scope (corio_scope_shield) keeps out what is outside it: the
+ * task's cancellation and the outer scopes' deadlines and cancellations do
+ * not reach the calls inside, only its own deadline does. Cleanup that must
+ * block (a flush, a TLS close_notify, a last write) runs in one:
+ *
+ *     CORIO_SHIELD(corio_now() + 2 * CORIO_SECOND);   // until the block ends
+ *     if (corio_stream_drain(s, -1) == -1) ...
+ *
+ * A scope is the caller's memory, usually a local variable. Scopes are
+ * exited in the reverse order of entering, by the task that entered them;
+ * an exit out of order, or a task (or thread) that ends with a scope still
+ * entered, is a bug that would leave a pointer to a dead stack frame: corio
+ * reports it, naming the task and where the scope was entered, and aborts.
+ * CORIO_SCOPE and CORIO_SHIELD declare a scope that exits by itself at the
+ * end of the enclosing block, whatever way it is left (return, break,
+ * goto: gcc's and clang's cleanup attribute). */
+typedef struct corio_scope {
+    int64_t deadline;           /* absolute; -1: none. Read it; move it with
+                                   corio_scope_set_deadline */
+    /* private */
+    struct corio_scope *outer;
+    void *owner;
+    const char *file;
+    int line;
+    bool shield, cancelled, caught, entered;
+} corio_scope;
+
+/* Enter a scope with the absolute deadline (-1: none), or a shield. The
+ * macros record where, for the report of a misuse. */
+#define corio_scope_enter(s, deadline) \
+    corio_scope_enter_at((s), (deadline), __FILE__, __LINE__)
+#define corio_scope_shield(s, deadline) \
+    corio_scope_shield_at((s), (deadline), __FILE__, __LINE__)
+CORIO_EXPORT void corio_scope_enter_at(corio_scope *scope, int64_t deadline,
+                                       const char *file, int line);
+CORIO_EXPORT void corio_scope_shield_at(corio_scope *scope, int64_t deadline,
+                                        const char *file, int line);
+
+/* Leave the scope, which must be the innermost. Returns true if a blocking
+ * call in it failed because of it (its deadline passed, or it was
+ * cancelled: Trio's cancelled_caught). */
+CORIO_EXPORT bool corio_scope_exit(corio_scope *scope);
+
+/* Cancel the scope, from its task or another one of its loop: the call
+ * parked in it fails with ECANCELED now, and every later blocking call in
+ * it until it is left. Returns 0, or -1 with EINVAL (not entered). */
+CORIO_EXPORT int corio_scope_cancel(corio_scope *scope);
+
+/* Move the scope's deadline (-1: none), earlier or later; a call parked in
+ * it waits until the new one. Returns 0, or -1 with EINVAL (not entered). */
+CORIO_EXPORT int corio_scope_set_deadline(corio_scope *scope,
+                                          int64_t deadline);
+
+/* A scope (a shield) entered here and left at the end of the enclosing
+ * block. CORIO_SCOPE_NAMED(s, deadline) names it, for corio_scope_cancel
+ * and corio_scope_set_deadline. */
+CORIO_EXPORT void corio__scope_cleanup(corio_scope *scope);
+#define CORIO__CAT2(a, b) a##b
+#define CORIO__CAT(a, b) CORIO__CAT2(a, b)
+#define CORIO_SCOPE_NAMED(s, deadline)                                       \
+    corio_scope s __attribute__((cleanup(corio__scope_cleanup)));           \
+    corio_scope_enter(&s, (deadline))
+#define CORIO_SHIELD_NAMED(s, deadline)                                      \
+    corio_scope s __attribute__((cleanup(corio__scope_cleanup)));           \
+    corio_scope_shield(&s, (deadline))
+#define CORIO_SCOPE(deadline) \
+    CORIO_SCOPE_NAMED(CORIO__CAT(corio__scope_, __LINE__), deadline)
+#define CORIO_SHIELD(deadline) \
+    CORIO_SHIELD_NAMED(CORIO__CAT(corio__shield_, __LINE__), deadline)
+
 #ifdef __cplusplus
 }
 #endif

@@ -116,42 +116,6 @@ CORIO_EXPORT int corio_task_dump_all(FILE *out);
 /* Number of live (unfinished) tasks on the current loop. */
 CORIO_EXPORT size_t corio_task_count(void);
 
-/* ---- Sleeping ---------------------------------------------------------- */
-
-/* Suspend the calling task for ns nanoseconds (<= 0: only let the other
- * ready tasks run first, gevent's sleep(0)). Returns 0, or -1 with
- * ECANCELED, or ETIMEDOUT when a deadline scope ends the sleep early. */
-CORIO_EXPORT int corio_sleep(int64_t ns);
-
-/* Suspend until the absolute time deadline. Returns 0, or -1 with
- * ECANCELED, or ETIMEDOUT when a deadline scope ends the sleep early. */
-CORIO_EXPORT int corio_sleep_until(int64_t deadline);
-
-/* ---- Deadline scopes ---------------------------------------------------
- * Trio's move_on_at: every blocking call made between enter and exit, in
- * this task (or on the thread's stack), waits at most until the scope's
- * deadline, and fails with ETIMEDOUT once it has passed. Scopes nest: the
- * earliest deadline wins. The scope is the caller's memory, usually a local
- * variable; exit scopes in the reverse order of entering them.
- *
- *     corio_scope s;
- *     corio_scope_enter(&s, corio_now() + 2 * CORIO_SECOND);
- *     while (fetch_next(...) == 0) ...     // any call may fail ETIMEDOUT
- *     if (corio_scope_exit(&s)) puts("gave up after 2 s");
- */
-typedef struct corio_scope {
-    int64_t deadline;           /* absolute; -1: none (an unbounded scope) */
-    struct corio_scope *outer;  /* the enclosing scope */
-    bool expired;               /* a call in the scope timed out on it */
-} corio_scope;
-
-/* Enter a scope with the absolute deadline (-1: none). */
-CORIO_EXPORT void corio_scope_enter(corio_scope *scope, int64_t deadline);
-
-/* Leave the scope (the innermost one). Returns true if a blocking call in
- * it failed because the scope's deadline passed. */
-CORIO_EXPORT bool corio_scope_exit(corio_scope *scope);
-
 /* ---- Futures -----------------------------------------------------------
  * A future is a result that will be set later: by a callback, a task, or
  * another thread (the _threadsafe calls). Tasks wait for it with

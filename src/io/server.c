@@ -17,6 +17,7 @@
 #include "corio/tls.h"
 #include "io_int.h"
 #include "../base/list.h"
+#include "../loop/loop_int.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -75,6 +76,7 @@ static int conn_start(corio_server *srv, int fd)
 {
     static const corio_task_attr attr = {.name = "conn"};
     struct conn *c;
+    corio_task *t;
     int one = 1, err;
 
     if (srv->nodelay)
@@ -88,12 +90,14 @@ static int conn_start(corio_server *srv, int fd)
     c->srv = srv;
     corio__list_push_back(&srv->conns, &c->node);
     srv->nconns++;
-    if (corio_group_spawn(srv->group, conn_main, c, &attr) == -1) {
+    t = corio_group_spawn(srv->group, conn_main, c, &attr);
+    if (t == NULL) {
         err = errno;
         conn_free(c); /* closes fd */
         errno = err;
         return -1;
     }
+    corio_task_detach(t); /* nobody reads its result: freed when it ends */
     return 0;
 
 out_free_conn:
@@ -217,16 +221,17 @@ static void unlink_socket_path(int fd)
  * caller was cancelled meanwhile. */
 static bool stop_accepting(corio_server *s)
 {
-    bool cancelled = false;
-
     corio_task_cancel(s->acceptor);
-    /* wait, not join: join would give the acceptor up if we were cancelled */
-    while (corio_task_wait(s->acceptor, -1) == -1 && errno == ECANCELED)
-        cancelled = true;
-    corio_task_join(s->acceptor, NULL);
+    {
+        CORIO_SHIELD(-1); /* it ends at its next call */
+
+        if (corio_task_join(s->acceptor, NULL) == -1) {
+            /* it ended CANCELLED, as asked: nothing to report */
+        }
+    }
     unlink_socket_path(s->fd);
     corio_fd_close(s->fd);
-    return cancelled;
+    return corio__checkpoint() == -1 && errno == ECANCELED;
 }
 
 int corio_server_stop(corio_server *s, int64_t deadline)

@@ -450,12 +450,16 @@ static int race(struct race *r)
     }
     /* cancel the rest and wait for them: nothing outlives the call */
     r->over = true;
-    for (int i = 0; i < r->started; i++) {
+    for (int i = 0; i < r->started; i++)
         corio_task_cancel(r->tasks[i]);
-        while (corio_task_wait(r->tasks[i], -1) == -1 && errno == ECANCELED)
-            cancelled = true;
-        corio_task_join(r->tasks[i], NULL);
+    {
+        CORIO_SHIELD(-1); /* the attempts end at their next call */
+
+        for (int i = 0; i < r->started; i++)
+            if (corio_task_join(r->tasks[i], NULL) == -1 && errno != ECANCELED)
+                err = err != 0 ? err : errno;
     }
+    cancelled = corio__checkpoint() == -1 && errno == ECANCELED;
     corio_event_free(r->ev);
     if (cancelled && r->fd >= 0) {
         corio_fd_close(r->fd);

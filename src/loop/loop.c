@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 static __thread corio_loop *current_loop;
@@ -44,11 +43,10 @@ corio_loop *corio_loop_new(void)
         goto out_free_loop;
     corio__list_init(&loop->ready);
     corio__list_init(&loop->batch);
-    corio__list_init(&loop->tasks);
+    corio__list_init(&loop->fibers);
     corio__list_init(&loop->tsq);
     corio__heap_init(&loop->timers);
     pthread_mutex_init(&loop->tsq_mu, NULL);
-    loop->sigfd = -1;
     loop->now = corio_now();
     if (current_loop == NULL)
         current_loop = loop;
@@ -139,26 +137,17 @@ static void fire_timers(corio_loop *loop)
 
 /* ---- I/O events ---------------------------------------------------------- */
 
-static void on_signal_fd(corio_loop *loop)
-{
-    struct signalfd_siginfo si;
-
-    while (read(loop->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-        if (loop->on_signal != NULL)
-            loop->on_signal(loop, (int)si.ssi_signo);
-}
-
 static void on_fd(corio_loop *loop, int fd, unsigned ready)
 {
     struct corio__fd *f;
 
-    if (fd == loop->sigfd) {
-        on_signal_fd(loop);
-        return;
-    }
     if (fd < 0 || (size_t)fd >= loop->nfds)
         return;
     f = &loop->fds[fd];
+    if (f->watch != NULL) {
+        f->watch(loop, fd, f->watch_data);
+        return;
+    }
     if (ready & (CORIO__POLL_ERR | CORIO__POLL_HUP))
         f->hup = true;
     if (ready & CORIO__POLL_ERR)
@@ -183,13 +172,13 @@ static void on_wake(corio_loop *loop)
 bool corio__loop_busy(const corio_loop *loop)
 {
     return !corio__list_empty(&loop->ready) || loop->timers.count > 0 ||
-           loop->nwaiting_fds > 0 || loop->nrefs > 0 || loop->sigfd != -1 ||
+           loop->nwaiting_fds > 0 || loop->nrefs > 0 ||
            __atomic_load_n(&loop->wake_pending, __ATOMIC_ACQUIRE) != 0;
 }
 
 bool corio__loop_alive(const corio_loop *loop)
 {
-    return loop->ntasks > 0 || corio__loop_busy(loop);
+    return loop->nfibers > 0 || corio__loop_busy(loop);
 }
 
 void corio__loop_run_once(corio_loop *loop, bool block)
@@ -200,7 +189,7 @@ void corio__loop_run_once(corio_loop *loop, bool block)
 
     /* With jobs ready, the poll for I/O is skipped for up to SPIN_MAX
      * iterations in a row (and tasks may switch straight to each other, see
-     * corio__task_park): a poll is a system call, and a ping-pong between
+     * corio__fiber_park): a poll is a system call, and a ping-pong between
      * two tasks would pay one per hand-off. */
     if (!corio__list_empty(&loop->ready) && loop->spins < CORIO__SPIN_MAX) {
         loop->spins++;
@@ -220,7 +209,7 @@ void corio__loop_run_once(corio_loop *loop, bool block)
     fire_timers(loop);
 
     /* The batch is the loop's, so that a task that parks can see whether it
-     * was the last of it (corio__task_park). */
+     * was the last of it (corio__fiber_park). */
     corio__list_splice(&loop->batch, &loop->ready);
     while ((n = corio__list_pop_front(&loop->batch)) != NULL) {
         struct corio__job *job = CORIO_CONTAINER_OF(n, struct corio__job, node);
@@ -308,8 +297,9 @@ int corio_loop_close(corio_loop *loop)
     pthread_mutex_unlock(&loop->tsq_mu);
     prev = current_loop;
     current_loop = loop; /* the cancelled tasks' cleanup runs on their loop */
-    corio__tasks_cancel_all(loop);
+    corio__fibers_cancel_all(loop);
     current_loop = prev;
+    corio__signals_close(loop);
     handles_drop(loop);
     corio__poller_close(&loop->poller);
     pthread_mutex_destroy(&loop->tsq_mu);
@@ -507,7 +497,7 @@ int corio_handle_free(corio_handle *h)
 /* At close: jobs still in the ready queue are dropped (handles and done
  * callbacks free themselves; handles the caller still holds are marked done,
  * so freeing them later is safe), and so are the handles in the heap. Task
- * jobs are not there any more: corio__tasks_cancel_all finished the tasks. */
+ * jobs are not there any more: corio__fibers_cancel_all finished them. */
 static void handle_drop(struct corio__job *job)
 {
     corio_handle *h = CORIO_CONTAINER_OF(job, corio_handle, job);

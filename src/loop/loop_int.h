@@ -12,7 +12,7 @@
 #include <pthread.h>
 #include <sys/types.h>
 
-struct corio_task;
+struct corio__fiber;
 
 /* An entry of the ready queue: a callback, or a task to switch into. */
 struct corio__job {
@@ -44,10 +44,12 @@ struct corio__waiter {
                                                 waiter watching for someone
                                                 else; must not block) */
     void *data;                     /* for the primitive */
-    struct corio_task *task;        /* NULL: the thread's stack drives the
+    struct corio__fiber *fiber;     /* NULL: the thread's stack drives the
                                        loop */
     struct corio_loop *loop;
     struct corio__timer timer;      /* the deadline */
+    int64_t deadline;               /* the call's own (absolute; -1 none) */
+    struct corio_scope *by;         /* the scope whose deadline is armed */
     int err;                        /* 0, or why it ended */
     bool done;
     bool always_park;               /* a sleep: yields even if its deadline
@@ -64,6 +66,10 @@ struct corio__fd {
     bool hup;                       /* the peer's end, an error or urgent
                                        data was seen: read until EAGAIN */
     unsigned char kind;             /* 0 unknown, FD_TCP, FD_OTHER */
+    /* A watcher of the loop's own (a signalfd): called on readiness instead
+     * of waking tasks. */
+    void (*watch)(corio_loop *loop, int fd, void *data);
+    void *watch_data;
 };
 
 /* How many times in a row the loop may skip its poll for I/O (and the
@@ -82,10 +88,10 @@ struct corio_loop {
     bool running, stopping;
     corio_coro *sched;              /* the context running the loop */
     corio_loop *prev_current;       /* the thread's loop before run began */
-    struct corio_task *current;     /* the task running now, or NULL */
-    struct corio__list tasks;       /* live tasks, for dump and close */
-    size_t ntasks;
-    uint64_t task_seq;              /* for the names Task-1, Task-2, ... */
+    struct corio__fiber *current;   /* the fiber running now, or NULL */
+    struct corio__list fibers;      /* live fibers, for dump and close */
+    size_t nfibers;
+    uint64_t fiber_seq;             /* ids: Task-1, Task-2, ... */
     size_t nwaiting_fds;            /* fd waiters: work that keeps run()
                                        going */
     size_t nrefs;                   /* other such work: corio__loop_ref */
@@ -98,9 +104,91 @@ struct corio_loop {
     bool tsq_closed;                /* under tsq_mu */
     int wake_pending;               /* atomic: a wake-up is on its way */
 
-    int sigfd;                      /* corio_run's signalfd, or -1 */
-    void (*on_signal)(struct corio_loop *loop, int sig);
+    struct corio__signals *signals; /* corio_loop_add_signal_handler's */
 };
+
+/* ---- Fibers ---------------------------------------------------------------
+ * A fiber is what the loop schedules: a coroutine made when it first runs,
+ * a ready-queue entry, the blocking call it is parked in, its cancellation
+ * and its deadline scopes. A task (src/task) embeds one and adds a future,
+ * a name and joining; the loop never looks above the fiber. */
+struct corio__fiber {
+    struct corio__job job;          /* ready-queue entry: run the fiber */
+    struct corio__list all;         /* in loop->fibers while alive */
+    corio_loop *loop;
+    corio_coro *co;                 /* its coroutine while it runs, or NULL */
+    corio_coro *resume;             /* the innermost coroutine to switch to */
+    corio_fn fn;
+    void *arg;
+    size_t stack_size;
+    enum corio_stack_mode stack_mode;
+    const char *name;               /* the owner's buffer */
+    uint64_t id;
+    struct corio__waiter *waiting;  /* the blocking call it is parked in */
+    struct corio_scope *scope;      /* innermost scope */
+    /* The owner's hook, called once when the fiber is over: its function
+     * returned (err 0), it could not start (err), it was cancelled before
+     * it ran (ECANCELED), or it was abandoned, parked, at loop close
+     * (CORIO__FIBER_ABANDONED: the loop is going away, nothing may be
+     * scheduled on it). */
+    void (*ended)(struct corio__fiber *f, int err);
+    bool started, queued, finished;
+    bool cancelled;                 /* sticky: every blocking call fails */
+};
+
+#define CORIO__FIBER_ABANDONED (-1)
+
+/* Set f up (fn, arg, stack, name and ended filled in by the owner) to run
+ * on loop, and queue it. */
+void corio__fiber_start(corio_loop *loop, struct corio__fiber *f);
+
+/* Park the running fiber f until its waiter wakes it (corio__wait). */
+void corio__fiber_park(corio_loop *loop, struct corio__fiber *f);
+
+/* Make the fiber of w ready (corio__wake). */
+void corio__fiber_wake_waiter(struct corio__waiter *w);
+
+/* Cancel every fiber of a closing loop and run them to their end; abandon
+ * those that still wait after that. */
+void corio__fibers_cancel_all(corio_loop *loop);
+
+/* The fiber running on loop, or NULL (the thread's stack, a callback). */
+static inline struct corio__fiber *corio__fiber_running(corio_loop *loop)
+{
+    return loop->current;
+}
+
+/* Cancel f: its current blocking call and every later one fail with
+ * ECANCELED (outside shield scopes). Returns 1, or 0 if f has finished. */
+int corio__fiber_cancel(struct corio__fiber *f);
+
+/* Free the coroutine of a fiber abandoned while parked (loop close). */
+void corio__fiber_release(struct corio__fiber *f);
+
+/* ---- Cancellation and scopes ------------------------------------------- */
+
+/* Whether the caller (the running fiber, or the thread's stack) may block:
+ * 0, or -1 with errno ECANCELED (its task or a scope was cancelled) or
+ * ETIMEDOUT (a scope's deadline has passed), the scope being marked as
+ * the cause. For the calls that complete without waiting when they can:
+ * cancellation sticks there too, so a loop of such calls ends. */
+int corio__checkpoint(void);
+
+/* Whether the caller may block now, and until when: walks the scopes from
+ * `inner` (f's, or the thread's) outwards. Returns 0 or ECANCELED /
+ * ETIMEDOUT (the cause is marked caught); lowers *deadline to the earliest
+ * deadline that applies, *by receiving its scope (NULL: the call's own). */
+int corio__scope_check(struct corio__fiber *f, int64_t *deadline,
+                       struct corio_scope **by);
+
+/* True if what happens at `target` (a scope; NULL: the fiber itself)
+ * reaches a call made with `inner` as the innermost scope: no shield in
+ * between. */
+bool corio__scope_reaches(const struct corio_scope *inner,
+                          const struct corio_scope *target);
+
+/* The waiter the thread's own stack is parked in (driving its loop). */
+extern __thread struct corio__waiter *corio__thread_waiter;
 
 /* The loop the calling thread's blocking calls use: the current one (made
  * on first use). NULL with errno on failure. */
@@ -180,19 +268,15 @@ int corio__wait_fd(int fd, unsigned events, int64_t deadline,
  * fds (a tty returns one line of several). */
 ssize_t corio__read_fd(int fd, void *buf, size_t n);
 
-/* Hooks the task layer provides to the loop (task.c). */
-struct corio_scope;
-int64_t corio__deadline(int64_t deadline, struct corio_scope **by);
-/* The same, for the caller running on loop (NULL: no loop). */
-int64_t corio__deadline_in(corio_loop *loop, int64_t deadline,
-                           struct corio_scope **by);
-void corio__scope_expired(struct corio_scope *scope);
-struct corio_task *corio__task_running(corio_loop *loop);
-bool corio__task_take_cancel(struct corio_task *t); /* a request is pending */
-void corio__task_set_waiting(struct corio_task *t, struct corio__waiter *w);
-void corio__task_park(corio_loop *loop, struct corio_task *t);
-void corio__task_wake(struct corio_task *t);
-void corio__tasks_cancel_all(corio_loop *loop);
+/* Watch fd with a callback of the loop's own (on readiness, edge-triggered)
+ * until corio__fd_unwatch. Returns 0 or -1 with errno. */
+int corio__fd_watch(corio_loop *loop, int fd,
+                    void (*cb)(corio_loop *loop, int fd, void *data),
+                    void *data);
+void corio__fd_unwatch(corio_loop *loop, int fd);
+
+/* Remove the signal handlers of a closing loop (signal.c). */
+void corio__signals_close(corio_loop *loop);
 
 /* Run one iteration: poll (blocking if block and nothing is ready), fire
  * timers, run the ready jobs. */

@@ -32,11 +32,33 @@ void corio__waiter_init(struct corio__waiter *w)
     w->timer.fire = waiter_timeout;
 }
 
+/* Drive the loop from the thread's own stack until w is woken. */
+static void drive(corio_loop *loop, struct corio__waiter *w)
+{
+    struct corio__waiter *outer = corio__thread_waiter;
+    bool was_stopping = loop->stopping;
+
+    corio__thread_waiter = w;
+    loop->stopping = false;
+    loop->running = true;
+    loop->sched = corio_coro_self();
+    if (loop->sched == NULL)
+        loop->sched = corio__coro_main();
+    while (!w->done)
+        corio__loop_run_once(loop, true);
+    /* As asyncio's loop.stop(): what the wake-up scheduled (the done
+     * callbacks of a future just completed) runs before returning. */
+    if (!corio__list_empty(&loop->ready))
+        corio__loop_run_once(loop, false);
+    loop->running = false;
+    loop->stopping = was_stopping;
+    corio__thread_waiter = outer;
+}
+
 int corio__wait(struct corio__waiter *w, int64_t deadline)
 {
     corio_loop *loop = corio__loop_get();
-    struct corio_scope *by;
-    struct corio_task *t;
+    struct corio__fiber *f;
 
     if (loop == NULL) {
         int err = errno;
@@ -47,21 +69,20 @@ int corio__wait(struct corio__waiter *w, int64_t deadline)
         errno = err;
         return -1;
     }
-    t = corio__task_running(loop);
+    f = loop->current;
     w->loop = loop;
-    w->task = t;
-    by = NULL;
-    if (t == NULL && loop->running) {
+    w->fiber = f;
+    w->deadline = deadline;
+    if (f == NULL && loop->running) {
         w->err = EDEADLK;
         goto fail_now;
     }
-    if (t != NULL && corio__task_take_cancel(t)) {
-        w->err = ECANCELED;
+    /* Cancellation and expired scopes stick: checked before every wait. */
+    w->err = corio__scope_check(f, &deadline, &w->by);
+    if (w->err != 0)
         goto fail_now;
-    }
     if (w->done)
         goto out;
-    deadline = corio__deadline_in(loop, deadline, &by);
     if (deadline >= 0) {
         if (deadline <= corio_now() && !w->always_park) {
             w->err = ETIMEDOUT;
@@ -72,33 +93,18 @@ int corio__wait(struct corio__waiter *w, int64_t deadline)
             goto fail_now;
         }
     }
-    if (t != NULL) {
-        corio__task_set_waiting(t, w);
-        corio__task_park(loop, t);
-        corio__task_set_waiting(t, NULL);
+    if (f != NULL) {
+        f->waiting = w;
+        corio__fiber_park(loop, f);
+        f->waiting = NULL;
     } else {
-        bool was_stopping = loop->stopping;
-
-        /* Drive the loop from this stack until w is woken. */
-        loop->stopping = false;
-        loop->running = true;
-        loop->sched = corio_coro_self();
-        if (loop->sched == NULL)
-            loop->sched = corio__coro_main();
-        while (!w->done)
-            corio__loop_run_once(loop, true);
-        /* As asyncio's loop.stop(): what the wake-up scheduled (the done
-         * callbacks of a future just completed) runs before returning. */
-        if (!corio__list_empty(&loop->ready))
-            corio__loop_run_once(loop, false);
-        loop->running = false;
-        loop->stopping = was_stopping;
+        drive(loop, w);
     }
     corio__timer_disarm(loop, &w->timer);
 out:
     if (w->err != 0) {
-        if (w->err == ETIMEDOUT && by != NULL)
-            corio__scope_expired(by);
+        if (w->err == ETIMEDOUT && w->by != NULL)
+            w->by->caught = true;
         errno = w->err;
         return -1;
     }
@@ -108,8 +114,6 @@ fail_now:
     if (w->unlink != NULL)
         w->unlink(w);
     w->done = true;
-    if (w->err == ETIMEDOUT && by != NULL)
-        corio__scope_expired(by);
     errno = w->err;
     return -1;
 }
@@ -124,8 +128,61 @@ void corio__wake(struct corio__waiter *w, int err)
         corio__timer_disarm(w->loop, &w->timer);
     if (w->notify != NULL)
         w->notify(w);
-    else if (w->task != NULL)
-        corio__task_wake(w->task);
+    else if (w->fiber != NULL)
+        corio__fiber_wake_waiter(w);
+}
+
+/* ---- Sleeping ------------------------------------------------------------- */
+
+struct wake_job {
+    struct corio__job job;
+    struct corio__waiter *w;
+};
+
+static void wake_job_run(struct corio__job *job)
+{
+    corio__wake(CORIO_CONTAINER_OF(job, struct wake_job, job)->w, 0);
+}
+
+int corio_sleep_until(int64_t deadline)
+{
+    struct corio__waiter w;
+
+    corio__waiter_init(&w);
+    w.always_park = true; /* a sleep always lets the others run */
+    if (deadline < 0)
+        deadline = 0;
+    if (corio__wait(&w, deadline) == 0)
+        return 0;
+    /* Its own deadline is success; a scope's is a timeout. */
+    if (errno == ETIMEDOUT && w.by == NULL && corio_now() >= deadline)
+        return 0;
+    return -1;
+}
+
+int corio_sleep(int64_t ns)
+{
+    struct corio__waiter w;
+    struct wake_job j;
+    corio_loop *loop;
+
+    if (ns > 0)
+        return corio_sleep_until(corio__after(ns));
+    /* sleep(0): let every other ready task run first, then continue. */
+    loop = corio__loop_get();
+    if (loop == NULL)
+        return -1;
+    corio__waiter_init(&w);
+    j.job.run = wake_job_run;
+    j.job.drop = NULL;
+    j.w = &w;
+    corio__loop_ready(loop, &j.job);
+    if (corio__wait(&w, -1) == -1) {
+        if (corio__list_linked(&j.job.node)) /* the job has not run */
+            corio__list_remove(&j.job.node);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- File descriptors ---------------------------------------------------- */
@@ -283,6 +340,33 @@ ssize_t corio__read_fd(int fd, void *buf, size_t n)
         f->drained = f->kind == FD_TCP;
     }
     return got;
+}
+
+int corio__fd_watch(corio_loop *loop, int fd,
+                    void (*cb)(corio_loop *loop, int fd, void *data),
+                    void *data)
+{
+    struct corio__fd *f = fd >= 0 ? fd_state(loop, fd) : NULL;
+
+    if (f == NULL) {
+        if (fd < 0)
+            errno = EBADF;
+        return -1;
+    }
+    if (corio__poller_add(&loop->poller, fd) == -1 && errno != EEXIST)
+        return -1;
+    f->registered = true;
+    f->watch = cb;
+    f->watch_data = data;
+    return 0;
+}
+
+void corio__fd_unwatch(corio_loop *loop, int fd)
+{
+    if (fd < 0 || (size_t)fd >= loop->nfds)
+        return;
+    corio__poller_del(&loop->poller, fd);
+    memset(&loop->fds[fd], 0, sizeof(loop->fds[fd]));
 }
 
 int corio_fd_forget(int fd)

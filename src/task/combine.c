@@ -38,30 +38,6 @@ struct wset {
     struct corio__waiter *waiter;  /* the caller parked in wset_wait, or NULL */
 };
 
-/* ---- Scopes: waiting for cleanup past an expired deadline -------------------
- * After cancelling what it waits on, a combinator waits for it to finish.
- * An enclosing deadline scope that has passed would make that wait fail at
- * once, so the wait runs in a scope whose chain is cut: corio_scope's
- * `outer` field is public, and the scope stack is restored on the way out. */
-
-struct shield {
-    corio_scope scope;
-    struct corio_scope *outer;
-};
-
-static void shield_enter(struct shield *sh)
-{
-    corio_scope_enter(&sh->scope, -1);
-    sh->outer = sh->scope.outer;
-    sh->scope.outer = NULL;
-}
-
-static void shield_exit(struct shield *sh)
-{
-    sh->scope.outer = sh->outer;
-    corio_scope_exit(&sh->scope);
-}
-
 /* -1 with EDEADLK in a loop callback, where nothing may block. */
 static int check_can_block(corio_loop *loop)
 {
@@ -206,24 +182,24 @@ static void wset_cancel_rest(struct wset *s)
             corio_future_cancel(s->fs[i]);
 }
 
-/* Wait, past deadlines and the caller's cancellations, until every future
- * has completed. Returns true if the caller was cancelled meanwhile (the
- * cancellation was consumed: the caller must report ECANCELED). */
+/* True if the caller is cancelled (cancellation sticks: it is still). */
+static bool caller_cancelled(void)
+{
+    return corio__checkpoint() == -1 && errno == ECANCELED;
+}
+
+/* Wait, in a shield, past deadlines and the caller's cancellation, until
+ * every future has completed. Returns true if the caller is cancelled: it
+ * must report ECANCELED. */
 static bool wset_drain(struct wset *s)
 {
-    struct shield sh;
-    bool cancelled = false;
+    {
+        CORIO_SHIELD(-1);
 
-    shield_enter(&sh);
-    while (s->norder < s->n) {
-        if (wset_wait(s, s->norder, -1) == 0)
-            continue;
-        if (errno != ECANCELED)
-            break; /* cannot happen: callers checked check_can_block */
-        cancelled = true;
+        while (s->norder < s->n && wset_wait(s, s->norder, -1) == 0)
+            ; /* only EDEADLK could fail it: callers checked check_can_block */
     }
-    shield_exit(&sh);
-    return cancelled;
+    return caller_cancelled();
 }
 
 /* ---- gather ------------------------------------------------------------------ */
@@ -453,23 +429,16 @@ static int check_future(corio_future *f)
     return 0;
 }
 
-/* Wait for f to be done past deadlines and cancellations; true if the
- * caller was cancelled meanwhile. */
+/* Wait for f to be done, in a shield; true if the caller is cancelled. */
 static bool drain_one(corio_future *f)
 {
-    struct shield sh;
-    bool cancelled = false;
+    {
+        CORIO_SHIELD(-1);
 
-    shield_enter(&sh);
-    while (f->state == CORIO_PENDING) {
-        if (corio_future_wait(f, -1) == 0)
-            continue;
-        if (errno != ECANCELED)
-            break;
-        cancelled = true;
+        while (f->state == CORIO_PENDING && corio_future_wait(f, -1) == 0)
+            ;
     }
-    shield_exit(&sh);
-    return cancelled;
+    return caller_cancelled();
 }
 
 int corio_future_await(corio_future *f, void **result, int64_t deadline)

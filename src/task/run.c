@@ -1,56 +1,137 @@
 /* src/task/run.c -- corio_run, asyncio.run for C: a fresh loop, a main
  * task, SIGINT/SIGTERM turned into its cancellation, and a clean close.
  *
- * The signals are blocked in the calling thread and read from a signalfd
- * watched by the loop, so a Ctrl+C is an ordinary loop event: the main task
- * is cancelled at its current blocking call and every cleanup runs. */
+ * The signals are handled by the loop (corio_loop_add_signal_handler: a
+ * signalfd), so a Ctrl+C is an ordinary loop event: the main task is
+ * cancelled at its current blocking call, and, cancellation sticking, every
+ * later one, so every cleanup runs and the program ends. A second SIGINT
+ * means the program is stuck: the default action is restored and the
+ * signal raised again, so the process ends at once (asyncio's Runner does
+ * the same). Everything is per call: two threads each in corio_run see
+ * their own signals. */
 #include "task_int.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/signalfd.h>
-#include <unistd.h>
 
-static int run_signal;
-static corio_task *run_main;
-static pthread_t run_thread;
+/* The state of one corio_run, on its stack. */
+struct run {
+    corio_task *main;
+    int sig;                        /* the first signal, or 0 */
+    int nint;                       /* SIGINTs seen */
+};
 
-/* A SIGINT or SIGTERM sent to the process is taken by a thread that does not
- * block it: if that is another thread (made before corio_run), send it on to
- * corio_run's thread, which blocks it and reads it from the signalfd.
- * pthread_kill is async-signal-safe. */
+static __thread int last_signal;
+
+int corio_run_signal(void)
+{
+    return last_signal;
+}
+
+/* ---- Process-directed signals ------------------------------------------------
+ * kill(pid, SIGINT) (a Ctrl+C) goes to any thread that does not block it.
+ * While a corio_run is active, such a thread forwards it to the newest
+ * corio_run thread, which blocks it and reads it from its loop's signalfd.
+ * The threads are kept in a small array that the handler reads without a
+ * lock (pthread_kill is async-signal-safe). */
+#define RUN_SLOTS 64
+
+static struct {
+    int used;                       /* atomic */
+    pthread_t thread;
+} slots[RUN_SLOTS];
+static pthread_mutex_t fwd_mu = PTHREAD_MUTEX_INITIALIZER;
+static int fwd_users;
+static struct sigaction old_int, old_term;
+
 static void forward_signal(int sig)
 {
     int err = errno;
 
-    pthread_kill(run_thread, sig);
+    for (int i = RUN_SLOTS - 1; i >= 0; i--) {
+        /* Never to itself: a corio_run thread blocks the signal, so it
+         * only gets here between its loop's close and forward_stop. */
+        if (__atomic_load_n(&slots[i].used, __ATOMIC_ACQUIRE) &&
+            !pthread_equal(slots[i].thread, pthread_self())) {
+            pthread_kill(slots[i].thread, sig);
+            break;
+        }
+    }
     errno = err;
 }
 
-int corio_run_signal(void)
+static int forward_start(void)
 {
-    return run_signal;
+    int slot = -1;
+
+    pthread_mutex_lock(&fwd_mu);
+    for (int i = 0; i < RUN_SLOTS && slot < 0; i++)
+        if (!__atomic_load_n(&slots[i].used, __ATOMIC_ACQUIRE))
+            slot = i;
+    if (slot >= 0) {
+        slots[slot].thread = pthread_self();
+        __atomic_store_n(&slots[slot].used, 1, __ATOMIC_RELEASE);
+        if (fwd_users++ == 0) {
+            struct sigaction fwd;
+
+            memset(&fwd, 0, sizeof(fwd));
+            fwd.sa_handler = forward_signal;
+            fwd.sa_flags = SA_RESTART;
+            sigfillset(&fwd.sa_mask);
+            sigaction(SIGINT, &fwd, &old_int);
+            sigaction(SIGTERM, &fwd, &old_term);
+        }
+    }
+    pthread_mutex_unlock(&fwd_mu);
+    return slot;
 }
 
-static void on_signal(corio_loop *loop, int sig)
+static void forward_stop(int slot)
 {
-    (void)loop;
-    if (run_signal == 0)
-        run_signal = sig;
-    if (run_main != NULL)
-        corio_task_cancel(run_main);
+    if (slot < 0)
+        return;
+    pthread_mutex_lock(&fwd_mu);
+    __atomic_store_n(&slots[slot].used, 0, __ATOMIC_RELEASE);
+    if (--fwd_users == 0) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+    }
+    pthread_mutex_unlock(&fwd_mu);
+}
+
+/* ---- corio_run ------------------------------------------------------------ */
+
+static void on_signal(int sig, void *arg)
+{
+    struct run *r = arg;
+
+    if (sig == SIGINT && ++r->nint >= 2) {
+        /* The first did not stop it: stop the process, as the default
+         * action would have. */
+        sigset_t one;
+
+        signal(SIGINT, SIG_DFL);
+        sigemptyset(&one);
+        sigaddset(&one, SIGINT);
+        pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+        raise(SIGINT);
+        return;
+    }
+    if (r->sig == 0)
+        r->sig = sig;
+    last_signal = r->sig;
+    if (r->main != NULL)
+        corio_task_cancel(r->main);
 }
 
 int corio_run(corio_fn fn, void *arg, void **result)
 {
     corio_loop *prev = corio__loop_peek(), *loop;
     corio_task_attr attr = {.name = "main"};
-    struct sigaction fwd, old_int, old_term;
-    sigset_t set, old;
-    corio_task *t;
-    int err = 0;
+    struct run r = {0};
+    int err = 0, slot;
 
     if (prev != NULL && prev->running) {
         errno = EBUSY;
@@ -60,47 +141,27 @@ int corio_run(corio_fn fn, void *arg, void **result)
     if (loop == NULL)
         return -1;
     corio_loop_set_current(loop);
-
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, &old);
-    run_thread = pthread_self();
-    memset(&fwd, 0, sizeof(fwd));
-    fwd.sa_handler = forward_signal;
-    fwd.sa_flags = SA_RESTART;
-    sigfillset(&fwd.sa_mask);
-    sigaction(SIGINT, &fwd, &old_int);
-    sigaction(SIGTERM, &fwd, &old_term);
-    loop->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (loop->sigfd != -1 && corio__poller_add(&loop->poller, loop->sigfd) == -1) {
-        close(loop->sigfd);
-        loop->sigfd = -1;
-    }
-    loop->on_signal = on_signal;
-    run_signal = 0;
+    last_signal = 0;
+    /* Without signals (a seccomp sandbox, no fds left) the program still
+     * runs; it only cannot be cancelled by them. */
+    if (corio_loop_add_signal_handler(loop, SIGINT, on_signal, &r) == 0)
+        corio_loop_add_signal_handler(loop, SIGTERM, on_signal, &r);
+    slot = forward_start();
 
     attr.loop = loop;
-    t = corio_task_spawn(fn, arg, &attr);
-    if (t == NULL) {
+    r.main = corio_task_spawn(fn, arg, &attr);
+    if (r.main == NULL) {
         err = errno;
         goto out_close;
     }
-    run_main = t;
-    if (corio_task_join(t, result) == -1)
+    if (corio_task_join(r.main, result) == -1)
         err = errno;
-    run_main = NULL;
+    r.main = NULL;
 
 out_close:
-    if (loop->sigfd != -1) {
-        corio__poller_del(&loop->poller, loop->sigfd);
-        close(loop->sigfd);
-        loop->sigfd = -1;
-    }
-    corio_loop_close(loop); /* cancels and finishes the other tasks */
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    forward_stop(slot);
+    corio_loop_close(loop); /* cancels and finishes the other tasks, and
+                               gives the signals back */
     corio_loop_set_current(prev);
     if (err != 0) {
         errno = err;

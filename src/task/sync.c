@@ -22,7 +22,7 @@
 
 struct corio_lock {
     struct corio__list waiters;     /* struct corio__waiter.node, FIFO */
-    struct corio_task *owner;       /* the holder; NULL: the thread's stack */
+    struct corio__fiber *owner;     /* the holder; NULL: the thread's stack */
     bool locked;
 };
 
@@ -46,8 +46,8 @@ struct corio_sem {
 
 /* ---- Waiting ------------------------------------------------------------- */
 
-/* The running task (NULL on the thread's stack), without making a loop. */
-static struct corio_task *self(void)
+/* The running fiber (NULL on the thread's stack), without making a loop. */
+static struct corio__fiber *self(void)
 {
     corio_loop *loop = corio__loop_peek();
 
@@ -159,7 +159,7 @@ static int lock_acquire(corio_lock *l, int64_t deadline)
     }
     if (park(&l->waiters, &w, deadline) == -1)
         return -1;
-    assert(l->locked && l->owner == w.task);
+    assert(l->locked && l->owner == w.fiber);
     return 0;
 }
 
@@ -173,7 +173,7 @@ static void lock_release(corio_lock *l)
         l->owner = NULL;
         return;
     }
-    l->owner = w->task;
+    l->owner = w->fiber;
     corio__wake(w, 0);
 }
 
@@ -321,35 +321,22 @@ corio_lock *corio_cond_lock(corio_cond *c)
 }
 
 /* Acquire l again after a condition wait, whatever happens: the caller must
- * return holding it. The enclosing deadline scopes are hidden for the wait
- * (an expired scope would fail every attempt at once and spin), and a
- * cancellation only makes it try again. Returns true if a cancellation was
- * consumed on the way, which the caller must report.
- *
- * Hiding: an unbounded scope is entered and cut from its outer ones while
- * the wait lasts, so corio__deadline, which walks scope->outer from the
- * innermost, sees no deadline. Only this task's (or this stack's) chain is
- * touched, and it is restored before anything else of the caller runs. */
+ * return holding it. The wait runs in a shield, so neither the task's
+ * cancellation nor an expired scope can fail it (in_callback was ruled out
+ * before waiting). Returns true if the caller is cancelled (or its scope
+ * expired) meanwhile, which the caller must report. */
 static bool lock_reacquire(corio_lock *l)
 {
-    corio_scope mask;
-    struct corio_scope *outer;
-    bool cancelled = false;
+    bool waits = l->locked; /* free: taken at once, nothing to report */
 
-    corio_scope_enter(&mask, -1);
-    outer = mask.outer;
-    mask.outer = NULL;
-    while (lock_acquire(l, -1) == -1) {
-        /* in_callback was ruled out before waiting, so only a cancellation
-         * can fail an unbounded wait here. */
-        assert(errno == ECANCELED);
-        if (errno != ECANCELED)
-            break;
-        cancelled = true;
+    {
+        CORIO_SHIELD(-1);
+        int rc = lock_acquire(l, -1);
+
+        assert(rc == 0);
+        (void)rc;
     }
-    mask.outer = outer;
-    corio_scope_exit(&mask);
-    return cancelled;
+    return waits && corio__checkpoint() == -1 && errno == ECANCELED;
 }
 
 /* The lock is released only after the waiter is linked, and no other task

@@ -21,26 +21,17 @@ struct corio_future {
     struct corio_task *task;        /* the task it belongs to, or NULL */
 };
 
-/* A task is a small allocation; its coroutine (and stack) is made when it
- * first runs and released as soon as it ends, so spawning touches no stack
- * and a finished task that waits to be joined holds no stack. */
+/* A task is a fiber (the loop's, src/loop) with a future for its result, a
+ * name and an owner. Its coroutine (and stack) is made when it first runs
+ * and released as soon as it ends, so spawning touches no stack and a
+ * finished task that waits to be joined holds no stack. */
 struct corio_task {
     struct corio_future fut;
-    struct corio__job job;          /* ready-queue entry: run the task */
-    struct corio__list all;         /* in loop->tasks while alive */
-    corio_coro *co;                 /* its coroutine while it runs, or NULL */
-    corio_coro *resume;             /* the innermost coroutine to switch to */
-    corio_fn fn;
-    void *arg;
-    size_t stack_size;
-    enum corio_stack_mode stack_mode;
-    uint64_t id;
-    struct corio__waiter *waiting;  /* the blocking call it is parked in */
+    struct corio__fiber fiber;
     int fail_err;                   /* set by corio_task_fail */
-    bool started, queued, finished, detached;
-    bool cancel_pending;            /* requested, not yet delivered */
-    bool cancel_delivered;          /* a blocking call failed with ECANCELED */
-    struct corio_scope *scope;      /* innermost deadline scope */
+    bool detached;
+    void *group_child;              /* its record in a group, or NULL */
+    void *started_fut;              /* corio_group_start's, until started */
     const char *file;
     int line;
     char name[32];
@@ -59,5 +50,17 @@ void corio__task_free(struct corio_task *t);
 /* True (and the future marked to be released later) while done callbacks
  * of f are still queued. */
 bool corio__future_busy(struct corio_future *f);
+
+/* The task running on loop, or NULL. */
+static inline struct corio_task *corio__task_running(corio_loop *loop)
+{
+    struct corio__fiber *f = loop->current;
+
+    return f != NULL ? CORIO_CONTAINER_OF(f, struct corio_task, fiber) : NULL;
+}
+
+/* group.c: a group child detached by its owner (corio_task_detach): the
+ * group frees it once it has seen it end. */
+void corio__group_child_detach(struct corio_task *t);
 
 #endif

@@ -449,22 +449,19 @@ static struct pool_job *job_queue(corio_pool *pool, corio_loop *loop,
  * EDEADLK, ECANCELED, ETIMEDOUT. */
 static int can_wait(corio_loop *loop, int64_t deadline)
 {
-    struct corio_task *t = corio__task_running(loop);
+    struct corio__fiber *f = corio__fiber_running(loop);
     struct corio_scope *by;
+    int err;
 
-    if (t == NULL && loop->running) {
+    if (f == NULL && loop->running) {
         errno = EDEADLK;
         return -1;
     }
-    if (t != NULL && corio__task_take_cancel(t)) {
-        errno = ECANCELED;
-        return -1;
-    }
-    deadline = corio__deadline(deadline, &by);
-    if (deadline >= 0 && deadline <= corio_now()) {
-        if (by != NULL)
-            corio__scope_expired(by);
-        errno = ETIMEDOUT;
+    err = corio__scope_check(f, &deadline, &by);
+    if (err == 0 && deadline >= 0 && deadline <= corio_now())
+        err = ETIMEDOUT;
+    if (err != 0) {
+        errno = err;
         return -1;
     }
     return 0;

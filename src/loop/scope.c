@@ -1,0 +1,252 @@
+/* src/loop/scope.c -- cancel scopes (Trio's): deadlines, cancellation and
+ * shields for the blocking calls of a fiber or of the thread's own stack,
+ * and the check every blocking call makes before it waits.
+ *
+ * A fiber's scopes are a chain from its innermost (f->scope) outwards, each
+ * the caller's memory; the thread's own stack has a chain of its own. Both
+ * are checked when they are used: a scope exited out of order, or left
+ * entered when its fiber or thread ends, is reported and aborts, because
+ * the chain would keep a pointer into a dead frame. */
+#include "loop_int.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static __thread struct corio_scope *thread_scope;
+__thread struct corio__waiter *corio__thread_waiter;
+
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+static void report(const char *what, const struct corio_scope *s,
+                   const struct corio_scope *inner)
+{
+    corio_loop *loop = corio__loop_peek();
+    struct corio__fiber *f = loop != NULL ? loop->current : NULL;
+
+    fprintf(stderr, "corio: %s: scope entered at %s:%d", what,
+            s->file != NULL ? s->file : "?", s->line);
+    if (inner != NULL)
+        fprintf(stderr, ", innermost entered at %s:%d",
+                inner->file != NULL ? inner->file : "?", inner->line);
+    if (f != NULL)
+        fprintf(stderr, ", in task '%s' (#%llu)\n", f->name ? f->name : "?",
+                (unsigned long long)f->id);
+    else
+        fprintf(stderr, ", on the thread's own stack\n");
+    abort();
+}
+
+static void thread_exit_check(void *unused)
+{
+    (void)unused;
+    if (thread_scope != NULL)
+        report("a thread ended with a scope still entered", thread_scope,
+               NULL);
+}
+
+static void exit_key_make(void)
+{
+    pthread_key_create(&exit_key, thread_exit_check);
+}
+
+/* The chain the caller's scopes go in, and its owner's tag. */
+static struct corio_scope **caller_head(void **owner)
+{
+    corio_loop *loop = corio__loop_peek();
+    struct corio__fiber *f = loop != NULL ? loop->current : NULL;
+
+    if (f != NULL) {
+        *owner = f;
+        return &f->scope;
+    }
+    *owner = &thread_scope; /* this thread's */
+    return &thread_scope;
+}
+
+static void enter(corio_scope *s, int64_t deadline, bool shield,
+                  const char *file, int line)
+{
+    void *owner;
+    struct corio_scope **head = caller_head(&owner);
+
+    s->deadline = deadline;
+    s->outer = *head;
+    s->owner = owner;
+    s->file = file;
+    s->line = line;
+    s->shield = shield;
+    s->cancelled = s->caught = false;
+    s->entered = true;
+    *head = s;
+    if (owner == &thread_scope) {
+        pthread_once(&exit_once, exit_key_make);
+        pthread_setspecific(exit_key, &thread_scope);
+    }
+}
+
+void corio_scope_enter_at(corio_scope *s, int64_t deadline, const char *file,
+                          int line)
+{
+    enter(s, deadline, false, file, line);
+}
+
+void corio_scope_shield_at(corio_scope *s, int64_t deadline, const char *file,
+                           int line)
+{
+    enter(s, deadline, true, file, line);
+}
+
+bool corio_scope_exit(corio_scope *s)
+{
+    void *owner;
+    struct corio_scope **head = caller_head(&owner);
+
+    if (!s->entered)
+        report("exit of a scope that is not entered", s, NULL);
+    if (s->owner != owner)
+        report("exit of a scope entered by another task", s, NULL);
+    if (*head != s)
+        report("exit of a scope that is not the innermost", s, *head);
+    *head = s->outer;
+    s->entered = false;
+    return s->caught;
+}
+
+void corio__scope_cleanup(corio_scope *s)
+{
+    if (s->entered)
+        corio_scope_exit(s);
+}
+
+bool corio__scope_reaches(const struct corio_scope *inner,
+                          const struct corio_scope *target)
+{
+    for (const struct corio_scope *s = inner; s != NULL; s = s->outer) {
+        if (s == target)
+            return true;
+        if (s->shield)
+            return false;
+    }
+    return target == NULL;
+}
+
+int corio__scope_check(struct corio__fiber *f, int64_t *deadline,
+                       struct corio_scope **by)
+{
+    int64_t now = -1;
+
+    *by = NULL;
+    for (struct corio_scope *s = f != NULL ? f->scope : thread_scope;
+         s != NULL; s = s->outer) {
+        if (s->cancelled) {
+            s->caught = true;
+            return ECANCELED;
+        }
+        if (s->deadline >= 0) {
+            if (now < 0)
+                now = corio_now();
+            if (s->deadline <= now) {
+                s->caught = true;
+                *by = s;
+                return ETIMEDOUT;
+            }
+            if (*deadline < 0 || s->deadline < *deadline) {
+                *deadline = s->deadline;
+                *by = s;
+            }
+        }
+        if (s->shield)
+            return 0;
+    }
+    return f != NULL && f->cancelled ? ECANCELED : 0;
+}
+
+int corio__checkpoint(void)
+{
+    corio_loop *loop = corio__loop_peek();
+    struct corio__fiber *f = loop != NULL ? loop->current : NULL;
+    struct corio_scope *by;
+    int64_t deadline = -1;
+    int err;
+
+    /* The common case, first: nothing cancelled, no scope. */
+    if (f != NULL ? !f->cancelled && f->scope == NULL : thread_scope == NULL)
+        return 0;
+    err = corio__scope_check(f, &deadline, &by);
+    if (err != 0) {
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
+/* The call parked under s's owner, if s is in effect for it. */
+static struct corio__waiter *parked_under(corio_scope *s)
+{
+    struct corio__waiter *w;
+    struct corio_scope *inner;
+
+    if (s->owner == &thread_scope) {
+        w = corio__thread_waiter;
+        inner = thread_scope;
+    } else {
+        struct corio__fiber *f = s->owner;
+
+        w = f->waiting;
+        inner = f->scope;
+    }
+    if (w == NULL || w->done || !corio__scope_reaches(inner, s))
+        return NULL;
+    return w;
+}
+
+int corio_scope_cancel(corio_scope *s)
+{
+    struct corio__waiter *w;
+
+    if (s == NULL || !s->entered) {
+        errno = EINVAL;
+        return -1;
+    }
+    s->cancelled = true;
+    w = parked_under(s);
+    if (w != NULL) {
+        s->caught = true;
+        if (w->unlink != NULL)
+            w->unlink(w);
+        corio__wake(w, ECANCELED);
+    }
+    return 0;
+}
+
+int corio_scope_set_deadline(corio_scope *s, int64_t deadline)
+{
+    struct corio__waiter *w;
+    int64_t when;
+    int err;
+
+    if (s == NULL || !s->entered) {
+        errno = EINVAL;
+        return -1;
+    }
+    s->deadline = deadline < 0 ? -1 : deadline;
+    w = parked_under(s);
+    if (w == NULL)
+        return 0;
+    /* Work out the parked call's deadline again, as corio__wait did. */
+    when = w->deadline;
+    err = corio__scope_check(w->fiber, &when, &w->by);
+    if (err != 0) {
+        if (w->unlink != NULL)
+            w->unlink(w);
+        corio__wake(w, err);
+    } else if (when < 0) {
+        corio__timer_disarm(w->loop, &w->timer);
+    } else if (corio__timer_arm(w->loop, &w->timer, when) == -1) {
+        return -1;
+    }
+    return 0;
+}
