@@ -1,9 +1,12 @@
-# corio -- the README's commands. Each one installs what is missing first.
+# corio -- the README's commands. Each one installs what is missing first
+# (scripts/setup: what building needs; `test` and `bench` add their own).
 #   make run      set up, build, run the tour of examples
-#   make test     set up, build, run the whole suite (plain, ASan+UBSan,
-#                 valgrind, TSan, the ucontext fallback, aarch64 under qemu)
+#   make test     set up with the test tools, build, run the whole suite
+#                 (plain, install, ASan+UBSan, valgrind, TSan, the ucontext
+#                 fallback, aarch64 under qemu)
 #   make bench    set up the peers, build, run the benchmarks
-#   make install  install library, headers and corio.pc (PREFIX=/usr/local)
+#   make install  install the libraries, headers, corio.pc and the CMake
+#                 package (PREFIX=/usr/local)
 MAKEFLAGS += --no-print-directory
 BUILD  ?= build
 PREFIX ?= /usr/local
@@ -22,13 +25,15 @@ build: setup
 run: build
 	@scripts/tour $(BUILD)
 
-test: build
+# The test tools are installed before the build (one apt-get at a time).
+test:
+	@scripts/setup test
+	@$(MAKE) build
 	@scripts/test $(BUILD)
 
-bench: setup
+bench:
 	@scripts/setup bench
-	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
-	@cmake --build $(BUILD) -j2
+	@$(MAKE) build
 	@scripts/bench $(BUILD)
 	@scripts/bench-loop $(BUILD)
 	@scripts/bench-net $(BUILD)

@@ -25,6 +25,10 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- Addresses ----------------------------------------------------------- */
 
 typedef struct corio_addr {
@@ -266,4 +270,7 @@ CORIO_EXPORT int corio_stream_fd(const corio_stream *s);
  * (drain first). Call it once. Returns close's result; NULL returns 0. */
 CORIO_EXPORT int corio_stream_close(corio_stream *s);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

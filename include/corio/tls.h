@@ -23,6 +23,10 @@
 
 #include "corio/io.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Options of a context; zero fields take the default. */
 typedef struct corio_tls_opts {
     /* A client verifies the server against the system's trust store and
@@ -92,4 +96,7 @@ CORIO_EXPORT const char *corio_tls_version(const corio_stream *s);
  * after the failing call, as errno. */
 CORIO_EXPORT const char *corio_tls_error(void);
 
+#ifdef __cplusplus
+}
+#endif
 #endif
