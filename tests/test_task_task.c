@@ -975,7 +975,10 @@ Test(task, future_free_with_waiters_is_ebusy, .timeout = 30)
     loop_done(loop);
 }
 
-Test(task, future_free_drops_done_callbacks, .timeout = 30)
+/* Freeing a pending future cancels it first: its callbacks see it
+ * CANCELLED, and the memory goes after them (ASan/valgrind: no use after
+ * free, no leak). */
+Test(task, future_free_cancels_a_pending_one, .timeout = 30)
 {
     corio_loop *loop = loop_open();
     corio_future *f = new_future();
@@ -983,8 +986,8 @@ Test(task, future_free_drops_done_callbacks, .timeout = 30)
     cr_assert_eq(corio_future_add_done_callback(f, done_cb, CORIO_INT('x')), 0);
     cr_assert_eq(corio_future_free(f), 0);
     cr_assert_eq(corio_loop_run_until_idle(loop), 0);
-    cr_assert_eq(ncb, 0);
-    loop_done(loop); /* valgrind: the callback record was freed */
+    cr_assert_eq(ncb, 1);
+    loop_done(loop);
 }
 
 static void *set_from_thread(void *arg)

@@ -643,6 +643,30 @@ Test(thread_pool, cancel_a_submitted_queued_job, .timeout = 30)
     loop_done(loop);
 }
 
+/* Freeing a pending pool future (running, and queued) is safe: it is
+ * cancelled first, the queued job never runs, the running one's result is
+ * dropped; under ASan and valgrind nothing is written to freed memory. */
+Test(thread_pool, free_a_pending_submitted_future, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    corio_pool *pool = corio_pool_new(1);
+    corio_future *busy =
+        corio_pool_submit(pool, sleep_job, (void *)(intptr_t)100);
+    atomic_int ran = 0;
+    corio_future *f = corio_pool_submit(pool, flag_job, &ran);
+
+    cr_assert_not_null(busy);
+    cr_assert_not_null(f);
+    msleep(20); /* busy is running on the one worker, f is queued */
+    cr_assert_eq(corio_future_free(busy), 0);
+    cr_assert_eq(corio_future_free(f), 0);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
+    cr_assert_eq(corio_pool_free(pool), 0); /* waits for the running job */
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0); /* its late delivery */
+    cr_assert_eq(atomic_load(&ran), 0, "a freed queued job ran");
+    loop_done(loop);
+}
+
 Test(thread_pool, cancel_a_submitted_running_job, .timeout = 30)
 {
     corio_loop *loop = loop_open();

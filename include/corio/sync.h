@@ -11,9 +11,11 @@
  * apply to it. Inside a task it suspends only that task; on the thread's own
  * stack it runs the loop until it can return; in a callback it fails with
  * EDEADLK if it would have to wait. A call that can complete at once (a free
- * lock, a buffered item) completes, even past its deadline or with a
- * cancellation pending; it fails with ETIMEDOUT or ECANCELED only when it
- * would have to wait.
+ * lock, a buffered item) completes, even past its own deadline; but once
+ * the task is cancelled, or an enclosing scope has expired or been
+ * cancelled, every blocking call fails at once with ECANCELED or ETIMEDOUT,
+ * ready or not (cancellation sticks: see corio_scope in corio/loop.h), and
+ * takes nothing.
  *
  * Waiters are served in FIFO order. Nothing is lost to a cancellation or a
  * timeout: what a primitive hands to a waiter (the lock, a semaphore unit, a

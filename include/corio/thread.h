@@ -99,9 +99,10 @@ CORIO_EXPORT int corio_pool_run(corio_pool *pool, corio_fn fn, void *arg,
  * started off the queue: it never runs; a job already running runs to its
  * end and its result is discarded.
  *
- * The caller owns the future: free it with corio_future_free once it is
- * done (cancel it first to give up early; freeing it while it is pending is
- * not allowed). Its loop must not be closed while it is pending.
+ * The caller owns the future: free it with corio_future_free, done or not
+ * (a pending one is cancelled first: a job not started never runs, one
+ * running runs to its end and its result is discarded). Its loop must not
+ * be closed while it is pending.
  * Returns NULL with errno EINVAL (fn is NULL), EPIPE (the pool is being
  * freed), ENOMEM. */
 CORIO_EXPORT corio_future *corio_pool_submit(corio_pool *pool, corio_fn fn,

@@ -317,6 +317,8 @@ int corio_chan_send(corio_chan *ch, void *item, int64_t deadline)
         errno = EINVAL;
         return -1;
     }
+    if (corio__checkpoint() == -1)
+        return -1;
     rc = send_now(ch, item);
     if (rc == 0)
         return 0;
@@ -336,6 +338,8 @@ int corio_chan_recv(corio_chan *ch, void **item, int64_t deadline)
         errno = EINVAL;
         return -1;
     }
+    if (corio__checkpoint() == -1)
+        return -1;
     rc = recv_now(ch, &got);
     if (rc == EAGAIN) {
         if (op_wait(ch, CORIO_CHAN_RECV, &got, deadline) == -1)
@@ -451,6 +455,8 @@ int corio_chan_wait_done(corio_chan *ch, int64_t deadline)
         errno = EINVAL;
         return -1;
     }
+    if (corio__checkpoint() == -1)
+        return -1;
     if (ch->unfinished == 0)
         return 0;
     corio__waiter_init(&w);
@@ -547,6 +553,8 @@ int corio_chan_select(corio_chan_op *ops, size_t n, int64_t deadline)
         errno = EINVAL;
         return -1;
     }
+    if (corio__checkpoint() == -1)
+        return -1;
     for (size_t i = 0; i < n; i++) {
         int rc;
 

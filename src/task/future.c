@@ -122,6 +122,11 @@ int corio_future_free(corio_future *f)
         errno = EBUSY;
         return -1;
     }
+    /* Pending: whoever would complete it (a pool job) must let go first.
+     * Cancelling does that (a pool future's done callback detaches its
+     * job); the callbacks run, and the last one frees it. */
+    if (f->state == CORIO_PENDING)
+        corio_future_cancel(f);
     for (c = f->cbs; c != NULL; c = next) {
         next = c->next;
         free(c);

@@ -187,6 +187,8 @@ int corio_lock_acquire(corio_lock *l, int64_t deadline)
         errno = EDEADLK;
         return -1;
     }
+    if (corio__checkpoint() == -1)
+        return -1;
     return lock_acquire(l, deadline);
 }
 
@@ -283,6 +285,8 @@ int corio_event_wait(corio_event *ev, int64_t deadline)
         errno = EINVAL;
         return -1;
     }
+    if (corio__checkpoint() == -1)
+        return -1;
     if (ev->set)
         return 0;
     return park(&ev->waiters, &w, deadline);
@@ -465,6 +469,8 @@ int corio_sem_acquire(corio_sem *s, int64_t deadline)
         errno = EINVAL;
         return -1;
     }
+    if (corio__checkpoint() == -1)
+        return -1;
     if (s->value > 0) {
         /* Units go straight to waiters, so none is free while any waits. */
         assert(corio__list_empty(&s->waiters));
