@@ -136,11 +136,6 @@ int corio_stream_close(corio_stream *s)
 
 /* ---- Waiting: one task per direction, the others behind it ------------- */
 
-static void follower_unlink(struct corio__waiter *w)
-{
-    corio__list_remove(&w->node);
-}
-
 void corio__stream_wake_followers(corio_stream *s, int err)
 {
     struct corio__list *n;
@@ -157,7 +152,7 @@ int corio__stream_wait(corio_stream *s, unsigned events, int64_t deadline)
     if (s->waiting & events) {
         /* another task waits for this direction: wait until it wakes */
         corio__waiter_init(&w);
-        w.unlink = follower_unlink;
+        w.unlink = corio__waiter_unlink_node;
         corio__list_push_back(&s->followers, &w.node);
         rc = corio__wait(&w, deadline);
     } else {

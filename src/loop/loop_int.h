@@ -249,6 +249,9 @@ static inline void corio__timer_disarm(corio_loop *loop, struct corio__timer *t)
 void corio__waiter_init(struct corio__waiter *w);
 int corio__wait(struct corio__waiter *w, int64_t deadline);
 
+/* The unlink of a waiter linked in a plain list by its node. */
+void corio__waiter_unlink_node(struct corio__waiter *w);
+
 /* Wake w with err (0: success). No effect if w was already woken. */
 void corio__wake(struct corio__waiter *w, int err);
 

@@ -32,6 +32,11 @@ void corio__waiter_init(struct corio__waiter *w)
     w->timer.fire = waiter_timeout;
 }
 
+void corio__waiter_unlink_node(struct corio__waiter *w)
+{
+    corio__list_remove(&w->node);
+}
+
 /* Drive the loop from the thread's own stack until w is woken. */
 static void drive(corio_loop *loop, struct corio__waiter *w)
 {

@@ -426,11 +426,6 @@ size_t corio_chan_cap(const corio_chan *ch)
 
 /* ---- task_done / join ---------------------------------------------------- */
 
-static void joiner_unlink(struct corio__waiter *w)
-{
-    corio__list_remove(&w->node);
-}
-
 int corio_chan_mark_done(corio_chan *ch)
 {
     struct corio__list *n;
@@ -460,7 +455,7 @@ int corio_chan_wait_done(corio_chan *ch, int64_t deadline)
     if (ch->unfinished == 0)
         return 0;
     corio__waiter_init(&w);
-    w.unlink = joiner_unlink;
+    w.unlink = corio__waiter_unlink_node;
     corio__list_push_back(&ch->joinq, &w.node);
     rc = corio__wait(&w, deadline);
     if (rc == -1 && corio__list_linked(&w.node))

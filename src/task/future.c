@@ -246,11 +246,6 @@ int corio_future_set_error_threadsafe(corio_future *f, int err)
 
 /* ---- Waiting and inspecting -------------------------------------------------- */
 
-static void waiter_unlink(struct corio__waiter *w)
-{
-    corio__list_remove(&w->node);
-}
-
 int corio_future_wait(corio_future *f, int64_t deadline)
 {
     struct corio__waiter w;
@@ -266,7 +261,7 @@ int corio_future_wait(corio_future *f, int64_t deadline)
         return -1;
     }
     corio__waiter_init(&w);
-    w.unlink = waiter_unlink;
+    w.unlink = corio__waiter_unlink_node;
     corio__list_push_back(&f->waiters, &w.node);
     return corio__wait(&w, deadline);
 }

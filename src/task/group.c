@@ -223,11 +223,6 @@ int corio_task_started(void *value)
     return 0;
 }
 
-static void waiter_unlink(struct corio__waiter *w)
-{
-    corio__list_remove(&w->node);
-}
-
 /* Wait until the group's children are all seen ending. Returns 0, or -1 with
  * errno (the caller cancelled, a scope expired, EDEADLK). */
 static int wait_children(corio_group *g)
@@ -236,7 +231,7 @@ static int wait_children(corio_group *g)
 
     while (g->live > 0) {
         corio__waiter_init(&w);
-        w.unlink = waiter_unlink;
+        w.unlink = corio__waiter_unlink_node;
         corio__list_push_back(&g->waiters, &w.node);
         if (corio__wait(&w, -1) == -1)
             return -1;

@@ -63,11 +63,6 @@ static bool in_callback(void)
     return loop != NULL && loop->running && loop->current == NULL;
 }
 
-static void waiter_unlink(struct corio__waiter *w)
-{
-    corio__list_remove(&w->node);
-}
-
 /* Park the caller at the back of q until a giver pops and wakes it, the
  * deadline passes or the task is cancelled. Returns as corio__wait; when it
  * fails, w is no longer in q. */
@@ -77,7 +72,7 @@ static int park(struct corio__list *q, struct corio__waiter *w,
     int rc;
 
     corio__waiter_init(w);
-    w->unlink = waiter_unlink;
+    w->unlink = corio__waiter_unlink_node;
     corio__list_push_back(q, &w->node);
     rc = corio__wait(w, deadline);
     /* corio__wait unlinks on every failure but one: no loop at all. */
@@ -365,7 +360,7 @@ int corio_cond_wait(corio_cond *c, int64_t deadline)
         return -1;
     }
     corio__waiter_init(&w);
-    w.unlink = waiter_unlink;
+    w.unlink = corio__waiter_unlink_node;
     corio__list_push_back(&c->waiters, &w.node);
     lock_release(c->lock);
     rc = corio__wait(&w, deadline);
