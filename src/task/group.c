@@ -123,6 +123,17 @@ corio_group *corio_group_new(int64_t deadline)
     return g;
 }
 
+/* corio_task_detach on a child: the group frees it once it has seen it
+ * end. */
+static void child_detach(corio_task *t)
+{
+    struct child *c = t->group_child;
+
+    if (c->ended)
+        child_release(c);
+    /* else child_done frees it */
+}
+
 corio_task *corio_group_spawn_at(corio_group *g, corio_fn fn, void *arg,
                                  const corio_task_attr *attr,
                                  const char *file, int line)
@@ -154,6 +165,7 @@ corio_task *corio_group_spawn_at(corio_group *g, corio_fn fn, void *arg,
     c->task = t;
     c->g = g;
     t->group_child = c;
+    t->group_detach = child_detach;
     corio__list_push_back(&g->children, &c->node);
     g->live++;
     return t;
@@ -165,15 +177,6 @@ out_drop_task:
 out_free_child:
     free(c);
     return NULL;
-}
-
-void corio__group_child_detach(corio_task *t)
-{
-    struct child *c = t->group_child;
-
-    if (c->ended)
-        child_release(c);
-    /* else child_done frees it */
 }
 
 corio_task *corio_group_start_at(corio_group *g, corio_fn fn, void *arg,

@@ -232,7 +232,7 @@ int corio_task_detach(corio_task *t)
     }
     t->detached = true;
     if (t->group_child != NULL)
-        corio__group_child_detach(t);
+        t->group_detach(t);
     else if (t->fiber.finished)
         corio__task_free(t);
     return 0;

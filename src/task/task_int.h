@@ -31,6 +31,8 @@ struct corio_task {
     int fail_err;                   /* set by corio_task_fail */
     bool detached;
     void *group_child;              /* its record in a group, or NULL */
+    void (*group_detach)(struct corio_task *t); /* the group's, called by
+                                       corio_task_detach on a child */
     void *started_fut;              /* corio_group_start's, until started */
     const char *file;
     int line;
@@ -58,9 +60,5 @@ static inline struct corio_task *corio__task_running(corio_loop *loop)
 
     return f != NULL ? CORIO_CONTAINER_OF(f, struct corio_task, fiber) : NULL;
 }
-
-/* group.c: a group child detached by its owner (corio_task_detach): the
- * group frees it once it has seen it end. */
-void corio__group_child_detach(struct corio_task *t);
 
 #endif
