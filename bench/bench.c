@@ -2,10 +2,12 @@
  * process, chosen on the command line, printing one "RESULT key=value ..."
  * line that scripts/bench (bench/driver.py) collects into the table.
  *
- *   corio_bench pingpong corio|corio_fn|ucontext|fcontext ROUNDTRIPS [WARMUP]
+ *   corio_bench pingpong corio|corio_compact|corio_fn|ucontext|fcontext
+ *               ROUNDTRIPS [WARMUP]
  *       ping-pong between the thread's stack and one coroutine: a round trip
- *       is one switch in and one switch out (2 switches). corio_fn: the same
- *       with each side calling resume/yield from a function that returns.
+ *       is one switch in and one switch out (2 switches). corio_compact: the
+ *       coroutine on a COMPACT stack. corio_fn: the same with each side
+ *       calling resume/yield from a function that returns.
  *   corio_bench gen ROUNDTRIPS [WARMUP]
  *       corio_gen_send(g, CORIO_INT(i), &out) against a body doing
  *       x = yield x + 1 (corio_gen_yield): a round trip carries an integer
@@ -68,7 +70,8 @@ static volatile long sink;
 
 /* ---- (a) ping-pong ------------------------------------------------------ */
 
-/* corio: resume from the thread's stack, yield back. */
+/* corio: resume from the thread's stack, yield back. corio_compact: the
+ * same coroutine on a COMPACT stack, whose switches check its stack bounds. */
 static void *corio_body(void *arg)
 {
     (void)arg;
@@ -77,9 +80,10 @@ static void *corio_body(void *arg)
     return NULL;
 }
 
-static void corio_pingpong(long warmup, long n)
+static void corio_pingpong(long warmup, long n, int mode)
 {
-    corio_coro *co = corio_coro_new(corio_body, NULL, NULL);
+    corio_coro_attr attr = {.stack_mode = mode};
+    corio_coro *co = corio_coro_new(corio_body, NULL, &attr);
     int64_t t0, t1;
 
     if (co == NULL)
@@ -90,7 +94,8 @@ static void corio_pingpong(long warmup, long n)
     for (long i = 0; i < n; i++)
         corio_coro_resume(co);
     t1 = now_ns();
-    printf("RESULT impl=corio roundtrips=%ld switches=%ld ns=%lld\n", n, 2 * n,
+    printf("RESULT impl=%s roundtrips=%ld switches=%ld ns=%lld\n",
+           mode == CORIO_STACK_COMPACT ? "corio_compact" : "corio", n, 2 * n,
            (long long)(t1 - t0));
     corio_coro_free(co); /* suspended: allowed, runs no code of its own */
 }
@@ -443,7 +448,8 @@ static void faultprobe(void)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: corio_bench pingpong corio|corio_fn|ucontext|fcontext ROUNDTRIPS [WARMUP]\n"
+            "usage: corio_bench pingpong corio|corio_compact|corio_fn|ucontext|fcontext\n"
+            "                  ROUNDTRIPS [WARMUP]\n"
             "       corio_bench gen ROUNDTRIPS [WARMUP]\n"
             "       corio_bench spawn compact|guarded COUNT [probe]\n"
             "       corio_bench faultprobe\n"
@@ -469,7 +475,9 @@ int main(int argc, char **argv)
         long warmup = argc >= 5 ? parse_count(argv[4]) : 100000;
 
         if (strcmp(argv[2], "corio") == 0)
-            corio_pingpong(warmup, n);
+            corio_pingpong(warmup, n, CORIO_STACK_GUARDED);
+        else if (strcmp(argv[2], "corio_compact") == 0)
+            corio_pingpong(warmup, n, CORIO_STACK_COMPACT);
         else if (strcmp(argv[2], "corio_fn") == 0)
             corio_fn_pingpong(warmup, n);
         else if (strcmp(argv[2], "ucontext") == 0)
