@@ -1,12 +1,13 @@
 /* tests/test_coro_coro.c -- the coroutine layer: resume/yield, status,
  * inspection, every documented error of corio_coro_*, the state a switch
  * must keep per coroutine (errno, floating-point control, callee-saved
- * registers), both stack modes and their pools, stack overflow reports and
- * coroutines on other threads.
+ * registers), both stack modes and their pools, and coroutines on other
+ * threads.
  *
- * Coroutine-local storage has its own file (test_coro_local.c); generators
- * are covered by the plain tests/core/core_test.c and their own file. Loops
- * are scaled down under valgrind (SCALE). */
+ * Coroutine-local storage has its own file (test_coro_local.c), so do stack
+ * overflows and the memory of the pools (test_coro_stack.c); generators are
+ * covered by the plain tests/core/core_test.c and their own file. Loops are
+ * scaled down under valgrind (SCALE). */
 #include <criterion/criterion.h>
 
 #include "corio.h"
@@ -14,13 +15,11 @@
 #include <errno.h>
 #include <fenv.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <valgrind/valgrind.h>
 
@@ -1082,201 +1081,6 @@ Test(coro, many_stack_sizes, .timeout = TIMEOUT)
             cr_assert_eq(corio_coro_result(co[i]), (void *)(intptr_t)i);
             cr_assert_eq(corio_coro_free(co[i]), 0);
         }
-    }
-}
-
-/* ---- stack overflow ---------------------------------------------------- */
-
-/* Keeps a pointer to a frame's buffer alive across the recursive call, so
- * that the call is not a tail call and the frame is not optimised away. */
-__attribute__((noipa)) static void sink(volatile char *p)
-{
-    p[0] ^= 1;
-}
-
-/* Recurses until depth 0; with yield_at_bottom, yields there. Frames are
- * smaller than a page, so the guard page cannot be jumped over. */
-__attribute__((noipa)) static int recurse(long depth, bool yield_at_bottom)
-{
-    volatile char buf[600];
-
-    buf[0] = (char)depth;
-    if (depth == 0) {
-        if (yield_at_bottom)
-            corio_coro_yield();
-        return buf[0];
-    }
-    int r = recurse(depth - 1, yield_at_bottom);
-    sink(buf);
-    return r + buf[1];
-}
-
-static void *recurse_forever(void *arg)
-{
-    (void)arg;
-    return (void *)(intptr_t)recurse(1L << 40, false);
-}
-
-/* For compact stacks: recurse until the frames reach below the bottom of
- * the stack (into the slot below, a sacrificial one), then yield. The depth
- * is found from the frame addresses; ASan's fake frames do not count. */
-static char *top_frame;
-static size_t stack_bytes;
-
-__attribute__((noipa)) static int recurse_below(void)
-{
-    volatile char buf[600];
-    char *fp = __builtin_frame_address(0);
-
-    buf[0] = 1;
-    if ((size_t)(top_frame - fp) > stack_bytes + 256) {
-        corio_coro_yield();
-        return buf[0];
-    }
-    int r = recurse_below();
-    sink(buf);
-    return r + buf[1];
-}
-
-static void *overflow_then_yield(void *arg)
-{
-    (void)arg;
-    top_frame = __builtin_frame_address(0);
-    return (void *)(intptr_t)recurse_below();
-}
-
-/* Run fn in a child process with stderr captured; returns the wait status
- * and fills out (NUL-terminated). */
-static int run_child(void (*fn)(void), char *out, size_t cap)
-{
-    int fds[2], status;
-    size_t n = 0;
-    ssize_t r;
-    pid_t pid;
-
-    cr_assert_eq(pipe(fds), 0);
-    fflush(NULL);
-    pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        struct rlimit no_core = {0, 0};
-
-        setrlimit(RLIMIT_CORE, &no_core);
-        close(fds[0]);
-        dup2(fds[1], STDERR_FILENO);
-        close(fds[1]);
-        fn();
-        _exit(0); /* fn should not return */
-    }
-    close(fds[1]);
-    while (n + 1 < cap && (r = read(fds[0], out + n, cap - 1 - n)) != 0) {
-        if (r < 0 && errno == EINTR)
-            continue;
-        cr_assert_gt(r, 0);
-        n += (size_t)r;
-    }
-    out[n] = 0;
-    close(fds[0]);
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
-    return status;
-}
-
-static void guarded_overflow_child(void)
-{
-    corio_coro_attr attr = {.stack_mode = CORIO_STACK_GUARDED,
-                            .name = "deep-guarded"};
-    corio_coro *co = corio_coro_new(recurse_forever, NULL, &attr);
-
-    if (co == NULL)
-        _exit(3);
-    dprintf(STDERR_FILENO, "id=%llu\n", (unsigned long long)corio_coro_id(co));
-    corio_coro_resume(co);
-    _exit(4); /* not reached: the overflow aborts */
-}
-
-static void compact_overflow_child(void)
-{
-    corio_coro_attr attr = {.stack_mode = CORIO_STACK_COMPACT,
-                            .stack_size = 20 * 1024,
-                            .name = "deep-compact"};
-    corio_coro *pad = corio_coro_new(return_arg, NULL, &attr);
-    corio_coro *co = corio_coro_new(overflow_then_yield, NULL, &attr);
-
-    /* A fresh size class: co's slot lies just above pad's, so the frames
-     * that go below co's stack land in pad's slot, not in unmapped memory. */
-    if (pad == NULL || co == NULL || (char *)co - (char *)pad != 20 * 1024)
-        _exit(3);
-    stack_bytes = 20 * 1024;
-    dprintf(STDERR_FILENO, "id=%llu\n", (unsigned long long)corio_coro_id(co));
-    if (corio_coro_resume(co) != 0)
-        _exit(5);
-    dprintf(STDERR_FILENO, "yielded at the bottom\n");
-    corio_coro_resume(co); /* the check before the switch catches it */
-    _exit(4);
-}
-
-static void expect_overflow_report(int status, const char *err, const char *name,
-                                   size_t size)
-{
-    const char *idp = strstr(err, "id=");
-    unsigned long long id = 0;
-    char want[160];
-
-    cr_assert(idp != NULL && sscanf(idp, "id=%llu", &id) == 1,
-              "child stderr: %s", err);
-    snprintf(want, sizeof(want),
-             "corio: stack overflow in coroutine %s #%llu (stack %zu bytes)\n",
-             name, id, size);
-    cr_assert_not_null(strstr(err, want), "want \"%s\" in: %s", want, err);
-    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
-              "child status %#x, stderr: %s", status, err);
-}
-
-Test(coro, guarded_overflow_is_reported, .timeout = TIMEOUT)
-{
-    static char err[16384];
-    int status = run_child(guarded_overflow_child, err, sizeof(err));
-
-#ifdef __SANITIZE_ADDRESS__
-    /* ASan may claim the fault first; either report is a caught overflow. */
-    if (strstr(err, "corio: stack overflow") == NULL) {
-        cr_assert_not_null(strstr(err, "AddressSanitizer: stack-overflow"),
-                           "stderr: %s", err);
-        return;
-    }
-#endif
-    expect_overflow_report(status, err, "deep-guarded", CORIO_STACK_DEFAULT);
-}
-
-Test(coro, compact_overflow_is_caught_at_the_next_switch, .timeout = TIMEOUT)
-{
-    static char err[16384];
-    int status;
-
-    status = run_child(compact_overflow_child, err, sizeof(err));
-    cr_assert_not_null(strstr(err, "yielded at the bottom"), "stderr: %s", err);
-    expect_overflow_report(status, err, "deep-compact", 20 * 1024);
-}
-
-/* Deep but within bounds: no report, and the coroutine finishes. */
-static void *recurse_within(void *arg)
-{
-    return (void *)(intptr_t)recurse((long)(intptr_t)arg, true);
-}
-
-Test(coro, deep_recursion_within_the_stack_is_fine, .timeout = TIMEOUT)
-{
-    for (int mode = 0; mode < 2; mode++) {
-        corio_coro_attr attr = {.stack_mode = mode, .stack_size = 256 * 1024};
-        /* 200 frames of about 700 bytes: about 140 KiB of 256. */
-        corio_coro *co = corio_coro_new(recurse_within, (void *)200, &attr);
-
-        cr_assert_not_null(co);
-        cr_assert_eq(corio_coro_resume(co), 0);
-        cr_assert_eq(corio_coro_status(co), CORIO_CORO_SUSPENDED);
-        cr_assert_eq(corio_coro_resume(co), 0);
-        cr_assert_eq(corio_coro_status(co), CORIO_CORO_DEAD);
-        cr_assert_eq(corio_coro_free(co), 0);
     }
 }
 

@@ -44,11 +44,13 @@ typedef struct corio_coro corio_coro;
  * result (corio_coro_result). */
 typedef void *(*corio_fn)(void *arg);
 
-/* How a coroutine's stack is allocated.
- * GUARDED: one mapping per stack with a PROT_NONE guard page below it; an
- *   overflow faults on the guard page and is reported before aborting. Each
- *   stack costs two kernel memory mappings, so a default kernel
- *   (vm.max_map_count = 65530) holds about 32,000 of them; past that,
+/* How a coroutine's stack is allocated (docs/coro.md, "Stacks").
+ * GUARDED: one mapping per stack with a 64 KiB PROT_NONE guard region below
+ *   it; an overflow faults there and is reported by name before aborting
+ *   (see corio_coro_set_overflow_handler). Build code that runs in
+ *   coroutines with -fstack-clash-protection, so that no frame jumps over
+ *   the guard. Each stack costs two kernel memory mappings, so a default
+ *   kernel (vm.max_map_count = 65530) holds about 32,000 of them; past that,
  *   corio_coro_new falls back to a COMPACT stack instead of failing.
  * COMPACT: stacks carved from large shared slabs, no guard page; overflow is
  *   caught by a stack-limit check at every switch (a deep overflow between
@@ -108,8 +110,24 @@ CORIO_EXPORT void *corio_coro_result(const corio_coro *co);
 CORIO_EXPORT uint64_t corio_coro_id(const corio_coro *co);
 CORIO_EXPORT const char *corio_coro_name(const corio_coro *co);
 
-/* Stack size in bytes (usable, excluding the guard page). */
+/* Stack size in bytes (usable, excluding the guard region). */
 CORIO_EXPORT size_t corio_coro_stack_size(const corio_coro *co);
+
+/* Turn corio's SIGSEGV handler on or off, for the whole process. The
+ * handler tells a coroutine's stack overflow from other faults: it reports
+ * an overflow on stderr ("corio: stack overflow in coroutine NAME #ID ...")
+ * and aborts, and hands any other fault to the action installed before it.
+ * It is installed when the first coroutine is made, unless this was called
+ * with false before. Programs with a SIGSEGV handler of their own call this
+ * with false, ideally before making a coroutine; at any time, turning it off
+ * restores the action it replaced (unless another handler has replaced it
+ * since, which is then left alone). Off, a guarded stack's overflow is a
+ * plain SIGSEGV; compact stacks are still checked at switches. Turning it on
+ * installs it now and gives the calling thread an alternate signal stack
+ * (other threads get one when they make a coroutine). Returns 0, or -1 with
+ * errno from sigaction(2), or ENOMEM (the calling thread's alternate signal
+ * stack could not be allocated; the handler is installed). */
+CORIO_EXPORT int corio_coro_set_overflow_handler(bool enabled);
 
 /* Free a coroutine that is DEAD or SUSPENDED. Freeing a suspended coroutine
  * runs its local-storage destructors but no code of its own: whatever its

@@ -1,11 +1,11 @@
 /* src/coro/coro.c -- coroutines: creation, resume/yield, the switch with
- * its per-coroutine errno and sanitizer bookkeeping, and stack overflow
- * reports.
+ * its per-coroutine errno and sanitizer bookkeeping, and the compact stacks'
+ * overflow check at switches (the reports: overflow.c).
  *
  * Memory layout of a coroutine (the stack grows down):
  *
  *   lo                                                        lo + size
- *   | [guard page] | machine stack ...  <-- sp | extra | struct corio_coro |
+ *   | [guard] | machine stack ...  <-- sp | extra | struct corio_coro |
  *
  * The thread's own stack is represented by a pseudo-coroutine (`main` in
  * struct thread) so that a switch always goes from one corio_coro to
@@ -14,8 +14,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -83,136 +81,16 @@ corio_coro *corio_coro_self(void)
     return co == &th.main ? NULL : co;
 }
 
-/* ---- Stack overflow --------------------------------------------------- */
+/* ---- Stack overflow ----------------------------------------------------
+ * A guarded stack's overflow faults in its guard region (overflow.c). */
 
-/* Writes the report with write(2) only: it runs in a signal handler. */
-static void report_overflow(const corio_coro *co)
-{
-    char buf[160], num[24];
-    size_t n = 0;
-
-#define PUT(s)                                                              \
-    do {                                                                    \
-        const char *s_ = (s);                                               \
-        size_t l_ = strlen(s_);                                             \
-        if (n + l_ < sizeof(buf)) {                                         \
-            memcpy(buf + n, s_, l_);                                        \
-            n += l_;                                                        \
-        }                                                                   \
-    } while (0)
-#define PUTU(v)                                                             \
-    do {                                                                    \
-        uint64_t v_ = (v);                                                  \
-        char *p_ = num + sizeof(num);                                       \
-        *--p_ = 0;                                                          \
-        do                                                                  \
-            *--p_ = (char)('0' + v_ % 10);                                  \
-        while ((v_ /= 10) != 0);                                            \
-        PUT(p_);                                                            \
-    } while (0)
-
-    PUT("corio: stack overflow in coroutine ");
-    if (co->name[0] != 0) {
-        PUT(co->name);
-        PUT(" ");
-    }
-    PUT("#");
-    PUTU(co->id);
-    PUT(" (stack ");
-    PUTU(co->stack.size);
-    PUT(" bytes)\n");
-#undef PUT
-#undef PUTU
-    if (write(STDERR_FILENO, buf, n) < 0)
-        return;
-}
-
-static struct sigaction old_segv;
-static pthread_once_t segv_once = PTHREAD_ONCE_INIT;
-
-/* A fault in the guard page of the running coroutine is an overflow; any
- * other fault goes to the handler that was there before ours. */
-static void on_segv(int sig, siginfo_t *si, void *uc)
-{
-    corio_coro *co = th.current;
-    char *addr = si->si_addr;
-    size_t page = corio__page_size();
-
-    (void)uc;
-    if (co != NULL && co != &th.main && co->stack.mode == CORIO_STACK_GUARDED &&
-        addr >= co->stack.lo - page && addr < co->stack.lo) {
-        report_overflow(co);
-        signal(SIGABRT, SIG_DFL);
-        abort();
-    }
-    sigaction(sig, &old_segv, NULL); /* the fault repeats there */
-}
-
-static void install_segv(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_sigaction = on_segv;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &old_segv);
-}
-
-/* The handler needs a stack of its own: the faulting one is exhausted. One
- * per thread, made when the thread makes its first guarded coroutine. */
-static __thread bool altstack_done;
-
-static void altstack_free(void *p)
-{
-    stack_t ss = {.ss_flags = SS_DISABLE};
-
-    sigaltstack(&ss, NULL);
-    free(p);
-}
-
-static pthread_key_t altstack_key;
-static pthread_once_t key_once = PTHREAD_ONCE_INIT;
-
-static void altstack_key_make(void)
-{
-    pthread_key_create(&altstack_key, altstack_free);
-}
-
-static void ensure_overflow_handler(void)
-{
-    stack_t ss, old;
-
-    if (CORIO_LIKELY(altstack_done))
-        return;
-    altstack_done = true;
-    pthread_once(&segv_once, install_segv);
-    if (sigaltstack(NULL, &old) == 0 && !(old.ss_flags & SS_DISABLE))
-        return; /* the thread has one already (ASan installs its own) */
-    ss.ss_size = 64 * 1024;
-    ss.ss_sp = malloc(ss.ss_size);
-    ss.ss_flags = 0;
-    if (ss.ss_sp == NULL || sigaltstack(&ss, NULL) == -1) {
-        free(ss.ss_sp);
-        return;
-    }
-    pthread_once(&key_once, altstack_key_make);
-    pthread_setspecific(altstack_key, ss.ss_sp); /* freed at thread exit */
-}
-
-/* Compact stacks have no guard page: the stack pointer a coroutine saved
- * when it last switched out is checked before it is switched back in. (The
+/* Compact stacks have no guard: the stack pointer a coroutine saved when it
+ * last switched out is checked before it is switched back in. (The
  * ucontext fallback saves its frame address there, a few words above.) */
-static void overflowed(corio_coro *co)
-{
-    report_overflow(co);
-    abort();
-}
-
 static inline void check_limit(corio_coro *co)
 {
     if (CORIO_UNLIKELY((char *)co->ctx.sp < co->limit))
-        overflowed(co);
+        corio__overflow_abort(co, CORIO__BY_SWITCH_SP);
 }
 
 /* ---- Switching --------------------------------------------------------
@@ -372,8 +250,7 @@ corio_coro *corio__coro_new(corio_fn fn, void *arg, const corio_coro_attr *attr,
     }
     size = (size + page - 1) & ~(page - 1);
     self();
-    if (attr->stack_mode == CORIO_STACK_GUARDED)
-        ensure_overflow_handler();
+    corio__overflow_prepare();
     if (corio__stack_get(&st, size, attr->stack_mode) == -1) {
         /* Out of kernel mappings (vm.max_map_count): a compact stack still
          * fits, so a program with 100,000 tasks works with the defaults. */

@@ -30,8 +30,13 @@
 #endif
 #endif
 
-/* A stack: the usable bytes [lo, lo + size). A guarded stack has one
- * PROT_NONE page just below lo. */
+/* A guarded stack's PROT_NONE region, just below it: large enough that a
+ * frame of up to about this size that jumps past the end of the stack still
+ * lands in it (address space only, no memory). */
+#define CORIO__GUARD ((size_t)64 * 1024)
+
+/* A stack: the usable bytes [lo, lo + size). A guarded stack has
+ * CORIO__GUARD bytes of PROT_NONE just below lo. */
 struct corio__stack {
     char *lo;
     size_t size;
@@ -110,5 +115,25 @@ void corio__locals_destroy(corio_coro *co);
 
 /* The thread's pseudo-coroutine for its own stack. */
 corio_coro *corio__coro_main(void);
+
+/* ---- Stack overflow (overflow.c) ---------------------------------------- */
+
+/* How an overflow was found, for the report. */
+enum corio__overflow_how {
+    CORIO__BY_GUARD,       /* a fault in the guard region */
+    CORIO__BY_FAULT_SP,    /* a fault with the stack pointer below the stack */
+    CORIO__BY_SWITCH_SP,   /* the stack pointer near the bottom at a switch */
+};
+
+/* Report co's stack overflow on stderr (by name, id and stack size) and
+ * abort. Async-signal-safe. */
+__attribute__((noreturn, cold)) void
+corio__overflow_abort(const corio_coro *co, enum corio__overflow_how how);
+
+/* Before a coroutine is made on this thread: install the process-wide
+ * SIGSEGV handler unless it was turned off, and give the thread an
+ * alternate signal stack for it. Failures are silent: the coroutine still
+ * works, its overflow is then a plain SIGSEGV. */
+void corio__overflow_prepare(void);
 
 #endif

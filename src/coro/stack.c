@@ -1,6 +1,7 @@
 /* src/coro/stack.c -- coroutine stacks.
  *
- * A GUARDED stack is its own mapping with a PROT_NONE page below it. A
+ * A GUARDED stack is its own mapping with CORIO__GUARD bytes of PROT_NONE
+ * below it (address space only: it costs no memory). A
  * COMPACT stack is a slot of a large slab mapping shared by many stacks, with
  * no guard page: it exists because Linux limits a process to 65530 mappings
  * by default and a guarded stack costs two.
@@ -84,10 +85,8 @@ static void orphan(struct node *n)
 
 static void unmap_guarded(const struct corio__stack *st)
 {
-    size_t page = corio__page_size();
-
     VG_DEREGISTER(st->vg_id);
-    munmap(st->lo - page, st->size + page);
+    munmap(st->lo - CORIO__GUARD, st->size + CORIO__GUARD);
 }
 
 /* At thread exit: guarded stacks are unmapped, compact slots orphaned. */
@@ -140,18 +139,17 @@ static struct class *class_of(size_t size, int mode)
 
 static int map_guarded(struct corio__stack *st, size_t size)
 {
-    size_t page = corio__page_size();
-    char *base = mmap(NULL, size + page, PROT_READ | PROT_WRITE,
+    char *base = mmap(NULL, size + CORIO__GUARD, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
                       -1, 0);
 
     if (base == MAP_FAILED)
         return -1;
-    if (mprotect(base, page, PROT_NONE) == -1) {
-        munmap(base, size + page);
+    if (mprotect(base, CORIO__GUARD, PROT_NONE) == -1) {
+        munmap(base, size + CORIO__GUARD);
         return -1;
     }
-    st->lo = base + page;
+    st->lo = base + CORIO__GUARD;
     st->size = size;
     st->mode = CORIO_STACK_GUARDED;
     st->vg_id = VG_REGISTER(st->lo, size);

@@ -1,0 +1,584 @@
+/* tests/test_coro_stack.c -- stack overflows: a guarded stack's overflow
+ * (deep recursion, and frames of 12, 16, 60 and 100 KiB that jump past the
+ * end of the stack) is reported by name and aborts; a compact stack's
+ * overflow is reported at a switch; other faults and the handler turned off
+ * give a plain SIGSEGV.
+ *
+ * The overflows run in a forked child whose stderr is captured. The file is
+ * built without -fstack-clash-protection (tests/CMakeLists.txt), so that a
+ * large frame jumps as it does in a program built without it. It looks at
+ * the coroutine struct (src/coro/coro_int.h) for the exact stack bounds. */
+#include <criterion/criterion.h>
+
+#include "corio.h"
+#include "coro/coro_int.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <valgrind/valgrind.h>
+
+/* One timeout for every test (see test_coro_coro.c). */
+#define TIMEOUT 60
+
+/* Loop counts: full size natively, a twentieth under valgrind. */
+#define SCALE(n) (RUNNING_ON_VALGRIND ? ((n) / 20 > 0 ? (n) / 20 : 1) : (n))
+
+static void *return_arg(void *arg)
+{
+    return arg;
+}
+
+/* Keeps a pointer to a frame's buffer alive across the recursive call, so
+ * that the call is not a tail call and the frame is not optimised away. */
+__attribute__((noipa)) static void sink(volatile char *p)
+{
+    p[0] ^= 1;
+}
+
+/* ---- the death-test harness --------------------------------------------- */
+
+/* Run fn in a child process with stderr captured; returns the wait status
+ * and fills out (NUL-terminated). */
+static int run_child(void (*fn)(void), char *out, size_t cap)
+{
+    int fds[2], status;
+    size_t n = 0;
+    ssize_t r;
+    pid_t pid;
+
+    cr_assert_eq(pipe(fds), 0);
+    fflush(NULL);
+    pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        struct rlimit no_core = {0, 0};
+
+        setrlimit(RLIMIT_CORE, &no_core);
+        close(fds[0]);
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[1]);
+        fn();
+        _exit(0); /* fn should not return */
+    }
+    close(fds[1]);
+    while (n + 1 < cap && (r = read(fds[0], out + n, cap - 1 - n)) != 0) {
+        if (r < 0 && errno == EINTR)
+            continue;
+        cr_assert_gt(r, 0);
+        n += (size_t)r;
+    }
+    out[n] = 0;
+    close(fds[0]);
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+/* In the child: the coroutine's id, for the parent to find in the report. */
+static void print_id(const corio_coro *co)
+{
+    dprintf(STDERR_FILENO, "id=%llu\n", (unsigned long long)corio_coro_id(co));
+}
+
+/* The report names the coroutine, its id and stack size, and how the
+ * overflow was found; the child died by SIGABRT. */
+static void expect_report(int status, const char *err, const char *name,
+                          size_t size, const char *how)
+{
+    const char *idp = strstr(err, "id=");
+    unsigned long long id = 0;
+    char want[320];
+
+    cr_assert(idp != NULL && sscanf(idp, "id=%llu", &id) == 1,
+              "child stderr: %s", err);
+    snprintf(want, sizeof(want),
+             "corio: stack overflow in coroutine %s #%llu (stack %zu bytes): "
+             "%s; raise its stack_size (corio_coro_attr, corio_task_attr)\n",
+             name, id, size, how);
+    cr_assert_not_null(strstr(err, want), "want \"%s\" in: %s", want, err);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+              "child status %#x, stderr: %s", status, err);
+}
+
+/* ASan may claim a guarded stack's fault first (its handler runs if ours
+ * was not installed first); either report is a caught overflow. */
+static bool asan_reported(const char *err)
+{
+#ifdef __SANITIZE_ADDRESS__
+    return strstr(err, "corio: stack overflow") == NULL &&
+           strstr(err, "AddressSanitizer") != NULL;
+#else
+    (void)err;
+    return false;
+#endif
+}
+
+#define GUARD_HIT "a fault in its guard region"
+#define FAULT_SP "a fault with the stack pointer below the stack"
+#define SWITCH_SP "the stack pointer at the bottom of the stack when it switched"
+
+/* ---- guarded stacks: deep recursion ------------------------------------- */
+
+/* Recurses until depth 0; with yield_at_bottom, yields there. Frames are
+ * smaller than a page, so the guard region cannot be jumped over. */
+__attribute__((noipa)) static int recurse(long depth, bool yield_at_bottom)
+{
+    volatile char buf[600];
+
+    buf[0] = (char)depth;
+    if (depth == 0) {
+        if (yield_at_bottom)
+            corio_coro_yield();
+        return buf[0];
+    }
+    int r = recurse(depth - 1, yield_at_bottom);
+    sink(buf);
+    return r + buf[1];
+}
+
+static void *recurse_forever(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)recurse(1L << 40, false);
+}
+
+static void guarded_recursion_child(void)
+{
+    corio_coro_attr attr = {.stack_mode = CORIO_STACK_GUARDED,
+                            .name = "deep-guarded"};
+    corio_coro *co = corio_coro_new(recurse_forever, NULL, &attr);
+
+    if (co == NULL)
+        _exit(3);
+    print_id(co);
+    corio_coro_resume(co);
+    _exit(4); /* not reached: the overflow aborts */
+}
+
+Test(coro_stack, guarded_recursion_is_reported, .timeout = TIMEOUT)
+{
+    static char err[16384];
+    int status = run_child(guarded_recursion_child, err, sizeof(err));
+
+    if (asan_reported(err))
+        return;
+    expect_report(status, err, "deep-guarded", CORIO_STACK_DEFAULT, GUARD_HIT);
+}
+
+/* Deep but within bounds: no report, and the coroutine finishes. */
+static void *recurse_within(void *arg)
+{
+    return (void *)(intptr_t)recurse((long)(intptr_t)arg, true);
+}
+
+Test(coro_stack, deep_recursion_within_the_stack_is_fine, .timeout = TIMEOUT)
+{
+    for (int mode = 0; mode < 2; mode++) {
+        corio_coro_attr attr = {.stack_mode = mode, .stack_size = 256 * 1024};
+        /* 200 frames of about 700 bytes: about 140 KiB of 256. */
+        corio_coro *co = corio_coro_new(recurse_within, (void *)200, &attr);
+
+        cr_assert_not_null(co);
+        cr_assert_eq(corio_coro_resume(co), 0);
+        cr_assert_eq(corio_coro_status(co), CORIO_CORO_SUSPENDED);
+        cr_assert_eq(corio_coro_resume(co), 0);
+        cr_assert_eq(corio_coro_status(co), CORIO_CORO_DEAD);
+        cr_assert_eq(corio_coro_free(co), 0);
+    }
+}
+
+/* ---- guarded stacks: a large frame at the bottom ------------------------
+ * A coroutine recurses until less than 2 KiB of its stack is left, then
+ * calls a function whose local array is larger than that and writes its
+ * first byte, the lowest: the write lands that far below the stack, past a
+ * one-page guard (into the next mapping, or unmapped memory). */
+
+__attribute__((noipa)) static void frame_12k(void)
+{
+    volatile char buf[12 * 1024];
+
+    buf[0] = 1;
+    sink(buf);
+}
+
+__attribute__((noipa)) static void frame_16k(void)
+{
+    volatile char buf[16 * 1024];
+
+    buf[0] = 1;
+    sink(buf);
+}
+
+__attribute__((noipa)) static void frame_60k(void)
+{
+    volatile char buf[60 * 1024];
+
+    buf[0] = 1;
+    sink(buf);
+}
+
+__attribute__((noipa)) static void frame_100k(void)
+{
+    volatile char buf[100 * 1024];
+
+    buf[0] = 1;
+    sink(buf);
+}
+
+/* Recurses in frames of about 700 bytes until fewer than margin bytes are
+ * left above the bottom of the running coroutine's stack, then calls fn. */
+__attribute__((noipa)) static int descend(size_t margin, void (*fn)(void))
+{
+    volatile char buf[600];
+    char *fp = __builtin_frame_address(0);
+
+    buf[0] = 1;
+    if ((size_t)(fp - corio_coro_self()->stack.lo) < margin) {
+        fn();
+        return buf[0];
+    }
+    int r = descend(margin, fn);
+    sink(buf);
+    return r + buf[1];
+}
+
+static void (*big_frame)(void);
+
+static void *big_frame_at_bottom(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)descend(2048, big_frame);
+}
+
+/* Make the guarded coroutine "big-frame"; with reserve, first map a
+ * PROT_NONE region of 256 KiB just below its guard region, so that a frame
+ * larger than the guard faults there instead of landing in whatever else
+ * might be mapped. */
+static corio_coro *big_frame_coro(void (*fn)(void), bool reserve)
+{
+    corio_coro_attr attr = {.stack_mode = CORIO_STACK_GUARDED,
+                            .name = "big-frame"};
+    corio_coro *co = corio_coro_new(big_frame_at_bottom, NULL, &attr);
+
+    if (co == NULL)
+        _exit(3);
+    big_frame = fn;
+    if (reserve) {
+        char *want = co->stack.lo - CORIO__GUARD - 256 * 1024;
+        void *got = mmap(want, 256 * 1024, PROT_NONE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+                         -1, 0);
+
+        if (got != want)
+            _exit(3); /* something is mapped there: the test cannot run */
+    }
+    print_id(co);
+    return co;
+}
+
+static void run_big_frame(void (*fn)(void), bool reserve)
+{
+    corio_coro_resume(big_frame_coro(fn, reserve));
+    _exit(4); /* not reached */
+}
+
+static void frame_12k_child(void)
+{
+    run_big_frame(frame_12k, false);
+}
+
+static void frame_16k_child(void)
+{
+    run_big_frame(frame_16k, false);
+}
+
+static void frame_60k_child(void)
+{
+    run_big_frame(frame_60k, false);
+}
+
+static void frame_100k_child(void)
+{
+    run_big_frame(frame_100k, true);
+}
+
+static void expect_big_frame_report(void (*child)(void), const char *how)
+{
+    static char err[16384];
+    int status = run_child(child, err, sizeof(err));
+
+    if (asan_reported(err))
+        return;
+    expect_report(status, err, "big-frame", CORIO_STACK_DEFAULT, how);
+}
+
+Test(coro_stack, frame_of_12k_at_the_bottom_is_reported, .timeout = TIMEOUT)
+{
+    expect_big_frame_report(frame_12k_child, GUARD_HIT);
+}
+
+Test(coro_stack, frame_of_16k_at_the_bottom_is_reported, .timeout = TIMEOUT)
+{
+    expect_big_frame_report(frame_16k_child, GUARD_HIT);
+}
+
+Test(coro_stack, frame_of_60k_at_the_bottom_is_reported, .timeout = TIMEOUT)
+{
+    expect_big_frame_report(frame_60k_child, GUARD_HIT);
+}
+
+/* Larger than the guard region: the write lands below it, and the stack
+ * pointer at the fault tells. */
+Test(coro_stack, frame_past_the_guard_is_reported_by_its_sp,
+     .timeout = TIMEOUT)
+{
+    static char err[16384];
+    int status = run_child(frame_100k_child, err, sizeof(err));
+
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
+        cr_skip_test("the address space below the stack is taken");
+    if (asan_reported(err))
+        return;
+    expect_report(status, err, "big-frame", CORIO_STACK_DEFAULT, FAULT_SP);
+}
+
+/* ---- guarded stacks: other faults, and the handler turned off ---------- */
+
+/* The child died by SIGSEGV, without corio's report (under ASan, whose
+ * handler was the action before corio's, with ASan's). */
+static void expect_plain_segv(int status, const char *err)
+{
+    cr_assert_null(strstr(err, "corio: stack overflow"), "stderr: %s", err);
+#ifdef __SANITIZE_ADDRESS__
+    (void)status;
+    cr_assert_not_null(strstr(err, "AddressSanitizer"), "stderr: %s", err);
+#else
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV,
+              "child status %#x, stderr: %s", status, err);
+#endif
+}
+
+/* A wild write in a coroutine is not an overflow: the previous action (the
+ * default) gets it. */
+static void *wild_write(void *arg)
+{
+    *(volatile int *)arg = 1;
+    return NULL;
+}
+
+static void wild_write_child(void)
+{
+    void *nowhere = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+                         -1, 0);
+    corio_coro *co = corio_coro_new(wild_write, nowhere, NULL);
+
+    if (nowhere == MAP_FAILED || co == NULL)
+        _exit(3);
+    corio_coro_resume(co);
+    _exit(4);
+}
+
+Test(coro_stack, other_faults_are_not_reported, .timeout = TIMEOUT)
+{
+    static char err[16384];
+    int status;
+
+    if (RUNNING_ON_VALGRIND)
+        cr_skip_test("valgrind reports the invalid write itself");
+    status = run_child(wild_write_child, err, sizeof(err));
+    expect_plain_segv(status, err);
+}
+
+static void handler_off_child(void)
+{
+    if (corio_coro_set_overflow_handler(false) != 0)
+        _exit(5);
+    guarded_recursion_child();
+}
+
+Test(coro_stack, handler_off_gives_a_plain_sigsegv, .timeout = TIMEOUT)
+{
+    static char err[16384];
+    int status = run_child(handler_off_child, err, sizeof(err));
+
+    expect_plain_segv(status, err);
+}
+
+/* The program's own handler, installed before corio's: turning corio's off
+ * after a coroutine was made gives it back. */
+static void own_handler(int sig)
+{
+    static const char msg[] = "own handler\n";
+
+    (void)sig;
+    if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+        _exit(8);
+    _exit(7);
+}
+
+static void handler_restored_child(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = own_handler;
+    sa.sa_flags = SA_ONSTACK; /* on the alternate stack corio made */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, NULL);
+    corio_coro *co = corio_coro_new(recurse_forever, NULL, NULL);
+
+    if (co == NULL || corio_coro_set_overflow_handler(false) != 0)
+        _exit(5);
+    corio_coro_resume(co);
+    _exit(4);
+}
+
+Test(coro_stack, handler_off_restores_the_previous_action,
+     .timeout = TIMEOUT)
+{
+    static char err[16384];
+    int status = run_child(handler_restored_child, err, sizeof(err));
+
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 7,
+              "child status %#x, stderr: %s", status, err);
+    cr_assert_null(strstr(err, "corio: stack overflow"), "stderr: %s", err);
+}
+
+/* Off, then on again: the overflow is reported. */
+static void handler_back_on_child(void)
+{
+    if (corio_coro_set_overflow_handler(false) != 0 ||
+        corio_coro_set_overflow_handler(true) != 0)
+        _exit(5);
+    guarded_recursion_child();
+}
+
+Test(coro_stack, handler_back_on_reports_again, .timeout = TIMEOUT)
+{
+    static char err[16384];
+    int status = run_child(handler_back_on_child, err, sizeof(err));
+
+    if (asan_reported(err))
+        return;
+    expect_report(status, err, "deep-guarded", CORIO_STACK_DEFAULT, GUARD_HIT);
+}
+
+/* The switch changes the process's SIGSEGV action, and only while corio's
+ * handler is the one installed. */
+static bool segv_action_is(const struct sigaction *want)
+{
+    struct sigaction cur;
+
+    cr_assert_eq(sigaction(SIGSEGV, NULL, &cur), 0);
+    /* sa_handler and sa_sigaction share their storage. */
+    return (cur.sa_flags & SA_SIGINFO) == (want->sa_flags & SA_SIGINFO) &&
+           cur.sa_handler == want->sa_handler;
+}
+
+static void other_handler(int sig)
+{
+    (void)sig;
+}
+
+Test(coro_stack, set_overflow_handler_changes_the_action, .timeout = TIMEOUT)
+{
+    struct sigaction before, other;
+    corio_coro *co;
+
+    cr_assert_eq(sigaction(SIGSEGV, NULL, &before), 0);
+    /* Off before any coroutine: nothing was installed, nothing changes, and
+     * making a coroutine does not install it. */
+    cr_assert_eq(corio_coro_set_overflow_handler(false), 0);
+    co = corio_coro_new(return_arg, NULL, NULL);
+    cr_assert_not_null(co);
+    cr_assert_eq(corio_coro_resume(co), 0);
+    cr_assert_eq(corio_coro_free(co), 0);
+    cr_assert(segv_action_is(&before), "installed while turned off");
+
+    cr_assert_eq(corio_coro_set_overflow_handler(true), 0);
+    cr_assert_not(segv_action_is(&before), "not installed");
+    cr_assert_eq(corio_coro_set_overflow_handler(true), 0); /* again: no-op */
+    cr_assert_eq(corio_coro_set_overflow_handler(false), 0);
+    cr_assert(segv_action_is(&before), "the previous action not restored");
+    cr_assert_eq(corio_coro_set_overflow_handler(false), 0); /* again */
+    cr_assert(segv_action_is(&before));
+
+    /* A handler installed over corio's is left alone when corio's is
+     * turned off. */
+    cr_assert_eq(corio_coro_set_overflow_handler(true), 0);
+    memset(&other, 0, sizeof(other));
+    other.sa_handler = other_handler;
+    sigemptyset(&other.sa_mask);
+    cr_assert_eq(sigaction(SIGSEGV, &other, NULL), 0);
+    cr_assert_eq(corio_coro_set_overflow_handler(false), 0);
+    cr_assert(segv_action_is(&other), "another program's handler removed");
+    cr_assert_eq(sigaction(SIGSEGV, &before, NULL), 0);
+}
+
+/* ---- compact stacks ------------------------------------------------------ */
+
+/* Recurse until the frames reach below the bottom of the stack (into the
+ * slot below, a sacrificial one), then yield. */
+__attribute__((noipa)) static int recurse_below(void)
+{
+    volatile char buf[600];
+    char *fp = __builtin_frame_address(0);
+
+    buf[0] = 1;
+    if (fp < corio_coro_self()->stack.lo - 256) {
+        corio_coro_yield();
+        return buf[0];
+    }
+    int r = recurse_below();
+    sink(buf);
+    return r + buf[1];
+}
+
+static void *overflow_then_yield(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)recurse_below();
+}
+
+/* Two coroutines of a fresh size: co's slot lies just above pad's, so the
+ * frames that go below co's stack land in pad's slot, not in a stranger's
+ * memory or in unmapped memory. */
+static corio_coro *compact_over_pad(corio_fn fn, const char *name)
+{
+    corio_coro_attr attr = {.stack_mode = CORIO_STACK_COMPACT,
+                            .stack_size = 16 * 1024, .name = name};
+    corio_coro *pad = corio_coro_new(return_arg, NULL, &attr);
+    corio_coro *co = corio_coro_new(fn, NULL, &attr);
+
+    if (pad == NULL || co == NULL || co->stack.lo != pad->stack.lo + 16 * 1024)
+        _exit(3);
+    print_id(co);
+    return co;
+}
+
+static void compact_sp_child(void)
+{
+    corio_coro *co = compact_over_pad(overflow_then_yield, "deep-compact");
+
+    corio_coro_resume(co);
+    dprintf(STDERR_FILENO, "yielded at the bottom\n");
+    corio_coro_resume(co); /* the check before the switch catches it */
+    _exit(4);
+}
+
+Test(coro_stack, compact_sp_at_the_bottom_is_caught_at_the_next_switch,
+     .timeout = TIMEOUT)
+{
+    static char err[16384];
+    int status = run_child(compact_sp_child, err, sizeof(err));
+
+    cr_assert_not_null(strstr(err, "yielded at the bottom"), "stderr: %s", err);
+    expect_report(status, err, "deep-compact", 16 * 1024, SWITCH_SP);
+}
