@@ -2,7 +2,8 @@
  * (deep recursion, and frames of 12, 16, 60 and 100 KiB that jump past the
  * end of the stack) is reported by name and aborts; a compact stack's
  * overflow is reported at a switch; other faults and the handler turned off
- * give a plain SIGSEGV.
+ * give a plain SIGSEGV; the memory of a burst of coroutines goes back to the
+ * system.
  *
  * The overflows run in a forked child whose stderr is captured. The file is
  * built without -fstack-clash-protection (tests/CMakeLists.txt), so that a
@@ -581,4 +582,148 @@ Test(coro_stack, compact_sp_at_the_bottom_is_caught_at_the_next_switch,
 
     cr_assert_not_null(strstr(err, "yielded at the bottom"), "stderr: %s", err);
     expect_report(status, err, "deep-compact", 16 * 1024, SWITCH_SP);
+}
+
+/* ---- memory comes back ------------------------------------------------- */
+
+/* Resident and virtual size of the process, bytes (/proc/self/statm). */
+struct statm {
+    size_t vm, rss;
+};
+
+/* ASan keeps the shadow of the slab that is still in use (8 MiB for 64 MiB
+ * of slots). */
+#ifdef __SANITIZE_ADDRESS__
+#define ASAN_SLACK ((size_t)8 << 20)
+#else
+#define ASAN_SLACK 0
+#endif
+
+static struct statm statm_now(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), vm = 0, rss = 0;
+
+    cr_assert_not_null(f);
+    cr_assert_eq(fscanf(f, "%zu %zu", &vm, &rss), 2);
+    fclose(f);
+    return (struct statm){vm * page, rss * page};
+}
+
+/* Touches about arg bytes of its stack, parks, and returns. */
+static void *touch_and_park(void *arg)
+{
+    size_t n = (size_t)(uintptr_t)arg;
+    volatile char *p = __builtin_alloca(n);
+
+    for (size_t i = 0; i < n; i += 512)
+        p[i] = (char)i;
+    corio_coro_yield();
+    return (void *)(uintptr_t)p[0];
+}
+
+/* n coroutines alive at once, each touching `touch` bytes of its stack,
+ * then all finished and freed. Returns the memory at the peak. */
+static struct statm burst(int mode, size_t stack_size, size_t touch, int n)
+{
+    corio_coro_attr attr = {.stack_mode = mode, .stack_size = stack_size};
+    corio_coro **co = calloc((size_t)n, sizeof(*co));
+    struct statm peak;
+
+    cr_assert_not_null(co);
+    for (int i = 0; i < n; i++) {
+        co[i] = corio_coro_new(touch_and_park, (void *)(uintptr_t)touch, &attr);
+        cr_assert_not_null(co[i], "coroutine %d: %s", i, strerror(errno));
+        cr_assert_eq(corio_coro_resume(co[i]), 0);
+    }
+    peak = statm_now();
+    for (int i = 0; i < n; i++) {
+        cr_assert_eq(corio_coro_resume(co[i]), 0);
+        cr_assert_eq(corio_coro_status(co[i]), CORIO_CORO_DEAD);
+        cr_assert_eq(corio_coro_free(co[i]), 0);
+    }
+    free(co);
+    return peak;
+}
+
+Test(coro_stack, compact_burst_gives_its_memory_back, .timeout = TIMEOUT)
+{
+    const int n = SCALE(200000);
+    const size_t touch = 3 * 1024;
+    struct statm base, peak, after;
+
+    /* A first small burst, so that the pool and the thread's first slab
+     * count in the baseline. */
+    burst(CORIO_STACK_COMPACT, CORIO_STACK_MIN, touch, 64);
+    base = statm_now();
+    peak = burst(CORIO_STACK_COMPACT, CORIO_STACK_MIN, touch, n);
+    after = statm_now();
+    if (RUNNING_ON_VALGRIND)
+        return; /* valgrind's own memory hides the figures */
+    cr_log_info("compact burst of %d: RSS %zu KiB before, %zu KiB at the "
+                "peak, %zu KiB after; VM %zu MiB before, %zu MiB at the peak, "
+                "%zu MiB after", n, base.rss >> 10, peak.rss >> 10,
+                after.rss >> 10, base.vm >> 20, peak.vm >> 20, after.vm >> 20);
+    /* The burst was real: at least the touched bytes were resident. */
+    cr_assert_gt(peak.rss - base.rss, (size_t)n * touch,
+                 "peak %zu KiB, base %zu KiB", peak.rss >> 10, base.rss >> 10);
+    /* And it went back: what the pool keeps (256 stacks of 8 KiB) and
+     * some slack, not the burst's hundreds of MiB. */
+    cr_assert_lt(after.rss, base.rss + ((size_t)16 << 20) + ASAN_SLACK,
+                 "after %zu KiB, base %zu KiB, peak %zu KiB", after.rss >> 10,
+                 base.rss >> 10, peak.rss >> 10);
+    /* Idle slabs are unmapped (one is kept), so the address space comes
+     * back too, and with it the page tables. */
+    cr_assert_lt(after.vm, base.vm + ((size_t)256 << 20),
+                 "VM after %zu MiB, base %zu MiB, peak %zu MiB",
+                 after.vm >> 20, base.vm >> 20, peak.vm >> 20);
+}
+
+Test(coro_stack, guarded_pool_is_bounded, .timeout = TIMEOUT)
+{
+    const size_t touch = 256 * 1024;
+    struct statm base, peak, after;
+
+    burst(CORIO_STACK_GUARDED, 1 << 20, touch, 2);
+    base = statm_now();
+    peak = burst(CORIO_STACK_GUARDED, 1 << 20, touch, 64); /* 16 MiB touched */
+    after = statm_now();
+    if (RUNNING_ON_VALGRIND)
+        return;
+    cr_assert_gt(peak.rss - base.rss, (size_t)48 * touch, /* 2 were warm */
+                 "peak %zu KiB, base %zu KiB", peak.rss >> 10, base.rss >> 10);
+    /* The pool keeps 8 MiB of 1 MiB stacks: 8 of them, 2 MiB touched. */
+    cr_assert_lt(after.rss, base.rss + ((size_t)6 << 20),
+                 "after %zu KiB, base %zu KiB, peak %zu KiB", after.rss >> 10,
+                 base.rss >> 10, peak.rss >> 10);
+}
+
+/* Slots given back to their slab lose their pages; a slot in use keeps its
+ * struct and frames, which lie in a page shared with its neighbour. Big
+ * slots, so that the pool keeps only two (8 MiB) and the others are given
+ * back, interleaved with slots in use. */
+Test(coro_stack, given_back_slots_leave_their_neighbours_intact,
+     .timeout = TIMEOUT)
+{
+    enum { N = 16 };
+    corio_coro_attr attr = {.stack_mode = CORIO_STACK_COMPACT,
+                            .stack_size = 4 << 20};
+    corio_coro *co[N];
+
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N; i++) {
+            co[i] = corio_coro_new(touch_and_park, (void *)(uintptr_t)2048,
+                                   &attr);
+            cr_assert_not_null(co[i]);
+            cr_assert_eq(corio_coro_resume(co[i]), 0);
+        }
+        for (int parity = 0; parity < 2; parity++)
+            for (int i = parity; i < N; i += 2) {
+                /* It runs again after its neighbours (and on the second
+                 * pass itself) were given back. */
+                cr_assert_eq(corio_coro_resume(co[i]), 0);
+                cr_assert_eq(corio_coro_status(co[i]), CORIO_CORO_DEAD);
+                cr_assert_eq(corio_coro_free(co[i]), 0);
+            }
+    }
 }

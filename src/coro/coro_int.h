@@ -35,13 +35,27 @@
  * lands in it (address space only, no memory). */
 #define CORIO__GUARD ((size_t)64 * 1024)
 
+struct corio__slab;
+
+/* Valgrind must know the stacks, or it takes a switch for a huge frame. */
+#ifdef CORIO_VALGRIND
+#include <valgrind/valgrind.h>
+#define CORIO_VG_REGISTER(lo, size) VALGRIND_STACK_REGISTER((lo), (lo) + (size))
+#define CORIO_VG_DEREGISTER(id) VALGRIND_STACK_DEREGISTER(id)
+#else
+#define CORIO_VG_REGISTER(lo, size) 0u
+#define CORIO_VG_DEREGISTER(id) ((void)(id))
+#endif
+
 /* A stack: the usable bytes [lo, lo + size). A guarded stack has
- * CORIO__GUARD bytes of PROT_NONE just below lo. */
+ * CORIO__GUARD bytes of PROT_NONE just below lo; a compact stack is a slot
+ * of a slab (slab.c). */
 struct corio__stack {
     char *lo;
     size_t size;
     int mode;         /* enum corio_stack_mode */
     unsigned vg_id;   /* valgrind's stack id, 0 outside valgrind */
+    struct corio__slab *slab; /* compact: the slab the slot belongs to */
 };
 
 /* Take a stack of at least size bytes (a multiple of the page size) from the
@@ -51,6 +65,23 @@ int corio__stack_get(struct corio__stack *st, size_t size, int mode);
 
 /* Give a stack back to the calling thread's pool (or to the system). */
 void corio__stack_put(const struct corio__stack *st);
+
+#ifdef CORIO_ASAN
+/* Give the whole pages of ASan's shadow of [p, p + n) back to the system:
+ * they read as zeros again, "addressable", the state stack memory must be
+ * in when it is next used. For memory unmapped or given back, whose shadow
+ * would otherwise stay resident (ASan's unpoisoning writes the zeros). */
+void corio__asan_drop_shadow(const char *p, size_t n);
+#endif
+
+/* Compact slots, shared by all threads (slab.c). Take a slot of size bytes
+ * (a multiple of the page size): one given back earlier, or one of a new
+ * slab. Returns 0, or -1 with errno ENOMEM. */
+int corio__slab_take(struct corio__stack *st, size_t size);
+
+/* Give a slot back for good: its memory returns to the system (the thread
+ * pools keep the slots they reuse soon). */
+void corio__slab_give(const struct corio__stack *st);
 
 /* The page size, cached. */
 size_t corio__page_size(void);

@@ -1,18 +1,18 @@
-/* src/coro/stack.c -- coroutine stacks.
+/* src/coro/stack.c -- coroutine stacks and the per-thread pools.
  *
  * A GUARDED stack is its own mapping with CORIO__GUARD bytes of PROT_NONE
- * below it (address space only: it costs no memory). A
- * COMPACT stack is a slot of a large slab mapping shared by many stacks, with
- * no guard page: it exists because Linux limits a process to 65530 mappings
- * by default and a guarded stack costs two.
+ * below it. A COMPACT stack is a slot of a large slab shared by many stacks
+ * (slab.c), with no guard region: it exists because Linux limits a process
+ * to 65530 mappings by default and a guarded stack costs two.
  *
  * Freed stacks go to a per-thread pool, one free list per (mode, size), so
  * that making a coroutine costs no system call once the pool is warm. The
  * free-list node is written at the top of the freed stack, which is already
- * resident. Slabs are carved with a bump pointer, so a slot's pages are
- * touched only when a coroutine uses them, and slabs are never unmapped
- * (they are reused through the pools), so a stack may be freed by a thread
- * other than the one that made it. */
+ * resident. A pool keeps at most POOL_KEEP stacks of a (mode, size), and no
+ * more than POOL_BYTES of them: past that a freed guarded stack is unmapped
+ * and a compact slot is given back to slab.c, which returns its memory to
+ * the system. So a burst of coroutines leaves a bounded pool behind, while a
+ * steady load reuses warm stacks without a system call. */
 #include "coro_int.h"
 
 #include <errno.h>
@@ -21,19 +21,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#ifdef CORIO_VALGRIND
-#include <valgrind/valgrind.h>
-#define VG_REGISTER(lo, size) VALGRIND_STACK_REGISTER((lo), (lo) + (size))
-#define VG_DEREGISTER(id) VALGRIND_STACK_DEREGISTER(id)
-#else
-#define VG_REGISTER(lo, size) 0u
-#define VG_DEREGISTER(id) ((void)(id))
+#ifdef CORIO_ASAN
+#include <sanitizer/asan_interface.h>
 #endif
 
 #define CLASSES 8            /* (mode, size) pairs cached per thread */
-#define GUARDED_CACHE 256    /* guarded stacks kept per class */
-#define SLAB_BYTES (64u << 20)
-#define SLAB_MIN_SLOTS 16
+#define POOL_KEEP 256        /* free stacks kept per class... */
+#define POOL_BYTES ((size_t)8 << 20) /* ...and at most this much stack */
 
 struct node {                /* a freed stack, at its own top */
     struct node *next;
@@ -43,9 +37,8 @@ struct node {                /* a freed stack, at its own top */
 struct class {
     size_t size;
     int mode;
-    size_t count;
+    size_t count, keep;      /* free stacks, and how many may be kept */
     struct node *free;
-    char *bump, *end;        /* compact: the uncarved rest of the last slab */
 };
 
 struct pool {
@@ -56,10 +49,6 @@ struct pool {
 static __thread struct pool *tpool;
 static pthread_key_t pool_key;
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
-
-/* Compact slots left by threads that exited, shared by all threads. */
-static pthread_mutex_t orphan_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct node *orphans;
 
 size_t corio__page_size(void)
 {
@@ -75,21 +64,43 @@ static struct node *node_of(const struct corio__stack *st)
     return (struct node *)(st->lo + st->size - sizeof(struct node));
 }
 
-static void orphan(struct node *n)
+#ifdef CORIO_ASAN
+void corio__asan_drop_shadow(const char *p, size_t n)
 {
-    pthread_mutex_lock(&orphan_mu);
-    n->next = orphans;
-    __atomic_store_n(&orphans, n, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&orphan_mu);
+    size_t scale, offset, page = corio__page_size();
+    uintptr_t lo, hi;
+
+    __asan_get_shadow_mapping(&scale, &offset);
+    lo = ((uintptr_t)p >> scale) + offset;
+    hi = (((uintptr_t)p + n) >> scale) + offset;
+    lo = (lo + page - 1) & ~(uintptr_t)(page - 1); /* whole pages only */
+    hi &= ~(uintptr_t)(page - 1);
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
+#endif
 
 static void unmap_guarded(const struct corio__stack *st)
 {
-    VG_DEREGISTER(st->vg_id);
+    CORIO_VG_DEREGISTER(st->vg_id);
+#ifdef CORIO_ASAN
+    /* Whatever is mapped here next must not inherit the frames' poison. */
+    __asan_unpoison_memory_region(st->lo, st->size);
+    corio__asan_drop_shadow(st->lo, st->size);
+#endif
     munmap(st->lo - CORIO__GUARD, st->size + CORIO__GUARD);
 }
 
-/* At thread exit: guarded stacks are unmapped, compact slots orphaned. */
+/* A stack no pool keeps: back to the system. */
+static void release(const struct corio__stack *st)
+{
+    if (st->mode == CORIO_STACK_GUARDED)
+        unmap_guarded(st);
+    else
+        corio__slab_give(st);
+}
+
+/* At thread exit, the pool's stacks go back to the system. */
 static void pool_free(void *p)
 {
     struct pool *pool = p;
@@ -98,29 +109,35 @@ static void pool_free(void *p)
         struct node *n = pool->cls[i].free, *next;
 
         for (; n != NULL; n = next) {
+            struct corio__stack st = n->st; /* the node goes with the stack */
+
             next = n->next;
-            if (n->st.mode == CORIO_STACK_GUARDED) {
-                unmap_guarded(&n->st);
-                continue;
-            }
-            orphan(n);
+            release(&st);
         }
     }
     free(pool);
     tpool = NULL;
 }
 
-static void pool_key_make(void)
+static void pool_init_once(void)
 {
     pthread_key_create(&pool_key, pool_free);
+}
+
+static size_t pool_keep(size_t size)
+{
+    size_t n = POOL_BYTES / size;
+
+    return n > POOL_KEEP ? POOL_KEEP : n > 0 ? n : 1;
 }
 
 static struct class *class_of(size_t size, int mode)
 {
     struct pool *pool = tpool;
+    struct class *c;
 
     if (CORIO_UNLIKELY(pool == NULL)) {
-        pthread_once(&pool_once, pool_key_make);
+        pthread_once(&pool_once, pool_init_once);
         pool = calloc(1, sizeof(*pool));
         if (pool == NULL)
             return NULL;
@@ -132,9 +149,11 @@ static struct class *class_of(size_t size, int mode)
             return &pool->cls[i];
     if (pool->used == CLASSES)
         return NULL; /* uncached: made and released one by one */
-    pool->cls[pool->used].size = size;
-    pool->cls[pool->used].mode = mode;
-    return &pool->cls[pool->used++];
+    c = &pool->cls[pool->used++];
+    c->size = size;
+    c->mode = mode;
+    c->keep = pool_keep(size);
+    return c;
 }
 
 static int map_guarded(struct corio__stack *st, size_t size)
@@ -152,56 +171,8 @@ static int map_guarded(struct corio__stack *st, size_t size)
     st->lo = base + CORIO__GUARD;
     st->size = size;
     st->mode = CORIO_STACK_GUARDED;
-    st->vg_id = VG_REGISTER(st->lo, size);
-    return 0;
-}
-
-/* A compact slot: an orphan of the right size, or the next slab slot. */
-static int carve_compact(struct corio__stack *st, struct class *c, size_t size)
-{
-    if (__atomic_load_n(&orphans, __ATOMIC_RELAXED) != NULL) {
-        struct node **pp, *n = NULL;
-
-        pthread_mutex_lock(&orphan_mu);
-        for (pp = &orphans; *pp != NULL; pp = &(*pp)->next)
-            if ((*pp)->st.size == size) {
-                n = *pp;
-                __atomic_store_n(pp, n->next, __ATOMIC_RELAXED);
-                break;
-            }
-        pthread_mutex_unlock(&orphan_mu);
-        if (n != NULL) {
-            *st = n->st;
-            return 0;
-        }
-    }
-    if (c == NULL || c->bump == c->end) {
-        size_t slots = SLAB_BYTES / size;
-        char *slab;
-
-        if (slots < SLAB_MIN_SLOTS)
-            slots = SLAB_MIN_SLOTS;
-        slab = mmap(NULL, slots * size, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (slab == MAP_FAILED)
-            return -1;
-        /* A huge page would make a 2 MiB slab region resident at once. */
-        madvise(slab, slots * size, MADV_NOHUGEPAGE);
-        if (c == NULL) {
-            /* No class to keep the rest in: the remainder stays untouched
-             * address space, which costs no memory. */
-            st->lo = slab;
-            goto done;
-        }
-        c->bump = slab;
-        c->end = slab + slots * size;
-    }
-    st->lo = c->bump;
-    c->bump += size;
-done:
-    st->size = size;
-    st->mode = CORIO_STACK_COMPACT;
-    st->vg_id = VG_REGISTER(st->lo, size);
+    st->slab = NULL;
+    st->vg_id = CORIO_VG_REGISTER(st->lo, size);
     return 0;
 }
 
@@ -218,7 +189,7 @@ int corio__stack_get(struct corio__stack *st, size_t size, int mode)
         return 0;
     }
     if (mode == CORIO_STACK_COMPACT)
-        return carve_compact(st, c, size);
+        return corio__slab_take(st, size);
     return map_guarded(st, size);
 }
 
@@ -227,17 +198,12 @@ void corio__stack_put(const struct corio__stack *st)
     struct class *c = class_of(st->size, st->mode);
     struct node *n;
 
-    if (st->mode == CORIO_STACK_GUARDED &&
-        (c == NULL || c->count >= GUARDED_CACHE)) {
-        unmap_guarded(st);
+    if (c == NULL || c->count >= c->keep) {
+        release(st);
         return;
     }
     n = node_of(st);
     n->st = *st;
-    if (c == NULL) { /* a compact slot with no class */
-        orphan(n);
-        return;
-    }
     n->next = c->free;
     c->free = n;
     c->count++;
