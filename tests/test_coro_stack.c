@@ -1,9 +1,10 @@
-/* tests/test_coro_stack.c -- stack overflows: a guarded stack's overflow
- * (deep recursion, and frames of 12, 16, 60 and 100 KiB that jump past the
- * end of the stack) is reported by name and aborts; a compact stack's
- * overflow is reported at a switch; other faults and the handler turned off
- * give a plain SIGSEGV; the memory of a burst of coroutines goes back to the
- * system.
+/* tests/test_coro_stack.c -- stack overflows and the memory of the stack
+ * pools: a guarded stack's overflow (deep recursion, and frames of 12, 16,
+ * 60 and 100 KiB that jump past the end of the stack) is reported by name and
+ * aborts; a compact stack's overflow (its stack pointer at the bottom, or its
+ * canary overwritten) is reported at the next switch; other faults and the
+ * handler turned off give a plain SIGSEGV; the memory of a burst of
+ * coroutines goes back to the system.
  *
  * The overflows run in a forked child whose stderr is captured. The file is
  * built without -fstack-clash-protection (tests/CMakeLists.txt), so that a
@@ -124,6 +125,10 @@ static bool asan_reported(const char *err)
 #define GUARD_HIT "a fault in its guard region"
 #define FAULT_SP "a fault with the stack pointer below the stack"
 #define SWITCH_SP "the stack pointer at the bottom of the stack when it switched"
+#define SWITCH_CANARY "the canary at the bottom of the stack overwritten, " \
+                      "found when it switched"
+#define FREE_CANARY "the canary at the bottom of the stack overwritten, " \
+                    "found when it was freed"
 
 /* ---- guarded stacks: deep recursion ------------------------------------- */
 
@@ -548,6 +553,25 @@ static void *overflow_then_yield(void *arg)
     return (void *)(intptr_t)recurse_below();
 }
 
+/* A frame larger than the whole stack, written from end to end, returns
+ * before the coroutine yields: only the canary tells. */
+__attribute__((noipa)) static void smash(void)
+{
+    volatile char buf[20 * 1024];
+
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (char)(i * 7 + 1);
+    sink(buf);
+}
+
+static void *smash_then_yield(void *arg)
+{
+    (void)arg;
+    smash();
+    corio_coro_yield();
+    return NULL;
+}
+
 /* Two coroutines of a fresh size: co's slot lies just above pad's, so the
  * frames that go below co's stack land in pad's slot, not in a stranger's
  * memory or in unmapped memory. */
@@ -570,18 +594,110 @@ static void compact_sp_child(void)
 
     corio_coro_resume(co);
     dprintf(STDERR_FILENO, "yielded at the bottom\n");
-    corio_coro_resume(co); /* the check before the switch catches it */
     _exit(4);
 }
 
-Test(coro_stack, compact_sp_at_the_bottom_is_caught_at_the_next_switch,
+Test(coro_stack, compact_sp_at_the_bottom_is_caught_at_the_switch,
      .timeout = TIMEOUT)
 {
     static char err[16384];
     int status = run_child(compact_sp_child, err, sizeof(err));
 
-    cr_assert_not_null(strstr(err, "yielded at the bottom"), "stderr: %s", err);
+    /* Caught as the coroutine switches away, before its resumer runs. */
+    cr_assert_null(strstr(err, "yielded at the bottom"), "stderr: %s", err);
     expect_report(status, err, "deep-compact", 16 * 1024, SWITCH_SP);
+}
+
+static void compact_smash_child(void)
+{
+    corio_coro *co = compact_over_pad(smash_then_yield, "smasher");
+
+    corio_coro_resume(co);
+    dprintf(STDERR_FILENO, "yielded\n");
+    _exit(4);
+}
+
+Test(coro_stack, compact_canary_smashed_by_a_frame_is_caught_at_the_switch,
+     .timeout = TIMEOUT)
+{
+    static char err[16384];
+    int status;
+
+    if (RUNNING_ON_VALGRIND)
+        cr_skip_test("memcheck reports the frame's writes below the stack "
+                     "itself");
+    status = run_child(compact_smash_child, err, sizeof(err));
+    cr_assert_null(strstr(err, "yielded\n"), "stderr: %s", err);
+    expect_report(status, err, "smasher", 16 * 1024, SWITCH_CANARY);
+}
+
+/* The canary of a suspended coroutine damaged from outside: caught when the
+ * coroutine next switches away, or when it is freed. */
+static void *yield_twice(void *arg)
+{
+    (void)arg;
+    corio_coro_yield();
+    corio_coro_yield();
+    return NULL;
+}
+
+static corio_coro *compact_coro(corio_fn fn, const char *name)
+{
+    corio_coro_attr attr = {.stack_mode = CORIO_STACK_COMPACT, .name = name};
+    corio_coro *co = corio_coro_new(fn, NULL, &attr);
+
+    if (co == NULL)
+        _exit(3);
+    print_id(co);
+    return co;
+}
+
+static void canary_switch_child(void)
+{
+    corio_coro *co = compact_coro(yield_twice, "victim");
+
+    if (corio_coro_resume(co) != 0)
+        _exit(5);
+    /* The canary's top word, the one checked at every switch. */
+    ((uintptr_t *)co->stack.lo)[CORIO__CANARY_WORDS - 1] ^= 1;
+    dprintf(STDERR_FILENO, "damaged\n");
+    corio_coro_resume(co);
+    dprintf(STDERR_FILENO, "switched back\n");
+    _exit(4);
+}
+
+Test(coro_stack, compact_canary_damaged_is_caught_at_the_next_switch,
+     .timeout = TIMEOUT)
+{
+    static char err[16384];
+    int status = run_child(canary_switch_child, err, sizeof(err));
+
+    cr_assert_not_null(strstr(err, "damaged\n"), "stderr: %s", err);
+    cr_assert_null(strstr(err, "switched back"), "stderr: %s", err);
+    expect_report(status, err, "victim", CORIO_STACK_DEFAULT, SWITCH_CANARY);
+}
+
+static void canary_free_child(void)
+{
+    corio_coro *co = compact_coro(yield_twice, "victim");
+
+    if (corio_coro_resume(co) != 0)
+        _exit(5);
+    /* The lowest word, checked when the coroutine is freed. */
+    ((uintptr_t *)co->stack.lo)[0] = 0;
+    corio_coro_free(co);
+    dprintf(STDERR_FILENO, "freed\n");
+    _exit(4);
+}
+
+Test(coro_stack, compact_canary_damaged_is_caught_when_freed,
+     .timeout = TIMEOUT)
+{
+    static char err[16384];
+    int status = run_child(canary_free_child, err, sizeof(err));
+
+    cr_assert_null(strstr(err, "freed\n"), "stderr: %s", err);
+    expect_report(status, err, "victim", CORIO_STACK_DEFAULT, FREE_CANARY);
 }
 
 /* ---- memory comes back ------------------------------------------------- */
@@ -699,7 +815,7 @@ Test(coro_stack, guarded_pool_is_bounded, .timeout = TIMEOUT)
 }
 
 /* Slots given back to their slab lose their pages; a slot in use keeps its
- * struct and frames, which lie in a page shared with its neighbour. Big
+ * canary and its struct, which lie in pages shared with its neighbours. Big
  * slots, so that the pool keeps only two (8 MiB) and the others are given
  * back, interleaved with slots in use. */
 Test(coro_stack, given_back_slots_leave_their_neighbours_intact,
@@ -719,8 +835,8 @@ Test(coro_stack, given_back_slots_leave_their_neighbours_intact,
         }
         for (int parity = 0; parity < 2; parity++)
             for (int i = parity; i < N; i += 2) {
-                /* It runs again after its neighbours (and on the second
-                 * pass itself) were given back. */
+                /* Its switch away checks its canary, after its neighbours
+                 * (and on the second pass itself) were given back. */
                 cr_assert_eq(corio_coro_resume(co[i]), 0);
                 cr_assert_eq(corio_coro_status(co[i]), CORIO_CORO_DEAD);
                 cr_assert_eq(corio_coro_free(co[i]), 0);

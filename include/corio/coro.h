@@ -52,10 +52,12 @@ typedef void *(*corio_fn)(void *arg);
  *   the guard. Each stack costs two kernel memory mappings, so a default
  *   kernel (vm.max_map_count = 65530) holds about 32,000 of them; past that,
  *   corio_coro_new falls back to a COMPACT stack instead of failing.
- * COMPACT: stacks carved from large shared slabs, no guard page; overflow is
- *   caught by a stack-limit check at every switch (a deep overflow between
- *   two switches can corrupt the neighbouring stack before it is caught).
- *   Reaches millions of parked coroutines. */
+ * COMPACT: stacks carved from large shared slabs, no guard region; an
+ *   overflow is caught at the coroutine's next switch by a check of its
+ *   stack pointer and of a canary at the bottom of its stack. Until then it
+ *   can corrupt the neighbouring stack, and an overflow that skips the
+ *   canary and returns before the switch is not seen at all. Reaches
+ *   millions of parked coroutines. */
 enum corio_stack_mode {
     CORIO_STACK_GUARDED = 0,
     CORIO_STACK_COMPACT = 1,

@@ -14,7 +14,6 @@
 #ifdef CORIO_ARCH_UCONTEXT
 #include <ucontext.h>
 typedef struct corio__ctx {
-    void *sp; /* about the stack pointer at the last switch (frame address) */
     int err;  /* errno while switched out */
     ucontext_t uc;
 } corio__ctx;
@@ -38,6 +37,22 @@ void corio__arch_set_errno(corio__ctx *ctx, int err);
  * [lo, lo + size). entry must never return: it ends by switching away. */
 void corio__arch_make(corio__ctx *ctx, char *lo, size_t size,
                       void (*entry)(void *), void *arg);
+
+/* The stack pointer where it is called (inlined), for the overflow checks
+ * made when a coroutine is left. Elsewhere, the frame address is close. */
+static inline char *corio__arch_sp(void)
+{
+    char *sp;
+
+#if defined(__x86_64__)
+    __asm__ volatile("movq %%rsp, %0" : "=r"(sp));
+#elif defined(__aarch64__)
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+#else
+    sp = __builtin_frame_address(0);
+#endif
+    return sp;
+}
 
 /* The architecture's name, for diagnostics and benchmarks. */
 extern const char corio__arch_name[];

@@ -29,7 +29,6 @@ void corio__arch_make(corio__ctx *ctx, char *lo, size_t size,
     ctx->uc.uc_stack.ss_sp = lo;
     ctx->uc.uc_stack.ss_size = size;
     ctx->uc.uc_link = NULL;
-    ctx->sp = lo + size;
     ctx->err = 0;
     makecontext(&ctx->uc, (void (*)(void))boot, 4, (unsigned)(e >> 16 >> 16),
                 (unsigned)e, (unsigned)(a >> 16 >> 16), (unsigned)a);
@@ -41,9 +40,6 @@ static __thread int passed;
 int corio__arch_switch(corio__ctx *from, corio__ctx *to, int *errp, int val)
 {
     from->err = *errp;
-    /* For the compact-stack overflow check: a little above the real stack
-     * pointer, well within the 256-byte red zone. */
-    from->sp = __builtin_frame_address(0);
     passed = val;
     swapcontext(&from->uc, &to->uc);
     *errp = from->err;

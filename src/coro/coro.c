@@ -1,11 +1,14 @@
 /* src/coro/coro.c -- coroutines: creation, resume/yield, the switch with
- * its per-coroutine errno and sanitizer bookkeeping, and the compact stacks'
- * overflow check at switches (the reports: overflow.c).
+ * its per-coroutine errno and sanitizer bookkeeping, and the overflow
+ * checks made when a coroutine is left (the reports: overflow.c).
  *
  * Memory layout of a coroutine (the stack grows down):
  *
- *   lo                                                        lo + size
- *   | [guard] | machine stack ...  <-- sp | extra | struct corio_coro |
+ *          lo                                                lo + size
+ *   guard  | canary | machine stack ...  <-- sp | extra | struct corio_coro |
+ *
+ * A guarded stack has the guard region below lo and no canary; a compact
+ * stack has the canary and no guard region.
  *
  * The thread's own stack is represented by a pseudo-coroutine (`main` in
  * struct thread) so that a switch always goes from one corio_coro to
@@ -26,10 +29,6 @@
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
-
-/* Compact stacks: a saved stack pointer this close to the bottom of the
- * stack is reported as an overflow. */
-#define REDZONE 256
 
 struct thread {
     corio_coro *current;  /* running coroutine, &main on the thread's stack */
@@ -53,6 +52,7 @@ static corio_coro *thread_init(void)
 {
     th.main.id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
     strcpy(th.main.name, "main");
+    th.main.canary = &corio__canary;
     th.errp = &errno;
 #ifdef CORIO_TSAN
     th.main.tsan_fiber = __tsan_get_current_fiber();
@@ -81,16 +81,44 @@ corio_coro *corio_coro_self(void)
     return co == &th.main ? NULL : co;
 }
 
-/* ---- Stack overflow ----------------------------------------------------
- * A guarded stack's overflow faults in its guard region (overflow.c). */
+/* ---- Stack overflow ---------------------------------------------------
+ * A guarded stack's overflow faults in its guard region (overflow.c). A
+ * compact stack has no guard: each time a coroutine is left, by a switch or
+ * by its end, its stack pointer is compared with the bottom of its stack
+ * (less a red zone) and its canary with the process's value, so an overflow
+ * is caught at the first switch after it, before the coroutine's damage
+ * spreads further. Two compares, no branch on the stack mode: guarded
+ * stacks and the thread's own stack pass them by construction. */
 
-/* Compact stacks have no guard: the stack pointer a coroutine saved when it
- * last switched out is checked before it is switched back in. (The
- * ucontext fallback saves its frame address there, a few words above.) */
-static inline void check_limit(corio_coro *co)
+/* Compact stacks: a stack pointer this close to the bottom of the stack is
+ * reported as an overflow. */
+#define REDZONE 256
+
+static inline bool stack_broken(const corio_coro *co)
 {
-    if (CORIO_UNLIKELY((char *)co->ctx.sp < co->limit))
-        corio__overflow_abort(co, CORIO__BY_SWITCH_SP);
+    return CORIO_UNLIKELY(corio__arch_sp() < co->limit) ||
+           CORIO_UNLIKELY(*co->canary != corio__canary);
+}
+
+/* Out of line and not declared noreturn, so that the fast paths reach it by
+ * a tail jump and need no stack frame of their own. */
+__attribute__((noinline, cold)) static int overflow_found(const corio_coro *co)
+{
+    corio__overflow_abort(co, corio__arch_sp() < co->limit
+                                  ? CORIO__BY_SWITCH_SP
+                                  : CORIO__BY_SWITCH_CANARY);
+}
+
+/* When a compact coroutine is freed: every canary word. */
+static void check_freed(const corio_coro *co)
+{
+    const uintptr_t *w = (const uintptr_t *)co->stack.lo;
+
+    if (co->stack.mode != CORIO_STACK_COMPACT)
+        return;
+    for (int i = 0; i < CORIO__CANARY_WORDS; i++)
+        if (w[i] != corio__canary)
+            corio__overflow_abort(co, CORIO__BY_FREE_CANARY);
 }
 
 /* ---- Switching --------------------------------------------------------
@@ -142,7 +170,8 @@ void corio__coro_switch(corio_coro *to)
 {
     corio_coro *me = self();
 
-    check_limit(to);
+    if (stack_broken(me))
+        overflow_found(me);
     th.current = to;
     switch_to(me, to, false, 0);
 }
@@ -156,6 +185,8 @@ static void coro_main(void *arg)
     co->result = co->fn(co->arg);
     if (co->locals != NULL)
         corio__locals_destroy(co);
+    if (stack_broken(co))
+        overflow_found(co);
     to = co->caller;
     co->caller = CORO_DEAD;
     th.current = to;
@@ -186,7 +217,8 @@ static inline __attribute__((always_inline)) int resume(corio_coro *co, int val)
         return resume_first(co, val);
     if (CORIO_UNLIKELY(co == NULL || co->caller != NULL))
         return resume_fail(co);
-    check_limit(co);
+    if (stack_broken(me))
+        return overflow_found(me);
     co->caller = me;
     th.current = co;
     return switch_to(me, co, false, val);
@@ -214,6 +246,8 @@ static inline __attribute__((always_inline)) int yield(int val)
 
     if (CORIO_UNLIKELY(me == NULL || (to = me->caller) == NULL))
         return yield_fail();
+    if (stack_broken(me))
+        return overflow_found(me);
     me->caller = NULL;
     th.current = to;
     return switch_to(me, to, false, val);
@@ -264,6 +298,9 @@ corio_coro *corio__coro_new(corio_fn fn, void *arg, const corio_coro_attr *attr,
      * returned (a coroutine ends by switching away): clear them. */
     __asan_unpoison_memory_region(st.lo, st.size);
 #endif
+    if (st.mode == CORIO_STACK_COMPACT)
+        for (int i = 0; i < CORIO__CANARY_WORDS; i++)
+            ((uintptr_t *)st.lo)[i] = corio__canary;
     /* The struct at the very top, the extra bytes below it, then the stack. */
     extra_size = (extra_size + 15) & ~(size_t)15;
     top = (sizeof(*co) + 15) & ~(size_t)15;
@@ -277,8 +314,12 @@ corio_coro *corio__coro_new(corio_fn fn, void *arg, const corio_coro_attr *attr,
     co->fn = fn;
     co->arg = arg;
     co->id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
-    if (st.mode == CORIO_STACK_COMPACT)
+    co->canary = &corio__canary;
+    if (st.mode == CORIO_STACK_COMPACT) {
         co->limit = st.lo + REDZONE;
+        /* The top word: the first one a frame going too deep reaches. */
+        co->canary = (const uintptr_t *)st.lo + CORIO__CANARY_WORDS - 1;
+    }
     if (attr->name != NULL) {
         strncpy(co->name, attr->name, sizeof(co->name) - 1);
     }
@@ -338,8 +379,7 @@ int corio_coro_free(corio_coro *co)
         errno = EBUSY;
         return -1;
     }
-    if (co->caller == NULL)
-        check_limit(co);
+    check_freed(co);
     if (co->locals != NULL)
         corio__locals_destroy(co);
 #ifdef CORIO_TSAN

@@ -35,6 +35,11 @@
  * lands in it (address space only, no memory). */
 #define CORIO__GUARD ((size_t)64 * 1024)
 
+/* A compact stack's canary: CORIO__CANARY_WORDS copies of corio__canary, a
+ * per-process random value, in the lowest words of the stack. */
+#define CORIO__CANARY_WORDS 2
+extern uintptr_t corio__canary __attribute__((visibility("hidden")));
+
 struct corio__slab;
 
 /* Valgrind must know the stacks, or it takes a switch for a huge frame. */
@@ -49,7 +54,7 @@ struct corio__slab;
 
 /* A stack: the usable bytes [lo, lo + size). A guarded stack has
  * CORIO__GUARD bytes of PROT_NONE just below lo; a compact stack is a slot
- * of a slab (slab.c). */
+ * of a slab (slab.c) with its canary at lo. */
 struct corio__stack {
     char *lo;
     size_t size;
@@ -98,8 +103,14 @@ struct corio__local;
 
 struct corio_coro {
     corio__ctx ctx;             /* saved context while switched out */
-    char *limit;                /* compact stacks: lowest saved sp allowed */
     struct corio_coro *caller;  /* NULL, the resumer, or CORO_DEAD */
+    /* Checked each time the coroutine is left (coro.c): the stack pointer
+     * must be at or above limit (NULL: no limit) and *canary must equal
+     * corio__canary. A compact stack's canary is its top canary word; other
+     * stacks point at corio__canary itself, so the checks need no branch on
+     * the stack mode. */
+    char *limit;
+    const uintptr_t *canary;
     corio_fn fn;
     void *arg;
     void *result;
@@ -154,6 +165,8 @@ enum corio__overflow_how {
     CORIO__BY_GUARD,       /* a fault in the guard region */
     CORIO__BY_FAULT_SP,    /* a fault with the stack pointer below the stack */
     CORIO__BY_SWITCH_SP,   /* the stack pointer near the bottom at a switch */
+    CORIO__BY_SWITCH_CANARY, /* the canary damaged, found at a switch */
+    CORIO__BY_FREE_CANARY, /* the canary damaged, found when freed */
 };
 
 /* Report co's stack overflow on stderr (by name, id and stack size) and

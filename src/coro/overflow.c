@@ -8,7 +8,7 @@
  * at the fault. If the fault is that coroutine's overflow it reports it on
  * stderr by name and aborts; any other fault is handed back to the action
  * that was there before, unchanged. Compact stacks have no guard: coro.c
- * checks them at switches, and reports here.
+ * checks them each time a coroutine is left, and reports here.
  *
  * corio_coro_set_overflow_handler turns the handler off (and back on) for
  * programs that have a SIGSEGV handler of their own. */
@@ -30,6 +30,10 @@ static const char *const how_text[] = {
     [CORIO__BY_FAULT_SP] = "a fault with the stack pointer below the stack",
     [CORIO__BY_SWITCH_SP] = "the stack pointer at the bottom of the stack "
                             "when it switched",
+    [CORIO__BY_SWITCH_CANARY] = "the canary at the bottom of the stack "
+                                "overwritten, found when it switched",
+    [CORIO__BY_FREE_CANARY] = "the canary at the bottom of the stack "
+                              "overwritten, found when it was freed",
 };
 
 struct line {

@@ -35,7 +35,7 @@
 #define SLAB_BYTES ((size_t)64 << 20)
 #define SLAB_MIN_SLOTS 16
 #define IDLE_SLABS 1       /* wholly free slabs kept mapped, per size */
-#define CANARY 16           /* room for a canary at the bottom of a slot */
+#define CANARY (CORIO__CANARY_WORDS * sizeof(uintptr_t))
 
 struct slab_size;
 

@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #ifdef CORIO_ASAN
@@ -28,6 +29,8 @@
 #define CLASSES 8            /* (mode, size) pairs cached per thread */
 #define POOL_KEEP 256        /* free stacks kept per class... */
 #define POOL_BYTES ((size_t)8 << 20) /* ...and at most this much stack */
+
+uintptr_t corio__canary;
 
 struct node {                /* a freed stack, at its own top */
     struct node *next;
@@ -119,8 +122,21 @@ static void pool_free(void *p)
     tpool = NULL;
 }
 
+/* The compact stacks' canary value: random, so that no program writes it
+ * by chance, and never 0, the value of a page given back to the system. */
+static void canary_make(void)
+{
+    uintptr_t v = 0;
+
+    if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
+        v = (uintptr_t)corio_now() * (uintptr_t)0x9E3779B97F4A7C15u ^
+            (uintptr_t)&v;
+    corio__canary = v != 0 ? v : (uintptr_t)0x5AFEC0DE5AFEC0DEu;
+}
+
 static void pool_init_once(void)
 {
+    canary_make();
     pthread_key_create(&pool_key, pool_free);
 }
 
