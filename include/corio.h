@@ -3,6 +3,7 @@
 #ifndef CORIO_H
 #define CORIO_H
 
+#include "corio/error.h"
 #include "corio/coro.h"
 #include "corio/loop.h"
 #include "corio/task.h"

@@ -11,6 +11,8 @@
 #ifndef CORIO_CORO_H
 #define CORIO_CORO_H
 
+#include "corio/error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

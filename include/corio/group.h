@@ -25,6 +25,7 @@
 #define CORIO_GROUP_H
 
 #include "corio/task.h"
+#include "corio/error.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -19,6 +19,7 @@
 #define CORIO_IO_H
 
 #include "corio/coro.h"
+#include "corio/error.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -9,6 +9,7 @@
 #define CORIO_LOOP_H
 
 #include "corio/coro.h"
+#include "corio/error.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -28,6 +28,7 @@
 #define CORIO_SYNC_H
 
 #include "corio/task.h"
+#include "corio/error.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -14,6 +14,7 @@
 #define CORIO_TASK_H
 
 #include "corio/loop.h"
+#include "corio/error.h"
 
 #include <stdio.h>
 

@@ -19,6 +19,7 @@
 #define CORIO_THREAD_H
 
 #include "corio/task.h"
+#include "corio/error.h"
 
 #ifdef __cplusplus
 extern "C" {
