@@ -137,7 +137,7 @@ Test(coro, returns_without_yielding, .timeout = TIMEOUT)
     for (int i = 0; i < 3; i++) {
         errno = 0;
         cr_assert_eq(corio_coro_resume(co), -1);
-        cr_assert_eq(errno, EPIPE, "resume of a dead coroutine: %d", errno);
+        cr_assert_eq(errno, CORIO_EDONE, "resume of a dead coroutine: %d", errno);
     }
     cr_assert_eq(corio_coro_result(co), &x, "a failed resume keeps the result");
     cr_assert_eq(corio_coro_free(co), 0);
@@ -478,7 +478,7 @@ Test(coro, resume_errors, .timeout = TIMEOUT)
     cr_assert_eq(corio_coro_result(co), (void *)7);
     errno = 0;
     cr_assert_eq(corio_coro_resume(co), -1);
-    cr_assert_eq(errno, EPIPE);
+    cr_assert_eq(errno, CORIO_EDONE);
     cr_assert_eq(corio_coro_free(co), 0);
 }
 

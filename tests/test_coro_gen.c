@@ -319,7 +319,7 @@ Test(gen, exhaustion_with_null_out, .timeout = 30)
     cr_assert_eq(corio_gen_close(g), 0);
 }
 
-Test(gen, send_and_next_after_exhaustion_are_epipe, .timeout = 30)
+Test(gen, send_and_next_after_exhaustion_are_edone, .timeout = 30)
 {
     corio_gen *g = new_gen(yield_null_then_return, NULL);
     void *out = NULL;
@@ -327,11 +327,11 @@ Test(gen, send_and_next_after_exhaustion_are_epipe, .timeout = 30)
     cr_assert_eq(corio_gen_next(g, &out), 1);
     cr_assert_eq(corio_gen_next(g, &out), 0);
     out = UNTOUCHED;
-    expect_fail(corio_gen_next(g, &out), EPIPE);
-    expect_fail(corio_gen_next(g, &out), EPIPE);
-    expect_fail(corio_gen_send(g, NULL, &out), EPIPE);
-    expect_fail(corio_gen_send(g, CORIO_INT(5), &out), EPIPE);
-    expect_fail(corio_gen_send(g, CORIO_INT(5), NULL), EPIPE);
+    expect_fail(corio_gen_next(g, &out), CORIO_EDONE);
+    expect_fail(corio_gen_next(g, &out), CORIO_EDONE);
+    expect_fail(corio_gen_send(g, NULL, &out), CORIO_EDONE);
+    expect_fail(corio_gen_send(g, CORIO_INT(5), &out), CORIO_EDONE);
+    expect_fail(corio_gen_send(g, CORIO_INT(5), NULL), CORIO_EDONE);
     cr_assert_eq(out, UNTOUCHED, "a failed send leaves *out alone");
     cr_assert(corio_gen_is_done(g));
     cr_assert_eq(corio_gen_close(g), 0);
@@ -783,7 +783,7 @@ Test(gen, closing_the_outer_while_it_delegates_closes_the_inner,
 
     /* The inner one is closed, not freed: its owner frees it, once. */
     cr_assert(corio_gen_is_done(d.inner));
-    expect_fail(corio_gen_next(d.inner, NULL), EPIPE);
+    expect_fail(corio_gen_next(d.inner, NULL), CORIO_EDONE);
     cr_assert_eq(corio_gen_close(d.inner), 0);
     cr_assert_eq(inner_seen.cleanup, 1, "not run a second time");
     a = new_gen(return_at_once, NULL);
@@ -821,14 +821,14 @@ Test(gen, an_outer_generator_frees_its_inner_one_when_closed, .timeout = 30)
     cr_assert_eq(d.outer.ran, 1, "the outer one's cleanup ran");
 }
 
-/* yield_from an inner generator already exhausted: the EPIPE of its send;
+/* yield_from an inner generator already exhausted: the CORIO_EDONE of its send;
  * of NULL or of itself: EINVAL. */
 static void *delegate_badly(corio_gen *gen, void *arg)
 {
     corio_gen *done = arg;
     void *r = UNTOUCHED;
 
-    expect_fail(corio_gen_yield_from(gen, done, &r), EPIPE);
+    expect_fail(corio_gen_yield_from(gen, done, &r), CORIO_EDONE);
     expect_fail(corio_gen_yield_from(gen, NULL, &r), EINVAL);
     expect_fail(corio_gen_yield_from(gen, gen, &r), EINVAL);
     cr_assert_eq(r, UNTOUCHED);

@@ -93,8 +93,8 @@ CORIO_EXPORT corio_coro *corio_coro_new(corio_fn fn, void *arg,
                                         const corio_coro_attr *attr);
 
 /* Run co until it yields or returns. Returns 0, or -1 with errno EINVAL
- * (co is NULL, running, or active under another resume) or EPIPE (co is
- * dead). */
+ * (co is NULL, running, or active under another resume) or CORIO_EDONE (co
+ * is dead: it has returned). */
 CORIO_EXPORT int corio_coro_resume(corio_coro *co);
 
 /* Suspend the running coroutine and return to the one that resumed it.
@@ -193,8 +193,8 @@ CORIO_EXPORT corio_gen *corio_gen_new(corio_gen_fn fn, void *arg,
  * the yielded value, or the return value when the generator is exhausted.
  * Returns 1 when gen yielded, 0 when it returned (exhausted: Python's
  * StopIteration), -1 with errno: EINVAL (gen NULL; non-NULL value sent to a
- * generator that has not started; gen already running), EPIPE (gen is
- * exhausted or closed). */
+ * generator that has not started; gen already running), CORIO_EDONE (gen is
+ * exhausted or closed: nothing more will come). */
 CORIO_EXPORT int corio_gen_send(corio_gen *gen, void *value, void **out);
 
 /* corio_gen_send(gen, NULL, out): Python's next(gen). */

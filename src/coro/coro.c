@@ -196,7 +196,7 @@ static void coro_main(void *arg)
 
 __attribute__((noinline, cold)) static int resume_fail(corio_coro *co)
 {
-    errno = co != NULL && co->caller == CORO_DEAD ? EPIPE : EINVAL;
+    errno = co != NULL && co->caller == CORO_DEAD ? CORIO_EDONE : EINVAL;
     return -1;
 }
 

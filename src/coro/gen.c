@@ -69,7 +69,7 @@ int corio_gen_send(corio_gen *gen, void *value, void **out)
                        (!gen->started && value != NULL)))
         return gen_fail(EINVAL);
     if (CORIO_UNLIKELY(gen->done))
-        return gen_fail(EPIPE);
+        return gen_fail(CORIO_EDONE);
     gen->started = true;
     gen->out = out;
     if (gen->in != NULL)

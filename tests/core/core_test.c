@@ -71,7 +71,7 @@ static void test_resume_yield(int mode)
     CHECK(norder == 7 && order[1] == 'a' && order[3] == 'b' && order[6] == '3');
     CHECK(corio_coro_status(co) == CORIO_CORO_DEAD);
     CHECK(corio_coro_result(co) == &attr);
-    CHECK(corio_coro_resume(co) == -1 && errno == EPIPE);
+    CHECK(corio_coro_resume(co) == -1 && errno == CORIO_EDONE);
     CHECK(corio_coro_yield() == -1 && errno == EPERM);
     CHECK(corio_coro_free(co) == 0);
 }
