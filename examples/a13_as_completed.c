@@ -25,7 +25,7 @@
  * each one when it is ready: after 1 s, 2 s and 4 s, 4 s in all. In corio
  * the iterator is an object: corio_as_completed_new() over the futures,
  * corio_as_completed_next() waits for the next one to finish (NULL with
- * errno EPIPE once all were returned: Python's StopIteration), and
+ * errno CORIO_EDONE once all were returned: Python's StopIteration), and
  * corio_as_completed_free(). The order is recorded from the moment the
  * iterator is made, so a result is never missed or reordered while main is
  * busy with the previous one.
@@ -88,7 +88,7 @@ static void *top(void *arg)
         printf("Task ret: %s\n", (const char *)corio_future_result(f));
         fflush(stdout); /* each as it comes, also into a pipe */
     }
-    if (errno != EPIPE)
+    if (errno != CORIO_EDONE)
         err = errno; /* ECANCELED: Ctrl+C */
     corio_as_completed_free(it);
     for (int i = 0; i < NWORK; i++) {

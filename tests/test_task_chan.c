@@ -438,20 +438,21 @@ static void *close_main(void *arg)
     for (int i = 0; i < 3; i++) {
         corio_task_join(tr[i], NULL);
         corio_task_join(ts[i], NULL);
-        cr_assert_eq(r[i].err, EPIPE, "receiver %d woken by close", i);
-        cr_assert_eq(s[i].err, EPIPE, "sender %d woken by close", i);
+        cr_assert_eq(r[i].err, CORIO_ECLOSED, "receiver %d woken by close",
+                     i);
+        cr_assert_eq(s[i].err, CORIO_ECLOSED, "sender %d woken by close", i);
     }
-    /* Sends fail; what was buffered is still received, then EPIPE. */
+    /* Sends fail; what was buffered is still received, then CORIO_ECLOSED. */
     cr_assert_eq(corio_chan_send(out, I(9), -1), -1);
-    cr_assert_eq(errno, EPIPE);
+    cr_assert_eq(errno, CORIO_ECLOSED);
     cr_assert_eq(corio_chan_try_send(out, I(9)), -1);
-    cr_assert_eq(errno, EPIPE);
+    cr_assert_eq(errno, CORIO_ECLOSED);
     cr_assert_eq(corio_chan_recv(out, &item, -1), 0);
     cr_assert_eq(N(item), 1);
     cr_assert_eq(corio_chan_recv(out, &item, -1), -1);
-    cr_assert_eq(errno, EPIPE);
+    cr_assert_eq(errno, CORIO_ECLOSED);
     cr_assert_eq(corio_chan_try_recv(out, &item), -1);
-    cr_assert_eq(errno, EPIPE);
+    cr_assert_eq(errno, CORIO_ECLOSED);
     cr_assert_eq(corio_chan_free(in), 0);
     cr_assert_eq(corio_chan_free(out), 0);
     return NULL;
@@ -706,17 +707,17 @@ static void *select_cancel_close_main(void *arg)
     cr_assert_eq(errno, EAGAIN, "no phantom sender");
     corio_chan_try_recv(a, NULL);
 
-    /* Closing a channel completes the select with that entry and EPIPE. */
+    /* Closing a channel completes the select with that entry, CORIO_ECLOSED. */
     s.done = false;
     t = spawn(selector, &s);
     settle();
     corio_chan_close(b);
     corio_task_join(t, NULL);
     cr_assert_eq(s.rc, 1);
-    cr_assert_eq(s.ops[1].err, EPIPE);
+    cr_assert_eq(s.ops[1].err, CORIO_ECLOSED);
     cr_assert_eq(corio_chan_select(s.ops, 2, 0), 1,
                  "a closed channel is ready");
-    cr_assert_eq(s.ops[1].err, EPIPE);
+    cr_assert_eq(s.ops[1].err, CORIO_ECLOSED);
 
     /* A scope's deadline applies; many entries (past the stack array). */
     for (int i = 0; i < 12; i++) {

@@ -6,8 +6,8 @@
  * corio_group_wait returns only after every cleanup has run. Covered: all
  * succeed; a failure cancels the siblings (also before anyone waits); the
  * group's deadline; cancelling the waiting task; corio_group_cancel; an
- * expired deadline scope; spawning from a child; errors (EBUSY, EPIPE,
- * ECANCELED, EDEADLK); many children. Timing asserts use slack.
+ * expired deadline scope; spawning from a child; errors (EBUSY,
+ * CORIO_ECLOSED, ECANCELED, EDEADLK); many children. Timing asserts use slack.
  *
  * Every test has the same .timeout (Criterion leaks in its runner
  * otherwise, see test_thread_pool.c). */
@@ -104,7 +104,8 @@ static void *all_succeed_main(void *arg)
         CHECK(cs[i].finished && !cs[i].cancelled);
     CHECK(corio_group_count(g) == 0);
     /* Closed: no more spawns. */
-    CHECK(corio_group_spawn(g, child_fn, &cs[0], NULL) == NULL && errno == EPIPE);
+    CHECK(corio_group_spawn(g, child_fn, &cs[0], NULL) == NULL &&
+          errno == CORIO_ECLOSED);
     CHECK(corio_group_wait(g) == 0);
     CHECK(corio_group_free(g) == 0);
     CHECK(corio_group_free(NULL) == 0);

@@ -98,7 +98,7 @@ CORIO_EXPORT int corio_futures_wait(corio_future *const *fs, size_t n,
  *     corio_future *f;
  *     while ((f = corio_as_completed_next(it, -1)) != NULL)
  *         printf("%s\n", (char *)corio_future_result(f));
- *     // errno == EPIPE: all three were returned
+ *     // errno == CORIO_EDONE: all three were returned
  *     corio_as_completed_free(it);
  *
  * The order is recorded from the moment the iterator is made, whether or
@@ -114,8 +114,8 @@ corio_as_completed_new(corio_future *const *fs, size_t n);
 
 /* The next future to complete (asyncio's `await next(as_completed)`),
  * waiting for it until deadline. A future is returned once, done: read it
- * with corio_future_result/_error. Returns NULL with errno: EPIPE (all n
- * were returned: Python's StopIteration), ETIMEDOUT, ECANCELED (the caller
+ * with corio_future_result/_error. Returns NULL with errno: CORIO_EDONE (all
+ * n were returned: Python's StopIteration), ETIMEDOUT, ECANCELED (the caller
  * was cancelled; nothing is cancelled), EINVAL, EDEADLK. A returned future
  * may be freed at once (its task joined). After ETIMEDOUT or
  * ECANCELED, _next can be called again. EBUSY if another task waits in
@@ -191,8 +191,8 @@ CORIO_EXPORT corio_group *corio_group_new(int64_t deadline);
  * server's connections do this, so that a long-lived group does not grow).
  * Children may spawn siblings into the group, also while someone waits in
  * corio_group_wait. Returns NULL with errno: ECANCELED (the group was
- * cancelled or failed: the task is not spawned), EPIPE (corio_group_wait
- * has returned: the group is closed), EINVAL, ENOMEM. */
+ * cancelled or failed: the task is not spawned), CORIO_ECLOSED
+ * (corio_group_wait has returned: the group is closed), EINVAL, ENOMEM. */
 #define corio_group_spawn(g, fn, arg, attr) \
     corio_group_spawn_at((g), (fn), (arg), (attr), __FILE__, __LINE__)
 CORIO_EXPORT corio_task *corio_group_spawn_at(corio_group *g, corio_fn fn,

@@ -199,9 +199,10 @@ CORIO_EXPORT unsigned corio_sem_value(const corio_sem *s);
  * maxsize); 0 is Go's unbuffered channel: a send waits until a receiver
  * takes the item from it (a rendezvous).
  *
- * Closing: no more sends (they fail with EPIPE, and so do the senders
- * waiting, whose items were not sent); receivers get the items still
- * buffered, then fail with EPIPE. asyncio's Queue.shutdown(), Go's close. */
+ * Closing: no more sends (they fail with CORIO_ECLOSED, and so do the
+ * senders waiting, whose items were not sent); receivers get the items
+ * still buffered, then fail with CORIO_ECLOSED. asyncio's Queue.shutdown()
+ * and QueueShutDown, Go's close. */
 
 #define CORIO_CHAN_UNBOUNDED SIZE_MAX
 
@@ -220,7 +221,7 @@ CORIO_EXPORT int corio_chan_free(corio_chan *ch);
  * is full (for an unbuffered channel: until a receiver takes it). Returns 0
  * (the item is in ch, or with a receiver), or -1 with errno (the item was
  * not sent and is still the caller's):
- *   EPIPE      ch is closed, or was closed while the caller waited;
+ *   CORIO_ECLOSED  ch is closed, or was closed while the caller waited;
  *   ETIMEDOUT  the deadline (or a scope's) passed first;
  *   ECANCELED  the calling task was cancelled while it waited;
  *   EDEADLK    a callback would have to wait;
@@ -231,26 +232,27 @@ CORIO_EXPORT int corio_chan_send(corio_chan *ch, void *item, int64_t deadline);
 /* Receive the oldest item into *item (may be NULL to drop it), waiting
  * until deadline while ch is empty. Returns 0, or -1 with errno (nothing was
  * taken from ch):
- *   EPIPE      ch is closed and empty;
+ *   CORIO_ECLOSED  ch is closed and empty;
  *   ETIMEDOUT, ECANCELED, EDEADLK as corio_chan_send;
  *   EINVAL     ch is NULL. */
 CORIO_EXPORT int corio_chan_recv(corio_chan *ch, void **item,
                                  int64_t deadline);
 
 /* Send without waiting (asyncio's put_nowait). Returns 0, or -1 with errno
- * EAGAIN (ch is full; unbuffered: no receiver waits), EPIPE (closed),
- * ENOMEM, EINVAL. */
+ * EAGAIN (ch is full; unbuffered: no receiver waits), CORIO_ECLOSED
+ * (closed), ENOMEM, EINVAL. */
 CORIO_EXPORT int corio_chan_try_send(corio_chan *ch, void *item);
 
 /* Receive without waiting (asyncio's get_nowait). Returns 0, or -1 with
- * errno EAGAIN (ch is empty; unbuffered: no sender waits), EPIPE (closed and
- * empty), EINVAL. */
+ * errno EAGAIN (ch is empty; unbuffered: no sender waits), CORIO_ECLOSED
+ * (closed and empty), EINVAL. */
 CORIO_EXPORT int corio_chan_try_recv(corio_chan *ch, void **item);
 
-/* Close ch: every task waiting to send fails with EPIPE, every task waiting
- * to receive (ch is empty then) fails with EPIPE. Tasks in corio_chan_wait_done
- * keep waiting for the items still unfinished to be marked done. Returns 0,
- * or -1 with errno EALREADY (ch was closed already), EINVAL. */
+/* Close ch: every task waiting to send fails with CORIO_ECLOSED, every task
+ * waiting to receive (ch is empty then) fails with CORIO_ECLOSED. Tasks in
+ * corio_chan_wait_done keep waiting for the items still unfinished to be
+ * marked done. Returns 0, or -1 with errno EALREADY (ch was closed
+ * already), EINVAL. */
 CORIO_EXPORT int corio_chan_close(corio_chan *ch);
 
 /* True once ch has been closed. */
@@ -283,19 +285,19 @@ typedef struct corio_chan_op {
     corio_chan *chan;   /* NULL: the entry is ignored (Go's nil channel) */
     enum corio_chan_dir dir;
     void *item;         /* SEND: the item to send; RECV: receives the item */
-    int err;            /* out, for the entry that completed: 0, or EPIPE
-                           (its channel is closed: nothing was sent, or
-                           nothing is left to receive) */
+    int err;            /* out, for the entry that completed: 0, or
+                           CORIO_ECLOSED (its channel is closed: nothing
+                           was sent, or nothing is left to receive) */
 } corio_chan_op;
 
 /* Complete one of ops[0..n): the first one, in array order, that can
  * complete now (so earlier entries have priority), or else the first one
  * that becomes able to before deadline. An operation on a closed channel
- * counts as able to complete, with ops[i].err = EPIPE. Exactly one operation
- * takes effect; the others do nothing. n may be 0, or every chan NULL: the
- * call then just waits for the deadline. Returns the index i of the entry
- * that completed (read ops[i].err, and for a receive ops[i].item), or -1
- * with errno:
+ * counts as able to complete, with ops[i].err = CORIO_ECLOSED. Exactly one
+ * operation takes effect; the others do nothing. n may be 0, or every chan
+ * NULL: the call then just waits for the deadline. Returns the index i of
+ * the entry that completed (read ops[i].err, and for a receive
+ * ops[i].item), or -1 with errno:
  *   ETIMEDOUT  the deadline (or a scope's) passed first (with deadline 0:
  *              nothing could complete at once, Go's `default:`);
  *   ECANCELED  the calling task was cancelled while it waited;

@@ -63,7 +63,7 @@ struct chan_wait {
     struct chan_op *ops;
     size_t n;
     struct chan_op *fired;          /* the op that completed */
-    int err;                        /* its outcome: 0, or EPIPE */
+    int err;                        /* its outcome: 0, or CORIO_ECLOSED */
 };
 
 /* The number of ops a select parks without allocating. */
@@ -167,17 +167,17 @@ static void op_complete(struct chan_op *op, int err)
 
 /* ---- Sending and receiving without waiting ------------------------------- */
 
-/* send_now and recv_now return 0 or the error (EPIPE, EAGAIN, ENOMEM),
+/* send_now and recv_now return 0 or the error (CORIO_ECLOSED, EAGAIN, ENOMEM),
  * leaving errno alone: a hand-off that must wait is the common case, and
  * errno is a call away. */
 
-/* Returns 0 (sent), EPIPE, EAGAIN or ENOMEM. */
+/* Returns 0 (sent), CORIO_ECLOSED, EAGAIN or ENOMEM. */
 static int send_now(corio_chan *ch, void *item)
 {
     struct chan_op *op;
 
     if (ch->closed)
-        return EPIPE;
+        return CORIO_ECLOSED;
     op = op_first(&ch->recvq);
     if (op != NULL) {
         assert(ch->len == 0);
@@ -193,7 +193,7 @@ static int send_now(corio_chan *ch, void *item)
     return 0;
 }
 
-/* Returns 0 (*item received), EPIPE or EAGAIN. */
+/* Returns 0 (*item received), CORIO_ECLOSED or EAGAIN. */
 static int recv_now(corio_chan *ch, void **item)
 {
     struct chan_op *op = op_first(&ch->sendq);
@@ -216,7 +216,7 @@ static int recv_now(corio_chan *ch, void **item)
         op_complete(op, 0);
         return 0;
     }
-    return ch->closed ? EPIPE : EAGAIN;
+    return ch->closed ? CORIO_ECLOSED : EAGAIN;
 }
 
 /* Try ops[i] now. Returns 1 if it completed (ops[i].err set), 0 if it
@@ -236,8 +236,8 @@ static int op_try(corio_chan_op *op)
             op->item = item;
         return 1;
     }
-    if (rc == EPIPE) {
-        op->err = EPIPE;
+    if (rc == CORIO_ECLOSED) {
+        op->err = CORIO_ECLOSED;
         return 1;
     }
     if (rc == EAGAIN)
@@ -248,7 +248,7 @@ static int op_try(corio_chan_op *op)
 
 /* A plain send or receive that must wait: a select of one, without the
  * select's set-up. *item: what to send; on return, what was received.
- * Returns 0, or -1 with errno (EPIPE, ETIMEDOUT, ECANCELED, ...). */
+ * Returns 0, or -1 with errno (CORIO_ECLOSED, ETIMEDOUT, ECANCELED, ...). */
 static int op_wait(corio_chan *ch, enum corio_chan_dir dir, void **item, int64_t deadline)
 {
     struct chan_wait cw;
@@ -403,9 +403,9 @@ int corio_chan_close(corio_chan *ch)
     ch->closed = true;
     /* op_complete unlinks the op (and its siblings): each loop ends. */
     while ((op = op_first(&ch->recvq)) != NULL)
-        op_complete(op, EPIPE);
+        op_complete(op, CORIO_ECLOSED);
     while ((op = op_first(&ch->sendq)) != NULL)
-        op_complete(op, EPIPE);
+        op_complete(op, CORIO_ECLOSED);
     return 0;
 }
 

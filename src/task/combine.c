@@ -370,7 +370,7 @@ corio_future *corio_as_completed_next(corio_as_completed *it, int64_t deadline)
     }
     s = &it->s;
     if (it->next == s->n) {
-        errno = EPIPE;
+        errno = CORIO_EDONE;
         return NULL;
     }
     wset_sweep(s);

@@ -148,7 +148,7 @@ corio_task *corio_group_spawn_at(corio_group *g, corio_fn fn, void *arg,
         return NULL;
     }
     if (g->closed || g->cancelled) {
-        errno = g->closed ? EPIPE : ECANCELED;
+        errno = g->closed ? CORIO_ECLOSED : ECANCELED;
         return NULL;
     }
     if (attr != NULL)

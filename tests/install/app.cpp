@@ -19,7 +19,7 @@ namespace {
 [[noreturn]] void fail(const char *what)
 {
     std::fprintf(stderr, "corio_app: %s failed: %s\n", what,
-                 std::strerror(errno));
+                 corio_strerror(errno));
     std::exit(1);
 }
 
@@ -80,7 +80,7 @@ void *main_task(void *)
     void *item;
     while (corio_chan_recv(chan, &item, deadline) == 0)
         sum += CORIO_TO_INT(item);
-    if (errno != EPIPE)
+    if (errno != CORIO_ECLOSED) // the producer closed it
         fail("corio_chan_recv");
     if (corio_task_join(t, nullptr) != 0)
         fail("corio_task_join");
