@@ -775,32 +775,47 @@ Test(loop, run_runs_threadsafe_callbacks, .timeout = 30)
     loop_done(loop);
 }
 
-/* EPIPE is what a post gets once the loop is closing: a task cancelled by
- * corio_loop_close posts from its cleanup. */
-static int cleanup_rc, cleanup_errno;
+/* CORIO_ECLOSED is what a post gets once the loop is closing, a call's
+ * and a future's: a task cancelled by corio_loop_close posts from its
+ * cleanup. */
+struct closing {
+    corio_loop *loop;
+    corio_future *f;    /* of loop */
+    int rc[2], err[2];  /* the call's, the future's */
+};
 
 static void *post_in_cleanup(void *arg)
 {
+    struct closing *c = arg;
+
     if (corio_sleep(10 * CORIO_SECOND) == 0)
         return NULL;
     errno = 0;
-    cleanup_rc = corio_loop_call_soon_threadsafe(arg, note, CORIO_INT(1));
-    cleanup_errno = errno;
+    c->rc[0] = corio_loop_call_soon_threadsafe(c->loop, note, CORIO_INT(1));
+    c->err[0] = errno;
+    errno = 0;
+    c->rc[1] = corio_future_set_result_threadsafe(c->f, NULL);
+    c->err[1] = errno;
     return NULL;
 }
 
-Test(loop, threadsafe_while_closing_is_epipe, .timeout = 30)
+Test(loop, threadsafe_while_closing_is_eclosed, .timeout = 30)
 {
-    corio_loop *loop = loop_open();
-    corio_task *t = corio_task_spawn(post_in_cleanup, loop, NULL);
+    struct closing c = {.loop = loop_open(), .f = corio_future_new()};
+    corio_task *t = corio_task_spawn(post_in_cleanup, &c, NULL);
 
+    cr_assert_not_null(c.f);
     cr_assert_not_null(t);
     cr_assert_eq(corio_task_detach(t), 0);
     cr_assert_eq(corio_sleep(0), 0); /* it starts and parks */
-    loop_done(loop);
-    cr_assert_eq(cleanup_rc, -1);
-    cr_assert_eq(cleanup_errno, EPIPE, "errno %d", cleanup_errno);
+    loop_done(c.loop);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(c.rc[i], -1);
+        cr_assert_eq(c.err[i], CORIO_ECLOSED, "errno %s",
+                     corio_err_name(c.err[i]));
+    }
     cr_assert_eq(norder, 0);
+    cr_assert_eq(corio_future_free(c.f), 0);
 }
 
 Test(loop, threadsafe_einval, .timeout = 30)

@@ -586,6 +586,58 @@ Test(thread_pool, pool_free_with_queued_futures, .timeout = 30)
     loop_done(loop);
 }
 
+/* A job of a pool of one worker queues another job on its own pool: that
+ * one waits behind it until corio_pool_free cancels it; from then on the
+ * pool takes no job: run and submit fail with CORIO_ECLOSED. */
+struct reentrant {
+    corio_pool *pool;
+    atomic_int started;
+    int run_err[2];     /* the first run's errno, the second's */
+    int submit_err;
+};
+
+static void *reentrant_job(void *arg)
+{
+    struct reentrant *r = arg;
+    atomic_int ran = 0;
+
+    atomic_store(&r->started, 1);
+    for (int i = 0; i < 2; i++) {
+        errno = 0;
+        if (corio_pool_run(r->pool, flag_job, &ran, NULL, -1) == -1)
+            r->run_err[i] = errno;
+    }
+    errno = 0;
+    if (corio_pool_submit(r->pool, flag_job, &ran) == NULL)
+        r->submit_err = errno;
+    return atomic_load(&ran) ? "ran" : NULL;
+}
+
+Test(thread_pool, run_and_submit_while_the_pool_is_freed_are_eclosed,
+     .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    struct reentrant r = {.pool = corio_pool_new(1)};
+    corio_future *f;
+
+    cr_assert_not_null(r.pool);
+    f = corio_pool_submit(r.pool, reentrant_job, &r);
+    cr_assert_not_null(f);
+    while (!atomic_load(&r.started))
+        msleep(1);
+    cr_assert_eq(corio_pool_free(r.pool), 0); /* until reentrant_job ends */
+    cr_assert_eq(corio_future_wait(f, corio_now() + 5 * CORIO_SECOND), 0);
+    cr_assert_eq(corio_future_state(f), CORIO_DONE);
+    cr_assert_null(corio_future_result(f), "the inner job ran");
+    cr_assert_eq(r.run_err[0], ECANCELED, "%s", corio_err_name(r.run_err[0]));
+    cr_assert_eq(r.run_err[1], CORIO_ECLOSED, "%s",
+                 corio_err_name(r.run_err[1]));
+    cr_assert_eq(r.submit_err, CORIO_ECLOSED, "%s",
+                 corio_err_name(r.submit_err));
+    cr_assert_eq(corio_future_free(f), 0);
+    loop_done(loop);
+}
+
 /* ---- Futures (corio_pool_submit) ---------------------------------------- */
 
 Test(thread_pool, submit_completes_a_future, .timeout = 30)

@@ -84,9 +84,10 @@ CORIO_EXPORT int corio_loop_call_at(corio_loop *loop, int64_t when,
                                corio_handle **handle);
 
 /* Schedule cb(arg) on loop from any thread, waking the loop if it sleeps.
- * Returns 0, or -1 with EINVAL, ENOMEM, or EPIPE while the loop is being
- * closed. corio_loop_close frees the loop: threads that post to it must be
- * done before it is closed (join them, or have them stop on EPIPE). */
+ * Returns 0, or -1 with EINVAL, ENOMEM, or CORIO_ECLOSED while the loop is
+ * being closed. corio_loop_close frees the loop: threads that post to it
+ * must be done before it is closed (join them, or have them stop on
+ * CORIO_ECLOSED). */
 CORIO_EXPORT int corio_loop_call_soon_threadsafe(corio_loop *loop, corio_callback cb,
                                             void *arg);
 

@@ -141,7 +141,8 @@ CORIO_EXPORT int corio_future_set_result(corio_future *f, void *result);
 CORIO_EXPORT int corio_future_set_error(corio_future *f, int err);
 
 /* The same from any thread: the completion happens on f's loop. Returns 0,
- * or -1 with ENOMEM, EPIPE (loop closed). A second completion is ignored. */
+ * or -1 with ENOMEM, CORIO_ECLOSED (loop closed). A second completion is
+ * ignored. */
 CORIO_EXPORT int corio_future_set_result_threadsafe(corio_future *f,
                                                     void *result);
 CORIO_EXPORT int corio_future_set_error_threadsafe(corio_future *f, int err);

@@ -75,7 +75,7 @@ CORIO_EXPORT corio_pool *corio_pool_default(void);
  *              the job started;
  *   ETIMEDOUT  the deadline passed;
  *   EDEADLK    called from a callback (callbacks must not block);
- *   EPIPE      the pool is being freed;
+ *   CORIO_ECLOSED  the pool is being freed;
  *   EINVAL     fn is NULL; ENOMEM.
  * After ECANCELED or ETIMEDOUT, a job that had not started is taken off the
  * queue and never runs; one that had started runs to its end and its result
@@ -104,8 +104,8 @@ CORIO_EXPORT int corio_pool_run(corio_pool *pool, corio_fn fn, void *arg,
  * (a pending one is cancelled first: a job not started never runs, one
  * running runs to its end and its result is discarded). Its loop must not
  * be closed while it is pending.
- * Returns NULL with errno EINVAL (fn is NULL), EPIPE (the pool is being
- * freed), ENOMEM. */
+ * Returns NULL with errno EINVAL (fn is NULL), CORIO_ECLOSED (the pool is
+ * being freed), ENOMEM. */
 CORIO_EXPORT corio_future *corio_pool_submit(corio_pool *pool, corio_fn fn,
                                              void *arg);
 

@@ -451,7 +451,7 @@ int corio__loop_post_threadsafe(corio_loop *loop, struct corio__job *job)
     }
     pthread_mutex_unlock(&loop->tsq_mu);
     if (closed) {
-        errno = EPIPE;
+        errno = CORIO_ECLOSED;
         return -1;
     }
     return 0;

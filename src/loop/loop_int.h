@@ -226,7 +226,7 @@ static inline int64_t corio__after(int64_t ns)
 
 /* Queue job on loop from any thread (corio_loop_call_soon_threadsafe's queue):
  * it runs on the loop's thread, or is dropped (job->drop) if the loop closes
- * first. Returns 0, or -1 with EPIPE if the loop is closed. */
+ * first. Returns 0, or -1 with CORIO_ECLOSED if the loop is closed. */
 int corio__loop_post_threadsafe(corio_loop *loop, struct corio__job *job);
 
 /* Arm t to fire at `when` (re-arming an armed timer moves it). Returns 0,

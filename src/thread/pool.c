@@ -411,7 +411,7 @@ corio_pool *corio_pool_default(void)
 
 /* A new job of pool, queued, with two references: the queue's and the loop
  * side's (whose waiter or future the caller sets next, before the loop runs
- * again). NULL with errno EPIPE (pool stopping), ENOMEM. */
+ * again). NULL with errno CORIO_ECLOSED (pool stopping), ENOMEM. */
 static struct pool_job *job_queue(corio_pool *pool, corio_loop *loop,
                                   corio_fn fn, void *arg)
 {
@@ -434,7 +434,7 @@ static struct pool_job *job_queue(corio_pool *pool, corio_loop *loop,
     if (pool->stopping) {
         pthread_mutex_unlock(&pool->mu);
         free(job);
-        errno = EPIPE;
+        errno = CORIO_ECLOSED;
         return NULL;
     }
     __atomic_add_fetch(&pool->refs, 1, __ATOMIC_RELAXED);
