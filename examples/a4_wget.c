@@ -40,8 +40,7 @@ static void *wget(void *arg)
     printf("wget %s ...\n", host);
     s = corio_stream_connect(host, corio_now() + 10 * CORIO_SECOND);
     if (s == NULL) {
-        printf("%s: %s\n", host,
-               errno == ENOENT ? "no such host" : strerror(errno));
+        printf("%s: %s\n", host, corio_strerror(errno)); /* unknown host */
         return corio_task_fail(errno);
     }
     /* the Host header names the host without the port */

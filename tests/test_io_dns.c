@@ -1,5 +1,6 @@
 /* tests/test_io_dns.c -- name resolution (corio_dns_resolve, and connecting by
- * name): /etc/hosts, a name whose server says it does not exist, a server
+ * name): /etc/hosts, a name whose server says it does not exist or has no
+ * address of the family asked for (CORIO_EUNKNOWNHOST), a server
  * that never answers (deadline), cancellation during a lookup, bad input,
  * connect racing the addresses of a name (happy eyeballs: a silent first
  * address, a refusing one, all refusing, a deadline, cancellation), and no
@@ -176,17 +177,47 @@ static void *nxdomain_main(void *arg)
     errno = 0;
     CHECK(corio_dns_resolve("no-such-name.invalid", "80", AF_UNSPEC, out, 4,
                         corio_now() + 5 * CORIO_SECOND) == -1);
-    CHECK(errno == ENOENT);
+    CHECK(errno == CORIO_EUNKNOWNHOST);
+    CHECK(strcmp(corio_strerror(errno), "unknown host") == 0);
     CHECK(f.queries >= 1);
     errno = 0;
     CHECK(corio_socket_connect("no-such-name.invalid:80", NULL, corio_now() + 5 * CORIO_SECOND) == -1);
-    CHECK(errno == ENOENT);
+    CHECK(errno == CORIO_EUNKNOWNHOST);
+    errno = 0;
+    CHECK(corio_stream_connect("no-such-name.invalid:80",
+                               corio_now() + 5 * CORIO_SECOND) == NULL);
+    CHECK(errno == CORIO_EUNKNOWNHOST);
     return fake_stop(&f, t);
 }
 
 Test(dns, a_name_that_does_not_exist, .timeout = TIMEOUT)
 {
     run_main(nxdomain_main, NULL);
+}
+
+/* A name that exists, with IPv4 addresses only: asked for IPv6, it is
+ * unknown too (getaddrinfo's EAI_NONAME, c-ares's ENODATA). */
+static void *no_such_family_main(void *arg)
+{
+    static struct fake f = {.ips = {"127.0.0.1", NULL}};
+    corio_task *t;
+    corio_addr out[4];
+
+    (void)arg;
+    t = fake_start(&f, ADDRESSES);
+    CHECK(t != NULL);
+    CHECK(corio_dns_resolve("v4only.test", "80", AF_INET, out, 4,
+                            corio_now() + 5 * CORIO_SECOND) == 1);
+    errno = 0;
+    CHECK(corio_dns_resolve("v4only.test", "80", AF_INET6, out, 4,
+                            corio_now() + 5 * CORIO_SECOND) == -1);
+    CHECK(errno == CORIO_EUNKNOWNHOST);
+    return fake_stop(&f, t);
+}
+
+Test(dns, a_name_without_an_address_of_the_family, .timeout = TIMEOUT)
+{
+    run_main(no_such_family_main, NULL);
 }
 
 static void *silent_main(void *arg)

@@ -4,9 +4,11 @@
  * stack, runs the loop until it is done), takes an absolute deadline
  * (-1: none) where it may wait, and fails with -1 and errno: ETIMEDOUT when
  * the deadline passes, ECANCELED when the task is cancelled, the system's
- * errno otherwise (ECONNREFUSED, ECONNRESET, EPIPE, ...). Sockets are plain
- * file descriptors, non-blocking and close-on-exec; close them with
- * corio_fd_close, which also tells the loop.
+ * errno otherwise (ECONNREFUSED, ECONNRESET, EPIPE: the peer closed, ...),
+ * and corio's own codes (corio/error.h) where the system has none:
+ * CORIO_EUNKNOWNHOST, CORIO_EEOF. Sockets are plain file descriptors,
+ * non-blocking and close-on-exec; close them with corio_fd_close, which
+ * also tells the loop.
  *
  * Addresses are text: "127.0.0.1:8080", "[::1]:8080", ":8080" (every IPv4
  * address, for listening), "unix:/path/to/socket". corio_socket_connect and
@@ -49,7 +51,8 @@ CORIO_EXPORT int corio_addr_format(const corio_addr *a, char *buf, size_t size);
 /* Resolve host (a name, or a numeric address) and port (a number or a
  * service name) into at most max addresses (family AF_UNSPEC, AF_INET or
  * AF_INET6), in the resolver's order. Returns the count (>= 1), or -1 with
- * errno: ENOENT (no such name, or no address of that family), ETIMEDOUT
+ * errno: CORIO_EUNKNOWNHOST (no such name, or no address of that family;
+ * corio_strerror says "unknown host"), ETIMEDOUT
  * (deadline, or the servers did not answer), ECANCELED, ECONNREFUSED,
  * EINVAL (bad input), EIO (another resolver failure), ENOSYS (built
  * without c-ares). */
@@ -220,17 +223,17 @@ CORIO_EXPORT corio_stream *corio_stream_connect(const char *addr,
 CORIO_EXPORT ssize_t corio_stream_read(corio_stream *s, void *buf, size_t n,
                                        int64_t deadline);
 
-/* Read exactly n bytes. Returns n, or -1 with errno: EPIPE if the stream
- * ended first (the bytes that came stay buffered: corio_stream_buffered
- * tells how many, corio_stream_read takes them, as asyncio's
- * IncompleteReadError.partial). */
+/* Read exactly n bytes. Returns n, or -1 with errno: CORIO_EEOF if the
+ * stream ended first (asyncio's IncompleteReadError: the bytes that came
+ * stay buffered: corio_stream_buffered tells how many, corio_stream_read
+ * takes them, as IncompleteReadError.partial). */
 CORIO_EXPORT ssize_t corio_stream_readexactly(corio_stream *s, void *buf,
                                               size_t n, int64_t deadline);
 
 /* Read up to and including sep (seplen bytes) into buf (size bytes; a NUL
  * is added, so size must exceed the length). Returns the length with sep,
- * or -1 with errno: EPIPE if the stream ended before sep (the partial data
- * stays buffered), EMSGSIZE if no sep within the limit or within size - 1
+ * or -1 with errno: CORIO_EEOF if the stream ended before sep (the partial
+ * data stays buffered), EMSGSIZE if no sep within the limit or within size - 1
  * bytes (nothing is consumed: the stream stays usable, e.g. to read the
  * data in pieces with corio_stream_read). */
 CORIO_EXPORT ssize_t corio_stream_readuntil(corio_stream *s, const void *sep,

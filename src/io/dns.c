@@ -114,7 +114,7 @@ static int errno_of(int status)
     case ARES_ENOTFOUND:
     case ARES_ENODATA:
     case ARES_ENONAME:
-        return ENOENT;
+        return CORIO_EUNKNOWNHOST;
     case ARES_ETIMEOUT:
         return ETIMEDOUT;
     case ARES_ECONNREFUSED:
@@ -269,7 +269,7 @@ int corio_dns_resolve(const char *host, const char *port, int family,
     }
     ares_freeaddrinfo(res);
     if (n == 0) {
-        errno = ENOENT;
+        errno = CORIO_EUNKNOWNHOST;
         return -1;
     }
     return (int)n;

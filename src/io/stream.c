@@ -304,14 +304,14 @@ ssize_t corio_stream_readexactly(corio_stream *s, void *buf, size_t n,
     while (s->rend - s->rpos < n && got > 0)
         got = fill(s, n, deadline);
     if (got == 0)
-        errno = EPIPE; /* ended first: what came stays buffered */
+        errno = CORIO_EEOF; /* ended first: what came stays buffered */
     if (got <= 0)
         return read_leave(s, -1);
     take(s, buf, n);
     return read_leave(s, (ssize_t)n);
 }
 
-/* readuntil, within a read call. EPIPE at end of stream. */
+/* readuntil, within a read call. CORIO_EEOF at end of stream. */
 static ssize_t readuntil(corio_stream *s, const void *sep, size_t seplen,
                          char *buf, size_t size, int64_t deadline)
 {
@@ -343,7 +343,7 @@ static ssize_t readuntil(corio_stream *s, const void *sep, size_t seplen,
         if (got == -1)
             return -1;
         if (got == 0) {
-            errno = EPIPE;
+            errno = CORIO_EEOF;
             return -1;
         }
     }
@@ -376,7 +376,7 @@ ssize_t corio_stream_readline(corio_stream *s, char *buf, size_t size,
     if (read_enter(s) == -1)
         return -1;
     n = readuntil(s, "\n", 1, buf, size, deadline);
-    if (n >= 0 || errno != EPIPE)
+    if (n >= 0 || errno != CORIO_EEOF)
         return read_leave(s, n);
     /* end of stream: the last line has no newline */
     have = s->rend - s->rpos;
