@@ -45,7 +45,7 @@ static corio_coro *new_coro(corio_fn fn, void *arg, int mode, const char *name)
     corio_coro_attr attr = {.stack_mode = mode, .name = name};
     corio_coro *co = corio_coro_new(fn, arg, &attr);
 
-    cr_assert_not_null(co, "corio_coro_new: %s", strerror(errno));
+    cr_assert_not_null(co, "corio_coro_new: %s", corio_strerror(errno));
     return co;
 }
 

@@ -36,7 +36,7 @@ static corio_gen *new_gen(corio_gen_fn fn, void *arg)
 {
     corio_gen *g = corio_gen_new(fn, arg, NULL);
 
-    cr_assert_not_null(g, "corio_gen_new: %s", strerror(errno));
+    cr_assert_not_null(g, "corio_gen_new: %s", corio_strerror(errno));
     return g;
 }
 
@@ -45,7 +45,7 @@ static corio_gen *new_gen_mode(corio_gen_fn fn, void *arg, int mode)
     corio_coro_attr attr = {.stack_mode = mode};
     corio_gen *g = corio_gen_new(fn, arg, &attr);
 
-    cr_assert_not_null(g, "corio_gen_new: %s", strerror(errno));
+    cr_assert_not_null(g, "corio_gen_new: %s", corio_strerror(errno));
     return g;
 }
 
@@ -55,8 +55,9 @@ static corio_gen *new_gen_mode(corio_gen_fn fn, void *arg, int mode)
         errno = 0;                                                          \
         int rc_ = (call);                                                   \
         cr_assert_eq(rc_, -1, "%s returned %d", #call, rc_);                \
-        cr_assert_eq(errno, (err), "%s: errno %d (%s), expected %d", #call, \
-                     errno, strerror(errno), (err));                        \
+        cr_assert_eq(errno, (err), "%s: errno %s (%s), expected %s", #call, \
+                     corio_err_name(errno), corio_strerror(errno),          \
+                     corio_err_name(err));                                  \
     } while (0)
 
 /* What a generator saw, for the test to check after the fact. */
@@ -972,7 +973,7 @@ Test(gen, generators_on_compact_stacks, .timeout = 30)
     /* All alive at once, each suspended at its second yield. */
     for (int i = 0; i < n; i++) {
         g[i] = corio_gen_new(echo, &s[i], &attr);
-        cr_assert_not_null(g[i], "%d: %s", i, strerror(errno));
+        cr_assert_not_null(g[i], "%d: %s", i, corio_strerror(errno));
         cr_assert_geq(corio_coro_stack_size(corio_gen_coro(g[i])), 16 * 1024);
         cr_assert_eq(corio_gen_next(g[i], &out), 1);
         cr_assert_eq(corio_gen_send(g[i], CORIO_INT(i), &out), 1);

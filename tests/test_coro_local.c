@@ -24,7 +24,7 @@ static corio_key new_key(void (*dtor)(void *))
     corio_key k;
 
     cr_assert_eq(corio_key_new(&k, dtor), 0, "corio_key_new: %s",
-                 strerror(errno));
+                 corio_strerror(errno));
     return k;
 }
 

@@ -749,7 +749,8 @@ static struct statm burst(int mode, size_t stack_size, size_t touch, int n)
     cr_assert_not_null(co);
     for (int i = 0; i < n; i++) {
         co[i] = corio_coro_new(touch_and_park, (void *)(uintptr_t)touch, &attr);
-        cr_assert_not_null(co[i], "coroutine %d: %s", i, strerror(errno));
+        cr_assert_not_null(co[i], "coroutine %d: %s", i,
+                           corio_strerror(errno));
         cr_assert_eq(corio_coro_resume(co[i]), 0);
     }
     peak = statm_now();

@@ -80,12 +80,12 @@ static void start(struct run *r, const char *name, const char *arg)
     memset(r, 0, sizeof(*r));
     snprintf(path, sizeof(path), "%s/%s", CORIO_EXAMPLES_DIR, name);
     cr_assert_eq(access(path, X_OK), 0, "%s: %s (is the example built?)", path,
-                 strerror(errno));
-    cr_assert_eq(pipe2(p, O_CLOEXEC), 0, "pipe2: %s", strerror(errno));
+                 corio_strerror(errno));
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0, "pipe2: %s", corio_strerror(errno));
     fflush(NULL);
     r->start = corio_now();
     r->pid = fork();
-    cr_assert_neq(r->pid, -1, "fork: %s", strerror(errno));
+    cr_assert_neq(r->pid, -1, "fork: %s", corio_strerror(errno));
     if (r->pid == 0) {
         sigset_t none;
 

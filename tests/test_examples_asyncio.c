@@ -86,10 +86,10 @@ static void start(struct run *r, const char *name, ...)
     va_end(ap);
     argv[argc] = NULL;
 
-    cr_assert_eq(pipe2(p, O_CLOEXEC), 0, "pipe2: %s", strerror(errno));
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0, "pipe2: %s", corio_strerror(errno));
     r->start = corio_now();
     r->pid = fork();
-    cr_assert_neq(r->pid, -1, "fork: %s", strerror(errno));
+    cr_assert_neq(r->pid, -1, "fork: %s", corio_strerror(errno));
     if (r->pid == 0) {
         sigset_t none;
 

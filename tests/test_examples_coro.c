@@ -46,12 +46,12 @@ static void run_example(const char *name, struct run *r)
     memset(r, 0, sizeof(*r));
     snprintf(path, sizeof(path), "%s/%s", CORIO_EXAMPLES_DIR, name);
     cr_assert_eq(access(path, X_OK), 0, "%s: %s (is the example built?)", path,
-                 strerror(errno));
+                 corio_strerror(errno));
     cr_assert_eq(pipe2(fd, O_CLOEXEC), 0);
     fflush(NULL);
     start = corio_now();
     r->pid = fork();
-    cr_assert_neq(r->pid, -1, "fork: %s", strerror(errno));
+    cr_assert_neq(r->pid, -1, "fork: %s", corio_strerror(errno));
     if (r->pid == 0) {
         /* dup2 clears close-on-exec on the new descriptor. */
         if (dup2(fd[1], STDOUT_FILENO) == -1)
@@ -66,7 +66,7 @@ static void run_example(const char *name, struct run *r)
 
         if (n == -1 && errno == EINTR)
             continue;
-        cr_assert_geq(n, 0, "read: %s", strerror(errno));
+        cr_assert_geq(n, 0, "read: %s", corio_strerror(errno));
         if (n == 0)
             break;
         for (ssize_t i = 0; i < n; i++)
@@ -78,7 +78,7 @@ static void run_example(const char *name, struct run *r)
     r->out[r->len] = 0;
     close(fd[0]);
     while (waitpid(r->pid, &status, 0) == -1)
-        cr_assert_eq(errno, EINTR, "waitpid: %s", strerror(errno));
+        cr_assert_eq(errno, EINTR, "waitpid: %s", corio_strerror(errno));
     r->total_ns = corio_now() - start;
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
               "%s: exit status %d, signal %d; output:\n%s", name,

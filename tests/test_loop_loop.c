@@ -848,7 +848,7 @@ static corio_task *spawn(corio_fn fn, void *arg)
 {
     corio_task *t = corio_task_spawn(fn, arg, NULL);
 
-    cr_assert_not_null(t, "corio_task_spawn: %s", strerror(errno));
+    cr_assert_not_null(t, "corio_task_spawn: %s", corio_strerror(errno));
     return t;
 }
 
@@ -1191,7 +1191,7 @@ Test(loop_bug, wait_fd_second_wait_on_a_still_writable_fd, .timeout = 30)
     errno = 0;
     rc = corio_fd_wait(fds[1], CORIO_WRITE, corio_now() + 300 * MS);
     cr_assert_eq(rc, CORIO_WRITE, "pipe still writable: got %d (%s)", rc,
-                 strerror(errno));
+                 corio_strerror(errno));
     pipe_close();
     loop_done(loop);
 }
@@ -1210,7 +1210,7 @@ Test(loop_bug, wait_fd_after_a_partial_read, .timeout = 30)
     errno = 0;
     rc = corio_fd_wait(fds[0], CORIO_READ, corio_now() + 300 * MS);
     cr_assert_eq(rc, CORIO_READ, "one byte is left: got %d (%s)", rc,
-                 strerror(errno));
+                 corio_strerror(errno));
     pipe_close();
     loop_done(loop);
 }
@@ -1225,7 +1225,7 @@ Test(loop_bug, wait_fd_poll_with_past_deadline_on_a_ready_fd, .timeout = 30)
     errno = 0;
     rc = corio_fd_wait(fds[0], CORIO_READ, 0);
     cr_assert_eq(rc, CORIO_READ, "fd is readable: got %d (%s)", rc,
-                 strerror(errno));
+                 corio_strerror(errno));
     pipe_close();
     loop_done(loop);
 }

@@ -35,7 +35,8 @@ static void run_main(corio_fn fn)
 {
     void *r = "not run";
 
-    cr_assert_eq(corio_run(fn, NULL, &r), 0, "corio_run: %s", strerror(errno));
+    cr_assert_eq(corio_run(fn, NULL, &r), 0, "corio_run: %s",
+                 corio_strerror(errno));
     cr_assert_null(r, "%s", (const char *)r);
 }
 

@@ -27,7 +27,8 @@ static void run_main(corio_fn fn, void *arg)
 {
     void *res = (void *)1;
 
-    cr_assert_eq(corio_run(fn, arg, &res), 0, "corio_run: %s", strerror(errno));
+    cr_assert_eq(corio_run(fn, arg, &res), 0, "corio_run: %s",
+                 corio_strerror(errno));
     cr_assert_null(res, "%s", (char *)res);
 }
 

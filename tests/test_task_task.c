@@ -49,7 +49,7 @@ static corio_task *spawn(corio_fn fn, void *arg)
 {
     corio_task *t = corio_task_spawn(fn, arg, NULL);
 
-    cr_assert_not_null(t, "corio_task_spawn: %s", strerror(errno));
+    cr_assert_not_null(t, "corio_task_spawn: %s", corio_strerror(errno));
     return t;
 }
 
@@ -58,7 +58,7 @@ static corio_task *spawn_named(corio_fn fn, void *arg, const char *name)
     corio_task_attr attr = {.name = name};
     corio_task *t = corio_task_spawn(fn, arg, &attr);
 
-    cr_assert_not_null(t, "corio_task_spawn: %s", strerror(errno));
+    cr_assert_not_null(t, "corio_task_spawn: %s", corio_strerror(errno));
     return t;
 }
 
@@ -799,7 +799,7 @@ static corio_future *new_future(void)
 {
     corio_future *f = corio_future_new();
 
-    cr_assert_not_null(f, "corio_future_new: %s", strerror(errno));
+    cr_assert_not_null(f, "corio_future_new: %s", corio_strerror(errno));
     return f;
 }
 

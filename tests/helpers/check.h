@@ -10,13 +10,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "corio/error.h"
+
 static char failure[256];
 
 #define CHECK(cond)                                                            \
     do {                                                                       \
         if (!(cond)) {                                                         \
             snprintf(failure, sizeof(failure), "line %d: %s (errno %s)",       \
-                     __LINE__, #cond, strerror(errno));                        \
+                     __LINE__, #cond, corio_strerror(errno));                  \
             return failure;                                                    \
         }                                                                      \
     } while (0)
@@ -44,7 +46,8 @@ static inline void run_main_no_fd_leak(corio_fn fn, void *arg)
     int before = count_fds();
     void *res = (void *)1;
 
-    cr_assert_eq(corio_run(fn, arg, &res), 0, "corio_run: %s", strerror(errno));
+    cr_assert_eq(corio_run(fn, arg, &res), 0, "corio_run: %s",
+                 corio_strerror(errno));
     cr_assert_null(res, "%s", (char *)res);
     cr_assert_eq(count_fds(), before, "fds leaked: %d", count_fds() - before);
 }

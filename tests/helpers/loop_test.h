@@ -15,8 +15,9 @@
         errno = 0;                                                             \
         int rc_ = (call);                                                      \
         cr_assert_eq(rc_, -1, "%s returned %d", #call, rc_);                   \
-        cr_assert_eq(errno, (err), "%s: errno %d (%s), expected %d (%s)",      \
-                     #call, errno, strerror(errno), (err), strerror(err));     \
+        cr_assert_eq(errno, (err), "%s: errno %s (%s), expected %s",          \
+                     #call, corio_err_name(errno), corio_strerror(errno),      \
+                     corio_err_name(err));                                     \
     } while (0)
 
 /* Sleep the thread (not a task) for ms milliseconds. */
@@ -38,7 +39,7 @@ static inline corio_loop *loop_open(void)
 {
     corio_loop *loop = corio_loop_new();
 
-    cr_assert_not_null(loop, "corio_loop_new: %s", strerror(errno));
+    cr_assert_not_null(loop, "corio_loop_new: %s", corio_strerror(errno));
     cr_assert_eq(corio_loop_set_current(loop), 0);
     return loop;
 }
@@ -46,7 +47,7 @@ static inline corio_loop *loop_open(void)
 static inline void loop_done(corio_loop *loop)
 {
     cr_assert_eq(corio_loop_close(loop), 0, "corio_loop_close: %s",
-                 strerror(errno));
+                 corio_strerror(errno));
 }
 
 #endif
