@@ -29,6 +29,7 @@
  */
 #include "corio.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 /* do_some_work(x): its argument, and room for the string it returns. */
@@ -58,21 +59,20 @@ int main(void)
     void *result;
 
     if (loop == NULL) {
-        perror("corio_loop_current");
+        fprintf(stderr, "corio_loop_current: %s\n", corio_strerror(errno));
         return 1;
     }
     task = corio_task_spawn(do_some_work, &work, NULL); /* ensure_future */
     if (task == NULL) {
-        perror("corio_task_spawn");
+        fprintf(stderr, "corio_task_spawn: %s\n", corio_strerror(errno));
         return 1;
     }
     /* run_until_complete(task), then task.result(), then free it. */
     if (corio_task_join(task, &result) == -1) {
-        perror("do_some_work");
+        fprintf(stderr, "do_some_work: %s\n", corio_strerror(errno));
         return 1;
     }
     printf("Task ret:  %s\n", (const char *)result);
     printf("TIME:  %.6f\n", (double)(corio_now() - start) / CORIO_SECOND);
-    corio_loop_close(loop);
-    return 0;
+    return corio_loop_close(loop) == 0 ? 0 : 1;
 }

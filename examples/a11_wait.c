@@ -66,7 +66,7 @@ static void *top(void *arg)
     static struct work works[NWORK] = {{.x = 1}, {.x = 2}, {.x = 4}};
     corio_task *tasks[NWORK];
     corio_future *fs[NWORK];
-    int rc;
+    int err = 0;
 
     for (int i = 0; i < NWORK; i++) { /* ensure_future(do_some_work(x)) */
         tasks[i] = corio_task_spawn(do_some_work, &works[i], NULL);
@@ -75,15 +75,19 @@ static void *top(void *arg)
         fs[i] = corio_task_future(tasks[i]);
     }
     /* asyncio.wait(tasks); done and pending are not needed here. */
-    rc = corio_futures_wait(fs, NWORK, CORIO_ALL_COMPLETED, NULL, NULL, -1);
+    if (corio_futures_wait(fs, NWORK, CORIO_ALL_COMPLETED, NULL, NULL,
+                           -1) == -1)
+        err = errno;
     for (int i = 0; i < NWORK; i++) {
-        if (rc != -1)
+        if (err == 0)
             printf("Task ret:  %s\n", (const char *)corio_task_result(tasks[i]));
         else /* Ctrl+C cancelled top: wait cancels nothing, we do */
             corio_task_cancel(tasks[i]);
-        corio_task_join(tasks[i], NULL); /* frees the finished task */
+        /* frees the finished task; its error, if it failed */
+        if (corio_task_join(tasks[i], NULL) == -1 && err == 0)
+            err = errno;
     }
-    return rc == -1 ? corio_task_fail(errno) : NULL;
+    return err != 0 ? corio_task_fail(err) : NULL;
 }
 
 int main(void)
@@ -91,7 +95,7 @@ int main(void)
     int64_t start = corio_now();
 
     if (corio_run(top, NULL, NULL) == -1) { /* run_until_complete */
-        perror("a11_wait");
+        fprintf(stderr, "a11_wait: %s\n", corio_strerror(errno));
         return 1;
     }
     printf("TIME:  %.6f\n", (double)(corio_now() - start) / CORIO_SECOND);

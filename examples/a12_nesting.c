@@ -101,27 +101,53 @@ static void *do_some_work(void *arg)
     return w->result;
 }
 
-/* tasks = [ensure_future(do_some_work(x)) for x in xs]; fs: their futures. */
+/* Give up the first n tasks: cancelled and detached, they free themselves
+ * once their cleanup has run (corio_run waits for that before it returns). */
+static void abandon_work(corio_task **t, int n)
+{
+    for (int i = 0; i < n; i++) {
+        corio_task_cancel(t[i]);
+        corio_task_detach(t[i]);
+    }
+}
+
+/* tasks = [ensure_future(do_some_work(x)) for x in xs]; fs: their futures.
+ * Returns 0, or -1 with errno (no task is left then). */
 static int spawn_work(const int *xs, corio_task **t, corio_future **fs)
 {
     for (int i = 0; i < NWORK; i++) {
         works[i].x = xs[i];
         t[i] = corio_task_spawn(do_some_work, &works[i], NULL);
-        if (t[i] == NULL)
+        if (t[i] == NULL) {
+            int err = errno;
+
+            abandon_work(t, i);
+            errno = err;
             return -1;
+        }
         fs[i] = corio_task_future(t[i]);
     }
     return 0;
 }
 
-/* Free the tasks (finished, or cancelled first when main was). */
-static void join_work(corio_task **t, bool cancel)
+/* Free the finished tasks. Returns 0, or -1 with the errno of the first
+ * that failed. */
+static int join_work(corio_task **t)
 {
-    for (int i = 0; i < NWORK; i++) {
-        if (cancel)
-            corio_task_cancel(t[i]);
-        corio_task_join(t[i], NULL);
-    }
+    int err = 0;
+
+    for (int i = 0; i < NWORK; i++)
+        if (corio_task_join(t[i], NULL) == -1 && err == 0)
+            err = errno;
+    errno = err;
+    return err == 0 ? 0 : -1;
+}
+
+/* Fail main with err, giving its tasks up (Ctrl+C: they are cancelled). */
+static void *fail_work(corio_task **t, int err)
+{
+    abandon_work(t, NWORK);
+    return corio_task_fail(err);
 }
 
 static const int one_two_four[NWORK] = {1, 2, 4};
@@ -138,14 +164,11 @@ static void *main_wait(void *arg)
     if (spawn_work(one_two_four, t, fs) == -1)
         return corio_task_fail(errno);
     ndone = corio_futures_wait(fs, NWORK, CORIO_ALL_COMPLETED, dones, pendings, -1);
-    if (ndone == -1) {
-        join_work(t, true);
-        return corio_task_fail(errno);
-    }
+    if (ndone == -1)
+        return fail_work(t, errno);
     for (int k = 0; k < ndone; k++) /* for task in dones */
         printf("Task ret:  %s\n", (const char *)corio_task_result(t[dones[k]]));
-    join_work(t, false);
-    return NULL;
+    return join_work(t) == 0 ? NULL : corio_task_fail(errno);
 }
 
 /* ---- 2. results = await asyncio.gather(*tasks) --------------------------- */
@@ -159,14 +182,11 @@ static void *main_gather(void *arg)
     if (spawn_work(one_two_four, t, fs) == -1)
         return corio_task_fail(errno);
     /* On failure (Ctrl+C) gather has cancelled the tasks and waited. */
-    if (corio_futures_gather(fs, NWORK, results, NULL, CORIO_GATHER_FAIL_FAST, -1) == -1) {
-        join_work(t, false);
-        return corio_task_fail(errno);
-    }
+    if (corio_futures_gather(fs, NWORK, results, NULL, CORIO_GATHER_FAIL_FAST, -1) == -1)
+        return fail_work(t, errno);
     for (int i = 0; i < NWORK; i++)
         printf("Task ret:  %s\n", (const char *)results[i]);
-    join_work(t, false);
-    return NULL;
+    return join_work(t) == 0 ? NULL : corio_task_fail(errno);
 }
 
 /* ---- 3. return await asyncio.gather(*tasks) ------------------------------ */
@@ -180,12 +200,10 @@ static void *main_return_gather(void *arg)
 
     if (spawn_work(one_two_two, t, fs) == -1)
         return corio_task_fail(errno);
-    if (corio_futures_gather(fs, NWORK, results, NULL, CORIO_GATHER_FAIL_FAST, -1) == -1) {
-        join_work(t, false);
-        return corio_task_fail(errno);
-    }
-    join_work(t, false); /* the strings live in works[], not in the tasks */
-    return results;
+    if (corio_futures_gather(fs, NWORK, results, NULL, CORIO_GATHER_FAIL_FAST, -1) == -1)
+        return fail_work(t, errno);
+    /* the strings live in works[], not in the tasks */
+    return join_work(t) == 0 ? results : corio_task_fail(errno);
 }
 
 /* ---- 4. return await asyncio.wait(tasks) --------------------------------- */
@@ -207,15 +225,12 @@ static void *main_return_wait(void *arg)
     if (spawn_work(one_two_four, t, fs) == -1)
         return corio_task_fail(errno);
     dp.ndone = corio_futures_wait(fs, NWORK, CORIO_ALL_COMPLETED, done, NULL, -1);
-    if (dp.ndone == -1) {
-        join_work(t, true);
-        return corio_task_fail(errno);
-    }
+    if (dp.ndone == -1)
+        return fail_work(t, errno);
     for (int k = 0; k < dp.ndone; k++)
         dp.done[k] = corio_task_result(t[done[k]]);
     dp.npending = NWORK - dp.ndone;
-    join_work(t, false);
-    return &dp;
+    return join_work(t) == 0 ? &dp : corio_task_fail(errno);
 }
 
 /* ---- The four runs ------------------------------------------------------- */
@@ -265,6 +280,6 @@ int main(int argc, char **argv)
     return 0;
 
 fail:
-    perror("a12_nesting");
+    fprintf(stderr, "a12_nesting: %s\n", corio_strerror(errno));
     return 1;
 }

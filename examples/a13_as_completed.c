@@ -82,19 +82,21 @@ static void *top(void *arg)
     }
     it = corio_as_completed_new(fs, NWORK);
     if (it == NULL)
-        return corio_task_fail(errno);
+        err = errno;
     /* for task in asyncio.as_completed(tasks): result = await task */
-    while ((f = corio_as_completed_next(it, -1)) != NULL) {
+    while (err == 0 && (f = corio_as_completed_next(it, -1)) != NULL) {
         printf("Task ret: %s\n", (const char *)corio_future_result(f));
         fflush(stdout); /* each as it comes, also into a pipe */
     }
-    if (errno != CORIO_EDONE)
+    if (err == 0 && errno != CORIO_EDONE)
         err = errno; /* ECANCELED: Ctrl+C */
     corio_as_completed_free(it);
     for (int i = 0; i < NWORK; i++) {
         if (err != 0)
             corio_task_cancel(tasks[i]);
-        corio_task_join(tasks[i], NULL);
+        /* frees the finished task; its error, if it failed */
+        if (corio_task_join(tasks[i], NULL) == -1 && err == 0)
+            err = errno;
     }
     return err != 0 ? corio_task_fail(err) : NULL;
 }
@@ -104,7 +106,7 @@ int main(void)
     int64_t start = corio_now();
 
     if (corio_run(top, NULL, NULL) == -1) {
-        perror("a13_as_completed");
+        fprintf(stderr, "a13_as_completed: %s\n", corio_strerror(errno));
         return 1;
     }
     printf("TIME:  %.6f\n", (double)(corio_now() - start) / CORIO_SECOND);

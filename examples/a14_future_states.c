@@ -37,6 +37,7 @@
  */
 #include "corio.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 /* do_some_work(x): its argument, and room for the string it returns. */
@@ -77,21 +78,29 @@ static const char *py_bool(int r)
     return r == 1 ? "True" : "False";
 }
 
-/* A plain future: set by whoever has the result; never "running". */
-static void plain_futures(void)
+/* A plain future: set by whoever has the result; never "running".
+ * Returns 0, or -1 with errno. */
+static int plain_futures(void)
 {
     corio_future *f = corio_future_new();
     corio_future *g = corio_future_new();
+    int rc = -1;
 
+    if (f == NULL || g == NULL)
+        goto out;
     printf("future: %s\n", corio_state_name(corio_future_state(f)));
-    corio_future_set_result(f, "ready");
+    if (corio_future_set_result(f, "ready") == -1)
+        goto out;
     printf("future: %s, result '%s'\n",
            corio_state_name(corio_future_state(f)),
            (const char *)corio_future_result(f));
     printf("other future cancel(): %s\n", py_bool(corio_future_cancel(g)));
     printf("other future: %s\n", corio_state_name(corio_future_state(g)));
-    corio_future_free(f);
+    rc = 0;
+out:
+    corio_future_free(f); /* done, or never waited on: cannot fail */
     corio_future_free(g);
+    return rc;
 }
 
 int main(void)
@@ -100,17 +109,13 @@ int main(void)
     corio_loop *loop = corio_loop_current();
     corio_task *t[3];
 
-    if (loop == NULL) {
-        perror("corio_loop_current");
-        return 1;
-    }
+    if (loop == NULL)
+        goto fail;
     /* Pending: created; the loop has not run them yet. */
     for (int i = 0; i < 3; i++) {
         t[i] = corio_task_spawn(do_some_work, &w[i], NULL);
-        if (t[i] == NULL) {
-            perror("corio_task_spawn");
-            return 1;
-        }
+        if (t[i] == NULL)
+            goto fail;
     }
     for (int i = 0; i < 3; i++)
         show(t[i], &w[i]);
@@ -127,16 +132,27 @@ int main(void)
     /* Cancelled: Task-2's sleep fails with ECANCELED, and it returns. */
     printf("%s cancel(): %s\n", corio_task_name(t[1]),
            py_bool(corio_task_cancel(t[1])));
-    corio_task_wait(t[1], -1);
+    if (corio_task_wait(t[1], -1) == -1)
+        goto fail;
     show(t[1], &w[1]);
 
     /* Done: Task-1's sleep ends and it returns its result. */
-    corio_task_wait(t[0], -1);
+    if (corio_task_wait(t[0], -1) == -1)
+        goto fail;
     show(t[0], &w[0]);
 
-    for (int i = 0; i < 3; i++)
-        corio_task_join(t[i], NULL); /* all finished: this frees them */
-    plain_futures();
-    corio_loop_close(loop);
+    /* All finished: join frees them. Task-1's succeeds; the others' fail
+     * with ECANCELED, as `await task` raises CancelledError. */
+    if (corio_task_join(t[0], NULL) == -1)
+        goto fail;
+    for (int i = 1; i < 3; i++)
+        if (corio_task_join(t[i], NULL) == 0 || errno != ECANCELED)
+            goto fail;
+    if (plain_futures() == -1 || corio_loop_close(loop) == -1)
+        goto fail;
     return 0;
+
+fail:
+    fprintf(stderr, "a14_future_states: %s\n", corio_strerror(errno));
+    return 1;
 }

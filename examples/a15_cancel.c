@@ -149,6 +149,8 @@ static void join_worker(corio_task *t)
 
     if (corio_task_join(t, &result) == 0)
         printf("Task ret:  %s\n", (const char *)result);
+    else if (errno != ECANCELED)
+        fprintf(stderr, "a15_cancel: %s\n", corio_strerror(errno));
 }
 
 /* ---- Cancel each task -------------------------------------------------- */
@@ -189,7 +191,8 @@ static void *cancel_each(void)
      * seed's loop.run_forever() after loop.stop()). */
     for (int i = 0; i < NWORK; i++)
         join_worker(t[i]);
-    corio_task_join(t[NWORK], NULL);
+    if (corio_task_join(t[NWORK], NULL) == -1 && errno != ECANCELED)
+        return corio_task_fail(errno);
     return NULL;
 }
 
@@ -225,7 +228,8 @@ static void *cancel_outer(void)
         interrupted();
         printf("cancel outer: %s\n", py_bool(corio_task_cancel(t)));
     }
-    corio_task_join(t, NULL);
+    if (corio_task_join(t, NULL) == -1 && errno != ECANCELED)
+        return corio_task_fail(errno);
     return NULL;
 }
 
@@ -250,7 +254,7 @@ int main(int argc, char **argv)
     rc = corio_run(top, &main_only, NULL);
     printf("TIME:  %.6f\n", (double)(corio_now() - start) / CORIO_SECOND);
     if (rc == -1 && !(errno == ECANCELED && corio_run_signal() != 0)) {
-        perror("corio_run");
+        fprintf(stderr, "corio_run: %s\n", corio_strerror(errno));
         return 1;
     }
     return 0;

@@ -34,24 +34,33 @@ static void echo_lines(corio_stream *s, void *arg)
             return;
 }
 
-static void server_addr(corio_server *srv, char *buf, size_t size)
+/* The address fd is bound to, as text. Returns 0, or -1 with errno. */
+static int fd_addr(int fd, char *buf, size_t size)
 {
     corio_addr a;
 
-    corio_socket_name(corio_server_fd(srv), &a);
-    corio_addr_format(&a, buf, size);
+    if (corio_socket_name(fd, &a) == -1 ||
+        corio_addr_format(&a, buf, size) == -1)
+        return -1;
+    return 0;
 }
 
-/* Send one line on s and print what comes back. */
+/* Send one line on s and print what comes back. Returns 0, or -1 with
+ * errno. */
 static int ask(corio_stream *s, const char *who, const char *text)
 {
     char line[256];
     ssize_t n;
 
     if (corio_stream_write(s, text, strlen(text)) == -1 ||
-        corio_stream_drain(s, DEADLINE) == -1 ||
-        (n = corio_stream_readline(s, line, sizeof(line), DEADLINE)) <= 0)
+        corio_stream_drain(s, DEADLINE) == -1)
         return -1;
+    n = corio_stream_readline(s, line, sizeof(line), DEADLINE);
+    if (n <= 0) {
+        if (n == 0)
+            errno = CORIO_EEOF; /* the server hung up without answering */
+        return -1;
+    }
     line[n - 1] = 0;
     printf("  %s sent \"%.*s\", got back \"%s\"\n", who,
            (int)strlen(text) - 1, text, line);
@@ -61,18 +70,25 @@ static int ask(corio_stream *s, const char *who, const char *text)
 static int tcp(void)
 {
     corio_server *srv = corio_server_start("127.0.0.1:0", NULL, echo_lines, NULL);
-    corio_stream *s;
+    corio_stream *s = NULL;
     char addr[64];
-    int rc;
+    int err = 0;
 
     if (srv == NULL)
         return -1;
-    server_addr(srv, addr, sizeof(addr));
-    printf("TCP server on %s (corio_server_start: create_server)\n", addr);
-    s = corio_stream_connect(addr, DEADLINE);
-    rc = s != NULL ? ask(s, "TCP client", "hello over TCP\n") : -1;
+    if (fd_addr(corio_server_fd(srv), addr, sizeof(addr)) == -1) {
+        err = errno;
+    } else {
+        printf("TCP server on %s (corio_server_start: create_server)\n", addr);
+        s = corio_stream_connect(addr, DEADLINE);
+        if (s == NULL || ask(s, "TCP client", "hello over TCP\n") == -1)
+            err = errno;
+    }
     corio_stream_close(s);
-    return corio_server_stop(srv, DEADLINE) == -1 ? -1 : rc;
+    if (corio_server_stop(srv, DEADLINE) == -1 && err == 0)
+        err = errno;
+    errno = err;
+    return err == 0 ? 0 : -1;
 }
 
 /* Echo datagrams until cancelled. */
@@ -89,38 +105,57 @@ static void *udp_server(void *arg)
     return NULL;
 }
 
+/* Send one datagram from cfd to a and print the echo. Returns 0, or -1
+ * with errno. */
+static int udp_ask(int cfd, const corio_addr *a)
+{
+    corio_addr from;
+    char got[64], buf[1500];
+    ssize_t n;
+
+    if (corio_udp_sendto(cfd, "hello over UDP", 14, a, DEADLINE) == -1)
+        return -1;
+    n = corio_udp_recvfrom(cfd, buf, sizeof(buf), &from, DEADLINE);
+    if (n == -1 || corio_addr_format(&from, got, sizeof(got)) == -1)
+        return -1;
+    printf("  UDP client sent \"hello over UDP\", got back \"%.*s\" "
+           "from %s\n", (int)n, buf, got);
+    return 0;
+}
+
 static int udp(void)
 {
-    int sfd = corio_udp_open("127.0.0.1:0"), cfd = -1, rc = -1;
+    int sfd = corio_udp_open("127.0.0.1:0"), cfd = -1, err = 0;
     corio_task *t = NULL;
-    corio_addr a, from;
-    char addr[64], got[64], buf[1500];
-    ssize_t n;
+    corio_addr a;
+    char addr[64];
 
     if (sfd == -1)
         return -1;
-    corio_socket_name(sfd, &a);
-    corio_addr_format(&a, addr, sizeof(addr));
+    if (corio_socket_name(sfd, &a) == -1 ||
+        corio_addr_format(&a, addr, sizeof(addr)) == -1) {
+        err = errno;
+        goto out;
+    }
     printf("UDP server on %s (corio_udp_open: create_datagram_endpoint)\n",
            addr);
     t = corio_task_spawn(udp_server, &sfd, NULL);
-    cfd = corio_udp_open(NULL);
-    if (t != NULL && cfd != -1 &&
-        corio_udp_sendto(cfd, "hello over UDP", 14, &a, DEADLINE) == 14 &&
-        (n = corio_udp_recvfrom(cfd, buf, sizeof(buf), &from, DEADLINE)) >= 0) {
-        corio_addr_format(&from, got, sizeof(got));
-        printf("  UDP client sent \"hello over UDP\", got back \"%.*s\" "
-               "from %s\n", (int)n, buf, got);
-        rc = 0;
-    }
+    if (t != NULL)
+        cfd = corio_udp_open(NULL);
+    if (t == NULL || cfd == -1 || udp_ask(cfd, &a) == -1)
+        err = errno;
+out:
     if (t != NULL) {
         corio_task_cancel(t);
-        corio_task_join(t, NULL);
+        /* it ends cancelled; anything else is its own failure */
+        if (corio_task_join(t, NULL) == -1 && errno != ECANCELED && err == 0)
+            err = errno;
     }
     if (cfd != -1)
         corio_fd_close(cfd);
     corio_fd_close(sfd);
-    return rc;
+    errno = err;
+    return err == 0 ? 0 : -1;
 }
 
 static int tls(const char *dir)
@@ -133,7 +168,7 @@ static int tls(const char *dir)
     corio_listen_opts lo = {0};
     corio_server *srv = NULL;
     corio_stream *s = NULL;
-    int rc = -1;
+    int err = 0;
 
     snprintf(cert, sizeof(cert), "%s/server.pem", dir);
     snprintf(key, sizeof(key), "%s/server.key", dir);
@@ -143,8 +178,7 @@ static int tls(const char *dir)
     lo.tls = stls;
     if (stls != NULL && ctls != NULL)
         srv = corio_server_start("127.0.0.1:0", &lo, echo_lines, NULL);
-    if (srv != NULL) {
-        server_addr(srv, addr, sizeof(addr));
+    if (srv != NULL && fd_addr(corio_server_fd(srv), addr, sizeof(addr)) == 0) {
         printf("TLS server on %s (corio_server_start with a TLS context: "
                "create_server(ssl=...))\n", addr);
         /* connect by name: the certificate is checked for "localhost" */
@@ -155,16 +189,20 @@ static int tls(const char *dir)
     if (s != NULL) {
         printf("  TLS client: %s, certificate verified for localhost, "
                "ALPN %s\n", corio_tls_version(s), corio_tls_alpn(s));
-        rc = ask(s, "TLS client", "hello over TLS\n");
-    } else if (stls != NULL && ctls != NULL) {
-        fprintf(stderr, "a17_transports: TLS: %s\n", corio_tls_error());
+        if (ask(s, "TLS client", "hello over TLS\n") == -1)
+            err = errno;
+    } else {
+        err = errno;
+        if (err == EPROTO)
+            fprintf(stderr, "a17_transports: TLS: %s\n", corio_tls_error());
     }
     corio_stream_close(s);
-    if (srv != NULL && corio_server_stop(srv, DEADLINE) == -1)
-        rc = -1;
+    if (srv != NULL && corio_server_stop(srv, DEADLINE) == -1 && err == 0)
+        err = errno;
     corio_tls_free(stls);
     corio_tls_free(ctls);
-    return rc;
+    errno = err;
+    return err == 0 ? 0 : -1;
 }
 
 static void *main_task(void *arg)
@@ -172,7 +210,7 @@ static void *main_task(void *arg)
     const char *dir = arg;
 
     if (tcp() == -1 || udp() == -1 || tls(dir) == -1)
-        return corio_task_fail(errno ? errno : EIO);
+        return corio_task_fail(errno);
     return NULL;
 }
 
@@ -183,12 +221,13 @@ int main(void)
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (mkdtemp(dir) == NULL) {
-        perror("a17_transports: mkdtemp");
+        fprintf(stderr, "a17_transports: mkdtemp: %s\n",
+                corio_strerror(errno));
         return 1;
     }
     rc = devcert_make(dir) == 0 ? corio_run(main_task, dir, NULL) : -1;
     if (rc == -1)
-        fprintf(stderr, "a17_transports: %s\n", strerror(errno));
+        fprintf(stderr, "a17_transports: %s\n", corio_strerror(errno));
     devcert_remove(dir);
     return rc == 0 ? 0 : 1;
 }

@@ -28,6 +28,7 @@
  */
 #include "corio.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 static int processed; /* events processed so far */
@@ -57,8 +58,9 @@ static void read_request(void *arg)
            "answer\n", ++processed, ev->what);
     ev->sent = corio_now();
     /* The "disk" answers in 100 ms; meanwhile the loop goes on. */
-    corio_loop_call_later(corio_loop_current(), 100 * CORIO_MSEC, io_complete, ev,
-                     NULL);
+    if (corio_loop_call_later(corio_loop_current(), 100 * CORIO_MSEC,
+                              io_complete, ev, NULL) == -1)
+        fprintf(stderr, "read_request: %s\n", corio_strerror(errno));
 }
 
 /* process_event for input events: handle them and return at once. */
@@ -78,18 +80,24 @@ int main(void)
     corio_loop *loop = corio_loop_current(); /* get_event_loop() */
 
     if (loop == NULL) {
-        perror("corio_loop_current");
+        fprintf(stderr, "corio_loop_current: %s\n", corio_strerror(errno));
         return 1;
     }
     /* The events arrive: they wait in the loop's queue, in order. */
-    corio_loop_call_soon(loop, input, &key_a, NULL);
-    corio_loop_call_soon(loop, read_request, &read, NULL);
-    corio_loop_call_soon(loop, input, &click, NULL);
-    corio_loop_call_soon(loop, input, &key_b, NULL);
+    if (corio_loop_call_soon(loop, input, &key_a, NULL) == -1 ||
+        corio_loop_call_soon(loop, read_request, &read, NULL) == -1 ||
+        corio_loop_call_soon(loop, input, &click, NULL) == -1 ||
+        corio_loop_call_soon(loop, input, &key_b, NULL) == -1) {
+        fprintf(stderr, "corio_loop_call_soon: %s\n", corio_strerror(errno));
+        return 1;
+    }
 
     /* while True: event = loop.get_event(); process_event(event) */
-    corio_loop_run_until_idle(loop);
+    if (corio_loop_run_until_idle(loop) == -1) {
+        fprintf(stderr, "corio_loop_run_until_idle: %s\n",
+                corio_strerror(errno));
+        return 1;
+    }
     printf("no event left: the loop returned\n");
-    corio_loop_close(loop);
-    return 0;
+    return corio_loop_close(loop) == 0 ? 0 : 1;
 }

@@ -24,6 +24,7 @@
  */
 #include "corio.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 static void *hello(void *arg)
@@ -41,14 +42,13 @@ int main(void)
     corio_task *t;
 
     if (loop == NULL) {
-        perror("corio_loop_current");
+        fprintf(stderr, "corio_loop_current: %s\n", corio_strerror(errno));
         return 1;
     }
     t = corio_task_spawn(hello, NULL, NULL); /* hello(), wrapped in a task */
     if (t == NULL || corio_task_join(t, NULL) == -1) { /* run_until_complete */
-        perror("hello");
+        fprintf(stderr, "hello: %s\n", corio_strerror(errno));
         return 1;
     }
-    corio_loop_close(loop); /* loop.close() */
-    return 0;
+    return corio_loop_close(loop) == 0 ? 0 : 1; /* loop.close() */
 }

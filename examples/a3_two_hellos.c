@@ -38,6 +38,7 @@
 #define _GNU_SOURCE
 #include "corio.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -79,21 +80,22 @@ int main(void)
     corio_task *tasks[2];
 
     if (loop == NULL) {
-        perror("corio_loop_current");
+        fprintf(stderr, "corio_loop_current: %s\n", corio_strerror(errno));
         return 1;
     }
     tasks[0] = corio_task_spawn(hello, (void *)0, NULL);
     tasks[1] = corio_task_spawn(hello, (void *)1, NULL);
     if (tasks[0] == NULL || tasks[1] == NULL) {
-        perror("corio_task_spawn");
+        fprintf(stderr, "corio_task_spawn: %s\n", corio_strerror(errno));
         return 1;
     }
     /* run_until_complete(asyncio.wait(tasks)): wait for both. */
     if (corio_task_join_all(tasks, 2, NULL) == -1) {
-        perror("corio_task_join_all");
+        fprintf(stderr, "corio_task_join_all: %s\n", corio_strerror(errno));
         return 1;
     }
-    corio_loop_close(loop);
+    if (corio_loop_close(loop) == -1)
+        return 1;
 
     printf("TIME: %.2f s for two 1 s sleeps: they overlapped, on %d "
            "thread%s\n", (double)(corio_now() - start) / CORIO_SECOND,

@@ -59,6 +59,12 @@ static void *wget(void *arg)
         printf("%s header > %s\n", host, line);
     }
     corio_stream_close(s);
+    if (n <= 0) { /* an error, or the end before the blank line */
+        int err = n == 0 ? CORIO_EEOF : errno;
+
+        printf("%s: %s\n", host, corio_strerror(err));
+        return corio_task_fail(err);
+    }
     return NULL;
 }
 
@@ -71,12 +77,14 @@ static void answer(corio_stream *s, void *arg)
     int delay_ms = (int)(intptr_t)arg;
     char line[1024], resp[256];
     const char *body = "hello from corio\n";
+    ssize_t n;
 
-    while (corio_stream_readline(s, line, sizeof(line), corio_now() + CORIO_SECOND) > 0)
+    while ((n = corio_stream_readline(s, line, sizeof(line),
+                                      corio_now() + CORIO_SECOND)) > 0)
         if (strcmp(line, "\r\n") == 0)
             break;
-    if (corio_sleep(delay_ms * CORIO_MSEC) == -1)
-        return;
+    if (n <= 0 || corio_sleep(delay_ms * CORIO_MSEC) == -1)
+        return; /* no whole request, or cancelled */
     snprintf(resp, sizeof(resp),
              "HTTP/1.0 200 OK\r\n"
              "Server: corio-a4\r\n"
@@ -84,19 +92,43 @@ static void answer(corio_stream *s, void *arg)
              "Content-Type: text/plain\r\n"
              "Content-Length: %zu\r\n"
              "\r\n%s", delay_ms, strlen(body), body);
-    if (corio_stream_write(s, resp, strlen(resp)) == 0)
-        corio_stream_drain(s, corio_now() + CORIO_SECOND);
+    if (corio_stream_write(s, resp, strlen(resp)) == -1 ||
+        corio_stream_drain(s, corio_now() + CORIO_SECOND) == -1)
+        fprintf(stderr, "a4_wget: answer: %s\n", corio_strerror(errno));
 }
 
-static void *run_all(char **hosts, int n)
+/* Fetch from every host at once. Returns 0 once all succeeded, or -1 with
+ * the first error (every task that started has ended by then). */
+static int run_all(char **hosts, int n)
 {
     corio_task *ts[MAX_HOSTS];
-    int rc;
+    int started, err = 0;
 
-    for (int i = 0; i < n; i++)
-        ts[i] = corio_task_spawn(wget, hosts[i], NULL);
-    rc = corio_task_join_all(ts, (size_t)n, NULL);
-    return rc == 0 ? NULL : corio_task_fail(errno);
+    for (started = 0; started < n; started++) {
+        ts[started] = corio_task_spawn(wget, hosts[started], NULL);
+        if (ts[started] == NULL) {
+            err = errno;
+            break;
+        }
+    }
+    if (corio_task_join_all(ts, (size_t)started, NULL) == -1 && err == 0)
+        err = errno;
+    errno = err;
+    return err == 0 ? 0 : -1;
+}
+
+/* "localhost:<port>" for a server listening on 127.0.0.1: a name, resolved
+ * like any other. Returns 0, or -1 with errno. */
+static int local_name(corio_server *srv, char *name, size_t size)
+{
+    corio_addr a;
+    char text[64];
+
+    if (corio_socket_name(corio_server_fd(srv), &a) == -1 ||
+        corio_addr_format(&a, text, sizeof(text)) == -1)
+        return -1;
+    snprintf(name, size, "localhost:%s", strchr(text, ':') + 1);
+    return 0;
 }
 
 static void *local(void *arg)
@@ -104,25 +136,29 @@ static void *local(void *arg)
     static const int delays[3] = {300, 100, 200};
     corio_server *srv[3];
     char names[3][64], *hosts[3];
-    void *res;
+    int started, err = 0;
 
     (void)arg;
-    for (int i = 0; i < 3; i++) {
-        corio_addr a;
-        char text[64];
-
-        srv[i] = corio_server_start("127.0.0.1:0", NULL, answer,
-                             (void *)(intptr_t)delays[i]);
-        if (srv[i] == NULL || corio_socket_name(corio_server_fd(srv[i]), &a) == -1 ||
-            corio_addr_format(&a, text, sizeof(text)) == -1)
-            return corio_task_fail(errno);
-        snprintf(names[i], sizeof(names[i]), "localhost:%s", strchr(text, ':') + 1);
-        hosts[i] = names[i];
+    for (started = 0; started < 3; started++) {
+        srv[started] = corio_server_start("127.0.0.1:0", NULL, answer,
+                                          (void *)(intptr_t)delays[started]);
+        if (srv[started] == NULL) {
+            err = errno;
+            break;
+        }
     }
-    res = run_all(hosts, 3);
-    for (int i = 0; i < 3; i++)
-        corio_server_stop(srv[i], corio_now() + CORIO_SECOND);
-    return res;
+    for (int i = 0; i < 3 && err == 0; i++) {
+        hosts[i] = names[i];
+        if (local_name(srv[i], names[i], sizeof(names[i])) == -1)
+            err = errno;
+    }
+    if (err == 0 && run_all(hosts, 3) == -1)
+        err = errno;
+    for (int i = 0; i < started; i++)
+        if (corio_server_stop(srv[i], corio_now() + CORIO_SECOND) == -1 &&
+            err == 0)
+            err = errno;
+    return err == 0 ? NULL : corio_task_fail(err);
 }
 
 struct args {
@@ -141,7 +177,7 @@ static void *remote(void *arg)
                  a->hosts[i]);
         hosts[i] = names[i];
     }
-    return run_all(hosts, a->n);
+    return run_all(hosts, a->n) == 0 ? NULL : corio_task_fail(errno);
 }
 
 int main(int argc, char **argv)

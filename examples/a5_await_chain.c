@@ -67,7 +67,7 @@ static void *hello_joins(void *arg)
     fflush(stdout);
     other = corio_task_spawn(pause_task, (void *)(intptr_t)1, NULL);
     if (other == NULL || corio_task_join(other, NULL) == -1) /* r = await other */
-        return corio_task_fail(ECANCELED);
+        return corio_task_fail(errno);
     printf("Hello again!\n");
     return NULL;
 }
@@ -85,15 +85,18 @@ int main(void)
     corio_loop *loop = corio_loop_current();
 
     if (loop == NULL) {
-        perror("corio_loop_current");
+        fprintf(stderr, "corio_loop_current: %s\n", corio_strerror(errno));
         return 1;
     }
     printf("1. await by calling: hello -> pause_for(1) -> corio_sleep\n");
-    if (run(hello_calls) == -1)
+    if (run(hello_calls) == -1) {
+        fprintf(stderr, "hello_calls: %s\n", corio_strerror(errno));
         return 1;
+    }
     printf("2. await a task: hello joins a task running pause_for(1)\n");
-    if (run(hello_joins) == -1)
+    if (run(hello_joins) == -1) {
+        fprintf(stderr, "hello_joins: %s\n", corio_strerror(errno));
         return 1;
-    corio_loop_close(loop);
-    return 0;
+    }
+    return corio_loop_close(loop) == 0 ? 0 : 1;
 }

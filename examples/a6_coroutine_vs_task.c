@@ -25,6 +25,7 @@
  */
 #include "corio.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 static void *do_work(void *arg)
@@ -49,16 +50,15 @@ int main(void)
     corio_task *task;
 
     if (loop == NULL) {
-        perror("corio_loop_current");
+        fprintf(stderr, "corio_loop_current: %s\n", corio_strerror(errno));
         return 1;
     }
     /* loop.run_until_complete(coroutine): wrap it in a task, run it. */
     task = corio_task_spawn(coroutine.fn, coroutine.arg, NULL);
     if (task == NULL || corio_task_join(task, NULL) == -1) {
-        perror("do_work");
+        fprintf(stderr, "do_work: %s\n", corio_strerror(errno));
         return 1;
     }
     printf("TIME:  %.6f\n", (double)(corio_now() - start) / CORIO_SECOND);
-    corio_loop_close(loop);
-    return 0;
+    return corio_loop_close(loop) == 0 ? 0 : 1;
 }

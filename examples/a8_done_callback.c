@@ -33,6 +33,7 @@
  */
 #include "corio.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 /* do_some_work(x): its argument, and room for the string it returns. */
@@ -64,20 +65,28 @@ int main(void)
     corio_task *task;
 
     if (loop == NULL) {
-        perror("corio_loop_current");
+        fprintf(stderr, "corio_loop_current: %s\n", corio_strerror(errno));
         return 1;
     }
     task = corio_task_spawn(do_some_work, &work, NULL); /* ensure_future */
     if (task == NULL ||
         corio_future_add_done_callback(corio_task_future(task), callback,
                                        NULL) == -1) {
-        perror("do_some_work");
+        fprintf(stderr, "do_some_work: %s\n", corio_strerror(errno));
         return 1;
     }
-    corio_loop_run_until_idle(loop); /* the task, then its callback */
+    /* the task, then its callback */
+    if (corio_loop_run_until_idle(loop) == -1) {
+        fprintf(stderr, "corio_loop_run_until_idle: %s\n",
+                corio_strerror(errno));
+        return 1;
+    }
     printf("TIME:  %.6f\n", (double)(corio_now() - start) / CORIO_SECOND);
 
-    corio_task_join(task, NULL); /* it has finished: this only frees it */
-    corio_loop_close(loop);
-    return 0;
+    /* It has finished: join only frees it, and reports how it ended. */
+    if (corio_task_join(task, NULL) == -1) {
+        fprintf(stderr, "do_some_work: %s\n", corio_strerror(errno));
+        return 1;
+    }
+    return corio_loop_close(loop) == 0 ? 0 : 1;
 }

@@ -28,6 +28,7 @@
  */
 #include "corio.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 /* do_some_work(x): its argument, and room for the string it returns. */
@@ -53,19 +54,25 @@ int main(void)
     corio_task *task;
 
     if (loop == NULL) {
-        perror("corio_loop_current");
+        fprintf(stderr, "corio_loop_current: %s\n", corio_strerror(errno));
         return 1;
     }
     task = corio_task_spawn(do_some_work, &work, NULL); /* ensure_future */
     if (task == NULL) {
-        perror("corio_task_spawn");
+        fprintf(stderr, "corio_task_spawn: %s\n", corio_strerror(errno));
         return 1;
     }
-    corio_task_wait(task, -1); /* loop.run_until_complete(task) */
+    if (corio_task_wait(task, -1) == -1) { /* loop.run_until_complete(task) */
+        fprintf(stderr, "corio_task_wait: %s\n", corio_strerror(errno));
+        return 1;
+    }
     printf("Task ret: %s\n", (const char *)corio_task_result(task));
     printf("TIME: %.6f\n", (double)(corio_now() - start) / CORIO_SECOND);
 
-    corio_task_join(task, NULL); /* it has finished: this only frees it */
-    corio_loop_close(loop);
-    return 0;
+    /* It has finished: join only frees it, and reports how it ended. */
+    if (corio_task_join(task, NULL) == -1) {
+        fprintf(stderr, "do_some_work: %s\n", corio_strerror(errno));
+        return 1;
+    }
+    return corio_loop_close(loop) == 0 ? 0 : 1;
 }

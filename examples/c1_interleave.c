@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include "corio.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -58,7 +59,7 @@ int main(void)
     int alive = 2;
 
     if (co[0] == NULL || co[1] == NULL) {
-        perror("corio_coro_new");
+        fprintf(stderr, "corio_coro_new: %s\n", corio_strerror(errno));
         return 1;
     }
     /* Round robin: resume each unfinished coroutine in turn. */
@@ -66,7 +67,11 @@ int main(void)
         for (int i = 0; i < 2; i++) {
             if (corio_coro_status(co[i]) == CORIO_CORO_DEAD)
                 continue;
-            corio_coro_resume(co[i]);
+            if (corio_coro_resume(co[i]) == -1) {
+                fprintf(stderr, "corio_coro_resume: %s\n",
+                        corio_strerror(errno));
+                return 1;
+            }
             if (corio_coro_status(co[i]) == CORIO_CORO_DEAD)
                 alive--;
         }

@@ -37,6 +37,7 @@
  */
 #include "corio.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 static void *f(void *arg)
@@ -57,7 +58,7 @@ int main(void)
     corio_task *g[3];
 
     if (loop == NULL) {
-        perror("corio_loop_current");
+        fprintf(stderr, "corio_loop_current: %s\n", corio_strerror(errno));
         return 1;
     }
     for (int i = 0; i < 3; i++) {
@@ -65,12 +66,15 @@ int main(void)
 
         g[i] = corio_task_spawn(f, (void *)5, &attr); /* gevent.spawn(f, 5) */
         if (g[i] == NULL) {
-            perror("corio_task_spawn");
+            fprintf(stderr, "corio_task_spawn: %s\n", corio_strerror(errno));
             return 1;
         }
     }
-    for (int i = 0; i < 3; i++)
-        corio_task_join(g[i], NULL); /* g1.join(), g2.join(), g3.join() */
-    corio_loop_close(loop);
-    return 0;
+    for (int i = 0; i < 3; i++) {
+        if (corio_task_join(g[i], NULL) == -1) { /* g1.join(), g2.join(), ... */
+            fprintf(stderr, "%s: %s\n", names[i], corio_strerror(errno));
+            return 1;
+        }
+    }
+    return corio_loop_close(loop) == 0 ? 0 : 1;
 }

@@ -38,6 +38,7 @@
 #define _GNU_SOURCE
 #include "corio.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,17 +114,26 @@ static void *f_quiet(void *arg)
 
 static const char *names[3] = {"g1", "g2", "g3"};
 
-/* Spawn g1, g2, g3 running fn(args[i]), then join all three. */
+/* Spawn g1, g2, g3 running fn(args[i]), then join all three. Returns 0,
+ * or -1 with errno. */
 static int spawn_join(corio_fn fn, void **args)
 {
     corio_task *g[3];
+    int err;
 
     for (int i = 0; i < 3; i++) {
         corio_task_attr attr = {.name = names[i]};
 
         g[i] = corio_task_spawn(fn, args[i], &attr);
-        if (g[i] == NULL)
+        if (g[i] == NULL) {
+            err = errno;
+            while (i-- > 0) { /* give up those already spawned */
+                corio_task_cancel(g[i]);
+                corio_task_detach(g[i]);
+            }
+            errno = err;
             return -1;
+        }
     }
     return corio_task_join_all(g, 3, NULL); /* gevent.joinall */
 }
@@ -137,14 +147,18 @@ int main(int argc, char **argv)
     int64_t start;
     int one;
 
-    if (loop == NULL || n <= 0) {
+    if (n <= 0) {
         fprintf(stderr, "usage: %s [ITERATIONS]\n", argv[0]);
         return 2;
+    }
+    if (loop == NULL) {
+        fprintf(stderr, "corio_loop_current: %s\n", corio_strerror(errno));
+        return 1;
     }
     for (int i = 0; i < 3; i++)
         args[i] = (void *)5;
     if (spawn_join(f, args) == -1) {
-        perror("part 1");
+        fprintf(stderr, "part 1: %s\n", corio_strerror(errno));
         return 1;
     }
 
@@ -154,7 +168,7 @@ int main(int argc, char **argv)
     }
     start = corio_now();
     if (spawn_join(f_quiet, args) == -1) {
-        perror("part 2");
+        fprintf(stderr, "part 2: %s\n", corio_strerror(errno));
         return 1;
     }
     printf("3 greenlets x f(%ld): %ld turns in %.2f s, %s\n", n, run.turns,
@@ -169,6 +183,5 @@ int main(int argc, char **argv)
         printf("threads: g1 %d, g2 %d, g3 %d, main %d\n", (int)run.tid[0],
                (int)run.tid[1], (int)run.tid[2], (int)gettid());
     printf("/proc/self/status while they ran: Threads: %d\n", run.threads);
-    corio_loop_close(loop);
-    return 0;
+    return corio_loop_close(loop) == 0 ? 0 : 1;
 }

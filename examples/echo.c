@@ -45,13 +45,16 @@ static void *client_main(void *arg)
         return corio_task_fail(errno);
     for (int i = 0; i < LINES; i++) {
         char out[64], in[128];
+        ssize_t n = -1;
 
         snprintf(out, sizeof(out), "hello %d from client %d\n", i + 1, c->id);
         if (corio_stream_write(s, out, strlen(out)) == -1 ||
             corio_stream_drain(s, -1) == -1 ||
-            corio_stream_readline(s, in, sizeof(in), -1) <= 0) {
+            (n = corio_stream_readline(s, in, sizeof(in), -1)) <= 0) {
+            int err = n == 0 ? CORIO_EEOF : errno; /* 0: the server hung up */
+
             corio_stream_close(s);
-            return corio_task_fail(errno ? errno : EPIPE);
+            return corio_task_fail(err);
         }
         in[strcspn(in, "\n")] = 0;
         snprintf(c->log[i], sizeof(c->log[i]), "client %d got: %s", c->id, in);
@@ -68,30 +71,40 @@ static void *main_task(void *arg)
     corio_server *srv;
     corio_addr a;
     char addr[128];
-    int rc;
+    int started, err = 0;
 
     srv = corio_server_start(where, NULL, echo_handler, NULL);
     if (srv == NULL || corio_socket_name(corio_server_fd(srv), &a) == -1 ||
         corio_addr_format(&a, addr, sizeof(addr)) == -1) {
-        fprintf(stderr, "echo: cannot serve on %s: %s\n", where, strerror(errno));
-        return corio_task_fail(errno);
+        err = errno;
+        fprintf(stderr, "echo: cannot serve on %s: %s\n", where,
+                corio_strerror(err));
+        if (srv != NULL)
+            (void)corio_server_stop(srv, corio_now() + CORIO_SECOND);
+        return corio_task_fail(err);
     }
     printf("echo server on %s\n", strncmp(where, "unix:", 5) == 0
                                       ? where : "127.0.0.1 (a free port)");
-    for (int i = 0; i < CLIENTS; i++) {
-        clients[i].addr = strncmp(where, "unix:", 5) == 0 ? where : addr;
-        clients[i].id = i + 1;
-        ts[i] = corio_task_spawn(client_main, &clients[i], NULL);
+    for (started = 0; started < CLIENTS; started++) {
+        clients[started].addr = strncmp(where, "unix:", 5) == 0 ? where : addr;
+        clients[started].id = started + 1;
+        ts[started] = corio_task_spawn(client_main, &clients[started], NULL);
+        if (ts[started] == NULL) {
+            err = errno;
+            break;
+        }
     }
-    rc = corio_task_join_all(ts, CLIENTS, NULL);
-    for (int i = 0; rc == 0 && i < CLIENTS; i++)
+    if (corio_task_join_all(ts, (size_t)started, NULL) == -1 && err == 0)
+        err = errno;
+    for (int i = 0; err == 0 && i < CLIENTS; i++)
         for (int j = 0; j < LINES; j++)
             printf("%s\n", clients[i].log[j]);
-    if (rc == -1)
-        fprintf(stderr, "echo: a client failed: %s\n", strerror(errno));
-    corio_server_stop(srv, corio_now() + CORIO_SECOND);
+    if (err != 0)
+        fprintf(stderr, "echo: a client failed: %s\n", corio_strerror(err));
+    if (corio_server_stop(srv, corio_now() + CORIO_SECOND) == -1 && err == 0)
+        err = errno;
     printf("server stopped\n");
-    return rc == 0 ? NULL : corio_task_fail(EIO);
+    return err == 0 ? NULL : corio_task_fail(err);
 }
 
 int main(int argc, char **argv)

@@ -27,6 +27,7 @@
  * passed as is. */
 #include "corio.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 /* The consumer: receives a number per send, answers with a status string. */
@@ -47,22 +48,23 @@ static void *consumer(corio_gen *gen, void *arg)
     return NULL;
 }
 
-/* The producer: primes the consumer, sends it 1..5, then closes it. */
-static void produce(corio_gen *c)
+/* The producer: primes the consumer, sends it 1..5, then closes it.
+ * Returns 0, or -1 with errno. */
+static int produce(corio_gen *c)
 {
     void *r;
 
     /* c.send(None): run the consumer up to its first yield. */
-    corio_gen_send(c, NULL, NULL);
+    if (corio_gen_send(c, NULL, NULL) == -1)
+        return -1;
     for (int n = 1; n <= 5; n++) {
         printf("[PRODUCER] Producing %d...\n", n);
         /* Switch to the consumer; come back with what it yields. */
-        corio_gen_send(c, CORIO_INT(n), &r);
+        if (corio_gen_send(c, CORIO_INT(n), &r) == -1)
+            return -1;
         printf("[PRODUCER] Consumer return: %s\n", (const char *)r);
     }
-    /* c.close(): the consumer's pending yield fails, it returns, and the
-     * generator is freed. */
-    corio_gen_close(c);
+    return 0;
 }
 
 int main(void)
@@ -70,10 +72,20 @@ int main(void)
     corio_gen *c = corio_gen_new(consumer, NULL, NULL);
 
     if (c == NULL) {
-        perror("corio_gen_new");
+        fprintf(stderr, "corio_gen_new: %s\n", corio_strerror(errno));
         return 1;
     }
-    produce(c);
+    if (produce(c) == -1) {
+        fprintf(stderr, "producer: %s\n", corio_strerror(errno));
+        corio_gen_close(c);
+        return 1;
+    }
+    /* c.close(): the consumer's pending yield fails, it returns, and the
+     * generator is freed. */
+    if (corio_gen_close(c) == -1) {
+        fprintf(stderr, "corio_gen_close: %s\n", corio_strerror(errno));
+        return 1;
+    }
     fflush(stdout);
     return 0;
 }

@@ -19,6 +19,7 @@
  * and 0 when it returned: the C form of StopIteration. */
 #include "corio.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 static void *num(corio_gen *gen, void *arg)
@@ -40,7 +41,7 @@ static void show(int rc, void *value)
     else if (rc == 0)
         printf("StopIteration\n");
     else
-        perror("corio_gen_send");
+        fprintf(stderr, "corio_gen_send: %s\n", corio_strerror(errno));
 }
 
 int main(void)
@@ -50,7 +51,7 @@ int main(void)
     int rc;
 
     if (c == NULL) {
-        perror("corio_gen_new");
+        fprintf(stderr, "corio_gen_new: %s\n", corio_strerror(errno));
         return 1;
     }
     rc = corio_gen_send(c, NULL, &v); /* c.send(None) -> 1 */
@@ -59,7 +60,10 @@ int main(void)
     show(rc, v);
     rc = corio_gen_next(c, &v);       /* next(c) -> StopIteration */
     show(rc, v);
-    corio_gen_close(c);
+    if (corio_gen_close(c) == -1) {
+        fprintf(stderr, "corio_gen_close: %s\n", corio_strerror(errno));
+        return 1;
+    }
     fflush(stdout);
     return 0;
 }

@@ -18,6 +18,7 @@
  * generator runs on to its next yield, whose value the send returns. */
 #include "corio.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 static void *num(corio_gen *gen, void *arg)
@@ -41,18 +42,25 @@ int main(void)
     void *v = NULL;
 
     if (c == NULL) {
-        perror("corio_gen_new");
+        fprintf(stderr, "corio_gen_new: %s\n", corio_strerror(errno));
         return 1;
     }
     /* The first send must be NULL (None): nothing is waiting for a value. */
-    corio_gen_send(c, NULL, &v);
+    if (corio_gen_send(c, NULL, &v) == -1)
+        goto fail;
     printf("%ld\n", (long)CORIO_TO_INT(v));
     for (size_t i = 0; i < sizeof(sends) / sizeof(sends[0]); i++) {
-        corio_gen_send(c, CORIO_INT(sends[i]), &v);
+        if (corio_gen_send(c, CORIO_INT(sends[i]), &v) == -1)
+            goto fail;
         printf("%ld\n", (long)CORIO_TO_INT(v));
     }
     /* The generator never returns by itself; close() ends it. */
-    corio_gen_close(c);
+    if (corio_gen_close(c) == -1)
+        goto fail;
     fflush(stdout);
     return 0;
+
+fail:
+    fprintf(stderr, "g3_echo: %s\n", corio_strerror(errno));
+    return 1;
 }

@@ -21,6 +21,7 @@
  * next). */
 #include "corio.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 static void *foo(corio_gen *gen, void *arg)
@@ -49,18 +50,26 @@ int main(void)
     void *v = NULL;
 
     if (g == NULL) {
-        perror("corio_gen_new");
+        fprintf(stderr, "corio_gen_new: %s\n", corio_strerror(errno));
         return 1;
     }
-    corio_gen_next(g, &v);                 /* print(next(g)) */
+    if (corio_gen_next(g, &v) == -1)        /* print(next(g)) */
+        goto fail;
     printf("%ld\n", (long)CORIO_TO_INT(v));
     stars();
-    corio_gen_next(g, &v);                 /* print(next(g)) */
+    if (corio_gen_next(g, &v) == -1)        /* print(next(g)) */
+        goto fail;
     printf("%ld\n", (long)CORIO_TO_INT(v));
     stars();
-    corio_gen_send(g, CORIO_INT(10), &v);  /* print(g.send(10)) */
+    if (corio_gen_send(g, CORIO_INT(10), &v) == -1) /* print(g.send(10)) */
+        goto fail;
     printf("%ld\n", (long)CORIO_TO_INT(v));
-    corio_gen_close(g);
+    if (corio_gen_close(g) == -1)
+        goto fail;
     fflush(stdout);
     return 0;
+
+fail:
+    fprintf(stderr, "g4_foo: %s\n", corio_strerror(errno));
+    return 1;
 }

@@ -29,6 +29,7 @@
  * about five seconds. */
 #include "corio.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -51,23 +52,24 @@ static void *customer(corio_gen *gen, void *arg)
     return NULL;
 }
 
-/* 生产者: makes a product a second, handing each to the customer. */
-static void produce(corio_gen *c)
+/* 生产者: makes a product a second, handing each to the customer. Returns
+ * 0, or -1 with errno. */
+static int produce(corio_gen *c)
 {
     const struct timespec one_second = {.tv_sec = 1, .tv_nsec = 0};
     char product[16];
 
-    corio_gen_send(c, NULL, NULL); /* c.send(None) */
+    if (corio_gen_send(c, NULL, NULL) == -1) /* c.send(None) */
+        return -1;
     for (int i = 1; i <= PRODUCTS; i++) {
         printf("生产者生产 %d 产品\n", i);
         fflush(stdout);
         snprintf(product, sizeof(product), "%d", i); /* str(i) */
-        corio_gen_send(c, product, NULL);
+        if (corio_gen_send(c, product, NULL) == -1)
+            return -1;
         nanosleep(&one_second, NULL); /* time.sleep(1) */
     }
-    /* Python lets the garbage collector close the generator; in C the
-     * producer closes it, which also frees it. */
-    corio_gen_close(c);
+    return 0;
 }
 
 int main(void)
@@ -75,9 +77,19 @@ int main(void)
     corio_gen *c = corio_gen_new(customer, NULL, NULL);
 
     if (c == NULL) {
-        perror("corio_gen_new");
+        fprintf(stderr, "corio_gen_new: %s\n", corio_strerror(errno));
         return 1;
     }
-    produce(c);
+    if (produce(c) == -1) {
+        fprintf(stderr, "producer: %s\n", corio_strerror(errno));
+        corio_gen_close(c);
+        return 1;
+    }
+    /* Python lets the garbage collector close the generator; in C the
+     * producer closes it, which also frees it. */
+    if (corio_gen_close(c) == -1) {
+        fprintf(stderr, "corio_gen_close: %s\n", corio_strerror(errno));
+        return 1;
+    }
     return 0;
 }

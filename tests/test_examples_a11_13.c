@@ -287,7 +287,7 @@ Test(examples_a11_13, a13_sigint_cancels_the_rest, .timeout = TIMEOUT)
     sent = (double)(corio_now() - r.start) / CORIO_SECOND;
     cr_assert_eq(kill(r.pid, SIGINT), 0);
     finish(&r);
-    expect_exit(&r, 1); /* perror: Operation canceled */
+    expect_exit(&r, 1); /* it printed: Operation canceled */
     EXPECT_LINES(&r, "Waiting:  1", "Waiting:  2", "Waiting:  4",
                  "Task ret: Done after 1s");
     cr_expect_lt(r.wall - sent, 0.8 + slack(), "it took %.3f s to stop",

@@ -98,7 +98,8 @@ CORIO_EXPORT int corio_futures_wait(corio_future *const *fs, size_t n,
  *     corio_future *f;
  *     while ((f = corio_as_completed_next(it, -1)) != NULL)
  *         printf("%s\n", (char *)corio_future_result(f));
- *     // errno == CORIO_EDONE: all three were returned
+ *     if (errno != CORIO_EDONE)            // CORIO_EDONE: all three came
+ *         fprintf(stderr, "%s\n", corio_strerror(errno)); // ECANCELED, ...
  *     corio_as_completed_free(it);
  *
  * The order is recorded from the moment the iterator is made, whether or
@@ -161,10 +162,12 @@ CORIO_EXPORT int corio_future_await_shielded(corio_future *f, void **result,
  * spawned into a group do not outlive corio_group_wait.
  *
  *     corio_group *g = corio_group_new(corio_now() + 5 * CORIO_SECOND);
- *     corio_group_spawn(g, fetch, "a", NULL);
- *     corio_group_spawn(g, fetch, "b", NULL);
+ *     if (corio_group_spawn(g, fetch, "a", NULL) == NULL ||
+ *         corio_group_spawn(g, fetch, "b", NULL) == NULL)
+ *         corio_group_cancel(g);           // not all started: stop them
  *     if (corio_group_wait(g) == -1)       // all have finished here
- *         perror("fetch");                 // the first failure, or ETIMEDOUT
+ *         fprintf(stderr, "fetch: %s\n",   // the first failure, ETIMEDOUT
+ *                 corio_strerror(errno));
  *     corio_group_free(g);
  *
  * When a child fails (it ended with corio_task_fail), when the group's
