@@ -425,8 +425,9 @@ static void *stubborn(corio_gen *gen, void *arg)
         ;
     st->s.yield_errno = errno;
     st->s.cleanup++;
-    corio_gen_yield(gen, CORIO_INT(1), NULL); /* never resumed */
-    st->s.ran = 99;                           /* never reached */
+    /* yields again instead of returning: never resumed, close frees it */
+    if (corio_gen_yield(gen, CORIO_INT(1), NULL) == 0)
+        st->s.ran = 99;                       /* never reached */
     return NULL;
 }
 

@@ -90,14 +90,15 @@ static void *fake_server(void *arg)
         if (f->answer == ADDRESSES) {
             size_t len = fake_addresses(f, q, (size_t)n, sizeof(q));
 
-            if (len > 0)
-                corio_udp_sendto(f->fd, q, len, &from, -1);
+            if (len > 0 && corio_udp_sendto(f->fd, q, len, &from, -1) == -1)
+                return corio_task_fail(errno);
             continue;
         }
         q[2] |= 0x80;                           /* QR: a response */
         q[3] = (unsigned char)((q[3] & 0xF0) | 3); /* RCODE 3: NXDOMAIN */
         q[3] |= 0x80;                           /* RA */
-        corio_udp_sendto(f->fd, q, (size_t)n, &from, -1);
+        if (corio_udp_sendto(f->fd, q, (size_t)n, &from, -1) == -1)
+            return corio_task_fail(errno);
     }
 }
 
@@ -119,10 +120,15 @@ static corio_task *fake_start(struct fake *f, int answer)
 
 static char *fake_stop(struct fake *f, corio_task *t)
 {
+    int rc, err;
+
     corio_task_cancel(t);
-    corio_task_join(t, NULL);
+    rc = corio_task_join(t, NULL);
+    err = errno;
     corio_fd_close(f->fd);
     CHECK(corio_dns_set_servers(NULL) == 0);
+    errno = err;
+    CHECK(rc == -1 && errno == ECANCELED); /* it did not fail before */
     return NULL;
 }
 

@@ -218,8 +218,9 @@ static void self_stop_handler(corio_stream *s, void *arg)
     errno = 0;
     rc = corio_server_stop(*srv, -1);
     n = snprintf(msg, sizeof(msg), "%d %d\n", rc, errno);
-    corio_stream_write(s, msg, (size_t)n);
-    corio_stream_drain(s, -1);
+    if (corio_stream_write(s, msg, (size_t)n) == -1 ||
+        corio_stream_drain(s, -1) == -1)
+        corio_task_fail(errno); /* the server's stop reports it */
 }
 
 /* A handler that ends its task failed: the group cancels the others. */
@@ -295,7 +296,10 @@ static void nodelay_handler(corio_stream *s, void *arg)
     socklen_t len = sizeof(on);
 
     getsockopt(corio_stream_fd(s), IPPROTO_TCP, TCP_NODELAY, &on, &len);
-    corio_stream_write(s, on ? "1\n" : "0\n", 2);
+    if (corio_stream_write(s, on ? "1\n" : "0\n", 2) == -1) {
+        corio_task_fail(errno); /* the server's stop reports it */
+        return;
+    }
     echo_lines(s, arg);
 }
 
@@ -436,7 +440,12 @@ static void *many_client(void *arg)
         m->ok++;
     if (++m->echoed == m->n)
         corio_event_set(m->all_done);
-    corio_event_wait(m->all_done, deadline);
+    if (corio_event_wait(m->all_done, deadline) == -1) {
+        int err = errno;
+
+        corio_fd_close(fd);
+        return corio_task_fail(err);
+    }
     corio_fd_close(fd);
     return NULL;
 }
@@ -491,7 +500,8 @@ static void byte_handler(corio_stream *s, void *arg)
         if (now > m->peak)
             m->peak = now;
     }
-    corio_stream_read(s, &b, 1, -1); /* until the client hangs up */
+    while (corio_stream_read(s, &b, 1, -1) > 0) /* until the client hangs up */
+        ;
     if (++m->finished == m->n)
         corio_event_set(m->all_done);
 }

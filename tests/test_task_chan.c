@@ -55,6 +55,20 @@ static corio_task *spawn(corio_fn fn, void *arg)
     return t;
 }
 
+/* Join t, which ended with err (0: it succeeded; ECANCELED: it was
+ * cancelled). */
+static void expect_join(corio_task *t, int err)
+{
+    int rc;
+
+    errno = 0;
+    rc = corio_task_join(t, NULL);
+    cr_assert_eq(rc, err == 0 ? 0 : -1, "join: %d (%s)", rc,
+                 corio_err_name(errno));
+    if (err != 0)
+        cr_assert_eq(errno, err, "join: %s", corio_err_name(errno));
+}
+
 static uint32_t rnd(uint32_t *s)
 {
     *s ^= *s << 13;
@@ -215,7 +229,7 @@ static void *sender_fifo_main(void *arg)
     corio_task *t[5];
     void *item;
 
-    corio_chan_send(ch, I(100), -1);
+    cr_assert_eq(corio_chan_send(ch, I(100), -1), 0);
     for (int i = 0; i < 5; i++) {
         p[i] = (struct party){.ch = ch, .item = I(i), .deadline = -1};
         t[i] = spawn(sender, &p[i]);
@@ -234,7 +248,7 @@ static void *sender_fifo_main(void *arg)
         cr_assert_eq(N(item), want[i]);
     }
     for (int i = 0; i < 5; i++)
-        corio_task_join(t[i], NULL);
+        expect_join(t[i], i == 3 ? ECANCELED : 0);
     cr_assert_eq(corio_chan_len(ch), 0);
     cr_assert_eq(corio_chan_free(ch), 0);
     return NULL;
@@ -263,7 +277,7 @@ static void *receiver_fifo_main(void *arg)
     for (int i = 0; i < 5; i++)
         cr_assert_eq(corio_chan_send(ch, I(10 + i), -1), 0);
     for (int i = 0; i < 5; i++)
-        corio_task_join(t[i], NULL);
+        expect_join(t[i], i == 1 ? ECANCELED : 0);
     cr_assert_eq(N(p[0].item), 10);
     cr_assert_eq(N(p[2].item), 11);
     cr_assert_eq(N(p[3].item), 12);
@@ -298,7 +312,7 @@ static void *handoff_cancel_main(void *arg)
     settle();
     cr_assert_eq(corio_chan_try_send(ch, I(42)), 0, "a receiver waits");
     corio_task_cancel(t);
-    corio_task_join(t, NULL);
+    expect_join(t, ECANCELED);
     cr_assert_eq(p.rc, 0);
     cr_assert_eq(N(p.item), 42, "the item was not lost");
     cr_assert_eq(p.err, ECANCELED, "the next call saw the cancellation");
@@ -333,7 +347,7 @@ static void *rendezvous_main(void *arg)
     cr_assert_eq(corio_chan_recv(ch, &item, -1), 0);
     cr_assert_eq(N(item), 7);
     cr_assert_lt(corio_now() - start, SLACK, "the sender was waiting");
-    corio_task_join(t, NULL);
+    cr_assert_eq(corio_task_join(t, NULL), 0);
     cr_assert_eq(s.rc, 0);
 
     /* A sender that gives up leaves nothing behind. */
@@ -361,7 +375,7 @@ static void *deadline_main(void *arg)
     cr_assert_eq(errno, ETIMEDOUT);
     cr_assert_geq(corio_now(), deadline);
     cr_assert_lt(corio_now(), deadline + SLACK);
-    corio_chan_send(ch, I(1), -1);
+    cr_assert_eq(corio_chan_send(ch, I(1), -1), 0);
     deadline = corio_now() + 60 * MS;
     cr_assert_eq(corio_chan_send(ch, I(2), deadline), -1);
     cr_assert_eq(errno, ETIMEDOUT);
@@ -423,7 +437,7 @@ static void *close_main(void *arg)
     corio_task *tr[3], *ts[3];
     void *item;
 
-    corio_chan_send(out, I(1), -1);
+    cr_assert_eq(corio_chan_send(out, I(1), -1), 0);
     for (int i = 0; i < 3; i++) {
         r[i] = (struct party){.ch = in, .deadline = -1};
         s[i] = (struct party){.ch = out, .deadline = -1, .item = I(2 + i)};
@@ -437,8 +451,8 @@ static void *close_main(void *arg)
     cr_assert_eq(corio_chan_close(in), -1);
     cr_assert_eq(errno, EALREADY);
     for (int i = 0; i < 3; i++) {
-        corio_task_join(tr[i], NULL);
-        corio_task_join(ts[i], NULL);
+        cr_assert_eq(corio_task_join(tr[i], NULL), 0);
+        cr_assert_eq(corio_task_join(ts[i], NULL), 0);
         cr_assert_eq(r[i].err, CORIO_ECLOSED, "receiver %d woken by close",
                      i);
         cr_assert_eq(s[i].err, CORIO_ECLOSED, "sender %d woken by close", i);
@@ -496,7 +510,7 @@ static void *join_main(void *arg)
     for (int i = 0; i < 3; i++)
         t[i] = spawn(queue_worker, &w);
     for (int i = 0; i < 12; i++)
-        corio_chan_send(w.ch, I(1 + i % 4), -1);
+        cr_assert_eq(corio_chan_send(w.ch, I(1 + i % 4), -1), 0);
     deadline = corio_now() + 5 * MS;
     cr_assert_eq(corio_chan_wait_done(w.ch, deadline), -1);
     cr_assert_eq(errno, ETIMEDOUT);
@@ -504,7 +518,7 @@ static void *join_main(void *arg)
     cr_assert_eq(w.processed, 12, "join returned before the work was done");
     corio_chan_close(w.ch);
     for (int i = 0; i < 3; i++)
-        corio_task_join(t[i], NULL);
+        cr_assert_eq(corio_task_join(t[i], NULL), 0);
     cr_assert_eq(corio_chan_free(w.ch), 0);
     return NULL;
 }
@@ -522,8 +536,8 @@ static void *select_ready_main(void *arg)
     corio_chan_op ops[3];
     int64_t start, deadline;
 
-    corio_chan_send(full, I(0), -1);
-    corio_chan_send(b, I(22), -1);
+    cr_assert_eq(corio_chan_send(full, I(0), -1), 0);
+    cr_assert_eq(corio_chan_send(b, I(22), -1), 0);
     ops[0] = (corio_chan_op){.chan = a, .dir = CORIO_CHAN_RECV};
     ops[1] = (corio_chan_op){.chan = full, .dir = CORIO_CHAN_SEND,
                              .item = I(5)};
@@ -533,8 +547,8 @@ static void *select_ready_main(void *arg)
     cr_assert_eq(ops[2].err, 0);
 
     /* Both ready: the earlier entry wins, the other does nothing. */
-    corio_chan_send(a, I(11), -1);
-    corio_chan_send(b, I(33), -1);
+    cr_assert_eq(corio_chan_send(a, I(11), -1), 0);
+    cr_assert_eq(corio_chan_send(b, I(33), -1), 0);
     ops[2].item = NULL;
     cr_assert_eq(corio_chan_select(ops, 3, 0), 0);
     cr_assert_eq(N(ops[0].item), 11);
@@ -542,7 +556,7 @@ static void *select_ready_main(void *arg)
     cr_assert_eq(corio_chan_len(full), 1, "the send did not happen");
 
     /* Nothing ready: deadline 0 is Go's default case. */
-    corio_chan_try_recv(b, NULL);
+    cr_assert_eq(corio_chan_try_recv(b, NULL), 0);
     start = corio_now();
     cr_assert_eq(corio_chan_select(ops, 3, 0), -1);
     cr_assert_eq(errno, ETIMEDOUT);
@@ -605,7 +619,7 @@ static void *select_wait_main(void *arg)
     corio_task *ts, *ta, *tb;
     void *item;
 
-    corio_chan_send(full, I(0), -1);
+    cr_assert_eq(corio_chan_send(full, I(0), -1), 0);
     s.ops[0] = (corio_chan_op){.chan = a, .dir = CORIO_CHAN_RECV};
     s.ops[1] = (corio_chan_op){.chan = full, .dir = CORIO_CHAN_SEND,
                                .item = I(9)};
@@ -615,7 +629,7 @@ static void *select_wait_main(void *arg)
     cr_assert_not(s.done);
     tb = spawn(sender, &pb); /* both start in the same iteration */
     ta = spawn(sender, &pa);
-    corio_task_join(ts, NULL);
+    cr_assert_eq(corio_task_join(ts, NULL), 0);
     cr_assert_eq(s.rc, 2, "b's sender ran first");
     cr_assert_eq(N(s.ops[2].item), 2);
     cr_assert(pb.done);
@@ -624,8 +638,8 @@ static void *select_wait_main(void *arg)
     cr_assert_eq(corio_chan_len(full), 1, "the select's send did not happen");
     cr_assert_eq(corio_chan_recv(a, &item, -1), 0);
     cr_assert_eq(N(item), 1);
-    corio_task_join(ta, NULL);
-    corio_task_join(tb, NULL);
+    cr_assert_eq(corio_task_join(ta, NULL), 0);
+    cr_assert_eq(corio_task_join(tb, NULL), 0);
 
     /* A select that sends: completes when the channel gets room. */
     s.ops[0].chan = NULL;
@@ -636,7 +650,7 @@ static void *select_wait_main(void *arg)
     cr_assert_not(s.done);
     cr_assert_eq(corio_chan_recv(full, &item, -1), 0);
     cr_assert_eq(N(item), 0);
-    corio_task_join(ts, NULL);
+    cr_assert_eq(corio_task_join(ts, NULL), 0);
     cr_assert_eq(s.rc, 1);
     cr_assert_eq(s.ops[1].err, 0);
     cr_assert_eq(corio_chan_recv(full, &item, 0), 0);
@@ -670,8 +684,8 @@ static void *select_rendezvous_main(void *arg)
     settle();
     cr_assert_not(s1.done, "a select does not meet itself");
     t2 = spawn(selector, &s2);
-    corio_task_join(t1, NULL);
-    corio_task_join(t2, NULL);
+    cr_assert_eq(corio_task_join(t1, NULL), 0);
+    cr_assert_eq(corio_task_join(t2, NULL), 0);
     cr_assert_eq(s1.rc, 0);
     cr_assert_eq(s2.rc, 0);
     cr_assert_eq(N(s2.ops[0].item), 3);
@@ -699,21 +713,21 @@ static void *select_cancel_close_main(void *arg)
     t = spawn(selector, &s);
     settle();
     corio_task_cancel(t);
-    corio_task_join(t, NULL);
+    expect_join(t, ECANCELED);
     cr_assert_eq(s.rc, -1);
     cr_assert_eq(s.err, ECANCELED);
     cr_assert_eq(corio_chan_try_send(a, I(5)), 0);
     cr_assert_eq(corio_chan_len(a), 1, "no phantom receiver took the item");
     cr_assert_eq(corio_chan_try_recv(b, NULL), -1);
     cr_assert_eq(errno, EAGAIN, "no phantom sender");
-    corio_chan_try_recv(a, NULL);
+    cr_assert_eq(corio_chan_try_recv(a, NULL), 0);
 
     /* Closing a channel completes the select with that entry, CORIO_ECLOSED. */
     s.done = false;
     t = spawn(selector, &s);
     settle();
     corio_chan_close(b);
-    corio_task_join(t, NULL);
+    cr_assert_eq(corio_task_join(t, NULL), 0);
     cr_assert_eq(s.rc, 1);
     cr_assert_eq(s.ops[1].err, CORIO_ECLOSED);
     cr_assert_eq(corio_chan_select(s.ops, 2, 0), 1,
@@ -749,7 +763,8 @@ static void *send_to_last(void *arg)
     corio_chan **many = arg;
 
     corio_sleep(5 * MS);
-    corio_chan_send(many[11], I(77), -1);
+    if (corio_chan_send(many[11], I(77), -1) == -1)
+        return corio_task_fail(errno);
     return NULL;
 }
 
@@ -767,7 +782,7 @@ static void *select_many_main(void *arg)
     cr_assert_eq(corio_chan_select(big, 12, corio_now() + 5 * CORIO_SECOND),
                  11);
     cr_assert_eq(N(big[11].item), 77);
-    corio_task_join(t, NULL);
+    cr_assert_eq(corio_task_join(t, NULL), 0);
     for (int i = 0; i < 12; i++)
         cr_assert_eq(corio_chan_free(many[i]), 0);
     return NULL;
@@ -872,7 +887,9 @@ static void stress_replace(struct stress *s, corio_task **cons)
 {
     for (int i = 0; i < 6; i++) {
         if (corio_task_is_done(cons[i])) {
-            corio_task_join(cons[i], NULL);
+            /* ended by its cancellation */
+            cr_assert(corio_task_join(cons[i], NULL) == 0 ||
+                      errno == ECANCELED, "%s", corio_strerror(errno));
             cons[i] = spawn(i % 2 ? stress_selector : stress_consumer, s);
         }
     }
@@ -908,14 +925,15 @@ static void *stress_main(void *arg)
         settle();
         stress_replace(s, cons);
     }
-    for (int i = 0; i < 3; i++)
-        corio_task_join(prod[i], NULL); /* ECANCELED if it was ever cancelled */
+    for (int i = 0; i < 3; i++) /* ECANCELED if it was ever cancelled */
+        cr_assert(corio_task_join(prod[i], NULL) == 0 || errno == ECANCELED,
+                  "%s", corio_strerror(errno));
     cr_assert_eq(s->send_errors, 0);
     /* Every item is sent: close, and the consumers drain what is left. */
     corio_chan_close(s->ch[0]);
     corio_chan_close(s->ch[1]);
     for (int i = 0; i < 6; i++)
-        corio_task_join(cons[i], NULL);
+        cr_assert_eq(corio_task_join(cons[i], NULL), 0);
     cr_assert_eq(corio_chan_len(s->ch[0]) + corio_chan_len(s->ch[1]), 0);
     cr_assert_eq(s->received, s->n);
     for (int v = 1; v <= s->n; v++)

@@ -99,11 +99,17 @@ static void spawn_jobs(struct job *jobs, size_t n, corio_task **t,
     }
 }
 
-/* Join every task (they have finished, or finish soon). */
-static void join_all(corio_task **t, size_t n)
+/* Join every task (they have finished, or finish soon). Returns how many
+ * failed or were cancelled: the tests read their outcomes from their
+ * futures before. */
+static int join_all(corio_task **t, size_t n)
 {
+    int failed = 0;
+
     for (size_t i = 0; i < n; i++)
-        corio_task_join(t[i], NULL);
+        if (corio_task_join(t[i], NULL) == -1)
+            failed++;
+    return failed;
 }
 
 static int64_t elapsed_ms(int64_t start)
@@ -557,7 +563,7 @@ static void *wait_caller_cancelled_main(void *arg)
     ot = corio_task_spawn(outer_fn, &o, NULL);
     CHECK(corio_sleep(30 * MS) == 0);
     corio_task_cancel(ot);
-    corio_task_join(ot, NULL);
+    CHECK(corio_task_join(ot, NULL) == -1 && errno == ECANCELED);
     CHECK(o.rc == -1 && o.err == ECANCELED);
     CHECK(!corio_task_is_done(t[0]) && !corio_task_is_done(t[1]));
     join_all(t, 2);
@@ -594,7 +600,8 @@ static void *as_completed_main(void *arg)
         lap = elapsed_ms(start);
         CHECK(lap * MS >= jobs[expect[k]].sleep_ns - 5 * MS);
         CHECK(lap < jobs[expect[k]].sleep_ns / MS + UPPER(200));
-        corio_task_join(t[expect[k]], NULL); /* a returned future may go at once */
+        /* a returned future may go at once */
+        CHECK(corio_task_join(t[expect[k]], NULL) == 0);
     }
     CHECK(corio_as_completed_remaining(it) == 0);
     CHECK(corio_as_completed_next(it, -1) == NULL && errno == CORIO_EDONE);
@@ -742,7 +749,7 @@ static void *wait_for_caller_cancelled_main(void *arg)
     ot = corio_task_spawn(outer_fn, &o, NULL);
     CHECK(corio_sleep(30 * MS) == 0);
     corio_task_cancel(ot);
-    corio_task_join(ot, NULL);
+    CHECK(corio_task_join(ot, NULL) == -1 && errno == ECANCELED);
     CHECK(o.rc == -1 && o.err == ECANCELED);
     CHECK(jobs[0].cancelled && jobs[0].cleaned);
     join_all(t, 1);
@@ -768,7 +775,7 @@ static void *shield_main(void *arg)
     ot = corio_task_spawn(outer_fn, &o, NULL);
     CHECK(corio_sleep(30 * MS) == 0);
     corio_task_cancel(ot);
-    corio_task_join(ot, NULL);
+    CHECK(corio_task_join(ot, NULL) == -1 && errno == ECANCELED);
     CHECK(o.rc == -1 && o.err == ECANCELED);
     CHECK(!corio_task_is_done(t[0])); /* shielded: still running */
     CHECK(corio_future_await_shielded(fs[0], NULL, corio_now() + 20 * MS) == -1);

@@ -58,6 +58,20 @@ static corio_task *spawn(corio_fn fn, void *arg)
     return t;
 }
 
+/* Join t, which ended with err (0: it succeeded; ECANCELED: it was
+ * cancelled). */
+static void expect_join(corio_task *t, int err)
+{
+    int rc;
+
+    errno = 0;
+    rc = corio_task_join(t, NULL);
+    cr_assert_eq(rc, err == 0 ? 0 : -1, "join: %d (%s)", rc,
+                 corio_err_name(errno));
+    if (err != 0)
+        cr_assert_eq(errno, err, "join: %s", corio_err_name(errno));
+}
+
 /* Deterministic pseudo-random numbers for the stress tests. */
 static uint32_t rnd(uint32_t *s)
 {
@@ -143,7 +157,7 @@ static void *lock_fifo_main(void *arg)
     corio_task *t[5];
     int order[5], n = 0;
 
-    corio_lock_acquire(l, -1);
+    cr_assert_eq(corio_lock_acquire(l, -1), 0);
     for (int i = 0; i < 5; i++) {
         w[i] = (struct waiter){.obj = l, .deadline = -1, .id = i,
                                .order = order, .norder = &n};
@@ -158,7 +172,7 @@ static void *lock_fifo_main(void *arg)
     cr_assert_eq(errno, EBUSY, "tasks wait on it");
     corio_lock_release(l);
     for (int i = 0; i < 5; i++)
-        corio_task_join(t[i], NULL);
+        expect_join(t[i], i == 2 ? ECANCELED : 0);
     cr_assert_eq(n, 4);
     cr_assert_eq(order[0], 0);
     cr_assert_eq(order[1], 1);
@@ -227,7 +241,8 @@ static void *hold_lock(void *arg)
 {
     struct waiter *w = arg;
 
-    corio_lock_acquire(w->obj, -1);
+    if (corio_lock_acquire(w->obj, -1) == -1)
+        return corio_task_fail(errno);
     corio_sleep(w->deadline); /* here: how long to hold it */
     corio_lock_release(w->obj);
     return NULL;
@@ -257,7 +272,7 @@ static void *lock_timeout_main(void *arg)
     /* The lock is still usable: waiting without a deadline gets it. */
     cr_assert_eq(corio_lock_acquire(l, -1), 0);
     cr_assert_eq(corio_lock_release(l), 0);
-    corio_task_join(t, NULL);
+    cr_assert_eq(corio_task_join(t, NULL), 0);
     corio_lock_free(l);
     return NULL;
 }
@@ -283,7 +298,7 @@ static void *lock_scope_main(void *arg)
     cr_assert_geq(corio_now(), deadline);
     cr_assert_lt(corio_now(), deadline + SLACK);
     cr_assert(corio_scope_exit(&s), "the scope reports it expired");
-    corio_task_join(t, NULL);
+    cr_assert_eq(corio_task_join(t, NULL), 0);
     cr_assert_not(corio_lock_locked(l));
     corio_lock_free(l);
     return NULL;
@@ -363,13 +378,13 @@ static void *lock_handoff_main(void *arg)
     struct handoff h = {.obj = l};
     corio_task *t;
 
-    corio_lock_acquire(l, -1);
+    cr_assert_eq(corio_lock_acquire(l, -1), 0);
     t = spawn(lock_then_sleep, &h);
     settle();
     corio_lock_release(l);
     cr_assert(corio_lock_locked(l), "handed to the waiter, not freed");
     corio_task_cancel(t);
-    corio_task_join(t, NULL);
+    expect_join(t, ECANCELED);
     cr_assert_eq(h.rc1, 0, "woken with the lock, acquire succeeds");
     cr_assert_eq(h.rc2, -1);
     cr_assert_eq(h.err2, ECANCELED);
@@ -418,7 +433,7 @@ static void *event_main(void *arg)
     cr_assert_eq(corio_event_clear(ev), 0);
     cr_assert_not(corio_event_is_set(ev));
     for (int i = 0; i < 6; i++)
-        corio_task_join(t[i], NULL);
+        expect_join(t[i], i == 4 ? ECANCELED : 0);
     cr_assert_eq(n, 5);
     for (int i = 0; i < 5; i++)
         cr_assert_eq(order[i], i < 4 ? i : 5, "woken in FIFO order");
@@ -492,7 +507,7 @@ static void *event_set_cancel_main(void *arg)
     corio_event_set(ev);
     corio_event_clear(ev);
     corio_task_cancel(t);
-    corio_task_join(t, NULL);
+    expect_join(t, ECANCELED);
     cr_assert_eq(h.rc1, 0);
     cr_assert_eq(h.err2, ECANCELED);
     corio_event_free(ev);
@@ -532,7 +547,8 @@ static void *cond_waiter(void *arg)
     struct waiter *w = arg;
     corio_lock *l = corio_cond_lock(w->obj);
 
-    corio_lock_acquire(l, -1);
+    if (corio_lock_acquire(l, -1) == -1)
+        return corio_task_fail(errno);
     record(w, corio_cond_wait(w->obj, w->deadline));
     /* The lock is held after wait, whatever it returned. */
     w->held_after = corio_lock_release(l) == 0;
@@ -554,7 +570,7 @@ static void *cond_errors_main(void *arg)
     cr_assert_eq(errno, EPERM, "notify without the lock");
     cr_assert_eq(corio_cond_notify_all(c), -1);
     cr_assert_eq(errno, EPERM);
-    corio_lock_acquire(l, -1);
+    cr_assert_eq(corio_lock_acquire(l, -1), 0);
     cr_assert_eq(corio_cond_notify(c, -1), -1);
     cr_assert_eq(errno, EINVAL);
     cr_assert_eq(corio_cond_notify(c, 3), 0, "nobody waits");
@@ -593,17 +609,17 @@ static void *cond_fifo_main(void *arg)
     settle();
     cr_assert_eq(corio_cond_free(c), -1);
     cr_assert_eq(errno, EBUSY);
-    corio_lock_acquire(l, -1);
+    cr_assert_eq(corio_lock_acquire(l, -1), 0);
     cr_assert_eq(corio_cond_notify(c, 1), 1);
     cr_assert_eq(corio_cond_notify(c, 2), 2);
     corio_lock_release(l);
     settle();
     cr_assert_eq(n, 3, "notify woke 3, not more");
-    corio_lock_acquire(l, -1);
+    cr_assert_eq(corio_lock_acquire(l, -1), 0);
     cr_assert_eq(corio_cond_notify_all(c), 2);
     corio_lock_release(l);
     for (int i = 0; i < 5; i++)
-        corio_task_join(t[i], NULL);
+        cr_assert_eq(corio_task_join(t[i], NULL), 0);
     cr_assert_eq(n, 5);
     for (int i = 0; i < 5; i++) {
         cr_assert_eq(order[i], i, "notified in FIFO order");
@@ -628,11 +644,11 @@ static void *cond_timeout_cancel_main(void *arg)
 
     settle();
     corio_task_cancel(tb);
-    corio_task_join(tb, NULL);
+    expect_join(tb, ECANCELED);
     cr_assert_eq(b.rc, -1);
     cr_assert_eq(b.err, ECANCELED);
     cr_assert(b.held_after, "the lock is held after ECANCELED");
-    corio_task_join(ta, NULL);
+    cr_assert_eq(corio_task_join(ta, NULL), 0);
     cr_assert_eq(a.err, ETIMEDOUT);
     cr_assert_geq(corio_now(), a.deadline);
     cr_assert_lt(corio_now(), a.deadline + SLACK);
@@ -654,7 +670,8 @@ static void *grab_lock_later(void *arg)
     corio_lock *l = arg;
 
     corio_sleep(10 * MS);
-    corio_lock_acquire(l, -1);
+    if (corio_lock_acquire(l, -1) == -1)
+        return corio_task_fail(errno);
     corio_sleep(150 * MS);
     corio_lock_release(l);
     return NULL;
@@ -668,7 +685,7 @@ static void *cond_scope_main(void *arg)
     int64_t start = corio_now();
     corio_scope s;
 
-    corio_lock_acquire(l, -1);
+    cr_assert_eq(corio_lock_acquire(l, -1), 0);
     corio_scope_enter(&s, start + 50 * MS);
     cr_assert_eq(corio_cond_wait(c, -1), -1);
     cr_assert_eq(errno, ETIMEDOUT);
@@ -676,7 +693,7 @@ static void *cond_scope_main(void *arg)
     cr_assert_geq(corio_now() - start, 150 * MS,
                   "returned before the other task let the lock go");
     cr_assert_eq(corio_lock_release(l), 0, "returned holding the lock");
-    corio_task_join(t, NULL);
+    cr_assert_eq(corio_task_join(t, NULL), 0);
     cr_assert_eq(corio_cond_free(c), 0);
     return NULL;
 }
@@ -700,13 +717,13 @@ static void *cond_pass_on_main(void *arg)
     corio_task *tb = spawn(cond_waiter, &b);
 
     settle();
-    corio_lock_acquire(l, -1);
+    cr_assert_eq(corio_lock_acquire(l, -1), 0);
     cr_assert_eq(corio_cond_notify(c, 1), 1);
     corio_task_cancel(ta);
     settle(); /* A runs, and queues for the lock we hold */
     cr_assert_not(a.done);
     corio_lock_release(l);
-    corio_task_join(ta, NULL);
+    expect_join(ta, ECANCELED);
     cr_assert_eq(a.rc, -1);
     cr_assert_eq(a.err, ECANCELED);
     cr_assert(a.held_after);
@@ -715,7 +732,7 @@ static void *cond_pass_on_main(void *arg)
                  "the notification was lost");
     cr_assert_eq(b.rc, 0);
     cr_assert(b.held_after);
-    corio_task_join(tb, NULL);
+    cr_assert_eq(corio_task_join(tb, NULL), 0);
     cr_assert_eq(corio_cond_free(c), 0);
     return NULL;
 }
@@ -733,7 +750,8 @@ static void *cond_wait_then_sleep(void *arg)
     struct handoff *h = arg;
     corio_lock *l = corio_cond_lock(h->obj);
 
-    corio_lock_acquire(l, -1);
+    if (corio_lock_acquire(l, -1) == -1)
+        return corio_task_fail(errno);
     h->rc1 = corio_cond_wait(h->obj, -1);
     h->err1 = h->rc1 == -1 ? errno : 0;
     corio_lock_release(l);
@@ -754,14 +772,14 @@ static void *cond_notify_cancel_free_main(void *arg)
     settle();
     tb = spawn(cond_waiter, &b);
     settle();
-    corio_lock_acquire(l, -1);
+    cr_assert_eq(corio_lock_acquire(l, -1), 0);
     corio_cond_notify(c, 1);
     corio_task_cancel(ta);
     corio_lock_release(l);
-    corio_task_join(ta, NULL);
+    expect_join(ta, ECANCELED);
     cr_assert_eq(h.rc1, 0, "A consumed the notification");
     cr_assert_eq(h.err2, ECANCELED, "and saw the cancellation next");
-    corio_task_join(tb, NULL);
+    cr_assert_eq(corio_task_join(tb, NULL), 0);
     cr_assert_eq(b.err, ETIMEDOUT, "B was not woken as well");
     cr_assert_eq(corio_cond_free(c), 0);
     return NULL;
@@ -826,8 +844,9 @@ static void *cq_consume(struct cq *q, bool immortal)
         corio_lock_release(l);
         if (corio_sleep(0) == -1)
             break;
-        if (immortal && q->last)
-            corio_event_wait(q->go, -1);
+        /* consumer 0 is never cancelled: a failed wait fails the test */
+        if (immortal && q->last && corio_event_wait(q->go, -1) == -1)
+            break;
     }
     q->live--;
     return NULL;
@@ -847,7 +866,9 @@ static void cq_respawn(struct cq *q, corio_task **cons)
 {
     for (int k = 1; k < CQ_CONS; k++) {
         if (corio_task_is_done(cons[k])) {
-            corio_task_join(cons[k], NULL);
+            /* ended by its cancellation, or by the stop */
+            cr_assert(corio_task_join(cons[k], NULL) == 0 ||
+                      errno == ECANCELED, "%s", corio_strerror(errno));
             cons[k] = spawn(cq_consumer, q);
         }
     }
@@ -875,11 +896,11 @@ static void *cond_stress_main(void *arg)
             settle();
             corio_event_clear(q.go);
         }
-        corio_lock_acquire(l, -1);
+        cr_assert_eq(corio_lock_acquire(l, -1), 0);
         while (q.len == 64) { /* full: let consumers drain */
             corio_lock_release(l);
             corio_sleep(0);
-            corio_lock_acquire(l, -1);
+            cr_assert_eq(corio_lock_acquire(l, -1), 0);
         }
         q.items[(q.head + q.len) % 64] = i;
         q.len++;
@@ -914,12 +935,14 @@ static void *cond_stress_main(void *arg)
     cr_assert_gt(cancels, 0);
     q.last = false;
     corio_event_set(q.go);
-    corio_lock_acquire(l, -1);
+    cr_assert_eq(corio_lock_acquire(l, -1), 0);
     q.stop = true;
     corio_cond_notify_all(q.c);
     corio_lock_release(l);
-    for (int k = 0; k < CQ_CONS; k++)
-        corio_task_join(cons[k], NULL);
+    for (int k = 0; k < CQ_CONS; k++) /* 1.. may have been cancelled */
+        cr_assert(corio_task_join(cons[k], NULL) == 0 ||
+                  (k > 0 && errno == ECANCELED), "%d: %s", k,
+                  corio_strerror(errno));
     cr_assert_eq(q.live, 0);
     cr_assert_eq(corio_cond_free(q.c), 0);
     cr_assert_eq(corio_event_free(q.go), 0);
@@ -1004,7 +1027,7 @@ static void *sem_fifo_main(void *arg)
         corio_sem_release(u);
     cr_assert_eq(corio_sem_value(u), 0, "every unit went to a waiter");
     for (int i = 0; i < 5; i++)
-        corio_task_join(t[i], NULL);
+        expect_join(t[i], i == 1 ? ECANCELED : 0);
     cr_assert_eq(n, 4);
     cr_assert_eq(order[0], 0);
     cr_assert_eq(order[1], 2);
@@ -1103,7 +1126,7 @@ static void *sem_timeouts_main(void *arg)
     settle();
     corio_sem_release(s);
     corio_task_cancel(t);
-    corio_task_join(t, NULL);
+    expect_join(t, ECANCELED);
     cr_assert_eq(h.rc1, 0);
     cr_assert_eq(h.err2, ECANCELED);
     cr_assert_eq(corio_sem_value(s), 1);
@@ -1136,7 +1159,7 @@ static void *callback_main(void *arg)
 {
     struct cb_state s = {.l = corio_lock_new(), .ev = corio_event_new()};
 
-    corio_lock_acquire(s.l, -1);
+    cr_assert_eq(corio_lock_acquire(s.l, -1), 0);
     corio_loop_call_soon(corio_loop_current(), blocking_in_callback, &s, NULL);
     corio_sleep(5 * MS);
     cr_assert_eq(s.lock_err, EDEADLK);
