@@ -49,7 +49,7 @@ static int64_t now_ns(void)
 
 static void die(const char *what)
 {
-    fprintf(stderr, "corio_bench: %s: %s\n", what, strerror(errno));
+    fprintf(stderr, "corio_bench: %s: %s\n", what, corio_strerror(errno));
     exit(1);
 }
 
@@ -243,12 +243,15 @@ static void gen_roundtrips(long warmup, long n)
 
     if (g == NULL)
         die("corio_gen_new");
-    corio_gen_send(g, NULL, NULL); /* start: runs to the first yield */
+    if (corio_gen_send(g, NULL, NULL) != 1) /* start: runs to the first yield */
+        die("corio_gen_send");
     for (long i = 0; i < warmup; i++)
-        corio_gen_send(g, CORIO_INT(i), &out);
+        if (corio_gen_send(g, CORIO_INT(i), &out) != 1)
+            die("corio_gen_send");
     t0 = now_ns();
     for (long i = 0; i < n; i++) {
-        corio_gen_send(g, CORIO_INT(i), &out);
+        if (corio_gen_send(g, CORIO_INT(i), &out) != 1)
+            die("corio_gen_send");
         sum += CORIO_TO_INT(out);
     }
     t1 = now_ns();
@@ -338,7 +341,7 @@ static void spawn_batch(const char *label, corio_coro **v, long n,
         v[i] = corio_coro_new(parker, NULL, attr);
         if (v[i] == NULL) {
             fprintf(stderr, "corio_bench: spawn: coroutine %ld of %ld: %s\n",
-                    i, n, strerror(errno));
+                    i, n, corio_strerror(errno));
             exit(1);
         }
         corio_coro_resume(v[i]);

@@ -42,7 +42,7 @@
 
 static void die(const char *what)
 {
-    fprintf(stderr, "corio_bench_loop: %s: %s\n", what, strerror(errno));
+    fprintf(stderr, "corio_bench_loop: %s: %s\n", what, corio_strerror(errno));
     exit(1);
 }
 

@@ -30,7 +30,7 @@ static void *serve(void *arg)
     corio_server *srv = corio_server_start(arg, &o, echo, NULL);
 
     if (srv == NULL) {
-        fprintf(stderr, "corio_echo: %s: %s\n", (char *)arg, strerror(errno));
+        fprintf(stderr, "corio_echo: %s: %s\n", (char *)arg, corio_strerror(errno));
         exit(1);
     }
     printf("READY\n");

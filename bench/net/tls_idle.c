@@ -41,7 +41,8 @@ static void idle_handler(corio_stream *s, void *arg)
     char buf[16];
 
     (void)arg;
-    corio_stream_read(s, buf, sizeof(buf), -1);
+    while (corio_stream_read(s, buf, sizeof(buf), -1) > 0) /* 0: closed */
+        ;
 }
 
 static void *bench_main(void *arg)
@@ -68,7 +69,7 @@ static void *bench_main(void *arg)
                                            NULL)
                              : NULL;
     if (srv == NULL) {
-        fprintf(stderr, "tls_idle: %s (%s)\n", strerror(errno),
+        fprintf(stderr, "tls_idle: %s (%s)\n", corio_strerror(errno),
                 corio_tls_error());
         return corio_task_fail(errno);
     }
@@ -84,7 +85,7 @@ static void *bench_main(void *arg)
         cs[i] = corio_tls_connect(ctls, addr, corio_now() + 10 * CORIO_SECOND);
         if (cs[i] == NULL) {
             fprintf(stderr, "tls_idle: connection %d: %s (%s)\n", i,
-                    strerror(errno), corio_tls_error());
+                    corio_strerror(errno), corio_tls_error());
             rc = -1;
         }
     }
@@ -118,7 +119,7 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     if (mkdtemp(dir) == NULL) {
-        perror("tls_idle: mkdtemp");
+        fprintf(stderr, "tls_idle: mkdtemp: %s\n", corio_strerror(errno));
         return 1;
     }
     rc = devcert_make(dir) == 0 ? corio_run(bench_main, NULL, NULL) : -1;
