@@ -25,8 +25,11 @@ extern "C" {
 #define CORIO_EXPORT __attribute__((visibility("default")))
 #endif
 
-/* On the calls whose result must never be ignored (reads, writes, joins,
- * sends): ignoring it loses data or an error. */
+/* On the calls whose result must never be ignored: reads, writes, sends and
+ * receives, joins and waits, acquires, connects and accepts, spawns.
+ * Ignoring it loses data or an error (a lock not held, a task no one can
+ * join). Not on sleep, cancel, or the _free and _close calls. GCC warns even
+ * through a (void) cast: handle the result. */
 #define CORIO_WARN_UNUSED __attribute__((warn_unused_result))
 
 /* ---- Time ----------------------------------------------------------------
@@ -195,15 +198,18 @@ CORIO_EXPORT corio_gen *corio_gen_new(corio_gen_fn fn, void *arg,
  * StopIteration), -1 with errno: EINVAL (gen NULL; non-NULL value sent to a
  * generator that has not started; gen already running), CORIO_EDONE (gen is
  * exhausted or closed: nothing more will come). */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_gen_send(corio_gen *gen, void *value, void **out);
 
 /* corio_gen_send(gen, NULL, out): Python's next(gen). */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_gen_next(corio_gen *gen, void **out);
 
 /* Inside gen: yield value to the sender and wait for the next send. in (may
  * be NULL) receives the sent value. Returns 0, or -1 with errno ECANCELED
  * when the generator is being closed (Python's GeneratorExit): clean up and
  * return. -1 with EINVAL if gen is not the running generator. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_gen_yield(corio_gen *gen, void *value, void **in);
 
 /* Inside gen: delegate to inner until it is exhausted (Python's yield
@@ -214,6 +220,7 @@ CORIO_EXPORT int corio_gen_yield(corio_gen *gen, void *value, void **in);
  * its owner still frees it with corio_gen_close), EINVAL (gen is not the
  * running generator, inner is NULL or gen) or an error of corio_gen_send on
  * inner. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_gen_yield_from(corio_gen *gen, corio_gen *inner,
                                       void **result);
 

@@ -60,6 +60,7 @@ enum corio_gather_mode {
  * ETIMEDOUT (deadline), ECANCELED (the caller was cancelled), EINVAL (fs
  * NULL with n > 0, a NULL future, one of another loop, bad mode), EDEADLK
  * (called in a callback), ENOMEM. n == 0 returns 0 at once. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_futures_gather(corio_future *const *fs, size_t n, void **results,
                               int *errs, enum corio_gather_mode mode,
                               int64_t deadline);
@@ -87,6 +88,7 @@ enum corio_wait_mode {
  * ECANCELED (the caller was cancelled), EINVAL (n == 0, as asyncio's
  * ValueError; n > INT_MAX, fs NULL, a NULL future or one of another loop,
  * bad mode), EDEADLK, ENOMEM. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_futures_wait(corio_future *const *fs, size_t n,
                                     enum corio_wait_mode mode, size_t *done,
                                     size_t *pending, int64_t deadline);
@@ -121,6 +123,7 @@ corio_as_completed_new(corio_future *const *fs, size_t n);
  * may be freed at once (its task joined). After ETIMEDOUT or
  * ECANCELED, _next can be called again. EBUSY if another task waits in
  * _next on the same iterator. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT corio_future *corio_as_completed_next(corio_as_completed *it,
                                                    int64_t deadline);
 
@@ -144,6 +147,7 @@ CORIO_EXPORT int corio_as_completed_free(corio_as_completed *it);
  * Returns 0, or -1 with errno: f's error (ECANCELED if f was cancelled by
  * someone else), ETIMEDOUT, ECANCELED (the caller was cancelled), EINVAL,
  * EDEADLK. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_future_await(corio_future *f, void **result,
                                 int64_t deadline);
 
@@ -154,6 +158,7 @@ CORIO_EXPORT int corio_future_await(corio_future *f, void **result,
  *
  * Returns 0, or -1 with errno: f's error, ETIMEDOUT, ECANCELED (the caller
  * was cancelled; f was not), EINVAL, EDEADLK. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_future_await_shielded(corio_future *f, void **result,
                                    int64_t deadline);
 
@@ -198,6 +203,7 @@ CORIO_EXPORT corio_group *corio_group_new(int64_t deadline);
  * (corio_group_wait has returned: the group is closed), EINVAL, ENOMEM. */
 #define corio_group_spawn(g, fn, arg, attr) \
     corio_group_spawn_at((g), (fn), (arg), (attr), __FILE__, __LINE__)
+CORIO_WARN_UNUSED
 CORIO_EXPORT corio_task *corio_group_spawn_at(corio_group *g, corio_fn fn,
                                               void *arg,
                                               const corio_task_attr *attr,
@@ -213,6 +219,7 @@ CORIO_EXPORT corio_task *corio_group_spawn_at(corio_group *g, corio_fn fn,
 #define corio_group_start(g, fn, arg, attr, value, deadline)               \
     corio_group_start_at((g), (fn), (arg), (attr), (value), (deadline),    \
                          __FILE__, __LINE__)
+CORIO_WARN_UNUSED
 CORIO_EXPORT corio_task *corio_group_start_at(corio_group *g, corio_fn fn,
                                               void *arg,
                                               const corio_task_attr *attr,

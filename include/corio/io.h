@@ -56,6 +56,7 @@ CORIO_EXPORT int corio_addr_format(const corio_addr *a, char *buf, size_t size);
  * (deadline, or the servers did not answer), ECANCELED, ECONNREFUSED,
  * EINVAL (bad input), EIO (another resolver failure), ENOSYS (built
  * without c-ares). */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_dns_resolve(const char *host, const char *port, int family,
                                corio_addr *out, size_t max, int64_t deadline);
 
@@ -102,6 +103,7 @@ CORIO_EXPORT int corio_socket_name(int fd, corio_addr *a);
 /* Accept a connection on lfd, waiting until one comes or deadline. peer
  * (may be NULL) receives its address. Returns the new fd (non-blocking,
  * close-on-exec), or -1 with errno (ETIMEDOUT, ECANCELED, EMFILE, ...). */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_socket_accept(int lfd, corio_addr *peer, int64_t deadline);
 
 /* Options of an outgoing connection; zero fields (or opts NULL) take the
@@ -127,12 +129,14 @@ CORIO_EXPORT int corio_socket_connect_addr(const corio_addr *a,
 
 /* Read up to n bytes, waiting for some. Returns the count, 0 at end of
  * stream, or -1 with errno (ECONNRESET, ETIMEDOUT, ECANCELED, ...). */
+CORIO_WARN_UNUSED
 CORIO_EXPORT ssize_t corio_fd_read(int fd, void *buf, size_t n, int64_t deadline);
 
 /* Write all n bytes (partial writes are continued). Returns n, or -1 with
  * errno (EPIPE: the peer closed; ECONNRESET, ETIMEDOUT, ECANCELED). A write
  * that fails part-way has sent an unknown prefix: treat the connection as
  * broken. Never raises SIGPIPE. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT ssize_t corio_fd_write(int fd, const void *buf, size_t n,
                                  int64_t deadline);
 
@@ -154,6 +158,7 @@ CORIO_EXPORT int corio_udp_connect(int fd, const char *addr);
 /* Send one datagram to `to` (NULL: the connected peer), waiting while the
  * socket's buffer is full. Returns n, or -1 with errno (EMSGSIZE: too big
  * for one datagram; EDESTADDRREQ: no address and not connected). */
+CORIO_WARN_UNUSED
 CORIO_EXPORT ssize_t corio_udp_sendto(int fd, const void *buf, size_t n,
                                   const corio_addr *to, int64_t deadline);
 
@@ -161,6 +166,7 @@ CORIO_EXPORT ssize_t corio_udp_sendto(int fd, const void *buf, size_t n,
  * sender. Returns the bytes copied (at most n: the rest of a longer
  * datagram is dropped), or -1 with errno (ECONNREFUSED on a connected
  * socket whose peer has no such port, ETIMEDOUT, ECANCELED). */
+CORIO_WARN_UNUSED
 CORIO_EXPORT ssize_t corio_udp_recvfrom(int fd, void *buf, size_t n,
                                     corio_addr *from, int64_t deadline);
 
@@ -215,11 +221,13 @@ CORIO_EXPORT int corio_server_stop(corio_server *s, int64_t deadline);
  * and corio_stream_new with default options. */
 CORIO_EXPORT corio_stream *corio_stream_new(int fd,
                                             const corio_stream_opts *opts);
+CORIO_WARN_UNUSED
 CORIO_EXPORT corio_stream *corio_stream_connect(const char *addr,
                                                 int64_t deadline);
 
 /* Read up to n bytes: what is buffered, else what one read brings. Returns
  * the count, 0 at end of stream, or -1 with errno. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT ssize_t corio_stream_read(corio_stream *s, void *buf, size_t n,
                                        int64_t deadline);
 
@@ -227,6 +235,7 @@ CORIO_EXPORT ssize_t corio_stream_read(corio_stream *s, void *buf, size_t n,
  * stream ended first (asyncio's IncompleteReadError: the bytes that came
  * stay buffered: corio_stream_buffered tells how many, corio_stream_read
  * takes them, as IncompleteReadError.partial). */
+CORIO_WARN_UNUSED
 CORIO_EXPORT ssize_t corio_stream_readexactly(corio_stream *s, void *buf,
                                               size_t n, int64_t deadline);
 
@@ -236,12 +245,14 @@ CORIO_EXPORT ssize_t corio_stream_readexactly(corio_stream *s, void *buf,
  * data stays buffered), EMSGSIZE if no sep within the limit or within size - 1
  * bytes (nothing is consumed: the stream stays usable, e.g. to read the
  * data in pieces with corio_stream_read). */
+CORIO_WARN_UNUSED
 CORIO_EXPORT ssize_t corio_stream_readuntil(corio_stream *s, const void *sep,
                                             size_t seplen, char *buf,
                                             size_t size, int64_t deadline);
 
 /* readuntil(s, "\n", ...). At end of stream, returns what is left (without
  * a newline), then 0: asyncio's readline. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT ssize_t corio_stream_readline(corio_stream *s, char *buf,
                                            size_t size, int64_t deadline);
 
@@ -252,11 +263,13 @@ CORIO_EXPORT size_t corio_stream_buffered(const corio_stream *s);
  * wait: call corio_stream_drain. Returns 0, or -1 with errno: EPIPE after a
  * shutdown, the error of a failed write (EPIPE, ECONNRESET: it sticks, the
  * write side is broken), ENOMEM (nothing buffered). */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_stream_write(corio_stream *s, const void *buf, size_t n);
 
 /* Wait until the write buffer is at or below the high-water mark
  * (backpressure). Returns 0, or -1 with errno (EPIPE, ECONNRESET,
  * ETIMEDOUT, ECANCELED, EBADF: closed by another task). */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_stream_drain(corio_stream *s, int64_t deadline);
 
 /* Bytes buffered for writing. */
@@ -264,6 +277,7 @@ CORIO_EXPORT size_t corio_stream_pending(const corio_stream *s);
 
 /* Send everything buffered, then shut the write side (the peer reads end of
  * stream; reading still works). Returns 0 or -1 with errno. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_stream_shutdown(corio_stream *s, int64_t deadline);
 
 /* The socket under the stream, or -1 with EBADF once it is closed. */

@@ -116,6 +116,7 @@ CORIO_EXPORT int corio_handle_free(corio_handle *handle);
  * ETIMEDOUT, ECANCELED, EBADF, EINVAL (bad events), EBUSY (another task
  * already waits for the same event on fd). Readiness is a hint, as with
  * epoll: the read or write that follows can still fail with EAGAIN. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_fd_wait(int fd, unsigned events, int64_t deadline);
 
 /* Tell the loop that fd is about to be closed: tasks waiting on it fail

@@ -61,10 +61,12 @@ CORIO_EXPORT int corio_lock_free(corio_lock *l);
  *   ECANCELED  the calling task was cancelled while it waited;
  *   EDEADLK    the caller already holds l, or a callback would have to wait;
  *   EINVAL     l is NULL. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_lock_acquire(corio_lock *l, int64_t deadline);
 
 /* Acquire l if it is free and nobody waits for it. Returns 0, or -1 with
  * errno EAGAIN (l is held, by anyone, the caller included), EINVAL. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_lock_try_acquire(corio_lock *l);
 
 /* Release l, held by the caller. If tasks wait, the first one now holds it.
@@ -100,6 +102,7 @@ CORIO_EXPORT bool corio_event_is_set(const corio_event *ev);
 /* Wait until the flag is set (at once if it is). Returns 0, or -1 with
  * errno ETIMEDOUT, ECANCELED, EDEADLK (a callback would have to wait),
  * EINVAL. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_event_wait(corio_event *ev, int64_t deadline);
 
 /* ---- Conditions -----------------------------------------------------------
@@ -138,11 +141,13 @@ CORIO_EXPORT corio_lock *corio_cond_lock(corio_cond *c);
  *   EDEADLK    called from a callback (nothing is done);
  *   EINVAL     c is NULL.
  * The lock is held after every return except EPERM, EDEADLK and EINVAL. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_cond_wait(corio_cond *c, int64_t deadline);
 
 /* asyncio's wait_for: wait (as corio_cond_wait) until pred(arg) returns
  * true; pred is called with the lock held, first before any waiting.
  * Returns 0 (pred is true), or -1 with errno as corio_cond_wait. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_cond_wait_pred(corio_cond *c, bool (*pred)(void *arg),
                                      void *arg, int64_t deadline);
 
@@ -176,10 +181,12 @@ CORIO_EXPORT int corio_sem_free(corio_sem *s);
 /* Take one unit, waiting until deadline while there is none. Returns 0, or
  * -1 with errno ETIMEDOUT, ECANCELED, EDEADLK (a callback would have to
  * wait), EINVAL. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_sem_acquire(corio_sem *s, int64_t deadline);
 
 /* Take one unit if one is free and nobody waits. Returns 0, or -1 with
  * errno EAGAIN (none free), EINVAL. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_sem_try_acquire(corio_sem *s);
 
 /* Give one unit back (to the first waiter, if any). Returns 0, or -1 with
@@ -227,6 +234,7 @@ CORIO_EXPORT int corio_chan_free(corio_chan *ch);
  *   EDEADLK    a callback would have to wait;
  *   ENOMEM     the buffer could not grow;
  *   EINVAL     ch is NULL. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_chan_send(corio_chan *ch, void *item, int64_t deadline);
 
 /* Receive the oldest item into *item (may be NULL to drop it), waiting
@@ -235,17 +243,20 @@ CORIO_EXPORT int corio_chan_send(corio_chan *ch, void *item, int64_t deadline);
  *   CORIO_ECLOSED  ch is closed and empty;
  *   ETIMEDOUT, ECANCELED, EDEADLK as corio_chan_send;
  *   EINVAL     ch is NULL. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_chan_recv(corio_chan *ch, void **item,
                                  int64_t deadline);
 
 /* Send without waiting (asyncio's put_nowait). Returns 0, or -1 with errno
  * EAGAIN (ch is full; unbuffered: no receiver waits), CORIO_ECLOSED
  * (closed), ENOMEM, EINVAL. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_chan_try_send(corio_chan *ch, void *item);
 
 /* Receive without waiting (asyncio's get_nowait). Returns 0, or -1 with
  * errno EAGAIN (ch is empty; unbuffered: no sender waits), CORIO_ECLOSED
  * (closed and empty), EINVAL. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_chan_try_recv(corio_chan *ch, void **item);
 
 /* Close ch: every task waiting to send fails with CORIO_ECLOSED, every task
@@ -270,6 +281,7 @@ CORIO_EXPORT size_t corio_chan_cap(const corio_chan *ch);
  * NULL). join returns 0, or -1 with errno ETIMEDOUT, ECANCELED, EDEADLK,
  * EINVAL. */
 CORIO_EXPORT int corio_chan_mark_done(corio_chan *ch);
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_chan_wait_done(corio_chan *ch, int64_t deadline);
 
 /* ---- Select ---------------------------------------------------------------
@@ -306,6 +318,7 @@ typedef struct corio_chan_op {
  *              and memory for the wait could not be had;
  *   EINVAL     ops is NULL with n > 0, n > INT_MAX, or an entry with a
  *              channel has a bad dir. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_chan_select(corio_chan_op *ops, size_t n,
                                    int64_t deadline);
 

@@ -52,6 +52,7 @@ typedef struct corio_task_attr {
  * corio_task_dump_all. */
 #define corio_task_spawn(fn, arg, attr) \
     corio_task_spawn_at((fn), (arg), (attr), __FILE__, __LINE__)
+CORIO_WARN_UNUSED
 CORIO_EXPORT corio_task *corio_task_spawn_at(corio_fn fn, void *arg,
                                         const corio_task_attr *attr,
                                         const char *file, int line);
@@ -64,11 +65,13 @@ CORIO_EXPORT corio_task *corio_task_spawn_at(corio_fn fn, void *arg,
  * caller itself is cancelled while it waits, join fails with ECANCELED and
  * t is cancelled too and detached: it frees itself when it ends, and t must
  * not be used again. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_task_join(corio_task *t, void **result);
 
 /* Wait until t finishes or deadline passes, without freeing it. Returns 0
  * (t is finished), or -1 with errno ETIMEDOUT or ECANCELED (the caller was
  * cancelled), EINVAL. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_task_wait(corio_task *t, int64_t deadline);
 
 /* gevent's joinall: join every task of ts[0..n), in order. results (may be
@@ -76,6 +79,7 @@ CORIO_EXPORT int corio_task_wait(corio_task *t, int64_t deadline);
  * errno of the first (in array order) that failed. Every task is freed; if
  * the caller is cancelled, the tasks not yet joined are cancelled and
  * detached, and it fails with ECANCELED. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_task_join_all(corio_task **ts, size_t n, void **results);
 
 /* Give t up: it runs to its end and frees itself. Returns 0, or -1 EINVAL. */
@@ -157,6 +161,7 @@ CORIO_EXPORT int corio_future_cancel(corio_future *f);
  * ETIMEDOUT, ECANCELED (the caller was cancelled), EINVAL (f is NULL, or
  * pending on a loop other than the caller's: asyncio's "attached to a
  * different loop"). */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_future_wait(corio_future *f, int64_t deadline);
 
 CORIO_EXPORT enum corio_state corio_future_state(const corio_future *f);

@@ -106,6 +106,7 @@ CORIO_EXPORT int corio_pool_run(corio_pool *pool, corio_fn fn, void *arg,
  * be closed while it is pending.
  * Returns NULL with errno EINVAL (fn is NULL), CORIO_ECLOSED (the pool is
  * being freed), ENOMEM. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT corio_future *corio_pool_submit(corio_pool *pool, corio_fn fn,
                                              void *arg);
 

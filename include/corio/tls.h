@@ -68,6 +68,7 @@ CORIO_EXPORT int corio_tls_free(corio_tls *tls);
  * server's certificate for it. Returns the stream, or NULL with errno
  * (EPROTO: the handshake failed; ETIMEDOUT, ECANCELED, ECONNREFUSED, ...);
  * nothing is left open on failure. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT corio_stream *corio_tls_connect(corio_tls *tls, const char *addr,
                                              int64_t deadline);
 
@@ -80,6 +81,7 @@ CORIO_EXPORT corio_stream *corio_tls_connect(corio_tls *tls, const char *addr,
  * (another task is in a call on s), EINVAL (s is TLS already, bytes are
  * buffered for reading, or no server_name to verify). After a failure
  * other than EBUSY and EINVAL the connection is shut down: close s. */
+CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_stream_start_tls(corio_stream *s, corio_tls *tls,
                                         const char *server_name,
                                         int64_t deadline);
