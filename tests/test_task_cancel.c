@@ -884,3 +884,1261 @@ Test(handoff, handed_lock_kept_next_sleep_fails, .timeout = TIMEOUT)
     cr_assert_eq(corio_lock_free(h.l), 0);
     loop_done(loop);
 }
+
+/* ======================================================================
+ * Scopes: an expired scope fails every blocking call in it at once.
+ * ====================================================================== */
+
+#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Every kind of blocking call on env (P_COND needs the lock: not here). */
+static const enum prim all_blocking[] = {
+    P_SLEEP, P_SLEEP_UNTIL, P_SLEEP0,  P_CHAN_RECV, P_CHAN_SEND,
+    P_SELECT, P_WAIT_DONE, P_LOCK,     P_SEM,       P_EVENT,
+    P_FUTURE, P_TASK_WAIT, P_FD_WAIT,  P_FD_READ,   P_STREAM_READ,
+};
+
+/* A scope expires during a sleep; then every blocking call in it fails at
+ * once with ETIMEDOUT until it is left; after that they wait again. In a
+ * task or on the thread's stack. Returns NULL or what went wrong. */
+static char *expired_scope_body(void)
+{
+    int64_t t0 = corio_now();
+
+    {
+        CORIO_SCOPE_NAMED(s, t0 + 30 * MS);
+
+        CHECK(corio_sleep(60 * CORIO_SECOND) == -1 && errno == ETIMEDOUT);
+        CHECK(elapsed_ms(t0) >= 30 && elapsed_ms(t0) < 30 + SLACK_MS);
+        for (size_t i = 0; i < NELEMS(all_blocking); i++) {
+            int64_t t1 = corio_now();
+            int rc, err;
+
+            errno = 0;
+            rc = block_once(all_blocking[i]);
+            err = errno;
+            if (rc != -1 || err != ETIMEDOUT || elapsed_ms(t1) >= AT_ONCE_MS) {
+                snprintf(failure, sizeof(failure),
+                         "%s in the expired scope: rc %d, errno %s, %lld ms",
+                         prim_name(all_blocking[i]), rc, strerror(err),
+                         (long long)elapsed_ms(t1));
+                return failure;
+            }
+        }
+        CHECK(corio_scope_exit(&s));
+    }
+    t0 = corio_now();
+    CHECK(corio_sleep(20 * MS) == 0);
+    CHECK(elapsed_ms(t0) >= 20);
+    CHECK(corio_event_wait(env.unset, corio_now() + 10 * MS) == -1 &&
+          errno == ETIMEDOUT);
+    CHECK(elapsed_ms(t0) >= 30);
+    return NULL;
+}
+
+static void *expired_scope_task(void *arg)
+{
+    (void)arg;
+    return expired_scope_body();
+}
+
+Test(scope, expired_fails_every_call_until_left_in_a_task, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    void *r = "not run";
+
+    env_open();
+    cr_assert_eq(corio_task_join(spawn(expired_scope_task, NULL), &r), 0);
+    cr_assert_null(r, "%s", (char *)r);
+    env_close();
+    loop_done(loop);
+}
+
+Test(scope, expired_fails_every_call_until_left_on_the_thread_stack,
+     .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    char *r;
+
+    env_open();
+    r = expired_scope_body();
+    cr_assert_null(r, "%s", r);
+    env_close();
+    loop_done(loop);
+}
+
+/* A scope entered with its deadline already past fails the first call. */
+Test(scope, entered_expired_fails_the_first_call, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    corio_scope s;
+    int64_t t0 = corio_now();
+
+    corio_scope_enter(&s, t0 - CORIO_SECOND);
+    expect_fail(corio_sleep(60 * CORIO_SECOND), ETIMEDOUT);
+    expect_fail(corio_sleep(0), ETIMEDOUT);
+    cr_assert_lt(elapsed_ms(t0), AT_ONCE_MS);
+    cr_assert(corio_scope_exit(&s));
+    cr_assert_eq(corio_sleep(0), 0);
+    /* Deadline 0 is a time long past too, not "none". */
+    corio_scope_enter(&s, 0);
+    expect_fail(corio_sleep(MS), ETIMEDOUT);
+    cr_assert(corio_scope_exit(&s));
+    loop_done(loop);
+}
+
+/* ---- Nesting ------------------------------------------------------------ */
+
+static void *nested_body(void *arg)
+{
+    int64_t t0 = corio_now(), t1;
+
+    (void)arg;
+    /* The outer expires; the inner (no deadline) does not shelter from it,
+     * in the inner or after it. */
+    {
+        CORIO_SCOPE_NAMED(outer, t0 + 30 * MS);
+        {
+            CORIO_SCOPE_NAMED(inner, -1);
+
+            CHECK(corio_sleep(60 * CORIO_SECOND) == -1 && errno == ETIMEDOUT);
+            CHECK(elapsed_ms(t0) >= 30 && elapsed_ms(t0) < 30 + SLACK_MS);
+            t1 = corio_now();
+            CHECK(corio_sleep(60 * CORIO_SECOND) == -1 && errno == ETIMEDOUT);
+            CHECK(elapsed_ms(t1) < AT_ONCE_MS);
+            CHECK(!corio_scope_exit(&inner)); /* it was not the cause */
+        }
+        t1 = corio_now();
+        CHECK(corio_sleep(60 * CORIO_SECOND) == -1 && errno == ETIMEDOUT);
+        CHECK(elapsed_ms(t1) < AT_ONCE_MS);
+        CHECK(corio_scope_exit(&outer));
+    }
+    CHECK(corio_sleep(5 * MS) == 0);
+
+    /* An inner deadline later than the outer one does not extend it. */
+    t0 = corio_now();
+    {
+        CORIO_SCOPE_NAMED(outer, t0 + 30 * MS);
+        CORIO_SCOPE_NAMED(inner, t0 + 60 * CORIO_SECOND);
+
+        CHECK(corio_sleep(60 * CORIO_SECOND) == -1 && errno == ETIMEDOUT);
+        CHECK(elapsed_ms(t0) >= 30 && elapsed_ms(t0) < 30 + SLACK_MS);
+        CHECK(!corio_scope_exit(&inner));
+        CHECK(corio_scope_exit(&outer));
+    }
+
+    /* The inner expires first: leaving it, the outer goes on. */
+    t0 = corio_now();
+    {
+        CORIO_SCOPE_NAMED(outer, t0 + 60 * CORIO_SECOND);
+        {
+            CORIO_SCOPE_NAMED(inner, t0 + 30 * MS);
+
+            CHECK(corio_sleep(60 * CORIO_SECOND) == -1 && errno == ETIMEDOUT);
+            CHECK(elapsed_ms(t0) >= 30 && elapsed_ms(t0) < 30 + SLACK_MS);
+            CHECK(corio_scope_exit(&inner));
+        }
+        t1 = corio_now();
+        CHECK(corio_sleep(20 * MS) == 0);
+        CHECK(elapsed_ms(t1) >= 20);
+        CHECK(!corio_scope_exit(&outer));
+    }
+
+    /* Three deep, the middle one earliest. */
+    t0 = corio_now();
+    {
+        CORIO_SCOPE_NAMED(a, t0 + 60 * CORIO_SECOND);
+        CORIO_SCOPE_NAMED(b, t0 + 40 * MS);
+        CORIO_SCOPE_NAMED(c, t0 + 30 * CORIO_SECOND);
+
+        CHECK(corio_sleep(60 * CORIO_SECOND) == -1 && errno == ETIMEDOUT);
+        CHECK(elapsed_ms(t0) >= 40 && elapsed_ms(t0) < 40 + SLACK_MS);
+        CHECK(!corio_scope_exit(&c));
+        CHECK(corio_scope_exit(&b));
+        CHECK(!corio_scope_exit(&a));
+    }
+    return NULL;
+}
+
+Test(scope, nested_earliest_deadline_wins, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    void *r = "not run";
+
+    cr_assert_eq(corio_task_join(spawn(nested_body, NULL), &r), 0);
+    cr_assert_null(r, "%s", (char *)r);
+    r = nested_body(NULL); /* and on the thread's stack */
+    cr_assert_null(r, "%s", (char *)r);
+    loop_done(loop);
+}
+
+/* ---- corio_scope_cancel -------------------------------------------------- */
+
+struct scoped {
+    corio_scope *scope;     /* published while entered */
+    bool shield_inside;     /* park in a shield nested in the scope */
+    bool scope_inside;      /* park in a plain scope nested in it */
+    int rc1, err1, rc2, err2, rc3;
+    int64_t ms1, ms2;
+    bool inner_caught, caught;
+};
+
+/* Enters a scope, parks in a 60 s sleep (or 100 ms in a shield), then
+ * sleeps again in the scope, leaves it, and sleeps 10 ms. Returns 5. */
+static void *parks_in_scope(void *arg)
+{
+    struct scoped *sc = arg;
+    corio_scope s, in;
+    int64_t t0;
+
+    corio_scope_enter(&s, -1);
+    sc->scope = &s;
+    t0 = corio_now();
+    if (sc->shield_inside) {
+        corio_scope_shield(&in, -1);
+        sc->rc1 = corio_sleep(100 * MS);
+        sc->err1 = errno;
+        sc->inner_caught = corio_scope_exit(&in);
+    } else if (sc->scope_inside) {
+        corio_scope_enter(&in, -1);
+        sc->rc1 = corio_sleep(60 * CORIO_SECOND);
+        sc->err1 = errno;
+        sc->inner_caught = corio_scope_exit(&in);
+    } else {
+        sc->rc1 = corio_sleep(60 * CORIO_SECOND);
+        sc->err1 = errno;
+    }
+    sc->ms1 = elapsed_ms(t0);
+    t0 = corio_now();
+    sc->rc2 = corio_sleep(60 * CORIO_SECOND);
+    sc->err2 = errno;
+    sc->ms2 = elapsed_ms(t0);
+    sc->scope = NULL;
+    sc->caught = corio_scope_exit(&s);
+    sc->rc3 = corio_sleep(10 * MS);
+    return CORIO_INT(5);
+}
+
+/* After 30 ms, cancels the scope published in arg. */
+static void *cancels_scope(void *arg)
+{
+    struct scoped *sc = arg;
+
+    if (corio_sleep(30 * MS) == -1 || sc->scope == NULL)
+        return CORIO_INT(-1);
+    return CORIO_INT(corio_scope_cancel(sc->scope));
+}
+
+static void scope_cancelled_by_another_task(struct scoped *sc)
+{
+    corio_loop *loop = loop_open();
+    corio_task *p = spawn_named(parks_in_scope, sc, "parker");
+    corio_task *c = spawn(cancels_scope, sc);
+    void *r = NULL;
+
+    cr_assert_eq(corio_task_join(c, &r), 0);
+    cr_assert_eq(CORIO_TO_INT(r), 0, "corio_scope_cancel failed");
+    cr_assert_eq(corio_task_join(p, &r), 0,
+                 "a cancelled scope is not a cancelled task: %s",
+                 strerror(errno));
+    cr_assert_eq(CORIO_TO_INT(r), 5);
+    loop_done(loop);
+}
+
+Test(scope, cancel_from_another_task_wakes_the_parked_call, .timeout = TIMEOUT)
+{
+    struct scoped sc = {0};
+
+    scope_cancelled_by_another_task(&sc);
+    cr_assert_eq(sc.rc1, -1);
+    cr_assert_eq(sc.err1, ECANCELED);
+    cr_assert(sc.ms1 >= 30 && sc.ms1 < 30 + SLACK_MS, "woken at %lld ms",
+              (long long)sc.ms1);
+    cr_assert_eq(sc.rc2, -1, "the next call in the cancelled scope waited");
+    cr_assert_eq(sc.err2, ECANCELED);
+    cr_assert_lt(sc.ms2, AT_ONCE_MS);
+    cr_assert(sc.caught, "exit returns true");
+    cr_assert_eq(sc.rc3, 0, "out of the scope, calls work again");
+}
+
+/* Parked in a plain scope nested in the cancelled one: woken too; the inner
+ * scope was not the cause. */
+Test(scope, cancel_reaches_a_call_in_a_nested_scope, .timeout = TIMEOUT)
+{
+    struct scoped sc = {.scope_inside = true};
+
+    scope_cancelled_by_another_task(&sc);
+    cr_assert_eq(sc.rc1, -1);
+    cr_assert_eq(sc.err1, ECANCELED);
+    cr_assert_lt(sc.ms1, 30 + SLACK_MS);
+    cr_assert_not(sc.inner_caught);
+    cr_assert_eq(sc.rc2, -1);
+    cr_assert_eq(sc.err2, ECANCELED);
+    cr_assert(sc.caught);
+    cr_assert_eq(sc.rc3, 0);
+}
+
+/* Parked in a shield nested in the cancelled scope: not woken; the first
+ * call after the shield fails at once. */
+Test(scope, cancel_does_not_reach_into_a_nested_shield, .timeout = TIMEOUT)
+{
+    struct scoped sc = {.shield_inside = true};
+
+    scope_cancelled_by_another_task(&sc);
+    cr_assert_eq(sc.rc1, 0, "the shielded sleep was cut: %s",
+                 strerror(sc.err1));
+    cr_assert_geq(sc.ms1, 100);
+    cr_assert_not(sc.inner_caught);
+    cr_assert_eq(sc.rc2, -1);
+    cr_assert_eq(sc.err2, ECANCELED);
+    cr_assert_lt(sc.ms2, AT_ONCE_MS);
+    cr_assert(sc.caught);
+    cr_assert_eq(sc.rc3, 0);
+}
+
+/* The thread's own stack parks in its scope; a task cancels it. */
+Test(scope, cancel_of_the_thread_stacks_scope_by_a_task, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    struct scoped sc = {0};
+    corio_scope s;
+    corio_task *c;
+    int64_t t0 = corio_now();
+    void *r = NULL;
+
+    corio_scope_enter(&s, -1);
+    sc.scope = &s;
+    c = spawn(cancels_scope, &sc);
+    expect_fail(corio_sleep(60 * CORIO_SECOND), ECANCELED);
+    cr_assert(elapsed_ms(t0) >= 30 && elapsed_ms(t0) < 30 + SLACK_MS);
+    expect_fail(corio_sleep(60 * CORIO_SECOND), ECANCELED);
+    cr_assert_lt(elapsed_ms(t0), 30 + SLACK_MS);
+    cr_assert(corio_scope_exit(&s));
+    cr_assert_eq(corio_sleep(5 * MS), 0);
+    cr_assert_eq(corio_task_join(c, &r), 0);
+    cr_assert_eq(CORIO_TO_INT(r), 0);
+    loop_done(loop);
+}
+
+/* A scope cancelled by its own task: the next call fails. One cancelled but
+ * left without a blocking call in it caught nothing: exit is false. */
+Test(scope, cancel_by_its_own_task_and_uncaught, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    corio_scope s;
+
+    corio_scope_enter(&s, -1);
+    cr_assert_eq(corio_scope_cancel(&s), 0);
+    expect_fail(corio_sleep(0), ECANCELED);
+    cr_assert(corio_scope_exit(&s));
+
+    corio_scope_enter(&s, -1);
+    cr_assert_eq(corio_scope_cancel(&s), 0);
+    cr_assert_not(corio_scope_exit(&s), "no call failed in it");
+    cr_assert_eq(corio_sleep(0), 0);
+    loop_done(loop);
+}
+
+Test(scope, cancel_and_set_deadline_of_a_scope_not_entered, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    corio_scope s;
+
+    expect_fail(corio_scope_cancel(NULL), EINVAL);
+    expect_fail(corio_scope_set_deadline(NULL, -1), EINVAL);
+    corio_scope_enter(&s, -1);
+    cr_assert_not(corio_scope_exit(&s));
+    expect_fail(corio_scope_cancel(&s), EINVAL);
+    expect_fail(corio_scope_set_deadline(&s, corio_now()), EINVAL);
+    cr_assert_eq(corio_sleep(0), 0, "nothing happened to the thread");
+    loop_done(loop);
+}
+
+/* ---- corio_scope_set_deadline --------------------------------------------- */
+
+struct moved {
+    int64_t first_ns;       /* the scope's deadline, from entry */
+    int64_t sleep_ns;       /* the call parked in it */
+    int64_t move_after_ns;  /* when the mover moves it */
+    int64_t move_to_ns;     /* from the move; -1: no deadline */
+    corio_scope *scope;
+    int set_rc;
+    int rc, err;
+    int64_t ms;             /* how long the call took */
+    bool caught;
+};
+
+static void *parks_in_moved_scope(void *arg)
+{
+    struct moved *m = arg;
+    corio_scope s;
+    int64_t t0 = corio_now();
+
+    corio_scope_enter(&s, t0 + m->first_ns);
+    m->scope = &s;
+    errno = 0;
+    m->rc = corio_sleep(m->sleep_ns);
+    m->err = errno;
+    m->ms = elapsed_ms(t0);
+    m->scope = NULL;
+    m->caught = corio_scope_exit(&s);
+    return NULL;
+}
+
+static void *moves_deadline(void *arg)
+{
+    struct moved *m = arg;
+
+    if (corio_sleep(m->move_after_ns) == -1 || m->scope == NULL) {
+        m->set_rc = -2;
+        return NULL;
+    }
+    m->set_rc = corio_scope_set_deadline(
+        m->scope, m->move_to_ns < 0 ? -1 : corio_now() + m->move_to_ns);
+    return NULL;
+}
+
+/* The parked call is in a task (or on the thread's stack); another task
+ * moves its scope's deadline. */
+static void move_deadline(struct moved *m, bool on_thread_stack)
+{
+    corio_loop *loop = loop_open();
+
+    if (on_thread_stack) {
+        corio_task *mover;
+
+        /* The mover starts once the thread's stack has entered and
+         * parked: the thread's sleep runs the loop. */
+        m->scope = NULL;
+        mover = spawn(moves_deadline, m);
+        parks_in_moved_scope(m);
+        cr_assert_eq(corio_task_join(mover, NULL), 0);
+    } else {
+        corio_task *p = spawn(parks_in_moved_scope, m);
+        corio_task *mover = spawn(moves_deadline, m);
+
+        cr_assert_eq(corio_task_join(mover, NULL), 0);
+        cr_assert_eq(corio_task_join(p, NULL), 0);
+    }
+    cr_assert_eq(m->set_rc, 0, "corio_scope_set_deadline: %d", m->set_rc);
+    loop_done(loop);
+}
+
+/* 1 s moved, at 30 ms, to 30 ms from then: it ends at 60 ms. */
+static void moved_earlier(bool on_thread_stack)
+{
+    struct moved m = {.first_ns = CORIO_SECOND,
+                      .sleep_ns = 60 * CORIO_SECOND,
+                      .move_after_ns = 30 * MS,
+                      .move_to_ns = 30 * MS};
+
+    move_deadline(&m, on_thread_stack);
+    cr_assert_eq(m.rc, -1);
+    cr_assert_eq(m.err, ETIMEDOUT);
+    cr_assert(m.ms >= 60 && m.ms < 60 + SLACK_MS, "ended at %lld ms",
+              (long long)m.ms);
+    cr_assert(m.caught);
+}
+
+/* 50 ms moved, at 20 ms, to 200 ms from then: it ends at 220 ms, not 50. */
+static void moved_later(bool on_thread_stack)
+{
+    struct moved m = {.first_ns = 50 * MS,
+                      .sleep_ns = 60 * CORIO_SECOND,
+                      .move_after_ns = 20 * MS,
+                      .move_to_ns = 200 * MS};
+
+    move_deadline(&m, on_thread_stack);
+    cr_assert_eq(m.rc, -1);
+    cr_assert_eq(m.err, ETIMEDOUT);
+    cr_assert(m.ms >= 220 && m.ms < 220 + SLACK_MS, "ended at %lld ms",
+              (long long)m.ms);
+    cr_assert(m.caught);
+}
+
+Test(scope, set_deadline_earlier_on_a_parked_task, .timeout = TIMEOUT)
+{
+    moved_earlier(false);
+}
+
+Test(scope, set_deadline_later_on_a_parked_task, .timeout = TIMEOUT)
+{
+    moved_later(false);
+}
+
+Test(scope, set_deadline_earlier_on_the_thread_stack, .timeout = TIMEOUT)
+{
+    moved_earlier(true);
+}
+
+Test(scope, set_deadline_later_on_the_thread_stack, .timeout = TIMEOUT)
+{
+    moved_later(true);
+}
+
+/* Removed (-1): the call ends by its own time, and the scope caught
+ * nothing. */
+Test(scope, set_deadline_none_lets_the_call_finish, .timeout = TIMEOUT)
+{
+    struct moved m = {.first_ns = 50 * MS,
+                      .sleep_ns = 150 * MS,
+                      .move_after_ns = 20 * MS,
+                      .move_to_ns = -1};
+
+    move_deadline(&m, false);
+    cr_assert_eq(m.rc, 0, "the sleep failed: %s", strerror(m.err));
+    cr_assert_geq(m.ms, 150);
+    cr_assert_not(m.caught);
+}
+
+/* Moved later than the call's own end: the call ends by its own time and
+ * succeeds (its scope's timer is not the one left armed). */
+Test(scope, set_deadline_past_the_calls_own, .timeout = TIMEOUT)
+{
+    struct moved m = {.first_ns = 50 * MS,
+                      .sleep_ns = 150 * MS,
+                      .move_after_ns = 20 * MS,
+                      .move_to_ns = CORIO_SECOND};
+
+    move_deadline(&m, false);
+    cr_assert_eq(m.rc, 0, "the sleep failed: %s", strerror(m.err));
+    cr_assert(m.ms >= 150 && m.ms < 150 + SLACK_MS, "ended at %lld ms",
+              (long long)m.ms);
+    cr_assert_not(m.caught);
+}
+
+/* Moved into the past: the parked call fails now. */
+Test(scope, set_deadline_in_the_past_fails_the_call_now, .timeout = TIMEOUT)
+{
+    struct moved m = {.first_ns = CORIO_SECOND,
+                      .sleep_ns = 60 * CORIO_SECOND,
+                      .move_after_ns = 20 * MS,
+                      .move_to_ns = 0}; /* "now": passed once checked */
+
+    move_deadline(&m, false);
+    cr_assert_eq(m.rc, -1);
+    cr_assert_eq(m.err, ETIMEDOUT);
+    cr_assert(m.ms >= 20 && m.ms < 20 + SLACK_MS, "ended at %lld ms",
+              (long long)m.ms);
+    cr_assert(m.caught);
+}
+
+/* ---- CORIO_SCOPE exits by itself ------------------------------------------ */
+
+/* A function whose scope has expired: it returns from inside the block. */
+static int returns_from_inside(int64_t deadline, bool leave)
+{
+    CORIO_SCOPE(deadline);
+
+    if (leave)
+        return 1;
+    return corio_sleep(60 * CORIO_SECOND) == -1 ? 2 : 3;
+}
+
+static void *scope_macros_body(void *arg)
+{
+    corio_scope outer;
+    int i;
+
+    (void)arg;
+    corio_scope_enter(&outer, -1);
+    /* return */
+    CHECK(returns_from_inside(corio_now() - MS, true) == 1);
+    CHECK(corio_sleep(MS) == 0); /* the expired scope is gone */
+    CHECK(returns_from_inside(corio_now() - MS, false) == 2);
+    CHECK(corio_sleep(MS) == 0);
+    /* break */
+    for (i = 0; i < 3; i++) {
+        CORIO_SCOPE(corio_now() - MS);
+
+        if (i == 1)
+            break;
+    }
+    CHECK(i == 1);
+    CHECK(corio_sleep(MS) == 0);
+    /* continue, and a failing call in each round */
+    for (i = 0; i < 3; i++) {
+        CORIO_SCOPE(corio_now() - MS);
+
+        if (corio_sleep(60 * CORIO_SECOND) == -1)
+            continue;
+        CHECK(!"the sleep in an expired scope succeeded");
+    }
+    CHECK(corio_sleep(MS) == 0);
+    /* goto out of the block */
+    {
+        CORIO_SHIELD(corio_now() - MS);
+
+        if (corio_sleep(60 * CORIO_SECOND) == -1)
+            goto out;
+        CHECK(!"the sleep in an expired shield succeeded");
+    }
+out:
+    CHECK(corio_sleep(MS) == 0);
+    /* A second scope entered now has `outer` around it, nothing else:
+     * exiting both in order would abort if a CORIO_SCOPE were left. */
+    {
+        corio_scope second;
+
+        corio_scope_enter(&second, -1);
+        CHECK(!corio_scope_exit(&second));
+    }
+    CHECK(!corio_scope_exit(&outer));
+    return NULL;
+}
+
+Test(scope, scope_macro_exits_on_return_break_continue_goto, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    void *r = "not run";
+
+    cr_assert_eq(corio_task_join(spawn(scope_macros_body, NULL), &r), 0);
+    cr_assert_null(r, "%s", (char *)r);
+    r = scope_macros_body(NULL); /* on the thread's stack too */
+    cr_assert_null(r, "%s", (char *)r);
+    loop_done(loop);
+}
+
+/* A task whose function returns from inside a CORIO_SCOPE block ends
+ * without a scope entered (no abort), with its result. */
+static void *task_returns_in_scope(void *arg)
+{
+    CORIO_SCOPE(corio_now() + 60 * CORIO_SECOND);
+    CORIO_SHIELD(-1);
+
+    if (arg != NULL)
+        return arg;
+    corio_sleep(MS);
+    return CORIO_INT(8);
+}
+
+Test(scope, a_task_returning_inside_scope_macros_ends_cleanly, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    void *r = NULL;
+
+    cr_assert_eq(corio_task_join(spawn(task_returns_in_scope, CORIO_INT(7)), &r),
+                 0);
+    cr_assert_eq(CORIO_TO_INT(r), 7);
+    cr_assert_eq(corio_task_join(spawn(task_returns_in_scope, NULL), &r), 0);
+    cr_assert_eq(CORIO_TO_INT(r), 8);
+    loop_done(loop);
+}
+
+/* ======================================================================
+ * Shields: the task's cancellation and the outer scopes stay out; the
+ * shield's own deadline (and its own cancellation) get in.
+ * ====================================================================== */
+
+static char *shield_failure; /* a cancelled task's result is lost: here */
+
+static char *cancelled_task_in_shields_body(void)
+{
+    int64_t t0;
+
+    corio_task_cancel(corio_task_self());
+    {
+        CORIO_SHIELD_NAMED(sh, -1);
+
+        t0 = corio_now();
+        CHECK(corio_sleep(30 * MS) == 0);
+        CHECK(elapsed_ms(t0) >= 30);
+        {   /* a deadline scope inside the shield works */
+            CORIO_SCOPE_NAMED(in, corio_now() + 20 * MS);
+
+            CHECK(corio_sleep(60 * CORIO_SECOND) == -1 && errno == ETIMEDOUT);
+            CHECK(corio_scope_exit(&in));
+        }
+        {   /* a shield in the shield */
+            CORIO_SHIELD_NAMED(in, -1);
+
+            CHECK(corio_sleep(MS) == 0);
+            CHECK(!corio_scope_exit(&in));
+        }
+        {   /* a scope cancelled in the shield */
+            CORIO_SCOPE_NAMED(in, -1);
+
+            CHECK(corio_scope_cancel(&in) == 0);
+            CHECK(corio_sleep(MS) == -1 && errno == ECANCELED);
+            CHECK(corio_scope_exit(&in));
+        }
+        CHECK(corio_sleep(MS) == 0);
+        CHECK(!corio_scope_exit(&sh));
+    }
+    t0 = corio_now();
+    CHECK(corio_sleep(60 * CORIO_SECOND) == -1 && errno == ECANCELED);
+    CHECK(elapsed_ms(t0) < AT_ONCE_MS);
+    /* The shield's own deadline ends its calls, and sticks. */
+    t0 = corio_now();
+    {
+        CORIO_SHIELD_NAMED(sh, t0 + 40 * MS);
+
+        CHECK(corio_sleep(60 * CORIO_SECOND) == -1 && errno == ETIMEDOUT);
+        CHECK(elapsed_ms(t0) >= 40 && elapsed_ms(t0) < 40 + SLACK_MS);
+        CHECK(corio_sleep(60 * CORIO_SECOND) == -1 && errno == ETIMEDOUT);
+        CHECK(elapsed_ms(t0) < 40 + SLACK_MS);
+        CHECK(corio_scope_exit(&sh));
+    }
+    CHECK(corio_sleep(0) == -1 && errno == ECANCELED);
+    return NULL;
+}
+
+static void *cancelled_task_in_shields(void *arg)
+{
+    (void)arg;
+    shield_failure = cancelled_task_in_shields_body();
+    return NULL;
+}
+
+Test(shield, keeps_the_tasks_cancellation_out, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+
+    shield_failure = "not run";
+    expect_fail(corio_task_join(spawn(cancelled_task_in_shields, NULL), NULL),
+                ECANCELED);
+    cr_assert_null(shield_failure, "%s", shield_failure);
+    loop_done(loop);
+}
+
+/* An outer scope that has expired does not reach into a shield; nor does
+ * its earlier deadline cut a call there short. */
+static void *outer_scope_and_shield(void *arg)
+{
+    int64_t t0 = corio_now(), t1;
+
+    (void)arg;
+    {
+        CORIO_SCOPE_NAMED(outer, t0 + 20 * MS);
+
+        CHECK(corio_sleep(60 * CORIO_SECOND) == -1 && errno == ETIMEDOUT);
+        {
+            CORIO_SHIELD_NAMED(sh, -1);
+
+            t1 = corio_now();
+            CHECK(corio_sleep(30 * MS) == 0);
+            CHECK(elapsed_ms(t1) >= 30);
+            CHECK(!corio_scope_exit(&sh));
+        }
+        t1 = corio_now();
+        CHECK(corio_sleep(60 * CORIO_SECOND) == -1 && errno == ETIMEDOUT);
+        CHECK(elapsed_ms(t1) < AT_ONCE_MS);
+        CHECK(corio_scope_exit(&outer));
+    }
+    t0 = corio_now();
+    {
+        CORIO_SCOPE_NAMED(outer, t0 + 20 * MS);
+        {
+            CORIO_SHIELD_NAMED(sh, t0 + 100 * MS);
+
+            CHECK(corio_sleep(60 * CORIO_SECOND) == -1 && errno == ETIMEDOUT);
+            CHECK(elapsed_ms(t0) >= 100 && elapsed_ms(t0) < 100 + SLACK_MS);
+            CHECK(corio_scope_exit(&sh));
+        }
+        CHECK(corio_sleep(0) == -1 && errno == ETIMEDOUT);
+        CHECK(corio_scope_exit(&outer));
+    }
+    return NULL;
+}
+
+Test(shield, keeps_an_expired_outer_scope_out, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    void *r = "not run";
+
+    cr_assert_eq(corio_task_join(spawn(outer_scope_and_shield, NULL), &r), 0);
+    cr_assert_null(r, "%s", (char *)r);
+    r = outer_scope_and_shield(NULL); /* on the thread's stack */
+    cr_assert_null(r, "%s", (char *)r);
+    loop_done(loop);
+}
+
+/* A task parked in a shield, acted on from outside. */
+struct shield_park {
+    corio_scope *shield;    /* published while entered */
+    int64_t shield_ns;      /* its deadline, from entry; -1: none */
+    int64_t sleep_ns, after_ns;
+    int rc1, err1, rc2, err2;
+    int64_t ms1, ms2;
+    bool caught;
+};
+
+static void *parks_in_shield(void *arg)
+{
+    struct shield_park *sp = arg;
+    corio_scope sh;
+    int64_t t0 = corio_now();
+
+    corio_scope_shield(&sh, sp->shield_ns < 0 ? -1 : t0 + sp->shield_ns);
+    sp->shield = &sh;
+    errno = 0;
+    sp->rc1 = corio_sleep(sp->sleep_ns);
+    sp->err1 = errno;
+    sp->ms1 = elapsed_ms(t0);
+    sp->shield = NULL;
+    sp->caught = corio_scope_exit(&sh);
+    t0 = corio_now();
+    errno = 0;
+    sp->rc2 = corio_sleep(sp->after_ns);
+    sp->err2 = errno;
+    sp->ms2 = elapsed_ms(t0);
+    return NULL;
+}
+
+/* The task is cancelled at 30 ms: the shielded 100 ms sleep completes;
+ * the call after the shield fails at once. */
+Test(shield, task_cancelled_while_parked_in_a_shield, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    struct shield_park sp = {.shield_ns = -1, .sleep_ns = 100 * MS,
+                             .after_ns = 60 * CORIO_SECOND};
+    corio_task *t = spawn(parks_in_shield, &sp);
+
+    cr_assert_eq(corio_sleep(30 * MS), 0);
+    cr_assert_eq(corio_task_cancel(t), 1);
+    expect_fail(corio_task_join(t, NULL), ECANCELED);
+    cr_assert_eq(sp.rc1, 0, "the shielded sleep was cut: %s",
+                 strerror(sp.err1));
+    cr_assert_geq(sp.ms1, 100);
+    cr_assert_not(sp.caught);
+    cr_assert_eq(sp.rc2, -1);
+    cr_assert_eq(sp.err2, ECANCELED);
+    cr_assert_lt(sp.ms2, AT_ONCE_MS);
+    loop_done(loop);
+}
+
+/* Cancelled at 20 ms, its shield ending at 60 ms: the sleep goes on to the
+ * shield's deadline (ETIMEDOUT), then the cancellation. */
+Test(shield, task_cancelled_in_a_shield_with_a_deadline, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    struct shield_park sp = {.shield_ns = 60 * MS,
+                             .sleep_ns = 60 * CORIO_SECOND,
+                             .after_ns = 60 * CORIO_SECOND};
+    corio_task *t = spawn(parks_in_shield, &sp);
+
+    cr_assert_eq(corio_sleep(20 * MS), 0);
+    cr_assert_eq(corio_task_cancel(t), 1);
+    expect_fail(corio_task_join(t, NULL), ECANCELED);
+    cr_assert_eq(sp.rc1, -1);
+    cr_assert_eq(sp.err1, ETIMEDOUT);
+    cr_assert(sp.ms1 >= 60 && sp.ms1 < 60 + SLACK_MS, "ended at %lld ms",
+              (long long)sp.ms1);
+    cr_assert(sp.caught);
+    cr_assert_eq(sp.rc2, -1);
+    cr_assert_eq(sp.err2, ECANCELED);
+    cr_assert_lt(sp.ms2, AT_ONCE_MS);
+    loop_done(loop);
+}
+
+/* The shield's own cancellation reaches the call parked in it. */
+Test(shield, its_own_cancellation_gets_in, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    struct shield_park sp = {.shield_ns = -1, .sleep_ns = 60 * CORIO_SECOND,
+                             .after_ns = 20 * MS};
+    corio_task *t = spawn(parks_in_shield, &sp);
+
+    cr_assert_eq(corio_sleep(30 * MS), 0);
+    cr_assert_not_null(sp.shield);
+    cr_assert_eq(corio_scope_cancel(sp.shield), 0);
+    cr_assert_eq(corio_task_join(t, NULL), 0, "the task is not cancelled");
+    cr_assert_eq(sp.rc1, -1);
+    cr_assert_eq(sp.err1, ECANCELED);
+    cr_assert_lt(sp.ms1, 30 + SLACK_MS);
+    cr_assert(sp.caught);
+    cr_assert_eq(sp.rc2, 0, "after the shield: %s", strerror(sp.err2));
+    loop_done(loop);
+}
+
+/* The shield's deadline, moved from outside, reaches the call. */
+Test(shield, its_deadline_moved_gets_in, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    struct shield_park sp = {.shield_ns = -1, .sleep_ns = 60 * CORIO_SECOND,
+                             .after_ns = 20 * MS};
+    corio_task *t = spawn(parks_in_shield, &sp);
+
+    cr_assert_eq(corio_sleep(30 * MS), 0);
+    cr_assert_not_null(sp.shield);
+    cr_assert_eq(corio_scope_set_deadline(sp.shield, corio_now() + 20 * MS), 0);
+    cr_assert_eq(corio_task_join(t, NULL), 0);
+    cr_assert_eq(sp.rc1, -1);
+    cr_assert_eq(sp.err1, ETIMEDOUT);
+    cr_assert(sp.ms1 >= 50 && sp.ms1 < 50 + SLACK_MS, "ended at %lld ms",
+              (long long)sp.ms1);
+    cr_assert(sp.caught);
+    cr_assert_eq(sp.rc2, 0);
+    loop_done(loop);
+}
+
+/* A cancelled task cleans up in a shield until the shield's deadline: it
+ * sleeps, sends on a channel (to a receiver that comes later), drains a
+ * stream (to a reader that comes later), then a call past the deadline
+ * fails with ETIMEDOUT; after the shield, ECANCELED again. */
+#define DRAIN_BYTES (512 * 1024)
+
+struct cleanup {
+    corio_chan *ch;
+    corio_stream *st;
+    int peer;               /* the other end of the stream's socketpair */
+    int64_t shield_ns;
+    int first_err;
+    int sleep_rc, send_rc, drain_rc, late_rc, late_err, after_rc, after_err;
+    int64_t late_ms, after_ms;
+    bool caught;
+    size_t got;             /* bytes the reader read */
+    void *received;
+};
+
+static char drain_buf[DRAIN_BYTES];
+
+static void *cleans_up_in_a_shield(void *arg)
+{
+    struct cleanup *c = arg;
+    corio_scope sh;
+    int64_t t0;
+
+    if (corio_sleep(60 * CORIO_SECOND) == 0)
+        return NULL;
+    c->first_err = errno;
+    t0 = corio_now();
+    corio_scope_shield(&sh, t0 + c->shield_ns);
+    c->sleep_rc = corio_sleep(20 * MS);
+    c->send_rc = corio_chan_send(c->ch, CORIO_INT(5), -1);
+    c->drain_rc = corio_stream_write(c->st, drain_buf, sizeof(drain_buf));
+    if (c->drain_rc == 0)
+        c->drain_rc = corio_stream_drain(c->st, -1);
+    errno = 0;
+    c->late_rc = corio_sleep(60 * CORIO_SECOND);
+    c->late_err = errno;
+    c->late_ms = elapsed_ms(t0);
+    c->caught = corio_scope_exit(&sh);
+    t0 = corio_now();
+    errno = 0;
+    c->after_rc = corio_sleep(60 * CORIO_SECOND);
+    c->after_err = errno;
+    c->after_ms = elapsed_ms(t0);
+    return NULL;
+}
+
+static void *late_receiver(void *arg)
+{
+    struct cleanup *c = arg;
+
+    if (corio_sleep(30 * MS) == -1 ||
+        corio_chan_recv(c->ch, &c->received, -1) == -1)
+        return CORIO_INT(-errno);
+    return NULL;
+}
+
+static void *late_reader(void *arg)
+{
+    struct cleanup *c = arg;
+    static char buf[65536]; /* not on the task's 64 KiB stack */
+    ssize_t n;
+
+    if (corio_sleep(30 * MS) == -1)
+        return CORIO_INT(-errno);
+    while (c->got < DRAIN_BYTES &&
+           (n = corio_fd_read(c->peer, buf, sizeof(buf), -1)) > 0)
+        c->got += (size_t)n;
+    return NULL;
+}
+
+Test(shield, cancelled_task_sleeps_sends_and_drains_until_its_deadline,
+     .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    corio_stream_opts opts = {.high_water = 1};
+    struct cleanup c = {.shield_ns = (500 + test_extra_ms()) * MS};
+    int sp[2];
+    corio_task *t, *rcv, *rd;
+    void *r1 = CORIO_INT(1), *r2 = CORIO_INT(1);
+
+    c.ch = corio_chan_new(0);
+    cr_assert_not_null(c.ch);
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                            0, sp),
+                 0);
+    c.st = corio_stream_new(sp[0], &opts);
+    c.peer = sp[1];
+    cr_assert_not_null(c.st);
+    t = spawn(cleans_up_in_a_shield, &c);
+    let_tasks_run();
+    cr_assert_eq(corio_task_cancel(t), 1);
+    rcv = spawn(late_receiver, &c);
+    rd = spawn(late_reader, &c);
+    expect_fail(corio_task_join(t, NULL), ECANCELED);
+    cr_assert_eq(corio_task_join(rcv, &r1), 0);
+    cr_assert_eq(corio_task_join(rd, &r2), 0);
+    cr_assert_null(r1);
+    cr_assert_null(r2);
+    cr_assert_eq(c.first_err, ECANCELED);
+    cr_assert_eq(c.sleep_rc, 0, "sleep in the shield");
+    cr_assert_eq(c.send_rc, 0, "send in the shield");
+    cr_assert_eq(CORIO_TO_INT(c.received), 5);
+    cr_assert_eq(c.drain_rc, 0, "drain in the shield");
+    cr_assert_eq(c.got, DRAIN_BYTES);
+    cr_assert_eq(c.late_rc, -1, "a sleep past the shield's deadline");
+    cr_assert_eq(c.late_err, ETIMEDOUT);
+    cr_assert(c.late_ms >= c.shield_ns / MS &&
+                  c.late_ms < c.shield_ns / MS + SLACK_MS,
+              "ended at %lld ms", (long long)c.late_ms);
+    cr_assert(c.caught);
+    cr_assert_eq(c.after_rc, -1);
+    cr_assert_eq(c.after_err, ECANCELED);
+    cr_assert_lt(c.after_ms, AT_ONCE_MS);
+    corio_stream_close(c.st);
+    corio_fd_forget(sp[1]);
+    close(sp[1]);
+    cr_assert_eq(corio_chan_free(c.ch), 0);
+    loop_done(loop);
+}
+
+/* ======================================================================
+ * Misuse: reported with where the scope was entered (and by which task),
+ * then abort. Each runs in a forked child (helpers/child.h).
+ * ====================================================================== */
+
+/* In the child: print "tag=file:line" for the line it is on, for the
+ * parent to look for in the report. Used on the line of the scope's entry. */
+#define HERE(tag) dprintf(STDERR_FILENO, "%s=%s:%d\n", (tag), __FILE__, __LINE__)
+
+static corio_scope *published_scope;
+
+static void *exits_out_of_order(void *arg)
+{
+    corio_scope a, b;
+
+    (void)arg;
+    HERE("outer"); corio_scope_enter(&a, -1);
+    HERE("inner"); corio_scope_enter(&b, -1);
+    corio_scope_exit(&a);
+    dprintf(STDERR_FILENO, "survived the exit\n");
+    corio_scope_exit(&b);
+    return NULL;
+}
+
+static void *returns_with_a_scope(void *arg)
+{
+    corio_scope s;
+
+    (void)arg;
+    HERE("leaked"); corio_scope_enter(&s, -1);
+    return NULL;
+}
+
+static void *enters_and_parks(void *arg)
+{
+    corio_scope s;
+
+    (void)arg;
+    HERE("owner"); corio_scope_enter(&s, -1);
+    published_scope = &s;
+    corio_sleep(60 * CORIO_SECOND);
+    corio_scope_exit(&s);
+    return NULL;
+}
+
+static void *exits_the_published_scope(void *arg)
+{
+    (void)arg;
+    corio_sleep(10 * MS);
+    corio_scope_exit(published_scope);
+    dprintf(STDERR_FILENO, "survived the exit\n");
+    return NULL;
+}
+
+/* Child bodies. */
+static void child_task(void *arg)
+{
+    corio_task_attr attr = {.name = "scoper"};
+    corio_task *t;
+
+    if (corio_loop_new() == NULL)
+        _exit(3);
+    t = corio_task_spawn((corio_fn)arg, NULL, &attr);
+    if (t == NULL)
+        _exit(4);
+    corio_task_join(t, NULL);
+    dprintf(STDERR_FILENO, "the task ended\n");
+    _exit(5);
+}
+
+static void child_intruder_task(void *arg)
+{
+    corio_task_attr attr = {.name = "intruder"};
+    corio_task *owner, *intruder;
+
+    (void)arg;
+    if (corio_loop_new() == NULL)
+        _exit(3);
+    owner = corio_task_spawn(enters_and_parks, NULL, NULL);
+    intruder = corio_task_spawn(exits_the_published_scope, NULL, &attr);
+    if (owner == NULL || intruder == NULL)
+        _exit(4);
+    corio_task_join(intruder, NULL);
+    _exit(5);
+}
+
+static void child_thread_stack_scope_exited_by_a_task(void *arg)
+{
+    corio_task_attr attr = {.name = "intruder"};
+    corio_scope s;
+
+    (void)arg;
+    if (corio_loop_new() == NULL)
+        _exit(3);
+    HERE("owner"); corio_scope_enter(&s, -1);
+    published_scope = &s;
+    if (corio_task_spawn(exits_the_published_scope, NULL, &attr) == NULL)
+        _exit(4);
+    corio_sleep(CORIO_SECOND);
+    _exit(5);
+}
+
+static void child_thread_stack_out_of_order(void *arg)
+{
+    corio_scope a, b;
+
+    (void)arg;
+    HERE("outer"); corio_scope_enter(&a, -1);
+    HERE("inner"); corio_scope_enter(&b, -1);
+    corio_scope_exit(&a);
+    _exit(5);
+}
+
+static void child_exit_twice(void *arg)
+{
+    corio_scope a;
+
+    (void)arg;
+    HERE("twice"); corio_scope_enter(&a, -1);
+    corio_scope_exit(&a);
+    corio_scope_exit(&a);
+    _exit(5);
+}
+
+static void *thread_leaves_a_scope(void *arg)
+{
+    corio_scope s;
+
+    (void)arg;
+    HERE("thread"); corio_scope_enter(&s, -1);
+    return NULL;
+}
+
+static void child_thread_ends_in_scope(void *arg)
+{
+    pthread_t th;
+
+    (void)arg;
+    if (pthread_create(&th, NULL, thread_leaves_a_scope, NULL) != 0)
+        _exit(3);
+    pthread_join(th, NULL);
+    dprintf(STDERR_FILENO, "the thread ended\n");
+    _exit(5);
+}
+
+/* The "file:line" the child printed for tag. */
+static const char *where_printed(const struct child_proc *c, const char *tag,
+                                 char *buf, size_t size)
+{
+    char key[32];
+    const char *p;
+    size_t n;
+
+    snprintf(key, sizeof(key), "%s=", tag);
+    p = strstr(c->err, key);
+    cr_assert_not_null(p, "the child did not print %s; stderr:\n%s", tag,
+                       c->err);
+    p += strlen(key);
+    n = strcspn(p, "\n");
+    cr_assert_lt(n, size);
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Run body in a child; it must abort with a report containing `what`,
+ * "entered at <where tag was printed>" (and "innermost entered at" the
+ * inner tag's), and `who` (the task, or the thread's stack). */
+static void expect_report(void (*body)(void *), void *arg, const char *what,
+                          const char *tag, const char *inner_tag,
+                          const char *who)
+{
+    struct child_proc *c = malloc(sizeof(*c));
+    char loc[256], want[320], st[64];
+
+    cr_assert_not_null(c);
+    child_start(c, body, arg);
+    cr_assert(child_finish(c, (int)(10000 + test_extra_ms())),
+              "the child hung; stderr:\n%s", c->err);
+    cr_assert(WIFSIGNALED(c->status) && WTERMSIG(c->status) == SIGABRT,
+              "the child ended with %s, not SIGABRT; stderr:\n%s",
+              child_status_text(c->status, st, sizeof(st)), c->err);
+    cr_assert_null(strstr(c->err, "survived"), "stderr:\n%s", c->err);
+    cr_assert_not_null(strstr(c->err, what), "no \"%s\" in:\n%s", what,
+                       c->err);
+    snprintf(want, sizeof(want), "entered at %s",
+             where_printed(c, tag, loc, sizeof(loc)));
+    cr_assert_not_null(strstr(c->err, want), "no \"%s\" in:\n%s", want,
+                       c->err);
+    if (inner_tag != NULL) {
+        snprintf(want, sizeof(want), "innermost entered at %s",
+                 where_printed(c, inner_tag, loc, sizeof(loc)));
+        cr_assert_not_null(strstr(c->err, want), "no \"%s\" in:\n%s", want,
+                           c->err);
+    }
+    cr_assert_not_null(strstr(c->err, who), "no \"%s\" in:\n%s", who, c->err);
+    free(c);
+}
+
+Test(scope_misuse, exit_not_innermost_in_a_task, .timeout = TIMEOUT)
+{
+    expect_report(child_task, (void *)exits_out_of_order,
+                  "exit of a scope that is not the innermost", "outer",
+                  "inner", "in task 'scoper'");
+}
+
+Test(scope_misuse, exit_not_innermost_on_the_thread_stack, .timeout = TIMEOUT)
+{
+    expect_report(child_thread_stack_out_of_order, NULL,
+                  "exit of a scope that is not the innermost", "outer",
+                  "inner", "on the thread's own stack");
+}
+
+Test(scope_misuse, task_returns_with_a_scope_entered, .timeout = TIMEOUT)
+{
+    expect_report(child_task, (void *)returns_with_a_scope,
+                  "ended with a scope still entered", "leaked", NULL,
+                  "task 'scoper'");
+}
+
+Test(scope_misuse, thread_ends_with_a_scope_entered, .timeout = TIMEOUT)
+{
+    expect_report(child_thread_ends_in_scope, NULL,
+                  "a thread ended with a scope still entered", "thread", NULL,
+                  "on the thread's own stack");
+}
+
+Test(scope_misuse, exit_by_another_task, .timeout = TIMEOUT)
+{
+    expect_report(child_intruder_task, NULL,
+                  "exit of a scope entered by another task", "owner", NULL,
+                  "in task 'intruder'");
+}
+
+Test(scope_misuse, exit_of_the_thread_stacks_scope_by_a_task, .timeout = TIMEOUT)
+{
+    expect_report(child_thread_stack_scope_exited_by_a_task, NULL,
+                  "exit of a scope entered by another task", "owner", NULL,
+                  "in task 'intruder'");
+}
+
+Test(scope_misuse, exit_twice, .timeout = TIMEOUT)
+{
+    expect_report(child_exit_twice, NULL, "exit of a scope that is not entered",
+                  "twice", NULL, "on the thread's own stack");
+}
