@@ -2142,3 +2142,299 @@ Test(scope_misuse, exit_twice, .timeout = TIMEOUT)
     expect_report(child_exit_twice, NULL, "exit of a scope that is not entered",
                   "twice", NULL, "on the thread's own stack");
 }
+
+/* ======================================================================
+ * corio_task_join / join_all when the joiner is cancelled, or its scope
+ * expires: the joined tasks are cancelled, their cleanup (in a shield)
+ * runs before the join returns, and they are freed.
+ * ====================================================================== */
+
+struct victim {
+    int64_t cleanup_ns;     /* its cleanup blocks this long, in a shield */
+    bool started, cancelled, cleaned;
+};
+
+static void *victim_fn(void *arg)
+{
+    struct victim *v = arg;
+
+    v->started = true;
+    if (corio_sleep(60 * CORIO_SECOND) == 0)
+        return CORIO_INT(1);
+    v->cancelled = errno == ECANCELED;
+    {
+        CORIO_SHIELD(-1);
+
+        if (corio_sleep(v->cleanup_ns) == -1)
+            return NULL;
+    }
+    v->cleaned = true;
+    return NULL;
+}
+
+struct joiner {
+    corio_task *ts[4];
+    struct victim *vs[4];   /* each task's victim record, or NULL */
+    size_t n;
+    bool all;               /* corio_task_join_all, else join ts[0] */
+    int64_t scope_ns;       /* > 0: join in a scope ending that much later */
+    bool cancel_self;       /* cancel itself before joining */
+    void *results[4];
+    int rc, err;
+    bool cleaned_at_return; /* every victim's cleanup had run */
+    size_t count_at_return; /* corio_task_count() then */
+    bool caught;
+};
+
+static void *joiner_fn(void *arg)
+{
+    struct joiner *j = arg;
+    corio_scope s;
+
+    if (j->scope_ns > 0)
+        corio_scope_enter(&s, corio_now() + j->scope_ns);
+    if (j->cancel_self)
+        corio_task_cancel(corio_task_self());
+    errno = 0;
+    if (j->all)
+        j->rc = corio_task_join_all(j->ts, j->n, j->results);
+    else
+        j->rc = corio_task_join(j->ts[0], &j->results[0]);
+    j->err = errno;
+    j->cleaned_at_return = true;
+    for (size_t i = 0; i < j->n; i++)
+        if (j->vs[i] != NULL && !j->vs[i]->cleaned)
+            j->cleaned_at_return = false;
+    j->count_at_return = corio_task_count();
+    if (j->scope_ns > 0)
+        j->caught = corio_scope_exit(&s);
+    return NULL;
+}
+
+/* The joiner (a task) waits in its join; it is cancelled (or its scope
+ * expires): the join fails, after the victims' cleanup, leaving only the
+ * joiner alive. */
+static void joiner_gives_up(struct joiner *j, int want_err)
+{
+    corio_task *jt;
+    int64_t t0;
+
+    jt = spawn_named(joiner_fn, j, "joiner");
+    let_tasks_run();
+    for (size_t i = 0; i < j->n; i++)
+        if (j->vs[i] != NULL)
+            cr_assert(j->vs[i]->started);
+    t0 = corio_now();
+    if (want_err == ECANCELED && !j->cancel_self) {
+        cr_assert_eq(corio_task_cancel(jt), 1);
+        expect_fail(corio_task_join(jt, NULL), ECANCELED);
+    } else if (want_err == ECANCELED) {
+        expect_fail(corio_task_join(jt, NULL), ECANCELED);
+    } else {
+        cr_assert_eq(corio_task_join(jt, NULL), 0,
+                     "an expired scope does not cancel the joiner");
+    }
+    cr_assert_eq(j->rc, -1);
+    cr_assert_eq(j->err, want_err, "errno %s", strerror(j->err));
+    for (size_t i = 0; i < j->n; i++)
+        if (j->vs[i] != NULL)
+            cr_assert(j->vs[i]->cancelled, "task %zu was not cancelled", i);
+    cr_assert(j->cleaned_at_return,
+              "the join returned before a joined task's cleanup ran");
+    cr_assert_eq(j->count_at_return, 1,
+                 "%zu tasks alive when the join returned (the joiner only)",
+                 j->count_at_return);
+    cr_assert_lt(elapsed_ms(t0), 50 + (int64_t)j->scope_ns / MS + SLACK_MS);
+    cr_assert_eq(corio_task_count(), 0);
+}
+
+Test(join, cancelled_joiner_waits_for_the_cleanup, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    struct victim v = {.cleanup_ns = 50 * MS};
+    struct joiner j = {.n = 1, .vs = {&v}};
+
+    j.ts[0] = spawn(victim_fn, &v);
+    joiner_gives_up(&j, ECANCELED);
+    cr_assert(v.cleaned);
+    loop_done(loop);
+}
+
+Test(join, joiner_cancelled_before_it_joins, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    struct victim v = {.cleanup_ns = 50 * MS};
+    struct joiner j = {.n = 1, .vs = {&v}, .cancel_self = true};
+
+    j.ts[0] = spawn(victim_fn, &v);
+    joiner_gives_up(&j, ECANCELED);
+    loop_done(loop);
+}
+
+Test(join, expired_scope_of_the_joiner, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    struct victim v = {.cleanup_ns = 50 * MS};
+    struct joiner j = {.n = 1, .vs = {&v}, .scope_ns = 40 * MS};
+
+    j.ts[0] = spawn(victim_fn, &v);
+    joiner_gives_up(&j, ETIMEDOUT);
+    cr_assert(j.caught);
+    loop_done(loop);
+}
+
+Test(join, join_all_cancelled_joiner_waits_for_every_cleanup, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    struct victim v1 = {.cleanup_ns = 30 * MS}, v2 = {.cleanup_ns = 60 * MS};
+    struct joiner j = {.n = 3, .all = true, .vs = {NULL, &v1, &v2}};
+
+    j.ts[0] = spawn(identity, CORIO_INT(7));
+    j.ts[1] = spawn(victim_fn, &v1);
+    j.ts[2] = spawn(victim_fn, &v2);
+    joiner_gives_up(&j, ECANCELED);
+    cr_assert_eq(CORIO_TO_INT(j.results[0]), 7, "the finished one's result");
+    loop_done(loop);
+}
+
+Test(join, join_all_joiner_cancelled_before, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    struct victim v1 = {.cleanup_ns = 30 * MS}, v2 = {.cleanup_ns = 30 * MS};
+    struct joiner j = {.n = 2, .all = true, .vs = {&v1, &v2},
+                       .cancel_self = true};
+
+    j.ts[0] = spawn(victim_fn, &v1);
+    j.ts[1] = spawn(victim_fn, &v2);
+    joiner_gives_up(&j, ECANCELED);
+    loop_done(loop);
+}
+
+Test(join, join_all_expired_scope, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    struct victim v1 = {.cleanup_ns = 30 * MS}, v2 = {.cleanup_ns = 30 * MS};
+    struct joiner j = {.n = 2, .all = true, .vs = {&v1, &v2},
+                       .scope_ns = 40 * MS};
+
+    j.ts[0] = spawn(victim_fn, &v1);
+    j.ts[1] = spawn(victim_fn, &v2);
+    joiner_gives_up(&j, ETIMEDOUT);
+    cr_assert(j.caught);
+    loop_done(loop);
+}
+
+/* From the thread's own stack, in an expired scope. */
+Test(join, thread_stack_scope_expires_in_join_and_join_all, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    struct victim v = {.cleanup_ns = 40 * MS}, v1 = {.cleanup_ns = 20 * MS},
+                  v2 = {.cleanup_ns = 40 * MS};
+    corio_task *ts[2];
+    corio_scope s;
+
+    ts[0] = spawn(victim_fn, &v);
+    corio_scope_enter(&s, corio_now() + 30 * MS);
+    expect_fail(corio_task_join(ts[0], NULL), ETIMEDOUT);
+    cr_assert(v.cancelled && v.cleaned, "join returned before the cleanup");
+    cr_assert_eq(corio_task_count(), 0);
+    cr_assert(corio_scope_exit(&s));
+
+    ts[0] = spawn(victim_fn, &v1);
+    ts[1] = spawn(victim_fn, &v2);
+    corio_scope_enter(&s, corio_now() + 30 * MS);
+    expect_fail(corio_task_join_all(ts, 2, NULL), ETIMEDOUT);
+    cr_assert(v1.cleaned && v2.cleaned, "join_all returned before a cleanup");
+    cr_assert_eq(corio_task_count(), 0);
+    cr_assert(corio_scope_exit(&s));
+    loop_done(loop);
+}
+
+/* A detached task and a group's child cannot be joined; join_all with one
+ * of them among others fails before touching any. */
+Test(join, detached_or_group_child_is_einval, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    struct victim v = {.cleanup_ns = 0}, gv = {.cleanup_ns = 0};
+    corio_task *d = spawn(victim_fn, &v);
+    corio_task *other = spawn(identity, CORIO_INT(4));
+    corio_group *g = corio_group_new(-1);
+    corio_task *child, *ts[2];
+    void *r = NULL;
+
+    cr_assert_not_null(g);
+    child = corio_group_spawn(g, victim_fn, &gv, NULL);
+    cr_assert_not_null(child);
+    let_tasks_run();
+    cr_assert_eq(corio_task_detach(d), 0);
+    expect_fail(corio_task_join(d, NULL), EINVAL);
+    expect_fail(corio_task_join(child, NULL), EINVAL);
+    ts[0] = other;
+    ts[1] = child;
+    expect_fail(corio_task_join_all(ts, 2, NULL), EINVAL);
+    ts[1] = d;
+    expect_fail(corio_task_join_all(ts, 2, NULL), EINVAL);
+    /* Nothing was done: other is still joinable, the child still the
+     * group's, the detached task still running. */
+    cr_assert_eq(corio_task_join(other, &r), 0);
+    cr_assert_eq(CORIO_TO_INT(r), 4);
+    cr_assert_not(gv.cancelled);
+    cr_assert_eq(corio_task_cancel(child), 1);
+    cr_assert_eq(corio_group_wait(g), 0);
+    cr_assert_eq(corio_group_free(g), 0);
+    cr_assert_eq(corio_task_cancel(d), 1);
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0);
+    cr_assert(v.cleaned);
+    cr_assert_eq(corio_task_count(), 0);
+    loop_done(loop);
+}
+
+/* join_all in a callback fails with EDEADLK and must leave every task as it
+ * was (task.h: "EDEADLK in a callback"; join_all's own comment: "nothing
+ * done"), including the ones already finished, which stay joinable.
+ * BUG at 3d94e3d (src/task/task.c, corio_task_join_all): the loop reaps
+ * (frees) ts[0] when it is finished before it reaches the unfinished ts[1],
+ * whose wait fails with EDEADLK: the caller is told nothing was done and
+ * later joins a freed task (use after free, double free). */
+struct cb_join {
+    corio_task *ts[2];
+    int rc, err;
+};
+
+static void join_all_in_a_callback(void *arg)
+{
+    struct cb_join *c = arg;
+
+    errno = 0;
+    c->rc = corio_task_join_all(c->ts, 2, NULL);
+    c->err = errno;
+}
+
+Test(join, join_all_edeadlk_in_a_callback_leaves_the_tasks, .timeout = TIMEOUT)
+{
+    corio_loop *loop = loop_open();
+    struct cb_join c = {0};
+    struct victim v = {0};
+    void *r = NULL;
+    size_t finished_count;
+
+    c.ts[0] = spawn(identity, CORIO_INT(9));
+    c.ts[1] = spawn(victim_fn, &v);
+    let_tasks_run();
+    cr_assert(corio_task_is_done(c.ts[0]));
+    finished_count = corio_task_count();
+    cr_assert_eq(corio_loop_call_soon(loop, join_all_in_a_callback, &c, NULL),
+                 0);
+    cr_assert_eq(corio_sleep(0), 0); /* runs the callback */
+    cr_assert_eq(c.rc, -1);
+    cr_assert_eq(c.err, EDEADLK);
+    cr_assert_eq(corio_task_count(), finished_count);
+    /* Under ASan or valgrind, the bug shows here as a use after free. */
+    cr_assert_eq(corio_task_state(c.ts[0]), CORIO_DONE,
+                 "ts[0] was freed by the failed join_all");
+    cr_assert_eq(corio_task_join(c.ts[0], &r), 0);
+    cr_assert_eq(CORIO_TO_INT(r), 9);
+    corio_task_cancel(c.ts[1]);
+    expect_fail(corio_task_join(c.ts[1], NULL), ECANCELED);
+    loop_done(loop);
+}
