@@ -1902,6 +1902,62 @@ Test(shield, cancelled_task_sleeps_sends_and_drains_until_its_deadline,
     loop_done(loop);
 }
 
+/* corio_loop_close cancels the tasks still alive and runs them until they
+ * end, "bounded: a task that keeps blocking after cancellation is
+ * abandoned" (loop.h). One that sleeps in a shield without deadline keeps
+ * blocking after its cancellation: close must abandon it, not wait for its
+ * sleep (60 s). Run in a child, so that the wait is bounded here.
+ * FAILS at 3d94e3d (src/loop/fiber.c, corio__fibers_cancel_all): the
+ * shielded sleep's timer keeps corio__loop_busy() true, and each
+ * corio__loop_run_once(loop, true) blocks until that timer fires: close
+ * waits for the whole sleep (up to 8 x 1000 such waits for a task that
+ * sleeps in a loop), and so does corio_run when it closes its loop. */
+static void *sleeps_in_a_shield_forever(void *arg)
+{
+    (void)arg;
+    CORIO_SHIELD(-1);
+    for (;;)
+        corio_sleep(60 * CORIO_SECOND);
+    return NULL;
+}
+
+static void child_closes_a_loop_with_a_shielded_sleeper(void *arg)
+{
+    corio_loop *loop = corio_loop_new();
+    corio_task *t;
+    int64_t t0;
+
+    (void)arg;
+    if (loop == NULL)
+        _exit(3);
+    t = corio_task_spawn(sleeps_in_a_shield_forever, NULL, NULL);
+    if (t == NULL || corio_task_detach(t) == -1)
+        _exit(4);
+    corio_sleep(0); /* it starts and parks in its sleep */
+    t0 = corio_now();
+    corio_loop_close(loop);
+    dprintf(STDERR_FILENO, "closed in %lld ms\n",
+            (long long)((corio_now() - t0) / MS));
+    _exit(0);
+}
+
+Test(shield, loop_close_abandons_a_task_asleep_in_a_shield, .timeout = TIMEOUT)
+{
+    static struct child_proc c;
+    int bound_ms = (int)(2000 + 2 * test_slack_ms());
+    char st[64];
+
+    child_start(&c, child_closes_a_loop_with_a_shielded_sleeper, NULL);
+    cr_assert(child_finish(&c, bound_ms),
+              "corio_loop_close did not return within %d ms: it waits for "
+              "the shielded sleep", bound_ms);
+    cr_assert(WIFEXITED(c.status) &&
+                  (WEXITSTATUS(c.status) == 0 || RUNNING_ON_VALGRIND),
+              "the child ended with %s; stderr:\n%s",
+              child_status_text(c.status, st, sizeof(st)), c.err);
+    cr_assert_not_null(strstr(c.err, "closed in"), "stderr:\n%s", c.err);
+}
+
 /* ======================================================================
  * Misuse: reported with where the scope was entered (and by which task),
  * then abort. Each runs in a forked child (helpers/child.h).
