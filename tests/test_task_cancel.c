@@ -1265,7 +1265,7 @@ struct moved {
     corio_scope *scope;
     int set_rc;
     int rc, err;
-    int64_t ms;             /* how long the call took */
+    int64_t entered, moved, ended; /* corio_now() at each */
     bool caught;
 };
 
@@ -1273,14 +1273,14 @@ static void *parks_in_moved_scope(void *arg)
 {
     struct moved *m = arg;
     corio_scope s;
-    int64_t t0 = corio_now();
 
-    corio_scope_enter(&s, t0 + m->first_ns);
+    m->entered = corio_now();
+    corio_scope_enter(&s, m->entered + m->first_ns);
     m->scope = &s;
     errno = 0;
     m->rc = corio_sleep(m->sleep_ns);
     m->err = errno;
-    m->ms = elapsed_ms(t0);
+    m->ended = corio_now();
     m->scope = NULL;
     m->caught = corio_scope_exit(&s);
     return NULL;
@@ -1294,8 +1294,9 @@ static void *moves_deadline(void *arg)
         m->set_rc = -2;
         return NULL;
     }
+    m->moved = corio_now();
     m->set_rc = corio_scope_set_deadline(
-        m->scope, m->move_to_ns < 0 ? -1 : corio_now() + m->move_to_ns);
+        m->scope, m->move_to_ns < 0 ? -1 : m->moved + m->move_to_ns);
     return NULL;
 }
 
@@ -1322,13 +1323,25 @@ static void move_deadline(struct moved *m, bool on_thread_stack)
         cr_assert_eq(corio_task_join(p, NULL), 0);
     }
     cr_assert_eq(m->set_rc, 0, "corio_scope_set_deadline: %d", m->set_rc);
+    /* The test means something only if the move came while the call was
+     * parked, before its first deadline (a slow machine may miss it). */
+    cr_assert_lt(m->moved, m->entered + m->first_ns,
+                 "the move came %lld ms after the first deadline: too slow "
+                 "a machine for this test (raise CORIO_TEST_SLACK_MS)",
+                 (long long)((m->moved - m->entered - m->first_ns) / MS));
     loop_done(loop);
 }
 
-/* 1 s moved, at 30 ms, to 30 ms from then: it ends at 60 ms. */
+/* ms from the move to the end of the call. */
+static int64_t after_move_ms(const struct moved *m)
+{
+    return (m->ended - m->moved) / MS;
+}
+
+/* 1 s moved, at 30 ms, to 30 ms from then. */
 static void moved_earlier(bool on_thread_stack)
 {
-    struct moved m = {.first_ns = CORIO_SECOND,
+    struct moved m = {.first_ns = CORIO_SECOND + test_extra_ms() * MS,
                       .sleep_ns = 60 * CORIO_SECOND,
                       .move_after_ns = 30 * MS,
                       .move_to_ns = 30 * MS};
@@ -1336,24 +1349,30 @@ static void moved_earlier(bool on_thread_stack)
     move_deadline(&m, on_thread_stack);
     cr_assert_eq(m.rc, -1);
     cr_assert_eq(m.err, ETIMEDOUT);
-    cr_assert(m.ms >= 60 && m.ms < 60 + SLACK_MS, "ended at %lld ms",
-              (long long)m.ms);
+    cr_assert(after_move_ms(&m) >= 30 && after_move_ms(&m) < 30 + SLACK_MS,
+              "ended %lld ms after the move", (long long)after_move_ms(&m));
     cr_assert(m.caught);
 }
 
-/* 50 ms moved, at 20 ms, to 200 ms from then: it ends at 220 ms, not 50. */
+/* 100 ms (and the slack) moved, at 20 ms, to 200 ms past the first: it
+ * ends then, not at the first. */
 static void moved_later(bool on_thread_stack)
 {
-    struct moved m = {.first_ns = 50 * MS,
+    int64_t first = (100 + test_extra_ms()) * MS;
+    struct moved m = {.first_ns = first,
                       .sleep_ns = 60 * CORIO_SECOND,
                       .move_after_ns = 20 * MS,
-                      .move_to_ns = 200 * MS};
+                      .move_to_ns = first + 200 * MS};
 
     move_deadline(&m, on_thread_stack);
     cr_assert_eq(m.rc, -1);
     cr_assert_eq(m.err, ETIMEDOUT);
-    cr_assert(m.ms >= 220 && m.ms < 220 + SLACK_MS, "ended at %lld ms",
-              (long long)m.ms);
+    cr_assert_geq(m.ended - m.entered, first + 200 * MS,
+                  "ended at %lld ms: the first deadline cut it",
+                  (long long)((m.ended - m.entered) / MS));
+    cr_assert(after_move_ms(&m) >= m.move_to_ns / MS &&
+                  after_move_ms(&m) < m.move_to_ns / MS + SLACK_MS,
+              "ended %lld ms after the move", (long long)after_move_ms(&m));
     cr_assert(m.caught);
 }
 
@@ -1381,14 +1400,15 @@ Test(scope, set_deadline_later_on_the_thread_stack, .timeout = TIMEOUT)
  * nothing. */
 Test(scope, set_deadline_none_lets_the_call_finish, .timeout = TIMEOUT)
 {
-    struct moved m = {.first_ns = 50 * MS,
-                      .sleep_ns = 150 * MS,
+    int64_t first = (100 + test_extra_ms()) * MS;
+    struct moved m = {.first_ns = first,
+                      .sleep_ns = first + 100 * MS,
                       .move_after_ns = 20 * MS,
                       .move_to_ns = -1};
 
     move_deadline(&m, false);
     cr_assert_eq(m.rc, 0, "the sleep failed: %s", strerror(m.err));
-    cr_assert_geq(m.ms, 150);
+    cr_assert_geq(m.ended - m.entered, m.sleep_ns);
     cr_assert_not(m.caught);
 }
 
@@ -1396,22 +1416,24 @@ Test(scope, set_deadline_none_lets_the_call_finish, .timeout = TIMEOUT)
  * succeeds (its scope's timer is not the one left armed). */
 Test(scope, set_deadline_past_the_calls_own, .timeout = TIMEOUT)
 {
-    struct moved m = {.first_ns = 50 * MS,
-                      .sleep_ns = 150 * MS,
+    int64_t first = (100 + test_extra_ms()) * MS;
+    struct moved m = {.first_ns = first,
+                      .sleep_ns = first + 100 * MS,
                       .move_after_ns = 20 * MS,
-                      .move_to_ns = CORIO_SECOND};
+                      .move_to_ns = first + CORIO_SECOND};
 
     move_deadline(&m, false);
     cr_assert_eq(m.rc, 0, "the sleep failed: %s", strerror(m.err));
-    cr_assert(m.ms >= 150 && m.ms < 150 + SLACK_MS, "ended at %lld ms",
-              (long long)m.ms);
+    cr_assert((m.ended - m.entered) / MS >= m.sleep_ns / MS &&
+                  (m.ended - m.entered) / MS < m.sleep_ns / MS + SLACK_MS,
+              "ended at %lld ms", (long long)((m.ended - m.entered) / MS));
     cr_assert_not(m.caught);
 }
 
 /* Moved into the past: the parked call fails now. */
 Test(scope, set_deadline_in_the_past_fails_the_call_now, .timeout = TIMEOUT)
 {
-    struct moved m = {.first_ns = CORIO_SECOND,
+    struct moved m = {.first_ns = CORIO_SECOND + test_extra_ms() * MS,
                       .sleep_ns = 60 * CORIO_SECOND,
                       .move_after_ns = 20 * MS,
                       .move_to_ns = 0}; /* "now": passed once checked */
@@ -1419,8 +1441,8 @@ Test(scope, set_deadline_in_the_past_fails_the_call_now, .timeout = TIMEOUT)
     move_deadline(&m, false);
     cr_assert_eq(m.rc, -1);
     cr_assert_eq(m.err, ETIMEDOUT);
-    cr_assert(m.ms >= 20 && m.ms < 20 + SLACK_MS, "ended at %lld ms",
-              (long long)m.ms);
+    cr_assert_lt(after_move_ms(&m), SLACK_MS, "ended %lld ms after the move",
+                 (long long)after_move_ms(&m));
     cr_assert(m.caught);
 }
 
