@@ -152,12 +152,14 @@ static struct {
 
 static void *lock_holder(void *arg)
 {
+    int rc;
+
     (void)arg;
     if (corio_lock_acquire(env.held, -1) == -1)
         return CORIO_INT(-1);
-    corio_event_wait(env.release, -1);
+    rc = corio_event_wait(env.release, -1);
     corio_lock_release(env.held);
-    return NULL;
+    return rc == 0 ? NULL : CORIO_INT(-errno);
 }
 
 /* Every primitive in a state where a call must wait. On the thread's stack
@@ -524,7 +526,8 @@ static void ready_close(void)
 
     /* Release the receiver if nothing was handed to it (one handed an
      * item but not run yet is off the queue: this send then times out). */
-    corio_chan_send(rdy.handoff, CORIO_INT(99), 0);
+    if (corio_chan_send(rdy.handoff, CORIO_INT(99), 0) == -1)
+        cr_assert_eq(errno, ETIMEDOUT, "%s", strerror(errno));
     cr_assert_eq(corio_task_join(rdy.receiver, &r), 0);
     cr_assert_eq(corio_task_join(rdy.finished, NULL), 0);
     while (corio_chan_try_recv(rdy.buffered, &r) == 0)
@@ -2046,7 +2049,8 @@ static void child_task(void *arg)
     t = corio_task_spawn((corio_fn)arg, NULL, &attr);
     if (t == NULL)
         _exit(4);
-    corio_task_join(t, NULL);
+    if (corio_task_join(t, NULL) == -1)
+        dprintf(STDERR_FILENO, "join: %s\n", strerror(errno));
     dprintf(STDERR_FILENO, "the task ended\n");
     _exit(5);
 }
@@ -2063,7 +2067,8 @@ static void child_intruder_task(void *arg)
     intruder = corio_task_spawn(exits_the_published_scope, NULL, &attr);
     if (owner == NULL || intruder == NULL)
         _exit(4);
-    corio_task_join(intruder, NULL);
+    if (corio_task_join(intruder, NULL) == -1)
+        dprintf(STDERR_FILENO, "join: %s\n", strerror(errno));
     _exit(5);
 }
 
