@@ -16,7 +16,12 @@
  * without blocking the loop (c-ares: /etc/hosts, then resolv.conf's
  * servers) and its addresses are raced (happy eyeballs, RFC 8305: the
  * next starts when one fails or after 250 ms without an answer; the first
- * to connect wins). */
+ * to connect wins).
+ *
+ * A task whose calls keep completing
+ * without waiting yields to the rest of its loop after a budget (128
+ * operations or 1 MiB, docs/io.md "Fairness"); a cancellation reaches it
+ * there: the call fails with ECANCELED before it starts. */
 #ifndef CORIO_IO_H
 #define CORIO_IO_H
 

@@ -150,6 +150,15 @@ int corio_addr_format(const corio_addr *a, char *buf, size_t size)
 
 /* ---- Sockets ------------------------------------------------------------- */
 
+/* Before an operation that may complete without waiting: the cooperative
+ * budget (docs/io.md, Fairness), so that a socket that is always ready
+ * cannot hold the loop. -1 with errno (ECANCELED) fails the operation
+ * before it starts. */
+static int spend(size_t bytes)
+{
+    return corio__budget_spend(corio__loop_peek(), bytes);
+}
+
 /* A non-blocking call failed: 0 to try it again (EINTR, or fd has become
  * ready for events), -1 to fail with errno. */
 static int again(int fd, unsigned events, int64_t deadline)
@@ -250,6 +259,8 @@ int corio_socket_accept(int lfd, corio_addr *peer, int64_t deadline)
 
     if (peer == NULL)
         peer = &tmp;
+    if (spend(0) == -1)
+        return -1;
     for (;;) {
         int fd;
 
@@ -512,6 +523,8 @@ int corio_socket_connect(const char *addr, const corio_connect_opts *opts,
 
 ssize_t corio_fd_read(int fd, void *buf, size_t n, int64_t deadline)
 {
+    if (spend(n) == -1)
+        return -1;
     for (;;) {
         ssize_t got = corio__read_fd(fd, buf, n);
 
@@ -528,7 +541,11 @@ ssize_t corio_fd_write(int fd, const void *buf, size_t n, int64_t deadline)
     size_t left = n;
 
     while (left > 0) {
-        ssize_t put = send(fd, p, left, MSG_NOSIGNAL);
+        ssize_t put;
+
+        if (spend(left) == -1)
+            return -1;
+        put = send(fd, p, left, MSG_NOSIGNAL);
 
         if (put == -1 && errno == ENOTSOCK)
             put = write(fd, p, left); /* a pipe: SIGPIPE is the caller's */
@@ -591,6 +608,8 @@ int corio_udp_connect(int fd, const char *addr)
 ssize_t corio_udp_sendto(int fd, const void *buf, size_t n, const corio_addr *to,
                      int64_t deadline)
 {
+    if (spend(n) == -1)
+        return -1;
     for (;;) {
         ssize_t put = sendto(fd, buf, n, MSG_NOSIGNAL,
                              to ? (const struct sockaddr *)&to->ss : NULL,
@@ -606,6 +625,8 @@ ssize_t corio_udp_sendto(int fd, const void *buf, size_t n, const corio_addr *to
 ssize_t corio_udp_recvfrom(int fd, void *buf, size_t n, corio_addr *from,
                        int64_t deadline)
 {
+    if (spend(n) == -1)
+        return -1;
     for (;;) {
         ssize_t got;
 

@@ -171,6 +171,19 @@ int corio__stream_wait(corio_stream *s, unsigned events, int64_t deadline)
     return rc;
 }
 
+/* ---- The cooperative budget -------------------------------------------- */
+
+int corio__stream_spend(corio_stream *s, size_t bytes)
+{
+    if (corio__budget_spend(corio__loop_peek(), bytes) == -1)
+        return -1;
+    if (s->closed) { /* by another task while this one yielded */
+        errno = EBADF;
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- Reading ------------------------------------------------------------- */
 
 /* Start a read call: EBUSY while another task's read call waits. */
@@ -248,7 +261,8 @@ static ssize_t fill(corio_stream *s, size_t want, int64_t deadline)
         return 0;
     if (want < have + READ_CHUNK)
         want = have + READ_CHUNK;
-    if (rbuf_room(s, want) == -1)
+    if (rbuf_room(s, want) == -1 ||
+        corio__stream_spend(s, s->rcap - s->rend) == -1)
         return -1;
     got = transport_read(s, s->rbuf + s->rend, s->rcap - s->rend, deadline);
     if (got > 0)
@@ -281,6 +295,8 @@ ssize_t corio_stream_read(corio_stream *s, void *buf, size_t n,
         return 0;
     if (read_enter(s) == -1)
         return -1;
+    if (corio__stream_spend(s, 0) == -1)
+        return read_leave(s, -1);
     if (s->rend == s->rpos)
         got = fill(s, 0, deadline);
     if (got >= 0 && s->rend > s->rpos) {
@@ -301,6 +317,8 @@ ssize_t corio_stream_readexactly(corio_stream *s, void *buf, size_t n,
     }
     if (read_enter(s) == -1)
         return -1;
+    if (corio__stream_spend(s, 0) == -1)
+        return read_leave(s, -1);
     while (s->rend - s->rpos < n && got > 0)
         got = fill(s, n, deadline);
     if (got == 0)
@@ -360,6 +378,8 @@ ssize_t corio_stream_readuntil(corio_stream *s, const void *sep, size_t seplen,
     }
     if (read_enter(s) == -1)
         return -1;
+    if (corio__stream_spend(s, 0) == -1)
+        return read_leave(s, -1);
     return read_leave(s, readuntil(s, sep, seplen, buf, size, deadline));
 }
 
@@ -375,6 +395,8 @@ ssize_t corio_stream_readline(corio_stream *s, char *buf, size_t size,
     }
     if (read_enter(s) == -1)
         return -1;
+    if (corio__stream_spend(s, 0) == -1)
+        return read_leave(s, -1);
     n = readuntil(s, "\n", 1, buf, size, deadline);
     if (n >= 0 || errno != CORIO_EEOF)
         return read_leave(s, n);
