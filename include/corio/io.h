@@ -16,7 +16,8 @@
  * without blocking the loop (c-ares: /etc/hosts, then resolv.conf's
  * servers) and its addresses are raced (happy eyeballs, RFC 8305: the
  * next starts when one fails or after 250 ms without an answer; the first
- * to connect wins).
+ * to connect wins). A port is decimal digits up to 65535; anything else
+ * ("65616", "80x", "-1") is EINVAL, never another port.
  *
  * A task whose calls keep completing
  * without waiting yields to the rest of its loop after a budget (128
@@ -53,8 +54,8 @@ CORIO_EXPORT int corio_addr_format(const corio_addr *a, char *buf, size_t size);
 
 /* ---- Names --------------------------------------------------------------- */
 
-/* Resolve host (a name, or a numeric address) and port (a number or a
- * service name) into at most max addresses (family AF_UNSPEC, AF_INET or
+/* Resolve host (a name, or a numeric address) and port (decimal digits up
+ * to 65535, or a service name such as "http") into at most max addresses (family AF_UNSPEC, AF_INET or
  * AF_INET6), in the resolver's order. Returns the count (>= 1), or -1 with
  * errno: CORIO_EUNKNOWNHOST (no such name, or no address of that family;
  * corio_strerror says "unknown host"), ETIMEDOUT
