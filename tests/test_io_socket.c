@@ -16,6 +16,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
@@ -218,6 +219,50 @@ static void *port_wrap_main(void *arg)
 Test(socket, ports_out_of_range_never_wrap, .timeout = TIMEOUT)
 {
     run_main(port_wrap_main, NULL);
+}
+
+/* Sizes above SSIZE_MAX (the count could not be returned; the kernel would
+ * read or write past the caller's buffer up to a fault) and addresses
+ * longer than their storage are EINVAL, before any system call. */
+static void *huge_sizes_main(void *arg)
+{
+    size_t huge = (size_t)SSIZE_MAX + 1;
+    corio_addr a;
+    char buf[8];
+    int sv[2], u;
+
+    (void)arg;
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+                     sv) == 0);
+    u = corio_udp_open("127.0.0.1:0");
+    CHECK(u >= 0 && corio_socket_name(u, &a) == 0);
+    errno = 0;
+    CHECK(corio_fd_write(sv[0], buf, huge, -1) == -1 && errno == EINVAL);
+    errno = 0;
+    CHECK(corio_fd_read(sv[1], buf, huge, -1) == -1 && errno == EINVAL);
+    errno = 0;
+    CHECK(corio_udp_sendto(u, buf, huge, &a, -1) == -1 && errno == EINVAL);
+    errno = 0;
+    CHECK(corio_udp_recvfrom(u, buf, huge, NULL, -1) == -1 && errno == EINVAL);
+    a.len = sizeof(a.ss) + 1;
+    errno = 0;
+    CHECK(corio_udp_sendto(u, "x", 1, &a, -1) == -1 && errno == EINVAL);
+    errno = 0;
+    CHECK(corio_socket_connect_addr(&a, NULL, -1) == -1 && errno == EINVAL);
+    errno = 0;
+    CHECK(corio_addr_format(&a, buf, sizeof(buf)) == -1 && errno == EINVAL);
+    /* nothing was sent: the pair is empty and still works */
+    CHECK(corio_fd_write(sv[0], "ok", 2, -1) == 2);
+    CHECK(corio_fd_read(sv[1], buf, sizeof(buf), -1) == 2);
+    corio_fd_close(u);
+    corio_fd_close(sv[0]);
+    corio_fd_close(sv[1]);
+    return NULL;
+}
+
+Test(socket, sizes_above_ssize_max_and_long_addresses, .timeout = TIMEOUT)
+{
+    run_main(huge_sizes_main, NULL);
 }
 
 static void *connect_timeout_main(void *arg)

@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -158,6 +159,48 @@ static void *bad_input_main(void *arg)
 Test(stream, bad_input, .timeout = TIMEOUT)
 {
     run_main(bad_input_main, NULL);
+}
+
+/* Sizes a caller cannot mean: above SSIZE_MAX the count could not be
+ * returned. readexactly used to double its buffer's size until it wrapped
+ * to 0, and spin there for ever. Each fails at once, and the stream is
+ * still usable. */
+static void *huge_sizes_main(void *arg)
+{
+    static const size_t huge[] = {(size_t)-1, SIZE_MAX / 2 + 1,
+                                  (size_t)SSIZE_MAX + 1};
+    char buf[8];
+    corio_stream *s;
+    int peer;
+
+    (void)arg;
+    s = pair_stream(&peer, NULL);
+    CHECK(s != NULL);
+    CHECK(corio_fd_write(peer, "abcdef", 6, -1) == 6);
+    CHECK(corio_stream_readexactly(s, buf, 2, -1) == 2); /* buffered now */
+    for (size_t i = 0; i < sizeof(huge) / sizeof(huge[0]); i++) {
+        errno = 0;
+        CHECK(corio_stream_readexactly(s, buf, huge[i], -1) == -1);
+        CHECK(errno == EINVAL);
+        errno = 0;
+        CHECK(corio_stream_read(s, buf, huge[i], -1) == -1 && errno == EINVAL);
+        errno = 0;
+        CHECK(corio_stream_write(s, buf, huge[i]) == -1 && errno == EINVAL);
+        CHECK(corio_stream_buffered(s) == 4 && corio_stream_pending(s) == 0);
+    }
+    CHECK(corio_stream_readexactly(s, buf, 4, -1) == 4);
+    CHECK(memcmp(buf, "cdef", 4) == 0);
+    CHECK(corio_stream_write(s, "ok", 2) == 0);
+    CHECK(corio_stream_drain(s, -1) == 0);
+    CHECK(corio_fd_read(peer, buf, sizeof(buf), -1) == 2);
+    close(peer);
+    CHECK(corio_stream_close(s) == 0);
+    return NULL;
+}
+
+Test(stream, sizes_above_ssize_max_fail_at_once, .timeout = TIMEOUT)
+{
+    run_main(huge_sizes_main, NULL);
 }
 
 /* ---- Writing: backpressure ----------------------------------------------- */

@@ -19,7 +19,7 @@
  * to connect wins). A port is decimal digits up to 65535; anything else
  * ("65616", "80x", "-1") is EINVAL, never another port.
  *
- * A task whose calls keep completing
+ * A size above SSIZE_MAX is EINVAL. A task whose calls keep completing
  * without waiting yields to the rest of its loop after a budget (128
  * operations or 1 MiB, docs/io.md "Fairness"); a cancellation reaches it
  * there: the call fails with ECANCELED before it starts. */

@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -103,12 +104,19 @@ bad:
     return -1;
 }
 
+/* A caller's corio_addr: its length must stay within its storage (the
+ * kernel and an AF_UNIX path's strnlen read that many bytes). */
+static bool addr_len_ok(const corio_addr *a)
+{
+    return a->len <= sizeof(a->ss);
+}
+
 int corio_addr_format(const corio_addr *a, char *buf, size_t size)
 {
     char host[INET6_ADDRSTRLEN];
     int n;
 
-    if (a == NULL || buf == NULL) {
+    if (a == NULL || buf == NULL || !addr_len_ok(a)) {
         errno = EINVAL;
         return -1;
     }
@@ -296,7 +304,7 @@ static int connect_addr(const corio_addr *a, bool nodelay, int64_t deadline)
     int fd, err = 0;
     socklen_t len = sizeof(err);
 
-    if (a == NULL) {
+    if (a == NULL || !addr_len_ok(a)) {
         errno = EINVAL;
         return -1;
     }
@@ -523,6 +531,10 @@ int corio_socket_connect(const char *addr, const corio_connect_opts *opts,
 
 ssize_t corio_fd_read(int fd, void *buf, size_t n, int64_t deadline)
 {
+    if (n > SSIZE_MAX) { /* POSIX leaves read(2) undefined there */
+        errno = EINVAL;
+        return -1;
+    }
     if (spend(n) == -1)
         return -1;
     for (;;) {
@@ -540,6 +552,10 @@ ssize_t corio_fd_write(int fd, const void *buf, size_t n, int64_t deadline)
     const char *p = buf;
     size_t left = n;
 
+    if (n > SSIZE_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
     while (left > 0) {
         ssize_t put;
 
@@ -608,6 +624,10 @@ int corio_udp_connect(int fd, const char *addr)
 ssize_t corio_udp_sendto(int fd, const void *buf, size_t n, const corio_addr *to,
                      int64_t deadline)
 {
+    if (n > SSIZE_MAX || (to != NULL && !addr_len_ok(to))) {
+        errno = EINVAL;
+        return -1;
+    }
     if (spend(n) == -1)
         return -1;
     for (;;) {
@@ -625,6 +645,10 @@ ssize_t corio_udp_sendto(int fd, const void *buf, size_t n, const corio_addr *to
 ssize_t corio_udp_recvfrom(int fd, void *buf, size_t n, corio_addr *from,
                        int64_t deadline)
 {
+    if (n > SSIZE_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
     if (spend(n) == -1)
         return -1;
     for (;;) {

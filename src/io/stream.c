@@ -14,6 +14,7 @@
 #include "../loop/loop_int.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -241,7 +242,7 @@ static int rbuf_room(corio_stream *s, size_t want)
         return 0;
     cap = s->rcap ? s->rcap : READ_CHUNK;
     while (cap < want)
-        cap *= 2;
+        cap = cap <= SIZE_MAX / 2 ? cap * 2 : want; /* doubling would wrap */
     p = realloc(s->rbuf, cap);
     if (p == NULL)
         return -1;
@@ -287,7 +288,7 @@ ssize_t corio_stream_read(corio_stream *s, void *buf, size_t n,
 {
     ssize_t got = 0;
 
-    if (s == NULL || (buf == NULL && n > 0)) {
+    if (s == NULL || (buf == NULL && n > 0) || n > SSIZE_MAX) {
         errno = EINVAL;
         return -1;
     }
@@ -311,7 +312,8 @@ ssize_t corio_stream_readexactly(corio_stream *s, void *buf, size_t n,
 {
     ssize_t got = 1;
 
-    if (s == NULL || (buf == NULL && n > 0)) {
+    /* n above SSIZE_MAX could not be returned (nor buffered) */
+    if (s == NULL || (buf == NULL && n > 0) || n > SSIZE_MAX) {
         errno = EINVAL;
         return -1;
     }
@@ -335,6 +337,9 @@ static ssize_t readuntil(corio_stream *s, const void *sep, size_t seplen,
 {
     size_t most = size - 1 < s->limit ? size - 1 : s->limit;
     size_t scanned = 0;
+
+    if (most > SSIZE_MAX) /* the length is returned as a ssize_t */
+        most = SSIZE_MAX;
 
     for (;;) {
         size_t have = s->rend - s->rpos;

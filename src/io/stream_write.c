@@ -11,6 +11,7 @@
 #include "../loop/loop_int.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,7 +82,7 @@ static int wbuf_append(corio_stream *s, const void *buf, size_t n)
 
 int corio_stream_write(corio_stream *s, const void *buf, size_t n)
 {
-    if (s == NULL || (buf == NULL && n > 0)) {
+    if (s == NULL || (buf == NULL && n > 0) || n > SSIZE_MAX) {
         errno = EINVAL;
         return -1;
     }
