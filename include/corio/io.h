@@ -19,10 +19,12 @@
  * to connect wins). A port is decimal digits up to 65535; anything else
  * ("65616", "80x", "-1") is EINVAL, never another port.
  *
- * A size above SSIZE_MAX is EINVAL. A task whose calls keep completing
+ * A size above SSIZE_MAX is EINVAL. Cancellation sticks at every call that
+ * may wait, even when it need not: once the task is cancelled (or its
+ * scope's deadline has passed) the call fails with ECANCELED (ETIMEDOUT)
+ * before it starts, and takes nothing. A task whose calls keep completing
  * without waiting yields to the rest of its loop after a budget (128
- * operations or 1 MiB, docs/io.md "Fairness"); a cancellation reaches it
- * there: the call fails with ECANCELED before it starts. */
+ * operations or 1 MiB, docs/io.md "Fairness"). */
 #ifndef CORIO_IO_H
 #define CORIO_IO_H
 

@@ -292,16 +292,17 @@ void corio__fd_unwatch(corio_loop *loop, int fd);
 /* Remove the signal handlers of a closing loop (signal.c). */
 void corio__signals_close(corio_loop *loop);
 
-/* Charge the running task for an I/O operation about to be tried, which
- * may complete without waiting and move up to `bytes` bytes. When the
- * budget is spent, the task first yields, as corio_sleep(0) does, but the
- * loop polls for I/O and fires its timers before the task runs again; a
- * task's budget is whole again whenever it parks (corio__wait). A callback
- * cannot yield: its budget is refilled instead; loop NULL charges nothing.
- * Cheap unless it yields: a compare and an add. Returns 0, or -1 with
- * errno as a blocking call (ECANCELED: the task is cancelled; ETIMEDOUT:
- * a scope's deadline has passed): the operation then fails before it
- * starts. */
+/* The check an I/O call makes before it tries an operation that may
+ * complete without waiting and move up to `bytes` bytes: the caller's
+ * cancellation and scopes (corio__checkpoint), then the cooperative
+ * budget. When the budget is spent, the task first yields, as
+ * corio_sleep(0) does, but the loop polls for I/O and fires its timers
+ * before the task runs again; a task's budget is whole again whenever it
+ * parks (corio__wait). A callback cannot yield: its budget is refilled
+ * instead; loop NULL charges nothing. Cheap unless it yields: a branch, a
+ * compare and an add. Returns 0, or -1 with errno as a blocking call
+ * (ECANCELED: the task is cancelled; ETIMEDOUT: a scope's deadline has
+ * passed): the operation then fails before it starts. */
 int corio__budget_spend(corio_loop *loop, size_t bytes);
 
 /* Run one iteration: poll (blocking if block and nothing is ready), fire

@@ -199,6 +199,10 @@ int corio__budget_spend(corio_loop *loop, size_t bytes)
     struct corio__waiter w;
     int err = errno;
 
+    /* An I/O call is a blocking call, even when it need not wait:
+     * cancellation and passed scope deadlines stick there too. */
+    if (corio__checkpoint() == -1)
+        return -1;
     if (loop == NULL)
         return 0;
     if (cost > CORIO__BUDGET)
