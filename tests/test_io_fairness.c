@@ -59,7 +59,7 @@ static void *flood_thread(void *arg)
     int fd = -1;
 
     for (size_t i = 0; i < sizeof(buf); i++)
-        buf[i] = i % 8 == 7 ? '\n' : 'x'; /* short lines: a slow reader */
+        buf[i] = i % 64 == 63 ? '\n' : 'x';
     if (corio_addr_parse(&a, f->addr) == -1 ||
         (fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1 ||
@@ -105,10 +105,13 @@ static int flood_join(struct flood *f)
     return pthread_join(f->thread, NULL) == 0 ? 0 : -1;
 }
 
-/* ---- The server: sinks the flood's lines, answers "ping" lines ---------- */
+/* ---- The server: sinks the flood, answers "ping" lines ------------------
+ * A connection whose first line is the flood's is read a byte at a time,
+ * slower than the flooder writes, so that its socket never empties and its
+ * reads never wait; the others are echoed line by line. */
 
 struct sink {
-    long long lines;        /* flood lines read */
+    long long bytes;        /* flood bytes read */
     int handlers_cancelled;
 };
 
@@ -116,16 +119,16 @@ static void sink_or_echo(corio_stream *s, void *arg)
 {
     struct sink *k = arg;
     char line[256];
-    ssize_t n;
+    ssize_t n = corio_stream_readline(s, line, sizeof(line), -1);
 
-    while ((n = corio_stream_readline(s, line, sizeof(line), -1)) > 0) {
-        if (line[0] != 'p') {
-            k->lines++;
-            continue;
-        }
-        if (corio_stream_write(s, line, (size_t)n) == -1 ||
-            corio_stream_drain(s, -1) == -1)
-            return;
+    if (n > 0 && line[0] == 'x') {
+        while ((n = corio_stream_read(s, line, 1, -1)) > 0)
+            k->bytes++;
+    } else {
+        for (; n > 0; n = corio_stream_readline(s, line, sizeof(line), -1))
+            if (corio_stream_write(s, line, (size_t)n) == -1 ||
+                corio_stream_drain(s, -1) == -1)
+                return;
     }
     if (n == -1 && errno == ECANCELED)
         k->handlers_cancelled++;
@@ -252,12 +255,15 @@ static void *flood_main(void *arg)
     CHECK(flood_start(&f, addr, FLOOD_MS) == 0);
     CHECK(corio_task_join(ts, NULL) == 0 && corio_task_join(tr, NULL) == 0);
     CHECK(flood_join(&f) == 0);
-    CHECK(corio_server_stop(srv, corio_now() + CORIO_SECOND) == 0);
+    /* what the flood left buffered may still be read a byte at a time
+     * (slowly, under valgrind): its handler is then cancelled */
+    CHECK(corio_server_stop(srv, corio_now() + 100 * MS) == 0 ||
+          errno == ETIMEDOUT);
     errno = f.err;
     CHECK(f.err == 0 && timer->err == 0);
     errno = rt->err;
     CHECK(rt->err == 0);
-    CHECK(f.bytes > 1024 * 1024 && k.lines > 1000);
+    CHECK(f.bytes > 64 * 1024 && k.bytes > 64 * 1024);
     return check_late(p, 2);
 }
 
@@ -293,7 +299,7 @@ static void *stop_main(void *arg)
     CHECK(flood_start(&f, addr, FLOOD_MS) == 0);
     /* well into the flood: the socket's buffers are full */
     CHECK(corio_sleep(FLOOD_MS / 3 * MS) == 0);
-    CHECK(k.lines > 0);
+    CHECK(k.bytes > 0);
     t0 = corio_now();
     errno = 0;
     CHECK(corio_server_stop(srv, t0 + 20 * MS) == -1 && errno == ETIMEDOUT);
