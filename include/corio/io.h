@@ -57,13 +57,13 @@ CORIO_EXPORT int corio_addr_format(const corio_addr *a, char *buf, size_t size);
 /* ---- Names --------------------------------------------------------------- */
 
 /* Resolve host (a name, or a numeric address) and port (decimal digits up
- * to 65535, or a service name such as "http") into at most max addresses (family AF_UNSPEC, AF_INET or
- * AF_INET6), in the resolver's order. Returns the count (>= 1), or -1 with
- * errno: CORIO_EUNKNOWNHOST (no such name, or no address of that family;
- * corio_strerror says "unknown host"), ETIMEDOUT
- * (deadline, or the servers did not answer), ECANCELED, ECONNREFUSED,
- * EINVAL (bad input), EIO (another resolver failure), ENOSYS (built
- * without c-ares). */
+ * to 65535, or a service name such as "http") into at most max addresses
+ * (family AF_UNSPEC, AF_INET or AF_INET6), in the resolver's order.
+ * Returns the count (>= 1), or -1 with errno: CORIO_EUNKNOWNHOST (no such
+ * name, or no address of that family; corio_strerror says "unknown
+ * host"), ETIMEDOUT (deadline, or the servers did not answer), ECANCELED,
+ * ECONNREFUSED, EINVAL (bad input, a port out of range), EIO (another
+ * resolver failure), ENOSYS (built without c-ares). */
 CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_dns_resolve(const char *host, const char *port, int family,
                                corio_addr *out, size_t max, int64_t deadline);
