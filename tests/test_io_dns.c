@@ -318,6 +318,85 @@ Test(dns, bad_input, .timeout = TIMEOUT)
     run_main(bad_main, NULL);
 }
 
+static int port_of(const corio_addr *a)
+{
+    return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+}
+
+/* A port is decimal digits up to 65535 or a service name. The resolver
+ * itself reads a number with strtoul(3), keeping its low 16 bits
+ * ("65616" was port 80) and what came before junk ("80x" was 80). */
+static void *ports_main(void *arg)
+{
+    static const char *const bad[] = {"65536", "65616", "-1", "99999999999",
+                                      "80x", " 80", "+80", "0x50", "",
+                                      "http!", "-http"};
+    corio_addr out[2];
+
+    (void)arg;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        errno = 0;
+        if (corio_dns_resolve("localhost", bad[i], AF_INET, out, 2, -1) != -1 ||
+            errno != EINVAL) {
+            snprintf(failure, sizeof(failure), "port \"%s\": not EINVAL",
+                     bad[i]);
+            return failure;
+        }
+    }
+    CHECK(corio_dns_resolve("localhost", "65535", AF_INET, out, 2, -1) >= 1);
+    CHECK(port_of(&out[0]) == 65535);
+    CHECK(corio_dns_resolve("127.0.0.1", "010", AF_INET, out, 2, -1) == 1);
+    CHECK(port_of(&out[0]) == 10); /* decimal, not octal */
+    CHECK(corio_dns_resolve("127.0.0.1", "0", AF_INET, out, 2, -1) == 1);
+    CHECK(port_of(&out[0]) == 0);
+    CHECK(corio_dns_resolve("localhost", "http", AF_INET, out, 2, -1) >= 1);
+    CHECK(port_of(&out[0]) == 80); /* /etc/services */
+    return NULL;
+}
+
+Test(dns, ports_are_numbers_in_range_or_service_names, .timeout = TIMEOUT)
+{
+    run_main(ports_main, NULL);
+}
+
+/* An answer with more addresses than the caller's array: the array is
+ * filled, nothing past it is written. */
+static void *many_main(void *arg)
+{
+    static struct fake f;
+    struct {
+        corio_addr out[2];
+        unsigned char canary[sizeof(corio_addr)];
+    } m;
+    unsigned char want[sizeof(m.canary)];
+    corio_task *t;
+
+    (void)arg;
+    f.ips[0] = "127.0.0.1";
+    f.ips[1] = "127.0.0.2";
+    f.ips[2] = "127.0.0.3";
+    f.ips[3] = NULL;
+    t = fake_start(&f, ADDRESSES);
+    CHECK(t != NULL);
+    memset(want, 0xA5, sizeof(want));
+    for (size_t max = 1; max <= 2; max++) {
+        memset(&m, 0xA5, sizeof(m));
+        CHECK(corio_dns_resolve("many.test", "80", AF_INET, m.out, max,
+                                corio_now() + 2000 * MS) == (int)max);
+        CHECK(memcmp(m.canary, want, sizeof(want)) == 0);
+        if (max == 1)
+            CHECK(memcmp(&m.out[1], want, sizeof(m.out[1])) == 0);
+        for (size_t i = 0; i < max; i++)
+            CHECK(m.out[i].ss.ss_family == AF_INET && port_of(&m.out[i]) == 80);
+    }
+    return fake_stop(&f, t);
+}
+
+Test(dns, more_addresses_than_room_never_write_past_it, .timeout = TIMEOUT)
+{
+    run_main(many_main, NULL);
+}
+
 /* ---- Happy eyeballs -------------------------------------------------------
  * "multi.test" resolves (by a fake server) to 127.0.0.1 and 127.0.0.2, in
  * an order the test reads back; what listens on the first and the second

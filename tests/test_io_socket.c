@@ -16,6 +16,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
@@ -56,7 +57,11 @@ Test(socket, addresses_parse_and_format, .timeout = TIMEOUT)
                                 "127.0.0.1:65536", "127.0.0.1:",
                                 "127.0.0.1:8x", "[::1]80", "[::1]", "unix:",
                                 "[nope]:1", ":", "", "1.2.3.4:-1",
-                                "[::1]:99999", "unix:/" LONG_PATH};
+                                "[::1]:99999", "unix:/" LONG_PATH,
+                                "127.0.0.1:65616", "127.0.0.1:99999999999",
+                                "127.0.0.1:80x", "127.0.0.1: 80",
+                                "127.0.0.1:+80", "127.0.0.1:0x50",
+                                "[::1]:65616", "[::1]:-1", "[::1]:80x"};
     corio_addr a;
     char buf[128];
 
@@ -162,6 +167,102 @@ static void *refused_main(void *arg)
 Test(socket, connect_refused_and_bad_input, .timeout = TIMEOUT)
 {
     run_main(refused_main, NULL);
+}
+
+/* A port out of range never wraps into another one. "127.0.0.1:65616" is
+ * no address, so connect took it for a name, and the resolver kept the
+ * low 16 bits of the number: port 80, past any allow-list of ports. Here
+ * the port is the listener's plus 65536, and nothing may reach it. */
+static void *port_wrap_main(void *arg)
+{
+    static const char *const hosts[] = {"127.0.0.1", "localhost"};
+    static const char *const ports[] = {"-1", "99999999999", "80x", " 80",
+                                        "+80", "0x50", "65536"};
+    char addr[64];
+    int lfd, port, fd;
+
+    (void)arg;
+    lfd = corio_socket_listen("127.0.0.1:0", NULL);
+    CHECK(lfd >= 0);
+    port = bound_port(lfd);
+    for (size_t h = 0; h < sizeof(hosts) / sizeof(hosts[0]); h++) {
+        snprintf(addr, sizeof(addr), "%s:%d", hosts[h], port + 65536);
+        errno = 0;
+        CHECK(corio_socket_connect(addr, NULL, corio_now() + CORIO_SECOND) ==
+              -1);
+        CHECK(errno == EINVAL);
+        errno = 0;
+        CHECK(corio_stream_connect(addr, corio_now() + CORIO_SECOND) == NULL);
+        CHECK(errno == EINVAL);
+        for (size_t p = 0; p < sizeof(ports) / sizeof(ports[0]); p++) {
+            snprintf(addr, sizeof(addr), "%s:%s", hosts[h], ports[p]);
+            errno = 0;
+            CHECK(corio_socket_connect(addr, NULL, corio_now() + CORIO_SECOND) ==
+                  -1);
+            CHECK(errno == EINVAL);
+        }
+    }
+    CHECK(corio_socket_listen("127.0.0.1:65616", NULL) == -1 && errno == EINVAL);
+    CHECK(corio_udp_open("127.0.0.1:65616") == -1 && errno == EINVAL);
+    errno = 0;
+    CHECK(corio_socket_accept(lfd, NULL, corio_now() + 50 * MS) == -1);
+    CHECK(errno == ETIMEDOUT); /* nothing came */
+    /* in range, leading zeros are decimal digits */
+    snprintf(addr, sizeof(addr), "localhost:0%d", port);
+    fd = corio_socket_connect(addr, NULL, corio_now() + CORIO_SECOND);
+    CHECK(fd >= 0);
+    corio_fd_close(fd);
+    corio_fd_close(lfd);
+    return NULL;
+}
+
+Test(socket, ports_out_of_range_never_wrap, .timeout = TIMEOUT)
+{
+    run_main(port_wrap_main, NULL);
+}
+
+/* Sizes above SSIZE_MAX (the count could not be returned; the kernel would
+ * read or write past the caller's buffer up to a fault) and addresses
+ * longer than their storage are EINVAL, before any system call. */
+static void *huge_sizes_main(void *arg)
+{
+    size_t huge = (size_t)SSIZE_MAX + 1;
+    corio_addr a;
+    char buf[8];
+    int sv[2], u;
+
+    (void)arg;
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+                     sv) == 0);
+    u = corio_udp_open("127.0.0.1:0");
+    CHECK(u >= 0 && corio_socket_name(u, &a) == 0);
+    errno = 0;
+    CHECK(corio_fd_write(sv[0], buf, huge, -1) == -1 && errno == EINVAL);
+    errno = 0;
+    CHECK(corio_fd_read(sv[1], buf, huge, -1) == -1 && errno == EINVAL);
+    errno = 0;
+    CHECK(corio_udp_sendto(u, buf, huge, &a, -1) == -1 && errno == EINVAL);
+    errno = 0;
+    CHECK(corio_udp_recvfrom(u, buf, huge, NULL, -1) == -1 && errno == EINVAL);
+    a.len = sizeof(a.ss) + 1;
+    errno = 0;
+    CHECK(corio_udp_sendto(u, "x", 1, &a, -1) == -1 && errno == EINVAL);
+    errno = 0;
+    CHECK(corio_socket_connect_addr(&a, NULL, -1) == -1 && errno == EINVAL);
+    errno = 0;
+    CHECK(corio_addr_format(&a, buf, sizeof(buf)) == -1 && errno == EINVAL);
+    /* nothing was sent: the pair is empty and still works */
+    CHECK(corio_fd_write(sv[0], "ok", 2, -1) == 2);
+    CHECK(corio_fd_read(sv[1], buf, sizeof(buf), -1) == 2);
+    corio_fd_close(u);
+    corio_fd_close(sv[0]);
+    corio_fd_close(sv[1]);
+    return NULL;
+}
+
+Test(socket, sizes_above_ssize_max_and_long_addresses, .timeout = TIMEOUT)
+{
+    run_main(huge_sizes_main, NULL);
 }
 
 static void *connect_timeout_main(void *arg)

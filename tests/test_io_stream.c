@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -160,6 +161,48 @@ Test(stream, bad_input, .timeout = TIMEOUT)
     run_main(bad_input_main, NULL);
 }
 
+/* Sizes a caller cannot mean: above SSIZE_MAX the count could not be
+ * returned. readexactly used to double its buffer's size until it wrapped
+ * to 0, and spin there for ever. Each fails at once, and the stream is
+ * still usable. */
+static void *huge_sizes_main(void *arg)
+{
+    static const size_t huge[] = {(size_t)-1, SIZE_MAX / 2 + 1,
+                                  (size_t)SSIZE_MAX + 1};
+    char buf[8];
+    corio_stream *s;
+    int peer;
+
+    (void)arg;
+    s = pair_stream(&peer, NULL);
+    CHECK(s != NULL);
+    CHECK(corio_fd_write(peer, "abcdef", 6, -1) == 6);
+    CHECK(corio_stream_readexactly(s, buf, 2, -1) == 2); /* buffered now */
+    for (size_t i = 0; i < sizeof(huge) / sizeof(huge[0]); i++) {
+        errno = 0;
+        CHECK(corio_stream_readexactly(s, buf, huge[i], -1) == -1);
+        CHECK(errno == EINVAL);
+        errno = 0;
+        CHECK(corio_stream_read(s, buf, huge[i], -1) == -1 && errno == EINVAL);
+        errno = 0;
+        CHECK(corio_stream_write(s, buf, huge[i]) == -1 && errno == EINVAL);
+        CHECK(corio_stream_buffered(s) == 4 && corio_stream_pending(s) == 0);
+    }
+    CHECK(corio_stream_readexactly(s, buf, 4, -1) == 4);
+    CHECK(memcmp(buf, "cdef", 4) == 0);
+    CHECK(corio_stream_write(s, "ok", 2) == 0);
+    CHECK(corio_stream_drain(s, -1) == 0);
+    CHECK(corio_fd_read(peer, buf, sizeof(buf), -1) == 2);
+    close(peer);
+    CHECK(corio_stream_close(s) == 0);
+    return NULL;
+}
+
+Test(stream, sizes_above_ssize_max_fail_at_once, .timeout = TIMEOUT)
+{
+    run_main(huge_sizes_main, NULL);
+}
+
 /* ---- Writing: backpressure ----------------------------------------------- */
 
 #define CHUNK (16 * 1024)
@@ -231,6 +274,93 @@ Test(stream, a_fast_writer_drains_to_a_slow_reader_in_bounded_memory,
 }
 
 /* ---- Cancellation and resets --------------------------------------------- */
+
+/* Cancellation sticks at the calls that need not wait too (a buffered
+ * line, bytes on the socket, a connection in the queue): they fail with
+ * ECANCELED before they start, and take nothing; in a shield they work. A
+ * scope whose deadline has passed fails them with ETIMEDOUT. */
+static char *cancelled_checks(void)
+{
+    char buf[16];
+    corio_stream *s;
+    int peer, lfd, c;
+    corio_addr a;
+
+    s = pair_stream(&peer, NULL);
+    CHECK(s != NULL);
+    lfd = corio_socket_listen("127.0.0.1:0", NULL);
+    CHECK(lfd >= 0 && corio_socket_name(lfd, &a) == 0);
+    c = corio_socket_connect_addr(&a, NULL, corio_now() + CORIO_SECOND);
+    CHECK(c >= 0);
+    CHECK(corio_fd_write(peer, "one\ntwo\n", 8, -1) == 8);
+    CHECK(corio_stream_readline(s, buf, sizeof(buf), -1) == 4); /* buffers */
+    CHECK(corio_fd_write(s->t->fd, "x", 1, -1) == 1);         /* to peer */
+    {
+        CORIO_SCOPE_NAMED(sc, corio_now() - 1); /* expired */
+
+        errno = 0;
+        CHECK(corio_stream_readline(s, buf, sizeof(buf), -1) == -1);
+        CHECK(errno == ETIMEDOUT);
+        CHECK(corio_scope_exit(&sc));
+    }
+    /* cancelled */
+    CHECK(corio_task_cancel(corio_task_self()) == 1);
+    errno = 0;
+    CHECK(corio_stream_readline(s, buf, sizeof(buf), -1) == -1);
+    CHECK(errno == ECANCELED);
+    errno = 0;
+    CHECK(corio_stream_drain(s, -1) == -1 && errno == ECANCELED);
+    errno = 0;
+    CHECK(corio_fd_read(peer, buf, sizeof(buf), -1) == -1 && errno == ECANCELED);
+    errno = 0;
+    CHECK(corio_fd_write(peer, "y", 1, -1) == -1 && errno == ECANCELED);
+    errno = 0;
+    CHECK(corio_socket_accept(lfd, NULL, -1) == -1 && errno == ECANCELED);
+    {
+        CORIO_SHIELD(corio_now() + CORIO_SECOND);
+        int fd;
+
+        CHECK(corio_stream_readline(s, buf, sizeof(buf), -1) == 4);
+        CHECK(strcmp(buf, "two\n") == 0);
+        CHECK(corio_fd_read(peer, buf, sizeof(buf), -1) == 1);
+        fd = corio_socket_accept(lfd, NULL, -1);
+        CHECK(fd >= 0);
+        corio_fd_close(fd);
+    }
+    corio_fd_close(c);
+    corio_fd_close(lfd);
+    close(peer);
+    corio_stream_close(s);
+    return NULL;
+}
+
+/* The checks, in a task that ends cancelled; *arg gets their failure. */
+static void *cancelled_task(void *arg)
+{
+    *(char **)arg = cancelled_checks();
+    return NULL;
+}
+
+static void *cancelled_main(void *arg)
+{
+    char *fail = "did not run";
+    corio_task *t = corio_task_spawn(cancelled_task, &fail, NULL);
+    int rc;
+
+    (void)arg;
+    CHECK(t != NULL);
+    rc = corio_task_join(t, NULL);
+    if (fail != NULL)
+        return fail;
+    CHECK(rc == -1 && errno == ECANCELED);
+    return NULL;
+}
+
+Test(stream, a_cancelled_task_s_calls_fail_even_when_they_need_not_wait,
+     .timeout = TIMEOUT)
+{
+    run_main(cancelled_main, NULL);
+}
 
 /* A call that waits: 0 readline, 1 drain, 2 readexactly, 3 readuntil,
  * 4 read, 5 shutdown (it drains first). */

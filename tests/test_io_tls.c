@@ -805,6 +805,38 @@ Test(tls, server_handshake_timeout_and_stop)
     run_main(server_handshake_main, NULL);
 }
 
+/* A handshake timeout too big to add to the clock is "never" (it was
+ * added as it came: a signed overflow, which UBSan reports). */
+static void *huge_timeout_main(void *arg)
+{
+    corio_tls *stls = server_ctx("server", NULL), *ctls = client_ctx();
+    corio_listen_opts l = {.tls = stls, .tls_timeout = INT64_MAX};
+    corio_server *srv;
+    corio_stream *s;
+    const char *f;
+    char addr[64];
+
+    (void)arg;
+    CHECK(stls != NULL && ctls != NULL);
+    srv = corio_server_start("127.0.0.1:0", &l, echo_handler, NULL);
+    CHECK(srv != NULL);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", bound_port(corio_server_fd(srv)));
+    s = corio_tls_connect(ctls, addr, corio_now() + 5000 * MS);
+    CHECK(s != NULL);
+    if ((f = echo_line(s, "still there\n")) != NULL)
+        return (void *)f;
+    CHECK(corio_stream_close(s) == 0);
+    CHECK(corio_server_stop(srv, corio_now() + 2000 * MS) == 0);
+    corio_tls_free(stls);
+    corio_tls_free(ctls);
+    return NULL;
+}
+
+Test(tls, a_huge_handshake_timeout_is_never)
+{
+    run_main(huge_timeout_main, NULL);
+}
+
 /* ---- STARTTLS ------------------------------------------------------------- */
 
 /* A plain line protocol that upgrades on "STARTTLS". */

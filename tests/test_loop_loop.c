@@ -2,7 +2,10 @@
  * the thread's current loop, run/run_forever/stop/close, the loop's clock,
  * callbacks (call_soon, call_later, call_at) and their handles, calls from
  * other threads (corio_loop_call_soon_threadsafe), waiting on file descriptors
- * (corio_fd_wait, corio_fd_forget), and the timer heap under load.
+ * (corio_fd_wait, corio_fd_forget), fairness between a ping-pong and the
+ * timers and fd waiters, a cancellation before parking, the fd table
+ * growing under parked waiters, the peer's end with the last data (the
+ * short-read path), and the timer heap under load.
  *
  * Suites: "loop" holds what the contract promises and the core does. Suite
  * "loop_bug" holds scenarios where the core breaks the contract today (each
@@ -29,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 #include <valgrind/valgrind.h>
@@ -1047,6 +1052,391 @@ Test(loop, run_waits_for_fd_waiters, .timeout = 30)
     cr_assert_eq(corio_task_join(w, NULL), 0);
     pipe_close();
     loop_done(loop);
+}
+
+/* ---- Fairness: a ping-pong does not starve timers or fds ------------------
+ * Two tasks hand a value back and forth as fast as they can: each hand-off
+ * parks one and switches straight to the other (corio__task_park), and the
+ * loop skips its poll while they are ready (CORIO__SPIN_MAX). A callback
+ * timer, a sleeping task and a task waiting on a timerfd must still run on
+ * time. The ping-pong stops by itself after PINGPONG_MS at most. */
+
+#define PINGPONG_MS 2000
+
+static corio_chan *ping_ch, *pong_ch;
+static int pingpong_stop;
+static long handoffs;
+static int64_t timer_at, sleeper_at, timerfd_at;
+
+static void *pinger(void *arg)
+{
+    int64_t until = corio_now() + PINGPONG_MS * MS;
+    void *v = NULL;
+
+    (void)arg;
+    while (!pingpong_stop && corio_now() < until) {
+        if (corio_chan_send(ping_ch, v, -1) == -1 ||
+            corio_chan_recv(pong_ch, &v, -1) == -1)
+            return CORIO_INT(-errno);
+        handoffs++;
+    }
+    corio_chan_close(ping_ch);
+    return NULL;
+}
+
+static void *ponger(void *arg)
+{
+    void *v;
+
+    (void)arg;
+    while (corio_chan_recv(ping_ch, &v, -1) == 0)
+        if (corio_chan_send(pong_ch, v, -1) == -1)
+            return CORIO_INT(-errno);
+    return errno == CORIO_ECLOSED ? NULL : CORIO_INT(-errno);
+}
+
+static void stamp_timer(void *arg)
+{
+    (void)arg;
+    timer_at = corio_now();
+}
+
+static void *sleep_10ms(void *arg)
+{
+    (void)arg;
+    if (corio_sleep(10 * MS) == -1)
+        return CORIO_INT(-errno);
+    sleeper_at = corio_now();
+    return NULL;
+}
+
+/* Wait on a timerfd due in 20 ms: only the poller can report it. */
+static void *timerfd_20ms(void *arg)
+{
+    struct itimerspec its = {.it_value = {0, 20 * 1000 * 1000}};
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    int rc;
+
+    (void)arg;
+    if (fd == -1 || timerfd_settime(fd, 0, &its, NULL) == -1)
+        return CORIO_INT(-errno);
+    rc = corio_fd_wait(fd, CORIO_READ, -1);
+    timerfd_at = corio_now();
+    corio_fd_forget(fd);
+    close(fd);
+    return CORIO_INT(rc == -1 ? -errno : rc);
+}
+
+Test(loop, a_ping_pong_does_not_starve_timers_or_fd_waiters, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    corio_task *a, *b, *s, *f;
+    void *ra = NULL, *rb = NULL, *rs = NULL, *rf = NULL;
+    int64_t t0;
+
+    ping_ch = corio_chan_new(1);
+    pong_ch = corio_chan_new(1);
+    cr_assert(ping_ch != NULL && pong_ch != NULL);
+    a = spawn(pinger, NULL);
+    b = spawn(ponger, NULL);
+    t0 = corio_now();
+    cr_assert_eq(corio_loop_call_later(loop, 10 * MS, stamp_timer, NULL, NULL),
+                 0);
+    s = spawn(sleep_10ms, NULL);
+    f = spawn(timerfd_20ms, NULL);
+    cr_assert_eq(corio_task_join(s, &rs), 0);
+    cr_assert_eq(corio_task_join(f, &rf), 0);
+    pingpong_stop = 1;
+    cr_assert_eq(corio_task_join(a, &ra), 0);
+    cr_assert_eq(corio_task_join(b, &rb), 0);
+    corio_chan_free(ping_ch);
+    corio_chan_free(pong_ch);
+    loop_done(loop);
+    cr_assert_eq(CORIO_TO_INT(ra), 0, "pinger: %s",
+                 corio_strerror(-(int)CORIO_TO_INT(ra)));
+    cr_assert_eq(CORIO_TO_INT(rb), 0, "ponger: %s",
+                 corio_strerror(-(int)CORIO_TO_INT(rb)));
+    cr_assert_eq(CORIO_TO_INT(rs), 0);
+    cr_assert_eq(CORIO_TO_INT(rf), CORIO_READ);
+    cr_assert_gt(handoffs, 100, "the ping-pong hardly ran: %ld", handoffs);
+    cr_assert(timer_at >= t0 + 10 * MS && timer_at < t0 + (10 + SLACK_MS) * MS,
+              "the 10 ms timer fired after %lld ms",
+              (long long)((timer_at - t0) / MS));
+    cr_assert(sleeper_at >= t0 + 10 * MS &&
+                  sleeper_at < t0 + (10 + SLACK_MS) * MS,
+              "the 10 ms sleep ended after %lld ms",
+              (long long)((sleeper_at - t0) / MS));
+    cr_assert(timerfd_at >= t0 + 20 * MS &&
+                  timerfd_at < t0 + (20 + SLACK_MS) * MS,
+              "the 20 ms timerfd was seen after %lld ms",
+              (long long)((timerfd_at - t0) / MS));
+}
+
+/* ---- A cancellation that arrives before the task parks ---------------------
+ * A task that is running, or ready to run, is not waiting: the request
+ * stays pending, and its next blocking call fails with ECANCELED at once
+ * (not at that call's deadline). */
+
+struct cancelled_early {
+    corio_task *t;
+    int yield_rc;           /* the sleep(0) during which it was cancelled */
+    bool flagged;           /* corio_task_self_cancelled before blocking */
+    int err;                /* the next blocking call's errno */
+    int64_t took;           /* how long that call took */
+};
+
+static void *cancel_self_then_block(void *arg)
+{
+    struct cancelled_early *c = arg;
+    int64_t t0;
+
+    if (corio_task_cancel(corio_task_self()) != 1)
+        return CORIO_INT(-1);
+    c->flagged = corio_task_self_cancelled();
+    t0 = corio_now();
+    errno = 0;
+    c->err = corio_sleep(5 * CORIO_SECOND) == -1 ? errno : 0;
+    c->took = corio_now() - t0;
+    return NULL;
+}
+
+/* Yields once; is cancelled while woken but not yet running again. */
+static void *yield_then_block(void *arg)
+{
+    struct cancelled_early *c = arg;
+    int64_t t0;
+
+    c->yield_rc = corio_sleep(0);
+    c->flagged = corio_task_self_cancelled();
+    t0 = corio_now();
+    errno = 0;
+    c->err = corio_fd_wait(fds[0], CORIO_READ, corio_now() + 5 * CORIO_SECOND) ==
+                     -1
+                 ? errno
+                 : 0;
+    c->took = corio_now() - t0;
+    return NULL;
+}
+
+/* Runs first, yields, and wakes before the victim does: then the victim is
+ * ready (its sleep(0) done) but has not run, and is not waiting. */
+static void *canceller(void *arg)
+{
+    struct cancelled_early *c = arg;
+
+    if (corio_sleep(0) == -1)
+        return CORIO_INT(-errno);
+    return CORIO_INT(corio_task_cancel(c->t));
+}
+
+Test(loop, a_cancel_before_parking_fails_the_next_wait_at_once, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    struct cancelled_early self = {0}, queued = {0};
+    corio_task *t, *c;
+    void *rc = NULL;
+
+    pipe_open();
+    t = spawn(cancel_self_then_block, &self);
+    expect_fail(corio_task_join(t, NULL), ECANCELED);
+    c = spawn(canceller, &queued);
+    queued.t = spawn(yield_then_block, &queued);
+    cr_assert_eq(corio_task_join(c, &rc), 0);
+    cr_assert_eq(CORIO_TO_INT(rc), 1, "the victim was not alive to cancel");
+    expect_fail(corio_task_join(queued.t, NULL), ECANCELED);
+    pipe_close();
+    loop_done(loop);
+    cr_assert(self.flagged);
+    cr_assert_eq(self.err, ECANCELED, "errno %d", self.err);
+    cr_assert_lt(self.took, SLACK_MS * MS, "the sleep took %lld ms",
+                 (long long)(self.took / MS));
+    cr_assert_eq(queued.yield_rc, 0, "the cancel reached the sleep(0)");
+    cr_assert(queued.flagged);
+    cr_assert_eq(queued.err, ECANCELED, "errno %d", queued.err);
+    cr_assert_lt(queued.took, SLACK_MS * MS, "the wait took %lld ms",
+                 (long long)(queued.took / MS));
+}
+
+/* ---- The fd table grows under parked waiters ------------------------------
+ * The loop's per-fd table is indexed by fd and grows by realloc (64, 128,
+ * ... entries). Waiters parked on low fds must survive the table moving
+ * under them when a wait on a high fd (dup2'd above 64, 128 and 1024) grows
+ * it: each still wakes on its own fd's event, and one that times out or is
+ * cancelled after the move unlinks itself from the new table. */
+
+enum { NHIGH = 5 };
+
+struct high_wait {
+    int fd;
+    int64_t deadline;
+    int rc;                 /* the events, or -errno */
+};
+
+static void *wait_high(void *arg)
+{
+    struct high_wait *w = arg;
+    int rc = corio_fd_wait(w->fd, CORIO_READ, w->deadline);
+
+    w->rc = rc == -1 ? -errno : rc;
+    return NULL;
+}
+
+/* The first fd number from n up that is not open (dup3 would close it). */
+static int free_fd_from(int n)
+{
+    while (fcntl(n, F_GETFD) != -1)
+        n++;
+    return n;
+}
+
+Test(loop, waiters_survive_the_fd_table_growing_under_them, .timeout = 30)
+{
+    static const int at[NHIGH] = {0, 40, 100, 200, 1100};
+    corio_loop *loop = loop_open();
+    struct high_wait w[NHIGH];
+    int wr[NHIGH], p[2];
+    corio_task *t[NHIGH];
+    struct rlimit rl;
+
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < 1200) {
+        rl.rlim_cur = rl.rlim_max < 1200 ? rl.rlim_max : 1200;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < 1200)
+        cr_skip_test("RLIMIT_NOFILE below 1200");
+    /* One pipe per waiter; the first stays where pipe2 put it, the others
+     * move up: the table has 64 entries after the first two waits, then
+     * 128, 256 and 2048. The one on fd 40 has a deadline: it times out
+     * after the table has moved three times. */
+    for (int i = 0; i < NHIGH; i++) {
+        cr_assert_eq(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+        w[i].fd = p[0];
+        if (at[i] != 0) {
+            int to = free_fd_from(at[i]);
+
+            cr_assert_eq(dup3(p[0], to, O_CLOEXEC), to);
+            close(p[0]);
+            w[i].fd = to;
+        }
+        wr[i] = p[1];
+        w[i].deadline = i == 1 ? corio_now() + 100 * MS : -1;
+        w[i].rc = 1000;
+    }
+    /* Park each before the next grows the table. */
+    for (int i = 0; i < NHIGH; i++) {
+        t[i] = spawn(wait_high, &w[i]);
+        cr_assert_eq(corio_sleep(MS), 0);
+        cr_assert_eq(w[i].rc, 1000, "waiter %d did not park", i);
+    }
+    /* Wake the high ones first, the low one last; cancel the fd 200 one. */
+    cr_assert_eq(write(wr[4], "x", 1), 1);
+    cr_assert_eq(write(wr[2], "x", 1), 1);
+    cr_assert_eq(corio_task_cancel(t[3]), 1);
+    cr_assert_eq(write(wr[0], "x", 1), 1);
+    for (int i = 0; i < NHIGH; i++) /* the cancelled one ends CANCELLED */
+        cr_assert_eq(corio_task_join(t[i], NULL), i == 3 ? -1 : 0);
+    for (int i = 0; i < NHIGH; i++) {
+        corio_fd_forget(w[i].fd);
+        close(w[i].fd);
+        close(wr[i]);
+    }
+    loop_done(loop);
+    cr_assert_eq(w[0].rc, CORIO_READ, "fd %d: %d", w[0].fd, w[0].rc);
+    cr_assert_eq(w[1].rc, -ETIMEDOUT, "fd %d: %d", w[1].fd, w[1].rc);
+    cr_assert_eq(w[2].rc, CORIO_READ, "fd %d: %d", w[2].fd, w[2].rc);
+    cr_assert_eq(w[3].rc, -ECANCELED, "fd %d: %d", w[3].fd, w[3].rc);
+    cr_assert_eq(w[4].rc, CORIO_READ, "fd %d: %d", w[4].fd, w[4].rc);
+    cr_assert_geq(w[4].fd, 1024);
+}
+
+/* ---- The peer's end arrives with the last data ----------------------------
+ * corio__read_fd skips the read that would end in EAGAIN after a short
+ * read of a TCP socket, and waits for the poller's next edge instead. A
+ * peer that writes and closes at once sends its FIN with (or right after)
+ * the last bytes: the reader must get every byte, then 0, never wait for
+ * an edge that already came. Over loopback TCP, the reader parked before
+ * the bytes come (one edge for data and end) or not (the bytes and the
+ * end already there at its first read), small and large. */
+
+struct eof_case {
+    size_t size;            /* bytes the peer sends before closing */
+    bool reader_first;      /* the reader parks before the peer writes */
+};
+
+struct eof_read {
+    int fd;
+    size_t got;
+    int last;               /* the last read's result: 0, or -errno */
+};
+
+static void *read_to_end(void *arg)
+{
+    struct eof_read *r = arg;
+    char buf[4096];
+    ssize_t n;
+
+    while ((n = corio_fd_read(r->fd, buf, sizeof(buf),
+                              corio_now() + 2 * CORIO_SECOND)) > 0)
+        r->got += (size_t)n;
+    r->last = n == 0 ? 0 : -errno;
+    return NULL;
+}
+
+static void eof_run(const struct eof_case *c)
+{
+    corio_loop *loop = loop_open();
+    struct eof_read r = {0};
+    corio_addr a;
+    char *data = calloc(1, c->size + 1);
+    int lfd, cfd;
+    corio_task *t = NULL;
+
+    cr_assert_not_null(data);
+    lfd = corio_socket_listen("127.0.0.1:0", NULL);
+    cr_assert_geq(lfd, 0);
+    cr_assert_eq(corio_socket_name(lfd, &a), 0);
+    cfd = corio_socket_connect_addr(&a, NULL, corio_now() + CORIO_SECOND);
+    cr_assert_geq(cfd, 0);
+    r.fd = corio_socket_accept(lfd, NULL, corio_now() + CORIO_SECOND);
+    cr_assert_geq(r.fd, 0);
+    if (c->reader_first) {
+        t = spawn(read_to_end, &r);
+        cr_assert_eq(corio_sleep(MS), 0); /* it parks on an empty socket */
+    }
+    /* write and close at once: the FIN follows the last segment */
+    cr_assert_eq(corio_fd_write(cfd, data, c->size, -1), (ssize_t)c->size);
+    cr_assert_eq(corio_fd_close(cfd), 0);
+    if (!c->reader_first)
+        t = spawn(read_to_end, &r);
+    cr_assert_eq(corio_task_join(t, NULL), 0);
+    corio_fd_close(r.fd);
+    corio_fd_close(lfd);
+    free(data);
+    loop_done(loop);
+    cr_assert_eq(r.last, 0, "the last read failed: %s",
+                 corio_strerror(-r.last));
+    cr_assert_eq(r.got, c->size, "read %zu of %zu bytes", r.got, c->size);
+}
+
+Test(loop, peer_end_with_the_last_data_small_reader_parked, .timeout = 30)
+{
+    eof_run(&(struct eof_case){100, true});
+}
+
+Test(loop, peer_end_with_the_last_data_small_already_there, .timeout = 30)
+{
+    eof_run(&(struct eof_case){100, false});
+}
+
+Test(loop, peer_end_with_the_last_data_large_reader_parked, .timeout = 30)
+{
+    eof_run(&(struct eof_case){100 * 1000 + 7, true});
+}
+
+Test(loop, peer_end_with_the_last_data_large_already_there, .timeout = 30)
+{
+    eof_run(&(struct eof_case){100 * 1000 + 7, false});
 }
 
 /* ---- The timer heap under load ------------------------------------------- */

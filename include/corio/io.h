@@ -16,7 +16,15 @@
  * without blocking the loop (c-ares: /etc/hosts, then resolv.conf's
  * servers) and its addresses are raced (happy eyeballs, RFC 8305: the
  * next starts when one fails or after 250 ms without an answer; the first
- * to connect wins). */
+ * to connect wins). A port is decimal digits up to 65535; anything else
+ * ("65616", "80x", "-1") is EINVAL, never another port.
+ *
+ * A size above SSIZE_MAX is EINVAL. Cancellation sticks at every call that
+ * may wait, even when it need not: once the task is cancelled (or its
+ * scope's deadline has passed) the call fails with ECANCELED (ETIMEDOUT)
+ * before it starts, and takes nothing. A task whose calls keep completing
+ * without waiting yields to the rest of its loop after a budget (128
+ * operations or 1 MiB, docs/io.md "Fairness"). */
 #ifndef CORIO_IO_H
 #define CORIO_IO_H
 
@@ -48,14 +56,14 @@ CORIO_EXPORT int corio_addr_format(const corio_addr *a, char *buf, size_t size);
 
 /* ---- Names --------------------------------------------------------------- */
 
-/* Resolve host (a name, or a numeric address) and port (a number or a
- * service name) into at most max addresses (family AF_UNSPEC, AF_INET or
- * AF_INET6), in the resolver's order. Returns the count (>= 1), or -1 with
- * errno: CORIO_EUNKNOWNHOST (no such name, or no address of that family;
- * corio_strerror says "unknown host"), ETIMEDOUT
- * (deadline, or the servers did not answer), ECANCELED, ECONNREFUSED,
- * EINVAL (bad input), EIO (another resolver failure), ENOSYS (built
- * without c-ares). */
+/* Resolve host (a name, or a numeric address) and port (decimal digits up
+ * to 65535, or a service name such as "http") into at most max addresses
+ * (family AF_UNSPEC, AF_INET or AF_INET6), in the resolver's order.
+ * Returns the count (>= 1), or -1 with errno: CORIO_EUNKNOWNHOST (no such
+ * name, or no address of that family; corio_strerror says "unknown
+ * host"), ETIMEDOUT (deadline, or the servers did not answer), ECANCELED,
+ * ECONNREFUSED, EINVAL (bad input, a port out of range), EIO (another
+ * resolver failure), ENOSYS (built without c-ares). */
 CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_dns_resolve(const char *host, const char *port, int family,
                                corio_addr *out, size_t max, int64_t deadline);

@@ -12,7 +12,9 @@
 #include "corio/task.h"
 
 #include <ares.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -244,11 +246,73 @@ static int lookup_run(const char *host, const char *port, int family,
     return 0;
 }
 
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* A lookup's port: decimal digits up to 65535 (*num receives it), or a
+ * service name of /etc/services (RFC 6335: letters, digits and hyphens,
+ * a letter first; *num = -1). Anything else is EINVAL. Numbers never
+ * reach c-ares, which reads them with strtoul(3) and keeps the low 16
+ * bits ("65616" would be port 80, past an allow-list of ports), the
+ * digits before junk ("80x") and hex or octal ("0x50", "010"). */
+static int port_check(const char *port, long *num)
+{
+    const char *p = port;
+    long v = 0;
+
+    if (is_digit(*p)) {
+        for (; is_digit(*p); p++) {
+            v = v * 10 + (*p - '0');
+            if (v > 65535)
+                break;
+        }
+        if (*p != 0)
+            goto bad;
+        *num = v;
+        return 0;
+    }
+    if (!is_alpha(*p))
+        goto bad;
+    for (; *p != 0; p++)
+        if (!is_alpha(*p) && !is_digit(*p) && *p != '-')
+            goto bad;
+    *num = -1;
+    return 0;
+bad:
+    errno = EINVAL;
+    return -1;
+}
+
+/* Copy a c-ares address into *a, with the port if the caller gave a
+ * number. false if it does not fit. */
+static bool addr_take(corio_addr *a, const struct ares_addrinfo_node *ai,
+                      long port)
+{
+    if ((size_t)ai->ai_addrlen > sizeof(a->ss))
+        return false;
+    memset(a, 0, sizeof(*a));
+    memcpy(&a->ss, ai->ai_addr, ai->ai_addrlen);
+    a->len = (socklen_t)ai->ai_addrlen;
+    if (port >= 0 && a->ss.ss_family == AF_INET)
+        ((struct sockaddr_in *)&a->ss)->sin_port = htons((uint16_t)port);
+    if (port >= 0 && a->ss.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&a->ss)->sin6_port = htons((uint16_t)port);
+    return true;
+}
+
 int corio_dns_resolve(const char *host, const char *port, int family,
                   corio_addr *out, size_t max, int64_t deadline)
 {
     struct ares_addrinfo *res;
     size_t n = 0;
+    long num;
 
     if (host == NULL || *host == 0 || port == NULL || out == NULL ||
         max == 0 || (family != AF_UNSPEC && family != AF_INET &&
@@ -256,17 +320,16 @@ int corio_dns_resolve(const char *host, const char *port, int family,
         errno = EINVAL;
         return -1;
     }
-    if (lookup_run(host, port, family, deadline, &res) == -1)
+    if (port_check(port, &num) == -1)
         return -1;
+    if (lookup_run(host, num >= 0 ? NULL : port, family, deadline, &res) ==
+        -1)
+        return -1;
+    /* never more than max: out may be an array of exactly max */
     for (struct ares_addrinfo_node *ai = res->nodes; ai != NULL && n < max;
-         ai = ai->ai_next) {
-        if ((size_t)ai->ai_addrlen > sizeof(out[n].ss))
-            continue;
-        memset(&out[n], 0, sizeof(out[n]));
-        memcpy(&out[n].ss, ai->ai_addr, ai->ai_addrlen);
-        out[n].len = (socklen_t)ai->ai_addrlen;
-        n++;
-    }
+         ai = ai->ai_next)
+        if (addr_take(&out[n], ai, num))
+            n++;
     ares_freeaddrinfo(res);
     if (n == 0) {
         errno = CORIO_EUNKNOWNHOST;

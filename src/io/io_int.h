@@ -135,6 +135,12 @@ ssize_t corio__stream_leave(corio_stream *s, ssize_t rc);
  * meanwhile). */
 int corio__stream_wait(corio_stream *s, unsigned events, int64_t deadline);
 
+/* The cooperative budget (corio__budget_spend) before a step of a call
+ * that may complete without waiting, bytes its most: -1 with errno
+ * (ECANCELED; EBADF if another task closed the stream while this one
+ * yielded). The caller holds the stream (corio__stream_enter). */
+int corio__stream_spend(corio_stream *s, size_t bytes);
+
 /* Wake the followers (err 0: try again; EBADF: the stream is closed). */
 void corio__stream_wake_followers(corio_stream *s, int err);
 

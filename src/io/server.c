@@ -63,8 +63,9 @@ static void *conn_main(void *arg)
 
     c->task = corio_task_self();
     if (c->srv->tls == NULL ||
+        /* saturated: a caller's huge timeout must not wrap to the past */
         corio_stream_start_tls(c->stream, c->srv->tls, NULL,
-                               corio_now() + c->srv->tls_timeout) == 0)
+                               corio__after(c->srv->tls_timeout)) == 0)
         c->srv->handler(c->stream, c->srv->arg);
     conn_free(c);
     return NULL;

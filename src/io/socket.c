@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -103,12 +104,19 @@ bad:
     return -1;
 }
 
+/* A caller's corio_addr: its length must stay within its storage (the
+ * kernel and an AF_UNIX path's strnlen read that many bytes). */
+static bool addr_len_ok(const corio_addr *a)
+{
+    return a->len <= sizeof(a->ss);
+}
+
 int corio_addr_format(const corio_addr *a, char *buf, size_t size)
 {
     char host[INET6_ADDRSTRLEN];
     int n;
 
-    if (a == NULL || buf == NULL) {
+    if (a == NULL || buf == NULL || !addr_len_ok(a)) {
         errno = EINVAL;
         return -1;
     }
@@ -149,6 +157,15 @@ int corio_addr_format(const corio_addr *a, char *buf, size_t size)
 }
 
 /* ---- Sockets ------------------------------------------------------------- */
+
+/* Before an operation that may complete without waiting: the cooperative
+ * budget (docs/io.md, Fairness), so that a socket that is always ready
+ * cannot hold the loop. -1 with errno (ECANCELED) fails the operation
+ * before it starts. */
+static int spend(size_t bytes)
+{
+    return corio__budget_spend(corio__loop_peek(), bytes);
+}
 
 /* A non-blocking call failed: 0 to try it again (EINTR, or fd has become
  * ready for events), -1 to fail with errno. */
@@ -250,6 +267,8 @@ int corio_socket_accept(int lfd, corio_addr *peer, int64_t deadline)
 
     if (peer == NULL)
         peer = &tmp;
+    if (spend(0) == -1)
+        return -1;
     for (;;) {
         int fd;
 
@@ -285,7 +304,7 @@ static int connect_addr(const corio_addr *a, bool nodelay, int64_t deadline)
     int fd, err = 0;
     socklen_t len = sizeof(err);
 
-    if (a == NULL) {
+    if (a == NULL || !addr_len_ok(a)) {
         errno = EINVAL;
         return -1;
     }
@@ -512,6 +531,12 @@ int corio_socket_connect(const char *addr, const corio_connect_opts *opts,
 
 ssize_t corio_fd_read(int fd, void *buf, size_t n, int64_t deadline)
 {
+    if (n > SSIZE_MAX) { /* POSIX leaves read(2) undefined there */
+        errno = EINVAL;
+        return -1;
+    }
+    if (spend(n) == -1)
+        return -1;
     for (;;) {
         ssize_t got = corio__read_fd(fd, buf, n);
 
@@ -527,8 +552,16 @@ ssize_t corio_fd_write(int fd, const void *buf, size_t n, int64_t deadline)
     const char *p = buf;
     size_t left = n;
 
+    if (n > SSIZE_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
     while (left > 0) {
-        ssize_t put = send(fd, p, left, MSG_NOSIGNAL);
+        ssize_t put;
+
+        if (spend(left) == -1)
+            return -1;
+        put = send(fd, p, left, MSG_NOSIGNAL);
 
         if (put == -1 && errno == ENOTSOCK)
             put = write(fd, p, left); /* a pipe: SIGPIPE is the caller's */
@@ -591,6 +624,12 @@ int corio_udp_connect(int fd, const char *addr)
 ssize_t corio_udp_sendto(int fd, const void *buf, size_t n, const corio_addr *to,
                      int64_t deadline)
 {
+    if (n > SSIZE_MAX || (to != NULL && !addr_len_ok(to))) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (spend(n) == -1)
+        return -1;
     for (;;) {
         ssize_t put = sendto(fd, buf, n, MSG_NOSIGNAL,
                              to ? (const struct sockaddr *)&to->ss : NULL,
@@ -606,6 +645,12 @@ ssize_t corio_udp_sendto(int fd, const void *buf, size_t n, const corio_addr *to
 ssize_t corio_udp_recvfrom(int fd, void *buf, size_t n, corio_addr *from,
                        int64_t deadline)
 {
+    if (n > SSIZE_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (spend(n) == -1)
+        return -1;
     for (;;) {
         ssize_t got;
 

@@ -14,6 +14,7 @@
 #include "../loop/loop_int.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -171,6 +172,19 @@ int corio__stream_wait(corio_stream *s, unsigned events, int64_t deadline)
     return rc;
 }
 
+/* ---- The cooperative budget -------------------------------------------- */
+
+int corio__stream_spend(corio_stream *s, size_t bytes)
+{
+    if (corio__budget_spend(corio__loop_peek(), bytes) == -1)
+        return -1;
+    if (s->closed) { /* by another task while this one yielded */
+        errno = EBADF;
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- Reading ------------------------------------------------------------- */
 
 /* Start a read call: EBUSY while another task's read call waits. */
@@ -228,7 +242,7 @@ static int rbuf_room(corio_stream *s, size_t want)
         return 0;
     cap = s->rcap ? s->rcap : READ_CHUNK;
     while (cap < want)
-        cap *= 2;
+        cap = cap <= SIZE_MAX / 2 ? cap * 2 : want; /* doubling would wrap */
     p = realloc(s->rbuf, cap);
     if (p == NULL)
         return -1;
@@ -248,7 +262,8 @@ static ssize_t fill(corio_stream *s, size_t want, int64_t deadline)
         return 0;
     if (want < have + READ_CHUNK)
         want = have + READ_CHUNK;
-    if (rbuf_room(s, want) == -1)
+    if (rbuf_room(s, want) == -1 ||
+        corio__stream_spend(s, s->rcap - s->rend) == -1)
         return -1;
     got = transport_read(s, s->rbuf + s->rend, s->rcap - s->rend, deadline);
     if (got > 0)
@@ -273,7 +288,7 @@ ssize_t corio_stream_read(corio_stream *s, void *buf, size_t n,
 {
     ssize_t got = 0;
 
-    if (s == NULL || (buf == NULL && n > 0)) {
+    if (s == NULL || (buf == NULL && n > 0) || n > SSIZE_MAX) {
         errno = EINVAL;
         return -1;
     }
@@ -281,6 +296,8 @@ ssize_t corio_stream_read(corio_stream *s, void *buf, size_t n,
         return 0;
     if (read_enter(s) == -1)
         return -1;
+    if (corio__stream_spend(s, 0) == -1)
+        return read_leave(s, -1);
     if (s->rend == s->rpos)
         got = fill(s, 0, deadline);
     if (got >= 0 && s->rend > s->rpos) {
@@ -295,12 +312,15 @@ ssize_t corio_stream_readexactly(corio_stream *s, void *buf, size_t n,
 {
     ssize_t got = 1;
 
-    if (s == NULL || (buf == NULL && n > 0)) {
+    /* n above SSIZE_MAX could not be returned (nor buffered) */
+    if (s == NULL || (buf == NULL && n > 0) || n > SSIZE_MAX) {
         errno = EINVAL;
         return -1;
     }
     if (read_enter(s) == -1)
         return -1;
+    if (corio__stream_spend(s, 0) == -1)
+        return read_leave(s, -1);
     while (s->rend - s->rpos < n && got > 0)
         got = fill(s, n, deadline);
     if (got == 0)
@@ -317,6 +337,9 @@ static ssize_t readuntil(corio_stream *s, const void *sep, size_t seplen,
 {
     size_t most = size - 1 < s->limit ? size - 1 : s->limit;
     size_t scanned = 0;
+
+    if (most > SSIZE_MAX) /* the length is returned as a ssize_t */
+        most = SSIZE_MAX;
 
     for (;;) {
         size_t have = s->rend - s->rpos;
@@ -360,6 +383,8 @@ ssize_t corio_stream_readuntil(corio_stream *s, const void *sep, size_t seplen,
     }
     if (read_enter(s) == -1)
         return -1;
+    if (corio__stream_spend(s, 0) == -1)
+        return read_leave(s, -1);
     return read_leave(s, readuntil(s, sep, seplen, buf, size, deadline));
 }
 
@@ -375,6 +400,8 @@ ssize_t corio_stream_readline(corio_stream *s, char *buf, size_t size,
     }
     if (read_enter(s) == -1)
         return -1;
+    if (corio__stream_spend(s, 0) == -1)
+        return read_leave(s, -1);
     n = readuntil(s, "\n", 1, buf, size, deadline);
     if (n >= 0 || errno != CORIO_EEOF)
         return read_leave(s, n);

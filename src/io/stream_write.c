@@ -11,6 +11,7 @@
 #include "../loop/loop_int.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,7 +82,7 @@ static int wbuf_append(corio_stream *s, const void *buf, size_t n)
 
 int corio_stream_write(corio_stream *s, const void *buf, size_t n)
 {
-    if (s == NULL || (buf == NULL && n > 0)) {
+    if (s == NULL || (buf == NULL && n > 0) || n > SSIZE_MAX) {
         errno = EINVAL;
         return -1;
     }
@@ -125,6 +126,9 @@ int corio_stream_drain(corio_stream *s, int64_t deadline)
     }
     if (corio__stream_enter(s) == -1)
         return -1;
+    /* a peer that always takes what is sent never makes drain wait */
+    if (corio__stream_spend(s, s->wend - s->wpos) == -1)
+        return (int)corio__stream_leave(s, -1);
     return (int)corio__stream_leave(
         s, corio__stream_drain_to(s, s->high_water, deadline));
 }

@@ -78,10 +78,21 @@ struct corio__fd {
  * I/O, timers and signals. */
 #define CORIO__SPIN_MAX 64
 
+/* The cooperative budget (Tokio's): what the running task may do in I/O
+ * operations that complete without waiting before the next one yields to
+ * the other ready tasks, the poller and the timers. An operation costs one
+ * unit, plus one per CORIO__BUDGET_UNIT bytes it may move: 128 operations,
+ * or 1 MiB, whichever comes first. See corio__budget_spend. */
+#define CORIO__BUDGET 128
+#define CORIO__BUDGET_UNIT 8192
+
 struct corio_loop {
     struct corio__list ready;       /* jobs to run */
     struct corio__list batch;       /* the jobs this iteration runs */
     unsigned spins;                 /* skipped polls: see CORIO__SPIN_MAX */
+    size_t spent;                   /* budget the running task has used
+                                       since it last parked (at most
+                                       CORIO__BUDGET): corio__budget_spend */
     struct corio__heap timers;
     struct corio__poller poller;
     int64_t now;                    /* the iteration's clock */
@@ -280,6 +291,19 @@ void corio__fd_unwatch(corio_loop *loop, int fd);
 
 /* Remove the signal handlers of a closing loop (signal.c). */
 void corio__signals_close(corio_loop *loop);
+
+/* The check an I/O call makes before it tries an operation that may
+ * complete without waiting and move up to `bytes` bytes: the caller's
+ * cancellation and scopes (corio__checkpoint), then the cooperative
+ * budget. When the budget is spent, the task first yields, as
+ * corio_sleep(0) does, but the loop polls for I/O and fires its timers
+ * before the task runs again; a task's budget is whole again whenever it
+ * parks (corio__wait). A callback cannot yield: its budget is refilled
+ * instead; loop NULL charges nothing. Cheap unless it yields: a branch, a
+ * compare and an add. Returns 0, or -1 with errno as a blocking call
+ * (ECANCELED: the task is cancelled; ETIMEDOUT: a scope's deadline has
+ * passed): the operation then fails before it starts. */
+int corio__budget_spend(corio_loop *loop, size_t bytes);
 
 /* Run one iteration: poll (blocking if block and nothing is ready), fire
  * timers, run the ready jobs. */

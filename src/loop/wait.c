@@ -98,6 +98,7 @@ int corio__wait(struct corio__waiter *w, int64_t deadline)
             goto fail_now;
         }
     }
+    loop->spent = 0; /* parking: the budget is whole when it runs again */
     if (f != NULL) {
         f->waiting = w;
         corio__fiber_park(loop, f);
@@ -187,6 +188,46 @@ int corio_sleep(int64_t ns)
             corio__list_remove(&j.job.node);
         return -1;
     }
+    return 0;
+}
+
+/* ---- The cooperative budget ---------------------------------------------- */
+
+int corio__budget_spend(corio_loop *loop, size_t bytes)
+{
+    size_t cost = 1 + bytes / CORIO__BUDGET_UNIT;
+    struct corio__waiter w;
+    int err = errno;
+
+    /* An I/O call is a blocking call, even when it need not wait:
+     * cancellation and passed scope deadlines stick there too. */
+    if (corio__checkpoint() == -1)
+        return -1;
+    if (loop == NULL)
+        return 0;
+    if (cost > CORIO__BUDGET)
+        cost = CORIO__BUDGET; /* a big operation takes a whole budget */
+    if (cost <= CORIO__BUDGET - loop->spent) {
+        loop->spent += cost;
+        return 0;
+    }
+    if (corio__fiber_running(loop) == NULL && loop->running) {
+        loop->spent = cost; /* a callback cannot yield (EDEADLK) */
+        return 0;
+    }
+    /* A sleep until time 0: its timer fires in the next iteration, after
+     * the poll that the spin count forces (the loop may skip its poll
+     * while tasks are ready), so the tasks already ready and the fds'
+     * waiters run before this task, and the timers due with it. It fails
+     * as any blocking call does: the task cancelled (ECANCELED), a scope's
+     * deadline passed (ETIMEDOUT, w.by set); its own timer is success. */
+    corio__waiter_init(&w);
+    w.always_park = true;
+    loop->spins = CORIO__SPIN_MAX;
+    if (corio__wait(&w, 0) == -1 && (errno != ETIMEDOUT || w.by != NULL))
+        return -1;
+    loop->spent = cost; /* corio__wait refilled the budget */
+    errno = err;
     return 0;
 }
 
