@@ -60,25 +60,28 @@ CORIO_EXPORT corio_task *corio_task_spawn_at(corio_fn fn, void *arg,
 /* Wait until t finishes, then free it (asyncio's `await task`). *result
  * (may be NULL) receives fn's return value. Returns 0, or -1 with errno: the
  * task's error if it failed (corio_task_fail), ECANCELED if t was cancelled,
- * EINVAL if t is NULL, the calling task, or unfinished on a loop other than
- * the caller's (t is then left as it was), EDEADLK in a callback. If the
- * caller itself is cancelled while it waits, join fails with ECANCELED and
- * t is cancelled too and detached: it frees itself when it ends, and t must
- * not be used again. */
+ * EINVAL if t is NULL, the calling task, detached, a group's child, or
+ * unfinished on a loop other than the caller's, EDEADLK in a callback (t is
+ * then left as it was). If the caller is cancelled (or its scope expires)
+ * while it waits, t is cancelled too, join waits in a shield until t has
+ * ended (its cleanup has run), frees it, and fails with ECANCELED (or
+ * ETIMEDOUT): a join never gives a task up silently. A finished t is
+ * joined even by a cancelled caller. */
 CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_task_join(corio_task *t, void **result);
 
 /* Wait until t finishes or deadline passes, without freeing it. Returns 0
- * (t is finished), or -1 with errno ETIMEDOUT or ECANCELED (the caller was
- * cancelled), EINVAL. */
+ * (t is finished), or -1 with errno ETIMEDOUT, ECANCELED (the caller is
+ * cancelled: cancellation sticks, finished or not), EINVAL. */
 CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_task_wait(corio_task *t, int64_t deadline);
 
 /* gevent's joinall: join every task of ts[0..n), in order. results (may be
  * NULL) receives each result. Returns 0 if all succeeded, else -1 with the
  * errno of the first (in array order) that failed. Every task is freed; if
- * the caller is cancelled, the tasks not yet joined are cancelled and
- * detached, and it fails with ECANCELED. */
+ * the caller is cancelled (or its scope expires), the tasks not finished
+ * are cancelled and waited for (as corio_task_join), and it fails with
+ * ECANCELED (ETIMEDOUT). EINVAL and EDEADLK leave every task as it was. */
 CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_task_join_all(corio_task **ts, size_t n, void **results);
 

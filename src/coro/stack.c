@@ -55,11 +55,14 @@ static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 
 size_t corio__page_size(void)
 {
-    static size_t page;
+    static size_t page; /* threads may race to set it: the same value */
+    size_t p = __atomic_load_n(&page, __ATOMIC_RELAXED);
 
-    if (page == 0)
-        page = (size_t)sysconf(_SC_PAGESIZE);
-    return page;
+    if (p == 0) {
+        p = (size_t)sysconf(_SC_PAGESIZE);
+        __atomic_store_n(&page, p, __ATOMIC_RELAXED);
+    }
+    return p;
 }
 
 static struct node *node_of(const struct corio__stack *st)

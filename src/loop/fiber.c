@@ -83,16 +83,14 @@ void corio__fiber_park(corio_loop *loop, struct corio__fiber *f)
 /* A scope still entered when its fiber ends points into a dead stack. */
 static void check_scopes_left(struct corio__fiber *f)
 {
-    const struct corio_scope *s = f->scope;
-
-    if (s == NULL)
+    if (f->scope == NULL) /* (not read: it points into the dead stack) */
         return;
     fprintf(stderr,
             "corio: task '%s' (#%llu) ended with a scope still entered "
             "(entered at %s:%d): every corio_scope_enter needs its "
             "corio_scope_exit (or use CORIO_SCOPE)\n",
             f->name != NULL ? f->name : "?", (unsigned long long)f->id,
-            s->file != NULL ? s->file : "?", s->line);
+            f->scope_file != NULL ? f->scope_file : "?", f->scope_line);
     abort();
 }
 
@@ -172,23 +170,40 @@ void corio__fiber_release(struct corio__fiber *f)
 
 /* ---- Closing a loop with live fibers -------------------------------------- */
 
+static void grace_over(struct corio__timer *t)
+{
+    (void)t; /* it only ends the poll's sleep */
+}
+
 void corio__fibers_cancel_all(corio_loop *loop)
 {
     struct corio__list *n;
+    struct corio__timer grace = {.fire = grace_over};
+    int64_t until = corio__after(CORIO__CLOSE_GRACE);
     corio_coro *sched = corio_coro_self();
     bool was_running = loop->running;
 
     loop->running = true;
     loop->sched = sched != NULL ? sched : corio__coro_main();
-    for (int round = 0; round < 8 && loop->nfibers > 0; round++) {
-        for (n = loop->fibers.next; n != &loop->fibers; n = n->next)
-            corio__fiber_cancel(CORIO_CONTAINER_OF(n, struct corio__fiber, all));
-        for (int i = 0; i < 1000 && loop->nfibers > 0 && corio__loop_busy(loop);
-             i++)
-            corio__loop_run_once(loop, true);
+    /* Cancellation sticks, so a cancelled fiber ends at its next blocking
+     * call; only cleanup in a shield can still wait, and the grace period
+     * bounds that (its timer wakes the poll, whatever the shields wait for).
+     * Fibers spawned meanwhile are cancelled as they come. */
+    if (loop->nfibers > 0)
+        corio__timer_arm(loop, &grace, until); /* ENOMEM: unbounded polls */
+    while (loop->nfibers > 0 && corio_now() < until) {
+        for (n = loop->fibers.next; n != &loop->fibers; n = n->next) {
+            struct corio__fiber *f =
+                CORIO_CONTAINER_OF(n, struct corio__fiber, all);
+
+            if (!f->cancelled)
+                corio__fiber_cancel(f);
+        }
+        corio__loop_run_once(loop, true);
     }
+    corio__timer_disarm(loop, &grace);
     loop->running = was_running;
-    /* Fibers still blocked now wait for something nothing will do (a
+    /* Fibers still blocked now wait for something that may never come (a
      * shield without deadline, say): abandon them. Their stacks are freed;
      * what their code owned is lost. */
     while ((n = corio__list_pop_front(&loop->fibers)) != NULL) {

@@ -137,6 +137,8 @@ struct corio__fiber {
     uint64_t id;
     struct corio__waiter *waiting;  /* the blocking call it is parked in */
     struct corio_scope *scope;      /* innermost scope */
+    const char *scope_file;         /* where it was entered: kept here, */
+    int scope_line;                 /* for a report after its frame died */
     /* The owner's hook, called once when the fiber is over: its function
      * returned (err 0), it could not start (err), it was cancelled before
      * it ran (ECANCELED), or it was abandoned, parked, at loop close
@@ -148,6 +150,10 @@ struct corio__fiber {
 };
 
 #define CORIO__FIBER_ABANDONED (-1)
+
+/* How long a closing loop lets its cancelled fibers' shielded cleanup run
+ * before it abandons them. */
+#define CORIO__CLOSE_GRACE (1 * CORIO_SECOND)
 
 /* Set f up (fn, arg, stack, name and ended filled in by the owner) to run
  * on loop, and queue it. */

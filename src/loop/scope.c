@@ -15,6 +15,8 @@
 #include <stdlib.h>
 
 static __thread struct corio_scope *thread_scope;
+static __thread const char *thread_scope_file; /* the innermost's entry, */
+static __thread int thread_scope_line;         /* kept outside its frame */
 __thread struct corio__waiter *corio__thread_waiter;
 
 static pthread_key_t exit_key;
@@ -39,12 +41,34 @@ static void report(const char *what, const struct corio_scope *s,
     abort();
 }
 
+/* At thread exit the scope's frame is gone: only the copies are read. */
 static void thread_exit_check(void *unused)
 {
     (void)unused;
-    if (thread_scope != NULL)
-        report("a thread ended with a scope still entered", thread_scope,
-               NULL);
+    if (thread_scope == NULL)
+        return;
+    fprintf(stderr,
+            "corio: a thread ended with a scope still entered: scope entered "
+            "at %s:%d, on the thread's own stack (every corio_scope_enter "
+            "needs its corio_scope_exit, or use CORIO_SCOPE)\n",
+            thread_scope_file != NULL ? thread_scope_file : "?",
+            thread_scope_line);
+    abort();
+}
+
+/* Keep the innermost scope's entry outside its frame, for the reports. */
+static void note_innermost(void *owner, const struct corio_scope *s)
+{
+    const char *file = s != NULL ? s->file : NULL;
+    int line = s != NULL ? s->line : 0;
+
+    if (owner == &thread_scope) {
+        thread_scope_file = file;
+        thread_scope_line = line;
+    } else {
+        ((struct corio__fiber *)owner)->scope_file = file;
+        ((struct corio__fiber *)owner)->scope_line = line;
+    }
 }
 
 static void exit_key_make(void)
@@ -81,6 +105,7 @@ static void enter(corio_scope *s, int64_t deadline, bool shield,
     s->cancelled = s->caught = false;
     s->entered = true;
     *head = s;
+    note_innermost(owner, s);
     if (owner == &thread_scope) {
         pthread_once(&exit_once, exit_key_make);
         pthread_setspecific(exit_key, &thread_scope);
@@ -111,6 +136,7 @@ bool corio_scope_exit(corio_scope *s)
     if (*head != s)
         report("exit of a scope that is not the innermost", s, *head);
     *head = s->outer;
+    note_innermost(owner, s->outer);
     s->entered = false;
     return s->caught;
 }

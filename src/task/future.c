@@ -254,6 +254,8 @@ int corio_future_wait(corio_future *f, int64_t deadline)
         errno = EINVAL;
         return -1;
     }
+    if (corio__checkpoint() == -1) /* cancellation sticks, done or not */
+        return -1;
     if (f->state != CORIO_PENDING)
         return 0;
     if (f->loop != corio__loop_peek()) {

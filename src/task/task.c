@@ -191,20 +191,29 @@ int corio_task_join_all(corio_task **ts, size_t n, void **results)
     for (size_t i = 0; i < n; i++)
         if (!joinable(ts[i]))
             return -1;
-    for (size_t i = 0; i < n; i++) {
+    /* Wait for them all before freeing any, so that a failure that
+     * leaves them to the caller (EDEADLK, EINVAL) leaves them all. */
+    for (size_t i = 0; i < n && caller_err == 0; i++) {
         corio_task *t = ts[i];
 
-        if (!t->fiber.finished && caller_err == 0 &&
-            corio_future_wait(&t->fut, -1) == -1) {
+        if (t->fiber.finished)
+            continue;
+        if (t->fut.loop != corio__loop_peek()) {
+            errno = EINVAL; /* its loop is another thread's */
+            return -1;
+        }
+        if (corio_task_wait(t, -1) == -1) {
             caller_err = errno;
             if (caller_err != ECANCELED && caller_err != ETIMEDOUT)
-                return -1; /* EDEADLK, at the first: nothing done */
+                return -1; /* EDEADLK: nothing was done */
             for (size_t j = i; j < n; j++)
                 corio_task_cancel(ts[j]);
         }
+    }
+    for (size_t i = 0; i < n; i++) {
         if (caller_err != 0)
-            wait_finished(t);
-        if (reap(t, results != NULL ? &results[i] : NULL) == -1 &&
+            wait_finished(ts[i]);
+        if (reap(ts[i], results != NULL ? &results[i] : NULL) == -1 &&
             first_err == 0)
             first_err = errno;
     }
