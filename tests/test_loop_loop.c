@@ -1158,7 +1158,9 @@ Test(loop, a_ping_pong_does_not_starve_timers_or_fd_waiters, .timeout = 30)
                  corio_strerror(-(int)CORIO_TO_INT(rb)));
     cr_assert_eq(CORIO_TO_INT(rs), 0);
     cr_assert_eq(CORIO_TO_INT(rf), CORIO_READ);
-    cr_assert_gt(handoffs, 100, "the ping-pong hardly ran: %ld", handoffs);
+    /* (valgrind makes a hand-off ~100 times slower: a handful shows it ran
+     * beside the timers, which is the point) */
+    cr_assert_gt(handoffs, 10, "the ping-pong hardly ran: %ld", handoffs);
     cr_assert(timer_at >= t0 + 10 * MS && timer_at < t0 + (10 + SLACK_MS) * MS,
               "the 10 ms timer fired after %lld ms",
               (long long)((timer_at - t0) / MS));

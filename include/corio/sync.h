@@ -20,8 +20,8 @@
  * Waiters are served in FIFO order. Nothing is lost to a cancellation or a
  * timeout: what a primitive hands to a waiter (the lock, a semaphore unit, a
  * channel item) is handed over at the moment the waiter is woken, and a
- * woken waiter's call succeeds; a cancellation that comes after that is
- * delivered by the task's next blocking call. A waiter that is cancelled or
+ * woken waiter's call succeeds; a cancellation that comes after that fails
+ * the task's next blocking call, and every one after it. A waiter that is cancelled or
  * times out before it is woken leaves the queue, and nothing is handed to
  * it. */
 #ifndef CORIO_SYNC_H
