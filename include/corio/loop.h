@@ -51,10 +51,12 @@ CORIO_EXPORT int corio_loop_stop(corio_loop *loop);
 CORIO_EXPORT bool corio_loop_is_running(const corio_loop *loop);
 
 /* Close and free loop: cancel and free pending callbacks, close its file
- * descriptors. Tasks still alive are cancelled and run until they end
- * (bounded: a task that keeps blocking after cancellation is abandoned and
- * its stack freed). corio_loop_close(NULL) is a no-op. Returns 0, or -1 with
- * EBUSY if the loop is running. */
+ * descriptors. Tasks still alive are cancelled and run until they end; as
+ * cancellation sticks, only cleanup in a shield can still wait, for one
+ * second in all at most: a task still waiting then is abandoned and its
+ * stack freed. Its signal handlers are removed. corio_loop_close(NULL)
+ * returns 0. Returns 0, or -1 with EBUSY if the loop is running (nothing is
+ * done). */
 CORIO_EXPORT int corio_loop_close(corio_loop *loop);
 
 /* The loop's clock: corio_now() cached at the start of each iteration

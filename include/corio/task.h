@@ -100,8 +100,9 @@ CORIO_EXPORT corio_task *corio_task_self(void);
  * return NULL, so that `return corio_task_fail(EIO);` ends it as failed. */
 CORIO_EXPORT void *corio_task_fail(int err);
 
-/* True if cancellation of the running task was requested (so long-running
- * computations can poll it). */
+/* True if the caller's next blocking call would fail at once: its task is
+ * cancelled, or a scope it is in has expired or been cancelled (outside
+ * shields). Long computations that never block poll it. */
 CORIO_EXPORT bool corio_task_self_cancelled(void);
 
 CORIO_EXPORT enum corio_state corio_task_state(const corio_task *t);
@@ -181,9 +182,13 @@ CORIO_EXPORT int corio_future_add_done_callback(corio_future *f,
 
 /* ---- Running a program -------------------------------------------------
  * asyncio.run: make a new loop, run fn(arg) as the main task until it ends,
- * cancel the tasks still alive and let them finish, close the loop. While
- * it runs, SIGINT and SIGTERM cancel the main task (so Ctrl+C runs every
- * cleanup). *result (may be NULL) receives the main task's result. Returns
+ * cancel the tasks still alive and let them finish (their shielded cleanup
+ * for a second at most), close the loop. While it runs, SIGINT and SIGTERM
+ * cancel the main task (so Ctrl+C runs every cleanup); a second SIGINT
+ * restores its default action and raises it again, so a stuck program
+ * stops at once. The signals are this call's: two threads each in corio_run
+ * see their own (see corio_loop_add_signal_handler). *result (may be NULL)
+ * receives the main task's result. Returns
  * 0, or -1 with errno: the main task's error, or ECANCELED if it was
  * cancelled (by a signal or otherwise), or an error making the loop. */
 CORIO_EXPORT int corio_run(corio_fn fn, void *arg, void **result);
