@@ -774,6 +774,7 @@ Test(coro_stack, compact_burst_gives_its_memory_back, .timeout = TIMEOUT)
     burst(CORIO_STACK_COMPACT, CORIO_STACK_MIN, touch, 64);
     base = statm_now();
     peak = burst(CORIO_STACK_COMPACT, CORIO_STACK_MIN, touch, n);
+    cr_assert_eq(corio_coro_trim(), 0); /* at once, not after the decay */
     after = statm_now();
     if (RUNNING_ON_VALGRIND)
         return; /* valgrind's own memory hides the figures */
@@ -796,6 +797,35 @@ Test(coro_stack, compact_burst_gives_its_memory_back, .timeout = TIMEOUT)
                  after.vm >> 20, base.vm >> 20, peak.vm >> 20);
 }
 
+/* Without corio_coro_trim: a burst's stacks stay warm for a second (a burst
+ * that comes back at once reuses them), then an idle loop gives them back. */
+Test(coro_stack, an_idle_loop_gives_a_burst_back_after_the_decay,
+     .timeout = TIMEOUT)
+{
+    const int n = SCALE(50000);
+    const size_t touch = 3 * 1024;
+    struct statm base, after_free, after_decay;
+    corio_loop *loop = corio_loop_new();
+
+    cr_assert_not_null(loop);
+    burst(CORIO_STACK_COMPACT, CORIO_STACK_MIN, touch, 64);
+    cr_assert_eq(corio_coro_trim(), 0);
+    base = statm_now();
+    burst(CORIO_STACK_COMPACT, CORIO_STACK_MIN, touch, n);
+    after_free = statm_now();
+    cr_assert_eq(corio_sleep(1300 * CORIO_MSEC), 0); /* the loop idles */
+    after_decay = statm_now();
+    cr_assert_eq(corio_loop_close(loop), 0);
+    if (RUNNING_ON_VALGRIND)
+        return;
+    cr_assert_gt(after_free.rss - base.rss, (size_t)n * touch,
+                 "kept warm: after the free %zu KiB, base %zu KiB",
+                 after_free.rss >> 10, base.rss >> 10);
+    cr_assert_lt(after_decay.rss, base.rss + ((size_t)16 << 20) + ASAN_SLACK,
+                 "after the decay %zu KiB, base %zu KiB",
+                 after_decay.rss >> 10, base.rss >> 10);
+}
+
 Test(coro_stack, guarded_pool_is_bounded, .timeout = TIMEOUT)
 {
     const size_t touch = 256 * 1024;
@@ -804,6 +834,7 @@ Test(coro_stack, guarded_pool_is_bounded, .timeout = TIMEOUT)
     burst(CORIO_STACK_GUARDED, 1 << 20, touch, 2);
     base = statm_now();
     peak = burst(CORIO_STACK_GUARDED, 1 << 20, touch, 64); /* 16 MiB touched */
+    cr_assert_eq(corio_coro_trim(), 0);
     after = statm_now();
     if (RUNNING_ON_VALGRIND)
         return;

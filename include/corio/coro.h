@@ -142,6 +142,11 @@ CORIO_EXPORT int corio_coro_set_overflow_handler(bool enabled);
  * returning 0. Returns -1 with errno EBUSY if co is running or normal. */
 CORIO_EXPORT int corio_coro_free(corio_coro *co);
 
+/* Give the calling thread's idle pooled stacks beyond the pool's bound
+ * back to the system now, instead of after their decay (a second): for a
+ * program that knows a burst is over. Returns 0. */
+CORIO_EXPORT int corio_coro_trim(void);
+
 /* ---- Coroutine-local storage ---------------------------------------------
  * Keys are process-wide (like pthread keys); each coroutine, and the
  * thread's own stack, has its own value per key, NULL until set. When a

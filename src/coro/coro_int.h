@@ -71,6 +71,12 @@ int corio__stack_get(struct corio__stack *st, size_t size, int mode);
 /* Give a stack back to the calling thread's pool (or to the system). */
 void corio__stack_put(const struct corio__stack *st);
 
+/* Give back the calling thread's pooled stacks beyond the pool's bound that
+ * have been idle for the decay period (all of them if `all`). Returns the
+ * time until the rest is due (ns), or -1 if nothing is kept beyond the
+ * bound. For an idle loop, before it sleeps. */
+int64_t corio__stack_trim(int64_t now, bool all);
+
 #ifdef CORIO_ASAN
 /* Give the whole pages of ASan's shadow of [p, p + n) back to the system:
  * they read as zeros again, "addressable", the state stack memory must be

@@ -9,10 +9,15 @@
  * that making a coroutine costs no system call once the pool is warm. The
  * free-list node is written at the top of the freed stack, which is already
  * resident. A pool keeps at most POOL_KEEP stacks of a (mode, size), and no
- * more than POOL_BYTES of them: past that a freed guarded stack is unmapped
- * and a compact slot is given back to slab.c, which returns its memory to
- * the system. So a burst of coroutines leaves a bounded pool behind, while a
- * steady load reuses warm stacks without a system call. */
+ * more than POOL_BYTES of them, for good; what it holds beyond that (the
+ * excess, after a burst) is kept for POOL_DECAY only, as jemalloc's decay
+ * does: a burst that comes back at once (a server's next wave of
+ * connections) finds warm stacks, and one that does not comes back to the
+ * system, a guarded stack unmapped, a compact slot given to slab.c, which
+ * returns its pages. The excess goes when a stack is freed or made after
+ * the decay, when an idle loop calls corio__stack_trim, or at once with
+ * corio_coro_trim. A steady load reuses warm stacks without a system
+ * call. */
 #include "coro_int.h"
 
 #include <errno.h>
@@ -29,6 +34,7 @@
 #define CLASSES 8            /* (mode, size) pairs cached per thread */
 #define POOL_KEEP 256        /* free stacks kept per class... */
 #define POOL_BYTES ((size_t)8 << 20) /* ...and at most this much stack */
+#define POOL_DECAY CORIO_SECOND       /* how long an excess is kept */
 
 uintptr_t corio__canary;
 
@@ -42,6 +48,8 @@ struct class {
     int mode;
     size_t count, keep;      /* free stacks, and how many may be kept */
     struct node *free;
+    int64_t over_since;      /* when count went past keep; 0: it is not */
+    unsigned ticks;          /* puts past keep: the clock is read 1 in 256 */
 };
 
 struct pool {
@@ -195,6 +203,48 @@ static int map_guarded(struct corio__stack *st, size_t size)
     return 0;
 }
 
+/* Give the excess of c back to the system. */
+static void class_trim(struct class *c)
+{
+    while (c->count > c->keep) {
+        struct node *n = c->free;
+        struct corio__stack st = n->st; /* the node goes with the stack */
+
+        c->free = n->next;
+        c->count--;
+        release(&st);
+    }
+    c->over_since = 0;
+}
+
+int64_t corio__stack_trim(int64_t now, bool all)
+{
+    struct pool *pool = tpool;
+    int64_t next = -1;
+
+    if (pool == NULL)
+        return -1;
+    for (int i = 0; i < pool->used; i++) {
+        struct class *c = &pool->cls[i];
+        int64_t left;
+
+        if (c->count <= c->keep)
+            continue;
+        left = c->over_since + POOL_DECAY - now;
+        if (all || left <= 0)
+            class_trim(c);
+        else if (next < 0 || left < next)
+            next = left;
+    }
+    return next;
+}
+
+int corio_coro_trim(void)
+{
+    corio__stack_trim(corio_now(), true);
+    return 0;
+}
+
 int corio__stack_get(struct corio__stack *st, size_t size, int mode)
 {
     struct class *c = class_of(size, mode);
@@ -203,7 +253,8 @@ int corio__stack_get(struct corio__stack *st, size_t size, int mode)
         struct node *n = c->free;
 
         c->free = n->next;
-        c->count--;
+        if (--c->count <= c->keep)
+            c->over_since = 0;
         *st = n->st;
         return 0;
     }
@@ -217,7 +268,7 @@ void corio__stack_put(const struct corio__stack *st)
     struct class *c = class_of(st->size, st->mode);
     struct node *n;
 
-    if (c == NULL || c->count >= c->keep) {
+    if (c == NULL) {
         release(st);
         return;
     }
@@ -225,5 +276,13 @@ void corio__stack_put(const struct corio__stack *st)
     n->st = *st;
     n->next = c->free;
     c->free = n;
-    c->count++;
+    if (++c->count <= c->keep)
+        return;
+    /* An excess: kept for POOL_DECAY, then given back by whichever comes
+     * first, a later put or an idle loop's trim. */
+    if (c->over_since == 0)
+        c->over_since = corio_now();
+    else if ((++c->ticks & 255) == 0 &&
+             corio_now() - c->over_since >= POOL_DECAY)
+        class_trim(c);
 }

@@ -196,11 +196,19 @@ void corio__loop_run_once(corio_loop *loop, bool block)
     } else {
         if (!corio__list_empty(&loop->ready) || !block || loop->stopping) {
             timeout = 0;
-        } else if ((min = corio__heap_min(&loop->timers)) != NULL) {
+        } else {
             int64_t now = corio_now();
+            /* About to sleep: the stacks a burst left beyond the pools'
+             * bound go back once they have been idle long enough, and the
+             * sleep ends in time for the rest. */
+            int64_t trim = corio__stack_trim(now, false);
 
-            /* Compared first: min->when - now wraps for a time far past. */
-            timeout = min->when > now ? min->when - now : 0;
+            if ((min = corio__heap_min(&loop->timers)) != NULL)
+                /* Compared first: min->when - now wraps for a time far
+                 * past. */
+                timeout = min->when > now ? min->when - now : 0;
+            if (trim >= 0 && (timeout < 0 || trim < timeout))
+                timeout = trim;
         }
         loop->spins = 0;
         corio__poller_wait(&loop->poller, timeout, loop, on_fd, on_wake);
