@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static __thread corio_loop *current_loop;
+CORIO__TLS corio_loop *corio__current_loop;
 static pthread_key_t loop_key;
 static pthread_once_t loop_key_once = PTHREAD_ONCE_INIT;
 
@@ -48,8 +48,8 @@ corio_loop *corio_loop_new(void)
     corio__heap_init(&loop->timers);
     pthread_mutex_init(&loop->tsq_mu, NULL);
     loop->now = corio_now();
-    if (current_loop == NULL)
-        current_loop = loop;
+    if (corio__current_loop == NULL)
+        corio__current_loop = loop;
     return loop;
 
 out_free_loop:
@@ -61,7 +61,7 @@ out_free_loop:
 
 corio_loop *corio_loop_current(void)
 {
-    corio_loop *loop = current_loop;
+    corio_loop *loop = corio__current_loop;
 
     if (CORIO_LIKELY(loop != NULL))
         return loop;
@@ -74,23 +74,13 @@ corio_loop *corio_loop_current(void)
     return loop;
 }
 
-corio_loop *corio__loop_peek(void)
-{
-    return current_loop;
-}
-
-corio_loop *corio__loop_get(void)
-{
-    return corio_loop_current();
-}
-
 int corio_loop_set_current(corio_loop *loop)
 {
-    if (current_loop != NULL && current_loop->running) {
+    if (corio__current_loop != NULL && corio__current_loop->running) {
         errno = EBUSY;
         return -1;
     }
-    current_loop = loop;
+    corio__current_loop = loop;
     return 0;
 }
 
@@ -243,15 +233,15 @@ static int enter(corio_loop *loop)
         loop->sched = corio__coro_main();
     /* The loop is current while it runs (its tasks' calls find it), and
      * the thread's own current loop comes back when it returns. */
-    loop->prev_current = current_loop;
-    current_loop = loop;
+    loop->prev_current = corio__current_loop;
+    corio__current_loop = loop;
     return 0;
 }
 
 static void leave(corio_loop *loop)
 {
     loop->running = false;
-    current_loop = loop->prev_current;
+    corio__current_loop = loop->prev_current;
 }
 
 int corio_loop_run_forever(corio_loop *loop)
@@ -303,18 +293,18 @@ int corio_loop_close(corio_loop *loop)
     loop->tsq_closed = true;
     corio__list_splice(&loop->ready, &loop->tsq);
     pthread_mutex_unlock(&loop->tsq_mu);
-    prev = current_loop;
-    current_loop = loop; /* the cancelled tasks' cleanup runs on their loop */
+    prev = corio__current_loop;
+    corio__current_loop = loop; /* the cancelled tasks' cleanup runs on their loop */
     corio__fibers_cancel_all(loop);
-    current_loop = prev;
+    corio__current_loop = prev;
     corio__signals_close(loop);
     handles_drop(loop);
     corio__poller_close(&loop->poller);
     pthread_mutex_destroy(&loop->tsq_mu);
     free(loop->fds);
     corio__heap_free(&loop->timers);
-    if (current_loop == loop)
-        current_loop = NULL;
+    if (corio__current_loop == loop)
+        corio__current_loop = NULL;
     pthread_once(&loop_key_once, loop_key_make);
     if (pthread_getspecific(loop_key) == loop)
         pthread_setspecific(loop_key, NULL);

@@ -189,7 +189,26 @@ void corio__fiber_release(struct corio__fiber *f);
  * ETIMEDOUT (a scope's deadline has passed), the scope being marked as
  * the cause. For the calls that complete without waiting when they can:
  * cancellation sticks there too, so a loop of such calls ends. */
-int corio__checkpoint(void);
+int corio__checkpoint_slow(void);
+
+/* The thread's current loop (loop.c) and its own stack's innermost scope
+ * (scope.c), read by the inline fast paths: initial-exec, as coro.c's
+ * thread state, so that a read is one load, not a __tls_get_addr call. */
+#define CORIO__TLS __thread __attribute__((tls_model("initial-exec")))
+extern CORIO__TLS corio_loop *corio__current_loop;
+extern CORIO__TLS struct corio_scope *corio__thread_scope;
+
+static inline int corio__checkpoint(void)
+{
+    corio_loop *loop = corio__current_loop;
+    struct corio__fiber *f = loop != NULL ? loop->current : NULL;
+
+    /* The common case: nothing cancelled, no scope entered. */
+    if (CORIO_LIKELY(f != NULL ? !f->cancelled && f->scope == NULL
+                               : corio__thread_scope == NULL))
+        return 0;
+    return corio__checkpoint_slow();
+}
 
 /* Whether the caller may block now, and until when: walks the scopes from
  * `inner` (f's, or the thread's) outwards. Returns 0 or ECANCELED /
@@ -209,10 +228,18 @@ extern __thread struct corio__waiter *corio__thread_waiter;
 
 /* The loop the calling thread's blocking calls use: the current one (made
  * on first use). NULL with errno on failure. */
-corio_loop *corio__loop_get(void);
+static inline corio_loop *corio__loop_get(void)
+{
+    corio_loop *loop = corio__current_loop;
+
+    return CORIO_LIKELY(loop != NULL) ? loop : corio_loop_current();
+}
 
 /* The thread's current loop, or NULL: never makes one. */
-corio_loop *corio__loop_peek(void);
+static inline corio_loop *corio__loop_peek(void)
+{
+    return corio__current_loop;
+}
 
 /* Append a job to the ready queue. */
 static inline void corio__loop_ready(corio_loop *loop, struct corio__job *job)
@@ -309,7 +336,26 @@ void corio__signals_close(corio_loop *loop);
  * compare and an add. Returns 0, or -1 with errno as a blocking call
  * (ECANCELED: the task is cancelled; ETIMEDOUT: a scope's deadline has
  * passed): the operation then fails before it starts. */
-int corio__budget_spend(corio_loop *loop, size_t bytes);
+int corio__budget_yield(corio_loop *loop, size_t cost);
+
+static inline int corio__budget_spend(corio_loop *loop, size_t bytes)
+{
+    size_t cost = 1 + bytes / CORIO__BUDGET_UNIT;
+
+    /* An I/O call is a blocking call, even when it need not wait:
+     * cancellation and passed scope deadlines stick there too. */
+    if (corio__checkpoint() == -1)
+        return -1;
+    if (loop == NULL)
+        return 0;
+    if (cost > CORIO__BUDGET)
+        cost = CORIO__BUDGET; /* a big operation takes a whole budget */
+    if (CORIO_LIKELY(cost <= CORIO__BUDGET - loop->spent)) {
+        loop->spent += cost;
+        return 0;
+    }
+    return corio__budget_yield(loop, cost);
+}
 
 /* Run one iteration: poll (blocking if block and nothing is ready), fire
  * timers, run the ready jobs. */

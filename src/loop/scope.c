@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static __thread struct corio_scope *thread_scope;
+CORIO__TLS struct corio_scope *corio__thread_scope;
 static __thread const char *thread_scope_file; /* the innermost's entry, */
 static __thread int thread_scope_line;         /* kept outside its frame */
 __thread struct corio__waiter *corio__thread_waiter;
@@ -45,7 +45,7 @@ static void report(const char *what, const struct corio_scope *s,
 static void thread_exit_check(void *unused)
 {
     (void)unused;
-    if (thread_scope == NULL)
+    if (corio__thread_scope == NULL)
         return;
     fprintf(stderr,
             "corio: a thread ended with a scope still entered: scope entered "
@@ -62,7 +62,7 @@ static void note_innermost(void *owner, const struct corio_scope *s)
     const char *file = s != NULL ? s->file : NULL;
     int line = s != NULL ? s->line : 0;
 
-    if (owner == &thread_scope) {
+    if (owner == &corio__thread_scope) {
         thread_scope_file = file;
         thread_scope_line = line;
     } else {
@@ -86,8 +86,8 @@ static struct corio_scope **caller_head(void **owner)
         *owner = f;
         return &f->scope;
     }
-    *owner = &thread_scope; /* this thread's */
-    return &thread_scope;
+    *owner = &corio__thread_scope; /* this thread's */
+    return &corio__thread_scope;
 }
 
 static void enter(corio_scope *s, int64_t deadline, bool shield,
@@ -106,9 +106,9 @@ static void enter(corio_scope *s, int64_t deadline, bool shield,
     s->entered = true;
     *head = s;
     note_innermost(owner, s);
-    if (owner == &thread_scope) {
+    if (owner == &corio__thread_scope) {
         pthread_once(&exit_once, exit_key_make);
-        pthread_setspecific(exit_key, &thread_scope);
+        pthread_setspecific(exit_key, &corio__thread_scope);
     }
 }
 
@@ -165,7 +165,7 @@ int corio__scope_check(struct corio__fiber *f, int64_t *deadline,
     int64_t now = -1;
 
     *by = NULL;
-    for (struct corio_scope *s = f != NULL ? f->scope : thread_scope;
+    for (struct corio_scope *s = f != NULL ? f->scope : corio__thread_scope;
          s != NULL; s = s->outer) {
         if (s->cancelled) {
             s->caught = true;
@@ -190,7 +190,7 @@ int corio__scope_check(struct corio__fiber *f, int64_t *deadline,
     return f != NULL && f->cancelled ? ECANCELED : 0;
 }
 
-int corio__checkpoint(void)
+int corio__checkpoint_slow(void)
 {
     corio_loop *loop = corio__loop_peek();
     struct corio__fiber *f = loop != NULL ? loop->current : NULL;
@@ -199,7 +199,7 @@ int corio__checkpoint(void)
     int err;
 
     /* The common case, first: nothing cancelled, no scope. */
-    if (f != NULL ? !f->cancelled && f->scope == NULL : thread_scope == NULL)
+    if (f != NULL ? !f->cancelled && f->scope == NULL : corio__thread_scope == NULL)
         return 0;
     err = corio__scope_check(f, &deadline, &by);
     if (err != 0) {
@@ -215,9 +215,9 @@ static struct corio__waiter *parked_under(corio_scope *s)
     struct corio__waiter *w;
     struct corio_scope *inner;
 
-    if (s->owner == &thread_scope) {
+    if (s->owner == &corio__thread_scope) {
         w = corio__thread_waiter;
-        inner = thread_scope;
+        inner = corio__thread_scope;
     } else {
         struct corio__fiber *f = s->owner;
 

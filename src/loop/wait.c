@@ -82,10 +82,13 @@ int corio__wait(struct corio__waiter *w, int64_t deadline)
         w->err = EDEADLK;
         goto fail_now;
     }
-    /* Cancellation and expired scopes stick: checked before every wait. */
-    w->err = corio__scope_check(f, &deadline, &w->by);
-    if (w->err != 0)
-        goto fail_now;
+    /* Cancellation and expired scopes stick: checked before every wait
+     * (nothing to walk in the common case: a task with no scope). */
+    if (f == NULL || f->cancelled || f->scope != NULL) {
+        w->err = corio__scope_check(f, &deadline, &w->by);
+        if (w->err != 0)
+            goto fail_now;
+    }
     if (w->done)
         goto out;
     if (deadline >= 0) {
@@ -193,24 +196,12 @@ int corio_sleep(int64_t ns)
 
 /* ---- The cooperative budget ---------------------------------------------- */
 
-int corio__budget_spend(corio_loop *loop, size_t bytes)
+/* The budget is spent (corio__budget_spend's slow path): yield. */
+int corio__budget_yield(corio_loop *loop, size_t cost)
 {
-    size_t cost = 1 + bytes / CORIO__BUDGET_UNIT;
     struct corio__waiter w;
     int err = errno;
 
-    /* An I/O call is a blocking call, even when it need not wait:
-     * cancellation and passed scope deadlines stick there too. */
-    if (corio__checkpoint() == -1)
-        return -1;
-    if (loop == NULL)
-        return 0;
-    if (cost > CORIO__BUDGET)
-        cost = CORIO__BUDGET; /* a big operation takes a whole budget */
-    if (cost <= CORIO__BUDGET - loop->spent) {
-        loop->spent += cost;
-        return 0;
-    }
     if (corio__fiber_running(loop) == NULL && loop->running) {
         loop->spent = cost; /* a callback cannot yield (EDEADLK) */
         return 0;
