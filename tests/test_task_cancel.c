@@ -2527,3 +2527,35 @@ Test(join, join_all_edeadlk_in_a_callback_leaves_the_tasks, .timeout = TIMEOUT)
     expect_fail(corio_task_join(c.ts[1], NULL), ECANCELED);
     loop_done(loop);
 }
+
+/* A NULL scope is reported, not a crash on a NULL pointer. */
+static void enters_a_null_scope(void *arg)
+{
+    (void)arg;
+    corio_scope_enter(NULL, -1);
+}
+
+static void exits_a_null_scope(void *arg)
+{
+    (void)arg;
+    corio_scope_exit(NULL);
+}
+
+Test(scope_misuse, a_null_scope_is_reported, .timeout = TIMEOUT)
+{
+    static struct child_proc c;
+    char st[64];
+    void (*bodies[2])(void *) = {enters_a_null_scope, exits_a_null_scope};
+    const char *what[2] = {"corio_scope_enter of a NULL scope",
+                           "corio_scope_exit of a NULL scope"};
+
+    for (int i = 0; i < 2; i++) {
+        child_start(&c, bodies[i], NULL);
+        cr_assert(child_finish(&c, (int)(10000 + test_extra_ms())),
+                  "the child hung; stderr:\n%s", c.err);
+        cr_assert(WIFSIGNALED(c.status) && WTERMSIG(c.status) == SIGABRT,
+                  "the child ended with %s, not SIGABRT; stderr:\n%s",
+                  child_status_text(c.status, st, sizeof(st)), c.err);
+        cr_assert_not_null(strstr(c.err, what[i]), "stderr:\n%s", c.err);
+    }
+}

@@ -90,11 +90,24 @@ static struct corio_scope **caller_head(void **owner)
     return &corio__thread_scope;
 }
 
+/* A NULL scope: a bug the caller cannot be told of (these calls return no
+ * error), reported before anything is touched. */
+static void null_scope(const char *call, const char *file, int line)
+{
+    fprintf(stderr, "corio: %s of a NULL scope at %s:%d\n", call,
+            file != NULL ? file : "?", line);
+    abort();
+}
+
 static void enter(corio_scope *s, int64_t deadline, bool shield,
                   const char *file, int line)
 {
     void *owner;
-    struct corio_scope **head = caller_head(&owner);
+    struct corio_scope **head;
+
+    if (s == NULL)
+        null_scope("corio_scope_enter", file, line);
+    head = caller_head(&owner);
 
     s->deadline = deadline;
     s->outer = *head;
@@ -127,7 +140,11 @@ void corio_scope_shield_at(corio_scope *s, int64_t deadline, const char *file,
 bool corio_scope_exit(corio_scope *s)
 {
     void *owner;
-    struct corio_scope **head = caller_head(&owner);
+    struct corio_scope **head;
+
+    if (s == NULL)
+        null_scope("corio_scope_exit", NULL, 0);
+    head = caller_head(&owner);
 
     if (!s->entered)
         report("exit of a scope that is not entered", s, NULL);
