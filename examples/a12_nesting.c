@@ -182,7 +182,7 @@ static void *main_gather(void *arg)
     if (spawn_work(one_two_four, t, fs) == -1)
         return corio_task_fail(errno);
     /* On failure (Ctrl+C) gather has cancelled the tasks and waited. */
-    if (corio_futures_gather(fs, NWORK, results, NULL, CORIO_GATHER_FAIL_FAST, -1) == -1)
+    if (corio_futures_gather(fs, NWORK, CORIO_GATHER_FAIL_FAST, results, NULL, -1) == -1)
         return fail_work(t, errno);
     for (int i = 0; i < NWORK; i++)
         printf("Task ret:  %s\n", (const char *)results[i]);
@@ -200,7 +200,7 @@ static void *main_return_gather(void *arg)
 
     if (spawn_work(one_two_two, t, fs) == -1)
         return corio_task_fail(errno);
-    if (corio_futures_gather(fs, NWORK, results, NULL, CORIO_GATHER_FAIL_FAST, -1) == -1)
+    if (corio_futures_gather(fs, NWORK, CORIO_GATHER_FAIL_FAST, results, NULL, -1) == -1)
         return fail_work(t, errno);
     /* the strings live in works[], not in the tasks */
     return join_work(t) == 0 ? results : corio_task_fail(errno);

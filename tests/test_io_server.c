@@ -103,7 +103,7 @@ static void *stop_deadline_main(void *arg)
           errno == EINVAL);
     CHECK(corio_server_start("nonsense", NULL, slow_handler, NULL) == NULL &&
           errno == EINVAL);
-    CHECK(corio_server_stop(NULL, -1) == -1 && errno == EINVAL);
+    CHECK(corio_server_stop(NULL, -1) == 0); /* as every destroy call */
     CHECK(corio_server_fd(NULL) == -1 && corio_server_connections(NULL) == 0);
     return NULL;
 }

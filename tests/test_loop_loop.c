@@ -514,11 +514,11 @@ Test(loop, cancel_before_run_never_runs, .timeout = 30)
         0);
     cr_assert_not_null(soon);
     cr_assert_not_null(later);
-    cr_assert_not(corio_handle_cancelled(soon));
+    cr_assert_not(corio_handle_is_cancelled(soon));
     cr_assert_eq(corio_handle_cancel(soon), 0);
     cr_assert_eq(corio_handle_cancel(later), 0);
-    cr_assert(corio_handle_cancelled(soon));
-    cr_assert(corio_handle_cancelled(later));
+    cr_assert(corio_handle_is_cancelled(soon));
+    cr_assert(corio_handle_is_cancelled(later));
     expect_fail(corio_handle_cancel(soon), EALREADY);
     expect_fail(corio_handle_cancel(later), EALREADY);
     /* The cancelled timer is gone: run has nothing to wait for. */
@@ -542,8 +542,8 @@ Test(loop, cancel_after_run_is_ealready, .timeout = 30)
     cr_assert_eq(norder, 2);
     expect_fail(corio_handle_cancel(soon), EALREADY);
     expect_fail(corio_handle_cancel(later), EALREADY);
-    cr_assert_not(corio_handle_cancelled(soon), "it ran, it was not cancelled");
-    cr_assert_not(corio_handle_cancelled(later));
+    cr_assert_not(corio_handle_is_cancelled(soon), "it ran, it was not cancelled");
+    cr_assert_not(corio_handle_is_cancelled(later));
     corio_handle_free(soon);
     corio_handle_free(later);
     loop_done(loop);
@@ -567,7 +567,7 @@ Test(loop, cancel_from_a_callback_in_the_same_batch, .timeout = 30)
     cr_assert_eq(corio_loop_call_at(loop, when, note, CORIO_INT(2), &victim), 0);
     cr_assert_eq(corio_loop_run_until_idle(loop), 0);
     cr_assert_eq(norder, 1, "the cancelled callback ran");
-    cr_assert(corio_handle_cancelled(victim));
+    cr_assert(corio_handle_is_cancelled(victim));
     corio_handle_free(victim);
     loop_done(loop);
 }
@@ -619,7 +619,7 @@ Test(loop, close_drops_pending_callbacks_and_handles_survive, .timeout = 30)
     loop_done(loop);
     cr_assert_eq(norder, 0, "close runs no callback");
     /* The caller's handles stay valid until freed: not cancelled, done. */
-    cr_assert_not(corio_handle_cancelled(soon));
+    cr_assert_not(corio_handle_is_cancelled(soon));
     expect_fail(corio_handle_cancel(soon), EALREADY);
     expect_fail(corio_handle_cancel(later), EALREADY);
     corio_handle_free(soon);
@@ -1523,7 +1523,7 @@ Test(loop, heap_stress_random_insert_and_cancel, .timeout = 30)
         else
             cr_assert_eq(st[i].fired, 1, "timer %d fired %d times", i,
                          st[i].fired);
-        cr_assert_eq(corio_handle_cancelled(st[i].h), st[i].cancelled != 0);
+        cr_assert_eq(corio_handle_is_cancelled(st[i].h), st[i].cancelled != 0);
         corio_handle_free(st[i].h);
     }
     cr_assert_gt(st_fired, nst / 3);

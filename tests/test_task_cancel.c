@@ -187,7 +187,7 @@ static void env_open(void)
     env.stream = corio_stream_new(env.sp[0], NULL);
     cr_assert_not_null(env.stream);
     let_tasks_run();
-    cr_assert(corio_lock_locked(env.held));
+    cr_assert(corio_lock_is_locked(env.held));
 }
 
 static void env_close(void)
@@ -597,7 +597,7 @@ static const char *ready_untouched(enum ready_prim p)
 
     switch (p) {
     case R_LOCK:
-        return corio_lock_locked(rdy.lock) ? "the lock was taken" : NULL;
+        return corio_lock_is_locked(rdy.lock) ? "the lock was taken" : NULL;
     case R_SEM:
         return corio_sem_value(rdy.one) != 1 ? "the unit was taken" : NULL;
     case R_CHAN_RECV:
@@ -858,7 +858,7 @@ static void *acquire_then_sleep(void *arg)
     struct lock_handoff *h = arg;
 
     h->rc1 = corio_lock_acquire(h->l, -1);
-    h->held = corio_lock_locked(h->l);
+    h->held = corio_lock_is_locked(h->l);
     errno = 0;
     h->rc2 = corio_sleep(60 * CORIO_SECOND);
     h->err2 = errno;
@@ -884,7 +884,7 @@ Test(handoff, handed_lock_kept_next_sleep_fails, .timeout = TIMEOUT)
     cr_assert(h.held);
     cr_assert_eq(h.rc2, -1);
     cr_assert_eq(h.err2, ECANCELED);
-    cr_assert_not(corio_lock_locked(h.l));
+    cr_assert_not(corio_lock_is_locked(h.l));
     cr_assert_eq(corio_lock_free(h.l), 0);
     loop_done(loop);
 }

@@ -130,7 +130,7 @@ static void *gather_order_main(void *arg)
     int64_t start = corio_now();
 
     spawn_jobs(jobs, 3, t, fs);
-    CHECK(corio_futures_gather(fs, 3, results, errs, CORIO_GATHER_FAIL_FAST, -1) == 0);
+    CHECK(corio_futures_gather(fs, 3, CORIO_GATHER_FAIL_FAST, results, errs, -1) == 0);
     CHECK(elapsed_ms(start) >= 190 && elapsed_ms(start) < UPPER(400));
     for (int i = 0; i < 3; i++) {
         CHECK(results[i] == &jobs[i]); /* argument order */
@@ -160,7 +160,7 @@ static void *gather_fail_fast_main(void *arg)
     int64_t start = corio_now();
 
     spawn_jobs(jobs, 3, t, fs);
-    CHECK(corio_futures_gather(fs, 3, results, errs, CORIO_GATHER_FAIL_FAST, -1) == -1);
+    CHECK(corio_futures_gather(fs, 3, CORIO_GATHER_FAIL_FAST, results, errs, -1) == -1);
     CHECK(errno == EIO);
     CHECK(elapsed_ms(start) >= 45 && elapsed_ms(start) < UPPER(500));
     /* The others were cancelled and gather waited for their cleanup. */
@@ -190,7 +190,7 @@ static void *gather_return_errors_main(void *arg)
 
     spawn_jobs(jobs, 3, t, fs);
     corio_task_cancel(t[2]); /* a cancelled one is reported, not raised */
-    CHECK(corio_futures_gather(fs, 3, results, errs, CORIO_GATHER_RETURN_ERRORS, -1) == 0);
+    CHECK(corio_futures_gather(fs, 3, CORIO_GATHER_RETURN_ERRORS, results, errs, -1) == 0);
     CHECK(errs[0] == 0 && results[0] == &jobs[0]);
     CHECK(errs[1] == EPROTO && results[1] == NULL);
     CHECK(errs[2] == ECANCELED && results[2] == NULL);
@@ -215,8 +215,8 @@ static void *gather_deadline_main(void *arg)
     int64_t start = corio_now();
 
     spawn_jobs(jobs, 2, t, fs);
-    CHECK(corio_futures_gather(fs, 2, results, errs, CORIO_GATHER_RETURN_ERRORS,
-                       start + 100 * MS) == -1);
+    CHECK(corio_futures_gather(fs, 2, CORIO_GATHER_RETURN_ERRORS, results, errs,
+                               start + 100 * MS) == -1);
     CHECK(errno == ETIMEDOUT);
     CHECK(elapsed_ms(start) >= 100 && elapsed_ms(start) < UPPER(500));
     CHECK(results[0] == &jobs[0] && errs[0] == 0);
@@ -244,7 +244,7 @@ static void *outer_fn(void *arg)
 
     switch (o->mode) {
     case 0:
-        o->rc = corio_futures_gather(o->fs, o->n, NULL, NULL, CORIO_GATHER_FAIL_FAST, -1);
+        o->rc = corio_futures_gather(o->fs, o->n, CORIO_GATHER_FAIL_FAST, NULL, NULL, -1);
         break;
     case 1:
         o->rc = corio_futures_wait(o->fs, o->n, CORIO_ALL_COMPLETED, NULL, NULL, -1);
@@ -304,7 +304,7 @@ static void *gather_plain_futures_main(void *arg)
     corio_future_set_error(fs[0], ENOENT);
     corio_loop_call_later(loop, 20 * MS, set_later, fs[1], &h[0]);
     corio_loop_call_later(loop, 10 * MS, set_later, fs[2], &h[1]);
-    CHECK(corio_futures_gather(fs, 3, results, NULL, CORIO_GATHER_FAIL_FAST, -1) == -1);
+    CHECK(corio_futures_gather(fs, 3, CORIO_GATHER_FAIL_FAST, results, NULL, -1) == -1);
     CHECK(errno == ENOENT);
     /* The rest was cancelled at once. */
     CHECK(corio_future_state(fs[1]) == CORIO_CANCELLED);
@@ -321,13 +321,13 @@ static void *gather_plain_futures_main(void *arg)
     corio_loop_call_later(loop, 20 * MS, set_later, fs[0], NULL);
     corio_loop_call_later(loop, 10 * MS, set_later, fs[1], NULL);
     corio_future_set_result(fs[2], "early");
-    CHECK(corio_futures_gather(fs, 3, results, NULL, CORIO_GATHER_FAIL_FAST, -1) == 0);
+    CHECK(corio_futures_gather(fs, 3, CORIO_GATHER_FAIL_FAST, results, NULL, -1) == 0);
     CHECK(results[0] == fs[0] && results[1] == fs[1]);
     CHECK(strcmp(results[2], "early") == 0);
     for (int i = 0; i < 3; i++)
         CHECK(corio_future_free(fs[i]) == 0); /* no waiter left behind */
 
-    CHECK(corio_futures_gather(NULL, 0, NULL, NULL, CORIO_GATHER_FAIL_FAST, -1) == 0);
+    CHECK(corio_futures_gather(NULL, 0, CORIO_GATHER_FAIL_FAST, NULL, NULL, -1) == 0);
     return NULL;
 }
 
@@ -346,7 +346,7 @@ static void *gather_scope_main(void *arg)
 
     spawn_jobs(jobs, 1, t, fs);
     corio_scope_enter(&scope, corio_now() + 50 * MS);
-    rc = corio_futures_gather(fs, 1, NULL, NULL, CORIO_GATHER_FAIL_FAST, -1);
+    rc = corio_futures_gather(fs, 1, CORIO_GATHER_FAIL_FAST, NULL, NULL, -1);
     err = errno;
     CHECK(corio_scope_exit(&scope));
     CHECK(rc == -1 && err == ETIMEDOUT);
@@ -365,13 +365,13 @@ static void *gather_errors_main(void *arg)
 {
     corio_future *fs[2] = {corio_future_new(), NULL};
 
-    CHECK(corio_futures_gather(fs, 2, NULL, NULL, CORIO_GATHER_FAIL_FAST, -1) == -1);
+    CHECK(corio_futures_gather(fs, 2, CORIO_GATHER_FAIL_FAST, NULL, NULL, -1) == -1);
     CHECK(errno == EINVAL);
-    CHECK(corio_futures_gather(NULL, 2, NULL, NULL, CORIO_GATHER_FAIL_FAST, -1) == -1);
+    CHECK(corio_futures_gather(NULL, 2, CORIO_GATHER_FAIL_FAST, NULL, NULL, -1) == -1);
     CHECK(errno == EINVAL);
-    CHECK(corio_futures_gather(fs, 1, NULL, NULL, 7, -1) == -1 && errno == EINVAL);
+    CHECK(corio_futures_gather(fs, 1, 7, NULL, NULL, -1) == -1 && errno == EINVAL);
     fs[1] = corio_task_future(corio_task_self()); /* waiting on itself */
-    CHECK(corio_futures_gather(fs, 2, NULL, NULL, CORIO_GATHER_FAIL_FAST, -1) == -1);
+    CHECK(corio_futures_gather(fs, 2, CORIO_GATHER_FAIL_FAST, NULL, NULL, -1) == -1);
     CHECK(errno == EINVAL);
     CHECK(corio_future_free(fs[0]) == 0);
     return NULL;
@@ -395,7 +395,7 @@ Test(combine_gather, from_the_thread_stack, .timeout = TIMEOUT)
 
     cr_assert_not_null(loop);
     spawn_jobs(jobs, 3, t, fs);
-    cr_assert_eq(corio_futures_gather(fs, 3, results, errs, CORIO_GATHER_RETURN_ERRORS, -1), 0);
+    cr_assert_eq(corio_futures_gather(fs, 3, CORIO_GATHER_RETURN_ERRORS, results, errs, -1), 0);
     cr_assert_eq(results[0], &jobs[0]);
     cr_assert_eq(results[1], &jobs[1]);
     cr_assert_eq(errs[2], EBADMSG);
@@ -413,7 +413,7 @@ static void probe_cb(void *arg)
 {
     struct cb_probe *p = arg;
 
-    p->gather_rc = corio_futures_gather(&p->f, 1, NULL, NULL, CORIO_GATHER_FAIL_FAST, -1);
+    p->gather_rc = corio_futures_gather(&p->f, 1, CORIO_GATHER_FAIL_FAST, NULL, NULL, -1);
     p->gather_err = errno;
     p->wait_rc = corio_futures_wait(&p->f, 1, CORIO_FIRST_COMPLETED, NULL, NULL, -1);
     p->wait_err = errno;

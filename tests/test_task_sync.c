@@ -109,18 +109,18 @@ Test(sync_lock, errors_and_state, .timeout = 20)
     corio_lock *l = corio_lock_new();
 
     cr_assert_not_null(l);
-    cr_assert_not(corio_lock_locked(l));
+    cr_assert_not(corio_lock_is_locked(l));
     errno = 0;
     cr_assert_eq(corio_lock_release(l), -1);
     cr_assert_eq(errno, EPERM, "releasing a free lock");
     cr_assert_eq(corio_lock_acquire(l, -1), 0);
-    cr_assert(corio_lock_locked(l));
+    cr_assert(corio_lock_is_locked(l));
     cr_assert_eq(corio_lock_acquire(l, -1), -1);
     cr_assert_eq(errno, EDEADLK, "not recursive");
     cr_assert_eq(corio_lock_try_acquire(l), -1);
     cr_assert_eq(errno, EAGAIN);
     cr_assert_eq(corio_lock_release(l), 0);
-    cr_assert_not(corio_lock_locked(l));
+    cr_assert_not(corio_lock_is_locked(l));
     cr_assert_eq(corio_lock_try_acquire(l), 0);
     cr_assert_eq(corio_lock_release(l), 0);
 
@@ -130,7 +130,7 @@ Test(sync_lock, errors_and_state, .timeout = 20)
     cr_assert_eq(errno, EINVAL);
     cr_assert_eq(corio_lock_release(NULL), -1);
     cr_assert_eq(errno, EINVAL);
-    cr_assert_not(corio_lock_locked(NULL));
+    cr_assert_not(corio_lock_is_locked(NULL));
     cr_assert_eq(corio_lock_free(NULL), 0);
     cr_assert_eq(corio_lock_free(l), 0);
     corio_loop_close(corio_loop_current());
@@ -178,7 +178,7 @@ static void *lock_fifo_main(void *arg)
     cr_assert_eq(order[1], 1);
     cr_assert_eq(order[2], 3);
     cr_assert_eq(order[3], 4);
-    cr_assert_not(corio_lock_locked(l));
+    cr_assert_not(corio_lock_is_locked(l));
     cr_assert_eq(corio_lock_free(l), 0);
     return NULL;
 }
@@ -227,7 +227,7 @@ static void *lock_mutex_main(void *arg)
     cr_assert_eq(corio_task_join_all(t, 30, NULL), 0);
     cr_assert_eq(s.max_inside, 1, "two tasks were inside at once");
     cr_assert_eq(s.total, 30 * s.iters);
-    cr_assert_not(corio_lock_locked(s.l));
+    cr_assert_not(corio_lock_is_locked(s.l));
     corio_lock_free(s.l);
     return NULL;
 }
@@ -299,7 +299,7 @@ static void *lock_scope_main(void *arg)
     cr_assert_lt(corio_now(), deadline + SLACK);
     cr_assert(corio_scope_exit(&s), "the scope reports it expired");
     cr_assert_eq(corio_task_join(t, NULL), 0);
-    cr_assert_not(corio_lock_locked(l));
+    cr_assert_not(corio_lock_is_locked(l));
     corio_lock_free(l);
     return NULL;
 }
@@ -333,14 +333,14 @@ Test(sync_lock, owned_by_task_or_thread_stack, .timeout = 20)
     cr_assert_eq(corio_task_join(t, NULL), 0);
     cr_assert_eq(w.rc, -1);
     cr_assert_eq(w.err, EPERM, "a task released the thread's lock");
-    cr_assert(corio_lock_locked(l));
+    cr_assert(corio_lock_is_locked(l));
     cr_assert_eq(corio_lock_release(l), 0);
 
     /* A task holds it for 30 ms; the thread's stack waits for it. */
     start = corio_now();
     t = spawn(hold_lock, &h);
     corio_sleep(0);
-    cr_assert(corio_lock_locked(l));
+    cr_assert(corio_lock_is_locked(l));
     cr_assert_eq(corio_lock_acquire(l, -1), 0);
     cr_assert_geq(corio_now() - start, 30 * MS);
     cr_assert_eq(corio_task_join(t, NULL), 0);
@@ -382,13 +382,13 @@ static void *lock_handoff_main(void *arg)
     t = spawn(lock_then_sleep, &h);
     settle();
     corio_lock_release(l);
-    cr_assert(corio_lock_locked(l), "handed to the waiter, not freed");
+    cr_assert(corio_lock_is_locked(l), "handed to the waiter, not freed");
     corio_task_cancel(t);
     expect_join(t, ECANCELED);
     cr_assert_eq(h.rc1, 0, "woken with the lock, acquire succeeds");
     cr_assert_eq(h.rc2, -1);
     cr_assert_eq(h.err2, ECANCELED);
-    cr_assert_not(corio_lock_locked(l), "released by the cancelled task");
+    cr_assert_not(corio_lock_is_locked(l), "released by the cancelled task");
     corio_lock_free(l);
     return NULL;
 }
@@ -653,7 +653,7 @@ static void *cond_timeout_cancel_main(void *arg)
     cr_assert_geq(corio_now(), a.deadline);
     cr_assert_lt(corio_now(), a.deadline + SLACK);
     cr_assert(a.held_after, "the lock is held after ETIMEDOUT");
-    cr_assert_not(corio_lock_locked(corio_cond_lock(c)));
+    cr_assert_not(corio_lock_is_locked(corio_cond_lock(c)));
     cr_assert_eq(corio_cond_free(c), 0);
     return NULL;
 }

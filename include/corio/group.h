@@ -14,13 +14,14 @@
  * enclosing deadline scopes (corio_scope_enter) apply to them.
  *
  * Which calls cancel what they wait on, as in asyncio:
- *   corio_futures_gather      yes: on failure, deadline, or the caller's cancellation,
- *                     it cancels the futures not yet done and waits for them
- *                     (a task until it has actually finished);
+ *   corio_futures_gather  yes: on failure, deadline, or the caller's
+ *                         cancellation, it cancels the futures not yet done
+ *                         and waits for them (a task until it has actually
+ *                         finished);
  *   corio_future_await    yes: on its deadline or the caller's cancellation;
  *   corio_futures_wait, corio_as_completed_next, corio_future_await_shielded
- *                     never: a deadline or the caller's cancellation leaves
- *                     the futures running. */
+ *                         never: a deadline or the caller's cancellation
+ *                         leaves the futures running. */
 #ifndef CORIO_GROUP_H
 #define CORIO_GROUP_H
 
@@ -61,9 +62,10 @@ enum corio_gather_mode {
  * NULL with n > 0, a NULL future, one of another loop, bad mode), EDEADLK
  * (called in a callback), ENOMEM. n == 0 returns 0 at once. */
 CORIO_WARN_UNUSED
-CORIO_EXPORT int corio_futures_gather(corio_future *const *fs, size_t n, void **results,
-                              int *errs, enum corio_gather_mode mode,
-                              int64_t deadline);
+CORIO_EXPORT int corio_futures_gather(corio_future *const *fs, size_t n,
+                                      enum corio_gather_mode mode,
+                                      void **results, int *errs,
+                                      int64_t deadline);
 
 /* ---- wait --------------------------------------------------------------- */
 
@@ -139,7 +141,7 @@ CORIO_EXPORT int corio_as_completed_free(corio_as_completed *it);
 
 /* Wait for f until deadline (asyncio.wait_for). *result (may be NULL)
  * receives f's result. If the deadline passes, or the calling task is
- * cancelled, f is cancelled, and when f is a task's future wait_for waits
+ * cancelled, f is cancelled, and when f is a task's future corio_future_await waits
  * (without deadline) until the task has actually finished. If f completed
  * normally all the same (it finished before the cancellation reached it),
  * its result is returned.

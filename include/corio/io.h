@@ -209,8 +209,9 @@ CORIO_EXPORT size_t corio_server_connections(const corio_server *s);
  * wait_closed); free the server. Returns 0, or -1 with errno: ETIMEDOUT if
  * some handlers had to be cancelled, ECANCELED if the caller was cancelled
  * (the handlers are cancelled then), a handler's corio_task_fail error; the
- * server is freed all the same. EINVAL (s NULL) and EDEADLK (called from
- * one of s's own handlers, which it would wait for) leave s as it was. */
+ * server is freed all the same. EDEADLK (called from one of s's own
+ * handlers, which it would wait for: the refusal of an object in use)
+ * leaves s as it was. corio_server_stop(NULL) returns 0. */
 CORIO_EXPORT int corio_server_stop(corio_server *s, int64_t deadline);
 
 /* ---- Streams: buffered reading and writing (asyncio's StreamReader and

@@ -47,7 +47,9 @@ CORIO_EXPORT int corio_loop_run_until_idle(corio_loop *loop);
  * NULL. */
 CORIO_EXPORT int corio_loop_stop(corio_loop *loop);
 
-/* True while corio_loop_run_until_idle* is running loop. */
+/* True while loop is running: in corio_loop_run_forever or
+ * corio_loop_run_until_idle, or driven by a blocking call made on the
+ * thread's own stack. */
 CORIO_EXPORT bool corio_loop_is_running(const corio_loop *loop);
 
 /* Close and free loop: cancel and free pending callbacks, close its file
@@ -98,7 +100,7 @@ CORIO_EXPORT int corio_loop_call_soon_threadsafe(corio_loop *loop, corio_callbac
 CORIO_EXPORT int corio_handle_cancel(corio_handle *handle);
 
 /* True if the callback was cancelled. */
-CORIO_EXPORT bool corio_handle_cancelled(const corio_handle *handle);
+CORIO_EXPORT bool corio_handle_is_cancelled(const corio_handle *handle);
 
 /* Release the caller's handle; a callback still pending stays scheduled
  * (cancel it first to stop it). Returns 0; corio_handle_free(NULL)

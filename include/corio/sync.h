@@ -75,7 +75,7 @@ CORIO_EXPORT int corio_lock_try_acquire(corio_lock *l);
 CORIO_EXPORT int corio_lock_release(corio_lock *l);
 
 /* True if l is held (by anyone). */
-CORIO_EXPORT bool corio_lock_locked(const corio_lock *l);
+CORIO_EXPORT bool corio_lock_is_locked(const corio_lock *l);
 
 /* ---- Events ---------------------------------------------------------------
  * asyncio.Event: a flag that tasks wait to become set. Setting it wakes
@@ -276,10 +276,10 @@ CORIO_EXPORT size_t corio_chan_cap(const corio_chan *ch);
 
 /* asyncio's Queue.task_done and Queue.join. Every item sent counts as
  * unfinished until a consumer calls corio_chan_mark_done for it;
- * corio_chan_wait_done waits until none is unfinished. task_done returns 0, or
- * -1 with errno EINVAL (called more times than items were sent, or ch is
- * NULL). join returns 0, or -1 with errno ETIMEDOUT, ECANCELED, EDEADLK,
- * EINVAL. */
+ * corio_chan_wait_done waits until none is unfinished. corio_chan_mark_done
+ * returns 0, or -1 with errno EINVAL (called more times than items were
+ * sent, or ch is NULL). corio_chan_wait_done returns 0, or -1 with errno
+ * ETIMEDOUT, ECANCELED, EDEADLK, EINVAL. */
 CORIO_EXPORT int corio_chan_mark_done(corio_chan *ch);
 CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_chan_wait_done(corio_chan *ch, int64_t deadline);

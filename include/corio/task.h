@@ -1,5 +1,5 @@
-/* include/corio/task.h -- tasks, futures, cancellation and sleeping. Part of
- * corio.h.
+/* include/corio/task.h -- tasks, futures, cancellation, corio_run. Part of
+ * corio.h (sleeping and scopes are in corio/loop.h).
  *
  * A task is a coroutine run by the thread's event loop (asyncio's Task,
  * gevent's greenlet). Blocking calls (corio_sleep, corio_task_join,
@@ -188,9 +188,10 @@ CORIO_EXPORT int corio_future_add_done_callback(corio_future *f,
  * restores its default action and raises it again, so a stuck program
  * stops at once. The signals are this call's: two threads each in corio_run
  * see their own (see corio_loop_add_signal_handler). *result (may be NULL)
- * receives the main task's result. Returns
- * 0, or -1 with errno: the main task's error, or ECANCELED if it was
- * cancelled (by a signal or otherwise), or an error making the loop. */
+ * receives the main task's result. Returns 0, or -1 with errno: the main
+ * task's error, or ECANCELED if it was cancelled (by a signal or
+ * otherwise), EBUSY (a loop is running on this thread: corio_run from a
+ * task), EINVAL (fn is NULL), or an error making the loop. */
 CORIO_EXPORT int corio_run(corio_fn fn, void *arg, void **result);
 
 /* The signal that made corio_run cancel its main task (SIGINT, SIGTERM), or

@@ -475,7 +475,7 @@ int corio_handle_cancel(corio_handle *h)
     return 0;
 }
 
-bool corio_handle_cancelled(const corio_handle *h)
+bool corio_handle_is_cancelled(const corio_handle *h)
 {
     return h->cancelled;
 }

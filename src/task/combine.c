@@ -217,8 +217,9 @@ static void gather_fill(const struct wset *s, void **results, int *errs)
     }
 }
 
-int corio_futures_gather(corio_future *const *fs, size_t n, void **results, int *errs,
-                 enum corio_gather_mode mode, int64_t deadline)
+int corio_futures_gather(corio_future *const *fs, size_t n,
+                         enum corio_gather_mode mode, void **results,
+                         int *errs, int64_t deadline)
 {
     struct wset s;
     size_t seen = 0;

@@ -214,7 +214,7 @@ int corio_lock_release(corio_lock *l)
     return 0;
 }
 
-bool corio_lock_locked(const corio_lock *l)
+bool corio_lock_is_locked(const corio_lock *l)
 {
     return l != NULL && l->locked;
 }
