@@ -960,3 +960,54 @@ Test(thread_pool, close_loop_right_after_threadsafe_calls, .timeout = 30)
         pthread_join(th, NULL);
     }
 }
+
+/* A cancelled task whose shielded cleanup waits for a pool job when its
+ * loop closes: the grace period ends, the task is abandoned, and the job
+ * lets go of its waiter, so the worker that finishes it later writes into
+ * nothing that was freed (ASan, valgrind). */
+static void *shielded_pool_cleanup(void *arg)
+{
+    (void)arg;
+    if (corio_sleep(10 * CORIO_SECOND) == -1) {
+        CORIO_SHIELD(-1);
+
+        if (corio_pool_run(NULL, sleep_job, (void *)(intptr_t)1500, NULL, -1) == -1)
+            return NULL;
+    }
+    return NULL;
+}
+
+Test(thread_pool, loop_close_abandons_a_shielded_pool_wait, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    corio_task *t = corio_task_spawn(shielded_pool_cleanup, NULL, NULL);
+
+    cr_assert_not_null(t);
+    cr_assert_eq(corio_task_detach(t), 0);
+    cr_assert_eq(corio_sleep(20 * CORIO_MSEC), 0);
+    loop_done(loop); /* cancels it; its cleanup waits; abandoned after 1 s */
+    msleep(1000);    /* the job ends on its worker, with no one to tell */
+}
+
+/* A completion posted by another thread is on its way when the owner
+ * frees the future: it is dropped, and the memory goes after it. */
+static void *complete_from_thread(void *arg)
+{
+    cr_assert_eq(corio_future_set_result_threadsafe(arg, (void *)7), 0);
+    return NULL;
+}
+
+Test(thread_pool, free_a_future_with_a_threadsafe_completion_on_its_way,
+     .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    corio_future *f = corio_future_new();
+    pthread_t th;
+
+    cr_assert_not_null(f);
+    cr_assert_eq(pthread_create(&th, NULL, complete_from_thread, f), 0);
+    cr_assert_eq(pthread_join(th, NULL), 0);
+    cr_assert_eq(corio_future_free(f), 0);   /* still pending here */
+    cr_assert_eq(corio_loop_run_until_idle(loop), 0); /* applies, frees */
+    loop_done(loop);
+}

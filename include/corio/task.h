@@ -134,12 +134,13 @@ CORIO_EXPORT size_t corio_task_count(void);
  * corio_future_free. NULL with errno ENOMEM. */
 CORIO_EXPORT corio_future *corio_future_new(void);
 
-/* Free f. A pending f is cancelled first (as corio_future_cancel: its done
- * callbacks run, seeing it CANCELLED, and a pool job that has not started
- * never runs), so whatever would complete it lets go of it; the memory goes
- * once those callbacks have run. Returns 0, or -1 with EBUSY if tasks wait
- * on f (nothing is done), EINVAL if f belongs to a task (join the task).
- * corio_future_free(NULL) returns 0. */
+/* Free f; done callbacks not yet run are dropped. Whatever would complete
+ * a pending f lets go of it first (a pool job that has not started never
+ * runs; one running has its result discarded), and a completion already on
+ * its way from another thread (the _threadsafe calls) is dropped: the
+ * memory goes after it. Free a future before closing its loop. Returns 0,
+ * or -1 with EBUSY if tasks wait on f (nothing is done), EINVAL if f
+ * belongs to a task (join the task). corio_future_free(NULL) returns 0. */
 CORIO_EXPORT int corio_future_free(corio_future *f);
 
 /* Complete f with a result, or an error (err > 0). Waiters wake, done

@@ -101,8 +101,8 @@ CORIO_EXPORT int corio_pool_run(corio_pool *pool, corio_fn fn, void *arg,
  * end and its result is discarded.
  *
  * The caller owns the future: free it with corio_future_free, done or not
- * (a pending one is cancelled first: a job not started never runs, one
- * running runs to its end and its result is discarded). Its loop must not
+ * (for a pending one, a job not started never runs, one running runs to
+ * its end and its result is discarded). Its loop must not
  * be closed while it is pending.
  * Returns NULL with errno EINVAL (fn is NULL), CORIO_ECLOSED (the pool is
  * being freed), ENOMEM. */

@@ -202,14 +202,14 @@ void corio__fibers_cancel_all(corio_loop *loop)
         corio__loop_run_once(loop, true);
     }
     corio__timer_disarm(loop, &grace);
-    loop->running = was_running;
     /* Fibers still blocked now wait for something that may never come (a
      * shield without deadline, say): abandon them. Their stacks are freed;
-     * what their code owned is lost. */
-    while ((n = corio__list_pop_front(&loop->fibers)) != NULL) {
+     * what their code owned is lost. Two passes: every waiter leaves what it
+     * waits on (another fiber's future, say) before any owner may free
+     * anything. */
+    for (n = loop->fibers.next; n != &loop->fibers; n = n->next) {
         struct corio__fiber *f = CORIO_CONTAINER_OF(n, struct corio__fiber, all);
 
-        corio__list_init(&f->all);
         if (f->waiting != NULL) {
             if (f->waiting->unlink != NULL)
                 f->waiting->unlink(f->waiting);
@@ -218,8 +218,14 @@ void corio__fibers_cancel_all(corio_loop *loop)
         if (f->queued)
             corio__list_remove(&f->job.node);
         f->finished = true;
+    }
+    while ((n = corio__list_pop_front(&loop->fibers)) != NULL) {
+        struct corio__fiber *f = CORIO_CONTAINER_OF(n, struct corio__fiber, all);
+
+        corio__list_init(&f->all);
         loop->nfibers--;
         corio__fiber_release(f);
         f->ended(f, CORIO__FIBER_ABANDONED);
     }
+    loop->running = was_running;
 }

@@ -289,6 +289,9 @@ int corio_loop_close(corio_loop *loop)
         errno = EBUSY;
         return -1;
     }
+    /* Other threads' calls fail with CORIO_ECLOSED from now on, so cleanup
+     * that waits for another thread (a pool job in a shield) waits out the
+     * grace period and is abandoned (its job let go: pool.c's run_unlink). */
     pthread_mutex_lock(&loop->tsq_mu);
     loop->tsq_closed = true;
     corio__list_splice(&loop->ready, &loop->tsq);

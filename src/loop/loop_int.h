@@ -217,6 +217,10 @@ static inline int corio__checkpoint(void)
 int corio__scope_check(struct corio__fiber *f, int64_t *deadline,
                        struct corio_scope **by);
 
+/* True if the caller's next blocking call would fail at once (as
+ * corio__checkpoint), without marking any scope as the cause. */
+bool corio__scope_would_fail(void);
+
 /* True if what happens at `target` (a scope; NULL: the fiber itself)
  * reaches a call made with `inner` as the innermost scope: no shield in
  * between. */

@@ -207,6 +207,28 @@ int corio__scope_check(struct corio__fiber *f, int64_t *deadline,
     return f != NULL && f->cancelled ? ECANCELED : 0;
 }
 
+bool corio__scope_would_fail(void)
+{
+    corio_loop *loop = corio__loop_peek();
+    struct corio__fiber *f = loop != NULL ? loop->current : NULL;
+    int64_t now = -1;
+
+    for (struct corio_scope *s = f != NULL ? f->scope : corio__thread_scope;
+         s != NULL; s = s->outer) {
+        if (s->cancelled)
+            return true;
+        if (s->deadline >= 0) {
+            if (now < 0)
+                now = corio_now();
+            if (s->deadline <= now)
+                return true;
+        }
+        if (s->shield)
+            return false;
+    }
+    return f != NULL && f->cancelled;
+}
+
 int corio__checkpoint_slow(void)
 {
     corio_loop *loop = corio__loop_peek();

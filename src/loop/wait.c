@@ -412,7 +412,7 @@ void corio__fd_unwatch(corio_loop *loop, int fd)
 
 int corio_fd_forget(int fd)
 {
-    corio_loop *loop = corio__loop_get();
+    corio_loop *loop = corio__loop_peek(); /* never makes one */
     struct corio__fd *f;
 
     if (loop == NULL || fd < 0 || (size_t)fd >= loop->nfds)

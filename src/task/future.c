@@ -59,6 +59,12 @@ static void future_release(corio_future *f)
         free(f);
 }
 
+/* Completions from other threads still on their way to f. */
+static bool remote_pending(corio_future *f)
+{
+    return __atomic_load_n(&f->remote, __ATOMIC_ACQUIRE) != 0;
+}
+
 static void done_cb_run(struct corio__job *job)
 {
     struct corio__done_cb *c = CORIO_CONTAINER_OF(job, struct corio__done_cb, job);
@@ -66,7 +72,7 @@ static void done_cb_run(struct corio__job *job)
 
     c->cb(f, c->arg);
     free(c);
-    if (--f->cbs_scheduled == 0 && f->free_pending)
+    if (--f->cbs_scheduled == 0 && f->free_pending && !remote_pending(f))
         future_release(f);
 }
 
@@ -77,7 +83,7 @@ static void done_cb_drop(struct corio__job *job)
     corio_future *f = c->f;
 
     free(c);
-    if (--f->cbs_scheduled == 0 && f->free_pending)
+    if (--f->cbs_scheduled == 0 && f->free_pending && !remote_pending(f))
         future_release(f);
 }
 
@@ -122,18 +128,16 @@ int corio_future_free(corio_future *f)
         errno = EBUSY;
         return -1;
     }
-    /* Pending: whoever would complete it (a pool job) must let go first.
-     * Cancelling does that (a pool future's done callback detaches its
-     * job); the callbacks run, and the last one frees it. */
-    if (f->state == CORIO_PENDING)
-        corio_future_cancel(f);
+    /* Pending: whoever would complete it (a pool job) lets go first. */
+    if (f->state == CORIO_PENDING && f->on_free != NULL)
+        f->on_free(f);
     for (c = f->cbs; c != NULL; c = next) {
         next = c->next;
         free(c);
     }
     f->cbs = NULL;
-    if (f->cbs_scheduled > 0) {
-        f->free_pending = true; /* the last callback frees it */
+    if (f->cbs_scheduled > 0 || remote_pending(f)) {
+        f->free_pending = true; /* the last callback or completion frees it */
         return 0;
     }
     free(f);
@@ -192,19 +196,34 @@ struct remote_set {
     int err;
 };
 
+/* A completion from another thread has been applied or dropped: a future
+ * freed meanwhile goes once nothing more refers to it. */
+static void remote_done(corio_future *f)
+{
+    if (__atomic_sub_fetch(&f->remote, 1, __ATOMIC_ACQ_REL) == 0 &&
+        f->free_pending && f->cbs_scheduled == 0)
+        future_release(f);
+}
+
 static void remote_apply(struct corio__job *job)
 {
     struct remote_set *r = CORIO_CONTAINER_OF(job, struct remote_set, job);
+    corio_future *f = r->f;
 
-    if (r->f->state == CORIO_PENDING)
-        corio__future_complete(r->f, CORIO_DONE, r->result, r->err);
+    if (f->state == CORIO_PENDING && !f->free_pending)
+        corio__future_complete(f, CORIO_DONE, r->result, r->err);
     free(r);
+    remote_done(f);
 }
 
 /* The loop closed before applying it. */
 static void remote_drop(struct corio__job *job)
 {
-    free(CORIO_CONTAINER_OF(job, struct remote_set, job));
+    struct remote_set *r = CORIO_CONTAINER_OF(job, struct remote_set, job);
+    corio_future *f = r->f;
+
+    free(r);
+    remote_done(f);
 }
 
 static int set_threadsafe(corio_future *f, void *result, int err)
@@ -223,8 +242,13 @@ static int set_threadsafe(corio_future *f, void *result, int err)
     r->err = err;
     r->job.run = remote_apply;
     r->job.drop = remote_drop;
+    __atomic_add_fetch(&f->remote, 1, __ATOMIC_ACQ_REL);
     if (corio__loop_post_threadsafe(f->loop, &r->job) == -1) {
+        int failed = errno;
+
+        __atomic_sub_fetch(&f->remote, 1, __ATOMIC_ACQ_REL);
         free(r);
+        errno = failed;
         return -1;
     }
     return 0;

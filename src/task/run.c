@@ -159,9 +159,11 @@ int corio_run(corio_fn fn, void *arg, void **result)
     r.main = NULL;
 
 out_close:
-    forward_stop(slot);
+    /* Signals keep coming to this loop while its cleanup runs (other
+     * threads forward them); forwarding ends after (never to itself). */
     corio_loop_close(loop); /* cancels and finishes the other tasks, and
                                gives the signals back */
+    forward_stop(slot);
     corio_loop_set_current(prev);
     if (err != 0) {
         errno = err;

@@ -322,8 +322,9 @@ corio_lock *corio_cond_lock(corio_cond *c)
 /* Acquire l again after a condition wait, whatever happens: the caller must
  * return holding it. The wait runs in a shield, so neither the task's
  * cancellation nor an expired scope can fail it (in_callback was ruled out
- * before waiting). Returns true if the caller is cancelled (or its scope
- * expired) meanwhile, which the caller must report. */
+ * before waiting). Returns true if it had to wait and the caller is
+ * cancelled, which the caller must report (an expired scope is reported by
+ * the next call). */
 static bool lock_reacquire(corio_lock *l)
 {
     bool waits = l->locked; /* free: taken at once, nothing to report */

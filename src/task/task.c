@@ -188,9 +188,17 @@ int corio_task_join_all(corio_task **ts, size_t n, void **results)
         errno = EINVAL;
         return -1;
     }
-    for (size_t i = 0; i < n; i++)
-        if (!joinable(ts[i]))
+    for (size_t i = 0; i < n; i++) {
+        if (!joinable(ts[i]) || ts[i]->joining) {
+            errno = EINVAL; /* a task given twice would be freed twice */
+            for (size_t j = 0; j < i; j++)
+                ts[j]->joining = false;
             return -1;
+        }
+        ts[i]->joining = true;
+    }
+    for (size_t i = 0; i < n; i++)
+        ts[i]->joining = false;
     /* Wait for them all before freeing any, so that a failure that
      * leaves them to the caller (EDEADLK, EINVAL) leaves them all. */
     for (size_t i = 0; i < n && caller_err == 0; i++) {
@@ -267,7 +275,7 @@ void *corio_task_fail(int err)
 
 bool corio_task_self_cancelled(void)
 {
-    return corio__checkpoint() == -1;
+    return corio__scope_would_fail();
 }
 
 enum corio_state corio_task_state(const corio_task *t)

@@ -17,7 +17,12 @@ struct corio_future {
     struct corio__done_cb *cbs;     /* not yet scheduled, in order */
     struct corio__done_cb **cbs_tail;
     unsigned cbs_scheduled;         /* callback jobs in the ready queue */
+    unsigned remote;                /* atomic: *_threadsafe completions
+                                       posted and not yet applied */
     bool free_pending;              /* freed by its owner while cbs ran */
+    /* Whoever would complete f lets go of it when it is freed pending (a
+     * pool job); NULL: nobody to tell. */
+    void (*on_free)(struct corio_future *f);
     struct corio_task *task;        /* the task it belongs to, or NULL */
 };
 
@@ -30,6 +35,7 @@ struct corio_task {
     struct corio__fiber fiber;
     int fail_err;                   /* set by corio_task_fail */
     bool detached;
+    bool joining;                   /* corio_task_join_all's duplicate check */
     void *group_child;              /* its record in a group, or NULL */
     void (*group_detach)(struct corio_task *t); /* the group's, called by
                                        corio_task_detach on a child */

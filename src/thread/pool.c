@@ -467,10 +467,32 @@ static int can_wait(corio_loop *loop, int64_t deadline)
     return 0;
 }
 
+/* A corio_pool_run in progress: its waiter points into the job and the job
+ * at the waiter, so a wait that ends without the delivery (timeout,
+ * cancellation, a fiber abandoned at loop close) detaches the job in the
+ * waiter's unlink, before the caller's frame can go away. */
+struct run_wait {
+    struct corio__waiter w;
+    struct pool_job *job;
+    corio_loop *loop;
+    bool detached;
+};
+
+static void run_unlink(struct corio__waiter *w)
+{
+    struct run_wait *rw = CORIO_CONTAINER_OF(w, struct run_wait, w);
+
+    if (rw->detached || rw->job->waiter != w)
+        return;
+    rw->detached = true;
+    loop_unkeep(rw->loop);
+    job_detach(rw->job);
+}
+
 int corio_pool_run(corio_pool *pool, corio_fn fn, void *arg, void **result,
                       int64_t deadline)
 {
-    struct corio__waiter w;
+    struct run_wait rw = {0};
     struct pool_job *job;
     corio_loop *loop;
     int rc;
@@ -487,16 +509,23 @@ int corio_pool_run(corio_pool *pool, corio_fn fn, void *arg, void **result,
     job = job_queue(pool, loop, fn, arg);
     if (job == NULL)
         return -1;
-    corio__waiter_init(&w);
-    job->waiter = &w;
+    corio__waiter_init(&rw.w);
+    rw.w.unlink = run_unlink;
+    rw.job = job;
+    rw.loop = loop;
+    job->waiter = &rw.w;
     loop_keep(loop);
-    rc = corio__wait(&w, deadline);
+    rc = corio__wait(&rw.w, deadline);
+    if (rw.detached) { /* gave up: cancelled, timed out (run_unlink) */
+        errno = rw.w.err;
+        return -1;
+    }
     loop_unkeep(loop);
     if (rc == -1) {
         int err = errno;
 
         if (job->waiter != NULL)
-            job_detach(job); /* gave up: cancelled, or timed out */
+            job_detach(job); /* gave up without an unlink (EDEADLK...) */
         else
             job_unref(job);
         errno = err;
@@ -543,6 +572,19 @@ static void submit_done(corio_future *f, void *arg)
     job_detach(job);
 }
 
+/* corio_future_free of the future while its job is pending: let go. */
+static void submit_on_free(corio_future *f)
+{
+    struct submit_future *sf = (struct submit_future *)f;
+    struct pool_job *job = sf->job;
+
+    if (job == NULL)
+        return;
+    sf->job = NULL;
+    loop_unkeep(f->loop);
+    job_detach(job);
+}
+
 corio_future *corio_pool_submit(corio_pool *pool, corio_fn fn, void *arg)
 {
     struct submit_future *sf;
@@ -563,6 +605,7 @@ corio_future *corio_pool_submit(corio_pool *pool, corio_fn fn, void *arg)
     if (sf == NULL)
         return NULL;
     corio__future_init(&sf->fut, loop);
+    sf->fut.on_free = submit_on_free;
     if (corio_future_add_done_callback(&sf->fut, submit_done, NULL) == -1)
         goto out_free_future;
     job = job_queue(pool, loop, fn, arg);
