@@ -520,3 +520,35 @@ Test(signal, sigterm_twice_does_not_kill, .timeout = TIMEOUT)
 {
     signal_then_cleanup(SIGTERM, SIGTERM);
 }
+
+/* Two loops of one thread handling the same signal: the mask is the
+ * thread's, so removing one loop's handler (or closing the loop) leaves
+ * the signal blocked while the other still handles it. */
+static int two_loops_got;
+
+static void two_loops_on_sig(int sig, void *arg)
+{
+    (void)sig, (void)arg;
+    two_loops_got++;
+}
+
+Test(signal, two_loops_of_one_thread_share_a_signal, .timeout = 30)
+{
+    corio_loop *a = corio_loop_new(), *b = corio_loop_new();
+    sigset_t cur;
+
+    cr_assert(a != NULL && b != NULL);
+    cr_assert_eq(corio_loop_add_signal_handler(a, SIGUSR1, two_loops_on_sig, NULL), 0);
+    cr_assert_eq(corio_loop_add_signal_handler(b, SIGUSR1, two_loops_on_sig, NULL), 0);
+    cr_assert_eq(corio_loop_remove_signal_handler(a, SIGUSR1), 1);
+    cr_assert_eq(corio_loop_close(a), 0);
+    cr_assert_eq(pthread_sigmask(SIG_BLOCK, NULL, &cur), 0);
+    cr_assert(sigismember(&cur, SIGUSR1), "loop b still handles SIGUSR1");
+    cr_assert_eq(corio_loop_set_current(b), 0);
+    cr_assert_eq(raise(SIGUSR1), 0);
+    cr_assert_eq(corio_sleep(20 * CORIO_MSEC), 0);
+    cr_assert_eq(two_loops_got, 1);
+    cr_assert_eq(corio_loop_close(b), 0);
+    cr_assert_eq(pthread_sigmask(SIG_BLOCK, NULL, &cur), 0);
+    cr_assert_not(sigismember(&cur, SIGUSR1), "unblocked after the last");
+}

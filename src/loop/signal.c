@@ -18,12 +18,44 @@
 struct corio__signals {
     int fd;                         /* the signalfd, or -1 */
     sigset_t set;                   /* the signals handled */
-    sigset_t blocked_before;        /* of those, the ones already blocked */
     struct {
         corio_signal_cb cb;
         void *arg;
     } h[NSIG];
 };
+
+/* The mask is the thread's, and a thread may have several loops handling
+ * the same signal: it is blocked while any of them handles it, and
+ * unblocked after the last, unless it was blocked before the first. */
+static __thread unsigned short thread_users[NSIG];
+static __thread sigset_t thread_blocked_before;
+
+static void thread_block(int sig)
+{
+    sigset_t one, old;
+
+    if (thread_users[sig]++ > 0)
+        return;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    pthread_sigmask(SIG_BLOCK, &one, &old);
+    if (sigismember(&old, sig))
+        sigaddset(&thread_blocked_before, sig);
+    else
+        sigdelset(&thread_blocked_before, sig);
+}
+
+static void thread_unblock(int sig)
+{
+    sigset_t one;
+
+    if (thread_users[sig] == 0 || --thread_users[sig] > 0 ||
+        sigismember(&thread_blocked_before, sig))
+        return;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+}
 
 static bool handleable(int sig)
 {
@@ -69,7 +101,6 @@ int corio_loop_add_signal_handler(corio_loop *loop, int sig,
                                   corio_signal_cb cb, void *arg)
 {
     struct corio__signals *s;
-    sigset_t one, old;
 
     if (loop == NULL || cb == NULL || !handleable(sig)) {
         errno = EINVAL;
@@ -82,22 +113,16 @@ int corio_loop_add_signal_handler(corio_loop *loop, int sig,
             return -1;
         s->fd = -1;
         sigemptyset(&s->set);
-        sigemptyset(&s->blocked_before);
         loop->signals = s;
     }
-    sigemptyset(&one);
-    sigaddset(&one, sig);
     if (!sigismember(&s->set, sig)) {
-        pthread_sigmask(SIG_BLOCK, &one, &old);
-        if (sigismember(&old, sig))
-            sigaddset(&s->blocked_before, sig);
+        thread_block(sig);
         sigaddset(&s->set, sig);
         if (update_fd(loop, s) == -1) {
             int err = errno;
 
             sigdelset(&s->set, sig);
-            if (!sigismember(&s->blocked_before, sig))
-                pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+            thread_unblock(sig);
             errno = err;
             return -1;
         }
@@ -110,7 +135,6 @@ int corio_loop_add_signal_handler(corio_loop *loop, int sig,
 int corio_loop_remove_signal_handler(corio_loop *loop, int sig)
 {
     struct corio__signals *s;
-    sigset_t one;
 
     if (loop == NULL || !handleable(sig)) {
         errno = EINVAL;
@@ -124,12 +148,7 @@ int corio_loop_remove_signal_handler(corio_loop *loop, int sig)
     /* A pending one would be lost otherwise: it is left pending, and
      * delivered by its default action once unblocked, as asyncio does. */
     signalfd(s->fd, &s->set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (!sigismember(&s->blocked_before, sig)) {
-        sigemptyset(&one);
-        sigaddset(&one, sig);
-        pthread_sigmask(SIG_UNBLOCK, &one, NULL);
-    }
-    sigdelset(&s->blocked_before, sig);
+    thread_unblock(sig);
     return 1;
 }
 
