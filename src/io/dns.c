@@ -10,6 +10,7 @@
 #include "corio/io.h"
 #include "corio/loop.h"
 #include "corio/task.h"
+#include "io_int.h"
 
 #include <ares.h>
 #include <arpa/inet.h>
@@ -265,15 +266,10 @@ static bool is_alpha(char c)
 static int port_check(const char *port, long *num)
 {
     const char *p = port;
-    long v = 0;
+    uint16_t v;
 
     if (is_digit(*p)) {
-        for (; is_digit(*p); p++) {
-            v = v * 10 + (*p - '0');
-            if (v > 65535)
-                break;
-        }
-        if (*p != 0)
+        if (corio__port_parse(p, &v) == -1)
             goto bad;
         *num = v;
         return 0;

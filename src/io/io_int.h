@@ -80,6 +80,11 @@ extern const struct corio__transport_ops corio__transport_fd;
 corio_stream *corio__stream_new_transport(struct corio__transport *t,
                                           const corio_stream_opts *opts);
 
+/* A port as text: decimal digits only, 0 to 65535, nothing after
+ * (socket.c). Returns 0, or -1 (no errno): out of range, a sign, hex,
+ * junk. */
+int corio__port_parse(const char *s, uint16_t *port);
+
 /* Take a reference to a TLS context (tls.c); corio_tls_free drops one. */
 corio_tls *corio__tls_ref(corio_tls *tls);
 

@@ -26,17 +26,31 @@
 
 /* ---- Addresses ----------------------------------------------------------- */
 
+int corio__port_parse(const char *s, uint16_t *port)
+{
+    unsigned v = 0;
+
+    if (*s == 0)
+        return -1;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        v = v * 10 + (unsigned)(*s - '0');
+        if (v > 65535)
+            return -1;
+    }
+    if (*s != 0)
+        return -1;
+    *port = (uint16_t)v;
+    return 0;
+}
+
+/* A port in network order, into a sockaddr. */
 static int parse_port(const char *s, in_port_t *port)
 {
-    char *end;
-    long v;
+    uint16_t v;
 
-    if (*s < '0' || *s > '9')
+    if (corio__port_parse(s, &v) == -1)
         return -1;
-    v = strtol(s, &end, 10);
-    if (*end != 0 || v < 0 || v > 65535)
-        return -1;
-    *port = htons((in_port_t)v);
+    *port = htons(v);
     return 0;
 }
 
@@ -158,15 +172,6 @@ int corio_addr_format(const corio_addr *a, char *buf, size_t size)
 
 /* ---- Sockets ------------------------------------------------------------- */
 
-/* Before an operation that may complete without waiting: the cooperative
- * budget (docs/io.md, Fairness), so that a socket that is always ready
- * cannot hold the loop. -1 with errno (ECANCELED) fails the operation
- * before it starts. */
-static int spend(size_t bytes)
-{
-    return corio__budget_spend(corio__loop_peek(), bytes);
-}
-
 /* A non-blocking call failed: 0 to try it again (EINTR, or fd has become
  * ready for events), -1 to fail with errno. */
 static int again(int fd, unsigned events, int64_t deadline)
@@ -267,7 +272,7 @@ int corio_socket_accept(int lfd, corio_addr *peer, int64_t deadline)
 
     if (peer == NULL)
         peer = &tmp;
-    if (spend(0) == -1)
+    if (corio__budget_spend(0) == -1)
         return -1;
     for (;;) {
         int fd;
@@ -474,9 +479,11 @@ static int race(struct race *r)
     {
         CORIO_SHIELD(-1); /* the attempts end at their next call */
 
-        for (int i = 0; i < r->started; i++)
-            if (corio_task_join(r->tasks[i], NULL) == -1 && errno != ECANCELED)
-                err = err != 0 ? err : errno;
+        for (int i = 0; i < r->started; i++) {
+            if (corio_task_join(r->tasks[i], NULL) == -1) {
+                /* it ended CANCELLED, as asked: nothing to report */
+            }
+        }
     }
     cancelled = corio__checkpoint() == -1 && errno == ECANCELED;
     corio_event_free(r->ev);
@@ -535,7 +542,7 @@ ssize_t corio_fd_read(int fd, void *buf, size_t n, int64_t deadline)
         errno = EINVAL;
         return -1;
     }
-    if (spend(n) == -1)
+    if (corio__budget_spend(n) == -1)
         return -1;
     for (;;) {
         ssize_t got = corio__read_fd(fd, buf, n);
@@ -559,7 +566,7 @@ ssize_t corio_fd_write(int fd, const void *buf, size_t n, int64_t deadline)
     while (left > 0) {
         ssize_t put;
 
-        if (spend(left) == -1)
+        if (corio__budget_spend(left) == -1)
             return -1;
         put = send(fd, p, left, MSG_NOSIGNAL);
 
@@ -628,7 +635,7 @@ ssize_t corio_udp_sendto(int fd, const void *buf, size_t n, const corio_addr *to
         errno = EINVAL;
         return -1;
     }
-    if (spend(n) == -1)
+    if (corio__budget_spend(n) == -1)
         return -1;
     for (;;) {
         ssize_t put = sendto(fd, buf, n, MSG_NOSIGNAL,
@@ -649,7 +656,7 @@ ssize_t corio_udp_recvfrom(int fd, void *buf, size_t n, corio_addr *from,
         errno = EINVAL;
         return -1;
     }
-    if (spend(n) == -1)
+    if (corio__budget_spend(n) == -1)
         return -1;
     for (;;) {
         ssize_t got;

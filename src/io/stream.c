@@ -176,7 +176,7 @@ int corio__stream_wait(corio_stream *s, unsigned events, int64_t deadline)
 
 int corio__stream_spend(corio_stream *s, size_t bytes)
 {
-    if (corio__budget_spend(corio__loop_peek(), bytes) == -1)
+    if (corio__budget_spend(bytes) == -1)
         return -1;
     if (s->closed) { /* by another task while this one yielded */
         errno = EBADF;

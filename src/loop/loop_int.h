@@ -342,8 +342,9 @@ void corio__signals_close(corio_loop *loop);
  * passed): the operation then fails before it starts. */
 int corio__budget_yield(corio_loop *loop, size_t cost);
 
-static inline int corio__budget_spend(corio_loop *loop, size_t bytes)
+static inline int corio__budget_spend(size_t bytes)
 {
+    corio_loop *loop = corio__current_loop;
     size_t cost = 1 + bytes / CORIO__BUDGET_UNIT;
 
     /* An I/O call is a blocking call, even when it need not wait:

@@ -20,6 +20,7 @@ static __thread int thread_scope_line;         /* kept outside its frame */
 __thread struct corio__waiter *corio__thread_waiter;
 
 static pthread_key_t exit_key;
+static __thread bool thread_checked; /* exit_key is set for this thread */
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
 static void report(const char *what, const struct corio_scope *s,
@@ -119,9 +120,10 @@ static void enter(corio_scope *s, int64_t deadline, bool shield,
     s->entered = true;
     *head = s;
     note_innermost(owner, s);
-    if (owner == &corio__thread_scope) {
+    if (owner == &corio__thread_scope && !thread_checked) {
         pthread_once(&exit_once, exit_key_make);
         pthread_setspecific(exit_key, &corio__thread_scope);
+        thread_checked = true;
     }
 }
 
@@ -176,8 +178,9 @@ bool corio__scope_reaches(const struct corio_scope *inner,
     return target == NULL;
 }
 
-int corio__scope_check(struct corio__fiber *f, int64_t *deadline,
-                       struct corio_scope **by)
+/* The walk of corio__scope_check; `mark`: mark the cause as caught. */
+static int scope_walk(struct corio__fiber *f, int64_t *deadline,
+                      struct corio_scope **by, bool mark)
 {
     int64_t now = -1;
 
@@ -185,14 +188,14 @@ int corio__scope_check(struct corio__fiber *f, int64_t *deadline,
     for (struct corio_scope *s = f != NULL ? f->scope : corio__thread_scope;
          s != NULL; s = s->outer) {
         if (s->cancelled) {
-            s->caught = true;
+            s->caught |= mark;
             return ECANCELED;
         }
         if (s->deadline >= 0) {
             if (now < 0)
                 now = corio_now();
             if (s->deadline <= now) {
-                s->caught = true;
+                s->caught |= mark;
                 *by = s;
                 return ETIMEDOUT;
             }
@@ -207,40 +210,34 @@ int corio__scope_check(struct corio__fiber *f, int64_t *deadline,
     return f != NULL && f->cancelled ? ECANCELED : 0;
 }
 
-bool corio__scope_would_fail(void)
+int corio__scope_check(struct corio__fiber *f, int64_t *deadline,
+                       struct corio_scope **by)
+{
+    return scope_walk(f, deadline, by, true);
+}
+
+/* The running fiber, or NULL on the thread's own stack. */
+static struct corio__fiber *caller_fiber(void)
 {
     corio_loop *loop = corio__loop_peek();
-    struct corio__fiber *f = loop != NULL ? loop->current : NULL;
-    int64_t now = -1;
 
-    for (struct corio_scope *s = f != NULL ? f->scope : corio__thread_scope;
-         s != NULL; s = s->outer) {
-        if (s->cancelled)
-            return true;
-        if (s->deadline >= 0) {
-            if (now < 0)
-                now = corio_now();
-            if (s->deadline <= now)
-                return true;
-        }
-        if (s->shield)
-            return false;
-    }
-    return f != NULL && f->cancelled;
+    return loop != NULL ? loop->current : NULL;
+}
+
+bool corio__scope_would_fail(void)
+{
+    struct corio_scope *by;
+    int64_t deadline = -1;
+
+    return scope_walk(caller_fiber(), &deadline, &by, false) != 0;
 }
 
 int corio__checkpoint_slow(void)
 {
-    corio_loop *loop = corio__loop_peek();
-    struct corio__fiber *f = loop != NULL ? loop->current : NULL;
     struct corio_scope *by;
     int64_t deadline = -1;
-    int err;
+    int err = scope_walk(caller_fiber(), &deadline, &by, true);
 
-    /* The common case, first: nothing cancelled, no scope. */
-    if (f != NULL ? !f->cancelled && f->scope == NULL : corio__thread_scope == NULL)
-        return 0;
-    err = corio__scope_check(f, &deadline, &by);
     if (err != 0) {
         errno = err;
         return -1;

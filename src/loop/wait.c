@@ -281,7 +281,7 @@ int corio_fd_wait(int fd, unsigned events, int64_t deadline)
 {
     /* A ready fd returns at once: the budget keeps a loop of such waits
      * fair, and cancellation sticks there too. */
-    if (corio__budget_spend(corio__loop_peek(), 0) == -1)
+    if (corio__budget_spend(0) == -1)
         return -1;
     return corio__wait_fd(fd, events, deadline, false);
 }
