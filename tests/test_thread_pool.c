@@ -629,7 +629,11 @@ Test(thread_pool, run_and_submit_while_the_pool_is_freed_are_eclosed,
     cr_assert_eq(corio_future_wait(f, corio_now() + 5 * CORIO_SECOND), 0);
     cr_assert_eq(corio_future_state(f), CORIO_DONE);
     cr_assert_null(corio_future_result(f), "the inner job ran");
-    cr_assert_eq(r.run_err[0], ECANCELED, "%s", corio_err_name(r.run_err[0]));
+    /* The first run is queued before the free begins (then cancelled with
+     * the queue: ECANCELED) or after (CORIO_ECLOSED), as the threads meet:
+     * under valgrind either happens. It never runs. */
+    cr_assert(r.run_err[0] == ECANCELED || r.run_err[0] == CORIO_ECLOSED, "%s",
+              corio_err_name(r.run_err[0]));
     cr_assert_eq(r.run_err[1], CORIO_ECLOSED, "%s",
                  corio_err_name(r.run_err[1]));
     cr_assert_eq(r.submit_err, CORIO_ECLOSED, "%s",
