@@ -1,14 +1,33 @@
-/* include/corio/thread.h -- the thread pool executor: running blocking C
- * code on worker threads while the loop keeps going. Part of corio.h.
+/* include/corio/thread.h -- threads, the objects that synchronise them, and
+ * the thread pool executor. Part of corio.h.
  *
- * asyncio's run_in_executor and to_thread. A job is any function
- * `void *fn(void *arg)`: it may block (sleep, read, compute) as long as it
- * likes, on a worker thread. The task that waits for it is suspended like
- * any other blocking call, so the other tasks of its loop keep running; a
- * deadline or a cancellation ends the wait. A job still queued when its
- * waiter gives up is taken off the queue and never runs; a job already
- * running cannot be stopped: it runs to its end on the worker and its
- * result is discarded.
+ * Python's threading and queue modules, and asyncio's run_in_executor:
+ *
+ *   threads     corio_thread_start runs a function on a new OS thread,
+ *               optionally as the main task of a loop of its own
+ *               (corio_run inside it); names (MainThread, Thread-N, or
+ *               given), join with a deadline, detach.
+ *   objects     corio_tlock, corio_rlock, corio_tcond, corio_tsem,
+ *               corio_tevent, corio_barrier, corio_tchan: thread-safe
+ *               (the "t"), unlike corio/sync.h's, which serve the tasks of
+ *               one loop. Every call on them may be made from any thread.
+ *               A waiting call made in a task parks only that task (its loop
+ *               keeps running its other tasks); on a thread's own stack with
+ *               a loop it runs that loop while it waits; on a plain thread
+ *               (no loop) it sleeps on a futex. The uncontended lock and
+ *               semaphore paths are one atomic operation.
+ *   the pool    worker threads that run blocking C code while a task waits.
+ *
+ * Waiting calls take an absolute deadline last (corio_now() clock; -1: none;
+ * 0: do not wait), and the caller's deadline scopes apply. Cancellation
+ * sticks: once the calling task is cancelled (or a scope has expired), every
+ * waiting call fails at once with ECANCELED (ETIMEDOUT), ready or not. In a
+ * loop callback a call that would have to wait fails with EDEADLK.
+ *
+ * Wake-ups hand nothing over: a woken waiter tries again (a lock may be
+ * taken by a thread that came later: no FIFO guarantee, as Python's), so a
+ * waiter that gives up loses nothing but its turn, which passes to the next
+ * waiter.
  *
  * The pool's own calls (corio_pool_new, _free, _size, _default) may be made
  * from any thread. The waiting calls (corio_pool_run,
@@ -24,6 +43,244 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+
+/* ---- Threads -------------------------------------------------------------
+ * threading.Thread. Each thread has a name: "MainThread" for the process's
+ * main thread, the given one, or "Thread-N" (N counting from 1 in start
+ * order); threads corio did not start are "Dummy-N", pool workers
+ * "corio-pool-N". The OS name (top -H, gdb) is set to its first 15 bytes. */
+typedef struct corio_thread corio_thread;
+
+/* The longest name, in bytes without the terminating NUL. */
+#define CORIO_THREAD_NAME_MAX 63
+
+typedef struct corio_thread_opts {
+    const char *name;   /* NULL: "Thread-N"; copied */
+    bool loop;          /* run fn as the main task of corio_run (a loop of
+                           the thread's own): fn may then spawn tasks and
+                           use every blocking call; its error is read with
+                           corio_thread_error */
+    size_t stack_size;  /* 0: the system's default */
+} corio_thread_opts;
+
+/* Start a thread running fn(arg) (opts NULL: all defaults). The caller owns
+ * the handle: join or detach it, then free it with corio_thread_free (the
+ * handle stays valid until then, whatever the thread does). Returns NULL
+ * with errno EINVAL (fn NULL, a name longer than CORIO_THREAD_NAME_MAX),
+ * EAGAIN (thread limit), ENOMEM. Any thread. */
+CORIO_EXPORT corio_thread *corio_thread_start(corio_fn fn, void *arg,
+                                              const corio_thread_opts *opts);
+
+/* Wait until t has ended, until deadline, and take fn's return value into
+ * *result (may be NULL; with opts.loop: the main task's result, NULL if it
+ * failed). A thread is joined once. Returns 0, or -1 with errno:
+ *   ETIMEDOUT  the deadline passed (t can be joined again later);
+ *   ECANCELED  the calling task was cancelled;
+ *   EINVAL     t is NULL, was joined or detached, or another join waits;
+ *   EDEADLK    t is the calling thread, or a loop callback would wait.
+ * A task that joins parks; its loop keeps running. */
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_thread_join(corio_thread *t, void **result,
+                                   int64_t deadline);
+
+/* Never join t: its resources go when it ends. The handle stays valid until
+ * corio_thread_free. Returns 0, or -1 with errno EINVAL (NULL, joined or
+ * detached already, or a join waits). */
+CORIO_EXPORT int corio_thread_detach(corio_thread *t);
+
+/* Free the handle. A thread neither joined nor detached is detached (it
+ * runs on). corio_thread_free(NULL) returns 0. Returns 0, or -1 with errno
+ * EBUSY (a join waits on t). */
+CORIO_EXPORT int corio_thread_free(corio_thread *t);
+
+/* True until t's function has returned (false for NULL). */
+CORIO_EXPORT bool corio_thread_is_alive(corio_thread *t);
+
+/* The error of a thread started with opts.loop, once it has ended:
+ * corio_run's errno (the main task's error, ECANCELED...), or 0. 0 for
+ * other threads and for NULL. */
+CORIO_EXPORT int corio_thread_error(corio_thread *t);
+
+/* t's name; NULL: the calling thread's (threading.current_thread().name).
+ * Valid as long as the handle (the calling thread's: until it ends). */
+CORIO_EXPORT const char *corio_thread_name(const corio_thread *t);
+
+/* The handle of the calling thread if corio started it, else NULL. */
+CORIO_EXPORT corio_thread *corio_thread_self(void);
+
+/* True on the process's main thread (threading.main_thread()). */
+CORIO_EXPORT bool corio_thread_is_main(void);
+
+/* ---- Locks ---------------------------------------------------------------
+ * threading.Lock: not owned (any thread may release it). */
+typedef struct corio_tlock corio_tlock;
+
+/* A new unlocked lock, or NULL with errno ENOMEM. */
+CORIO_EXPORT corio_tlock *corio_tlock_new(void);
+
+/* Free l (NULL: 0). Returns 0, or -1 with errno EBUSY (locked, or
+ * waited on). */
+CORIO_EXPORT int corio_tlock_free(corio_tlock *l);
+
+/* Take l, waiting until deadline. Returns 0, or -1 with errno ETIMEDOUT,
+ * ECANCELED, EDEADLK, EINVAL (NULL). A task holding l must not wait for a
+ * task of its own loop that waits for l: the loop would never run it. */
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_tlock_acquire(corio_tlock *l, int64_t deadline);
+
+/* Take l if it is free. Returns 0, or -1 with errno EAGAIN, EINVAL. */
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_tlock_try_acquire(corio_tlock *l);
+
+/* Release l, waking one waiter. Returns 0, or -1 with errno EPERM (not
+ * locked), EINVAL. */
+CORIO_EXPORT int corio_tlock_release(corio_tlock *l);
+
+CORIO_EXPORT bool corio_tlock_is_locked(const corio_tlock *l);
+
+/* threading.RLock: owned by the task that took it (by the thread, on a
+ * thread's own stack); its owner may take it again, and releases it as many
+ * times. */
+typedef struct corio_rlock corio_rlock;
+
+CORIO_EXPORT corio_rlock *corio_rlock_new(void);
+/* Returns 0, or -1 with errno EBUSY (held or waited on). */
+CORIO_EXPORT int corio_rlock_free(corio_rlock *l);
+/* As corio_tlock_acquire; the owner takes it again at once (EOVERFLOW past
+ * UINT_MAX levels). */
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_rlock_acquire(corio_rlock *l, int64_t deadline);
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_rlock_try_acquire(corio_rlock *l);
+/* Returns 0, or -1 with errno EPERM (the caller does not own it), EINVAL. */
+CORIO_EXPORT int corio_rlock_release(corio_rlock *l);
+/* True if the caller owns l. */
+CORIO_EXPORT bool corio_rlock_is_owned(const corio_rlock *l);
+
+/* ---- Conditions ------------------------------------------------------------
+ * threading.Condition over a corio_tlock. */
+typedef struct corio_tcond corio_tcond;
+
+/* A new condition using lock (borrowed: it must outlive the condition).
+ * NULL with errno EINVAL (lock NULL), ENOMEM. */
+CORIO_EXPORT corio_tcond *corio_tcond_new(corio_tlock *lock);
+/* Returns 0, or -1 with errno EBUSY (waited on). */
+CORIO_EXPORT int corio_tcond_free(corio_tcond *c);
+
+/* With the lock held: release it, wait for a notify, take it again (even
+ * after a failure: the lock is held on return, but with EPERM/EINVAL/
+ * EDEADLK, where nothing was done). Wake-ups may be spurious: check the
+ * predicate in a loop. Returns 0, or -1 with errno ETIMEDOUT, ECANCELED,
+ * EPERM (the lock is not held), EDEADLK (a loop callback), EINVAL. */
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_tcond_wait(corio_tcond *c, int64_t deadline);
+
+/* Wake n waiters (n >= 0) / all of them. Returns 0, or -1 with errno
+ * EINVAL. Call with the lock held, or a wake-up may come before the waiter
+ * waits. */
+CORIO_EXPORT int corio_tcond_notify(corio_tcond *c, int n);
+CORIO_EXPORT int corio_tcond_notify_all(corio_tcond *c);
+
+/* ---- Semaphores ---------------------------------------------------------- */
+typedef struct corio_tsem corio_tsem;
+
+/* threading.Semaphore(value) / BoundedSemaphore(value): a bounded one
+ * refuses to be released above its initial value. NULL with errno ENOMEM. */
+CORIO_EXPORT corio_tsem *corio_tsem_new(unsigned value);
+CORIO_EXPORT corio_tsem *corio_tsem_new_bounded(unsigned value);
+/* Returns 0, or -1 with errno EBUSY (waited on). */
+CORIO_EXPORT int corio_tsem_free(corio_tsem *s);
+/* Take one unit. Returns 0, or -1 with errno ETIMEDOUT, ECANCELED,
+ * EDEADLK, EINVAL. */
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_tsem_acquire(corio_tsem *s, int64_t deadline);
+/* Returns 0, or -1 with errno EAGAIN (none), EINVAL. */
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_tsem_try_acquire(corio_tsem *s);
+/* Give one unit back. Returns 0, or -1 with errno EOVERFLOW (bounded and at
+ * its initial value, or UINT_MAX), EINVAL. */
+CORIO_EXPORT int corio_tsem_release(corio_tsem *s);
+CORIO_EXPORT unsigned corio_tsem_value(const corio_tsem *s);
+
+/* ---- Events ---------------------------------------------------------------- */
+typedef struct corio_tevent corio_tevent;
+
+/* threading.Event, clear. NULL with errno ENOMEM. */
+CORIO_EXPORT corio_tevent *corio_tevent_new(void);
+/* Returns 0, or -1 with errno EBUSY (waited on). */
+CORIO_EXPORT int corio_tevent_free(corio_tevent *ev);
+/* Set the flag and wake every waiter. Returns 0, or -1 with EINVAL. */
+CORIO_EXPORT int corio_tevent_set(corio_tevent *ev);
+CORIO_EXPORT int corio_tevent_clear(corio_tevent *ev);
+CORIO_EXPORT bool corio_tevent_is_set(const corio_tevent *ev);
+/* Wait until the flag is set (a waiter woken by a set succeeds even if the
+ * flag was cleared again). Returns 0, or -1 with errno ETIMEDOUT,
+ * ECANCELED, EDEADLK, EINVAL. */
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_tevent_wait(corio_tevent *ev, int64_t deadline);
+
+/* ---- Barriers ---------------------------------------------------------------
+ * threading.Barrier: parties callers wait until all have come. A barrier
+ * that breaks (a waiter timed out or was cancelled, or corio_barrier_abort)
+ * fails its waiters, and every later wait, with ENOTRECOVERABLE
+ * (BrokenBarrierError) until corio_barrier_reset. */
+typedef struct corio_barrier corio_barrier;
+
+/* NULL with errno EINVAL (parties 0), ENOMEM. */
+CORIO_EXPORT corio_barrier *corio_barrier_new(unsigned parties);
+/* Returns 0, or -1 with errno EBUSY (waited on). */
+CORIO_EXPORT int corio_barrier_free(corio_barrier *b);
+/* Wait for the others. Returns this caller's arrival index (0 ..
+ * parties-1; the last to come gets parties-1), or -1 with errno
+ * ENOTRECOVERABLE (broken), ETIMEDOUT or ECANCELED (this caller gave up:
+ * the barrier is broken), EDEADLK, EINVAL, ENOMEM. */
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_barrier_wait(corio_barrier *b, int64_t deadline);
+/* Break the barrier (waiters fail with ENOTRECOVERABLE) / make it whole and
+ * empty again (waiters of the moment fail with ENOTRECOVERABLE). Return 0,
+ * or -1 with EINVAL. */
+CORIO_EXPORT int corio_barrier_abort(corio_barrier *b);
+CORIO_EXPORT int corio_barrier_reset(corio_barrier *b);
+CORIO_EXPORT unsigned corio_barrier_parties(const corio_barrier *b);
+CORIO_EXPORT bool corio_barrier_is_broken(corio_barrier *b);
+
+/* ---- Channels across threads -----------------------------------------------
+ * queue.Queue(maxsize) and a Go channel: a bounded FIFO of pointers that
+ * any number of threads and tasks (on any loops) send to and receive from.
+ * Closing: no more sends (CORIO_ECLOSED); receivers get what is buffered,
+ * then CORIO_ECLOSED; every waiter wakes. */
+typedef struct corio_tchan corio_tchan;
+
+/* A channel of cap items (cap >= 1). NULL with errno EINVAL (cap 0, or too
+ * big for memory), ENOMEM. */
+CORIO_EXPORT corio_tchan *corio_tchan_new(size_t cap);
+/* Free ch; items still buffered are dropped (the caller owns what they
+ * point to). Returns 0, or -1 with errno EBUSY (waited on). */
+CORIO_EXPORT int corio_tchan_free(corio_tchan *ch);
+/* Queue item, waiting for room until deadline. Returns 0, or -1 with errno
+ * CORIO_ECLOSED, ETIMEDOUT, ECANCELED, EDEADLK, EINVAL; a failed send
+ * queued nothing. */
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_tchan_send(corio_tchan *ch, void *item,
+                                  int64_t deadline);
+/* Take the oldest item into *item. Returns 0, or -1 with errno
+ * CORIO_ECLOSED (closed and empty), ETIMEDOUT, ECANCELED, EDEADLK,
+ * EINVAL; a failed receive took nothing. */
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_tchan_recv(corio_tchan *ch, void **item,
+                                  int64_t deadline);
+/* Never wait: EAGAIN instead (full / empty). */
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_tchan_try_send(corio_tchan *ch, void *item);
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_tchan_try_recv(corio_tchan *ch, void **item);
+/* Close ch. Returns 0, or -1 with errno CORIO_ECLOSED (closed already),
+ * EINVAL. */
+CORIO_EXPORT int corio_tchan_close(corio_tchan *ch);
+CORIO_EXPORT bool corio_tchan_is_closed(corio_tchan *ch);
+CORIO_EXPORT size_t corio_tchan_len(corio_tchan *ch);
+CORIO_EXPORT size_t corio_tchan_cap(const corio_tchan *ch);
 
 typedef struct corio_pool corio_pool;
 

@@ -29,6 +29,7 @@
 #define _GNU_SOURCE
 #include "corio/thread.h"
 #include "../task/task_int.h"
+#include "thread_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -203,7 +204,7 @@ static void *worker_main(void *arg)
     char name[16];
 
     snprintf(name, sizeof(name), "corio-pool-%zu", ws->index);
-    pthread_setname_np(pthread_self(), name);
+    corio__thread_set_name(name);
     free(ws);
 
     pthread_mutex_lock(&pool->mu);
