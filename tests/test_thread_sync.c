@@ -670,3 +670,117 @@ Test(thread_sync, barrier_timeout_breaks_abort_reset, .timeout = 30)
     cr_assert(!corio_barrier_is_broken(b));
     cr_assert_eq(corio_barrier_free(b), 0);
 }
+
+/* ---- More deadlines and callers ------------------------------------------- */
+
+static void *rlock_hold(void *arg)
+{
+    cr_assert_eq(corio_rlock_acquire(arg, -1), 0);
+    msleep(150);
+    cr_assert_eq(corio_rlock_release(arg), 0);
+    return NULL;
+}
+
+Test(thread_sync, rlock_deadline, .timeout = 30)
+{
+    corio_rlock *l = corio_rlock_new();
+    corio_thread *t;
+
+    cr_assert_not_null(l);
+    t = start(rlock_hold, l, false);
+    msleep(30);
+    expect_timeout(corio_rlock_acquire(l, corio_now() + 30 * MS), 30);
+    expect_fail(corio_rlock_acquire(l, 0), ETIMEDOUT);
+    cr_assert_eq(corio_rlock_acquire(l, corio_now() + 5 * CORIO_SECOND), 0);
+    cr_assert(corio_rlock_is_owned(l));
+    cr_assert_eq(corio_rlock_release(l), 0);
+    join_free(t);
+    cr_assert_eq(corio_rlock_free(l), 0);
+}
+
+static void *set_later(void *arg)
+{
+    msleep(100);
+    cr_assert_eq(corio_tevent_set(arg), 0);
+    return NULL;
+}
+
+/* On a thread's own stack with a current loop, a wait runs that loop: its
+ * tasks keep going until a plain thread's set wakes the wait. */
+Test(thread_sync, own_stack_with_a_loop_runs_it_while_waiting, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    corio_tevent *ev = corio_tevent_new();
+    corio_task *tick;
+    corio_thread *t;
+
+    cr_assert_not_null(ev);
+    atomic_store(&ticks, 0);
+    tick = corio_task_spawn(ticker, NULL, NULL);
+    cr_assert_not_null(tick);
+    t = start(set_later, ev, false);
+    cr_assert_eq(corio_tevent_wait(ev, corio_now() + 5 * CORIO_SECOND), 0);
+    cr_assert_geq(atomic_load(&ticks), 5, "the loop ran %d ticks",
+                  atomic_load(&ticks));
+    join_free(t);
+    cr_assert_eq(corio_task_cancel(tick), 1);
+    expect_fail(corio_task_join(tick, NULL), ECANCELED);
+    cr_assert_eq(corio_tevent_free(ev), 0);
+    loop_done(loop);
+}
+
+/* Two tasks of one loop hand a semaphore unit back and forth: the wake-ups
+ * stay on the loop's thread (no post to itself). */
+struct pingpong {
+    corio_tsem *ping, *pong;
+    int rounds;
+};
+
+static void *pinger(void *arg)
+{
+    struct pingpong *p = arg;
+
+    for (int i = 0; i < p->rounds; i++) {
+        if (corio_tsem_release(p->ping) == -1 ||
+            corio_tsem_acquire(p->pong, -1) == -1)
+            return corio_task_fail(errno);
+    }
+    return NULL;
+}
+
+static void *ponger(void *arg)
+{
+    struct pingpong *p = arg;
+
+    for (int i = 0; i < p->rounds; i++) {
+        if (corio_tsem_acquire(p->ping, -1) == -1 ||
+            corio_tsem_release(p->pong) == -1)
+            return corio_task_fail(errno);
+    }
+    return NULL;
+}
+
+static void *pingpong_main(void *arg)
+{
+    corio_task *a = corio_task_spawn(ponger, arg, NULL);
+    corio_task *b = corio_task_spawn(pinger, arg, NULL);
+
+    cr_assert_not_null(a);
+    cr_assert_not_null(b);
+    cr_assert_eq(corio_task_join(a, NULL), 0);
+    cr_assert_eq(corio_task_join(b, NULL), 0);
+    return NULL;
+}
+
+Test(thread_sync, tasks_of_one_loop_ping_pong, .timeout = 30)
+{
+    struct pingpong p = {corio_tsem_new(0), corio_tsem_new(0), 10000};
+
+    cr_assert_not_null(p.ping);
+    cr_assert_not_null(p.pong);
+    cr_assert_eq(corio_run(pingpong_main, &p, NULL), 0);
+    cr_assert_eq(corio_tsem_value(p.ping), 0);
+    cr_assert_eq(corio_tsem_value(p.pong), 0);
+    cr_assert_eq(corio_tsem_free(p.ping), 0);
+    cr_assert_eq(corio_tsem_free(p.pong), 0);
+}
