@@ -132,6 +132,11 @@ Test(thread_thread, bad_arguments, .timeout = 30)
     errno = 0;
     cr_assert_null(corio_thread_start(ret_arg, NULL, &o));
     cr_assert_eq(errno, EINVAL);
+    o.name = NULL;
+    o.stack_size = 1;
+    errno = 0;
+    cr_assert_null(corio_thread_start(ret_arg, NULL, &o));
+    cr_assert_eq(errno, EINVAL);
     expect_fail(corio_thread_join(NULL, NULL, -1), EINVAL);
     expect_fail(corio_thread_detach(NULL), EINVAL);
     cr_assert_eq(corio_thread_free(NULL), 0);

@@ -67,8 +67,9 @@ typedef struct corio_thread_opts {
 /* Start a thread running fn(arg) (opts NULL: all defaults). The caller owns
  * the handle: join or detach it, then free it with corio_thread_free (the
  * handle stays valid until then, whatever the thread does). Returns NULL
- * with errno EINVAL (fn NULL, a name longer than CORIO_THREAD_NAME_MAX),
- * EAGAIN (thread limit), ENOMEM. Any thread. */
+ * with errno EINVAL (fn NULL, a name longer than CORIO_THREAD_NAME_MAX, a
+ * stack_size below PTHREAD_STACK_MIN), EAGAIN (thread limit), ENOMEM. Any
+ * thread. */
 CORIO_EXPORT corio_thread *corio_thread_start(corio_fn fn, void *arg,
                                               const corio_thread_opts *opts);
 
@@ -168,11 +169,12 @@ CORIO_EXPORT corio_tcond *corio_tcond_new(corio_tlock *lock);
 /* Returns 0, or -1 with errno EBUSY (waited on). */
 CORIO_EXPORT int corio_tcond_free(corio_tcond *c);
 
-/* With the lock held: release it, wait for a notify, take it again (even
- * after a failure: the lock is held on return, but with EPERM/EINVAL/
- * EDEADLK, where nothing was done). Wake-ups may be spurious: check the
- * predicate in a loop. Returns 0, or -1 with errno ETIMEDOUT, ECANCELED,
- * EPERM (the lock is not held), EDEADLK (a loop callback), EINVAL. */
+/* With the lock held: release it, wait for a notify, take it again. The
+ * lock is held again on every return, after ETIMEDOUT and ECANCELED too
+ * (it is retaken in a shield); EPERM, EDEADLK and EINVAL change nothing.
+ * Wake-ups may be spurious: check the predicate in a loop. Returns 0, or -1
+ * with errno ETIMEDOUT, ECANCELED, EPERM (the lock is not held), EDEADLK (a
+ * loop callback), EINVAL. */
 CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_tcond_wait(corio_tcond *c, int64_t deadline);
 
