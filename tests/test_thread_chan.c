@@ -299,9 +299,7 @@ Test(thread_chan, close_wakes_every_waiter, .timeout = 30)
     t[3] = start(blocked_recv, &c, false);
     t[4] = start(blocked_tasks, &c, true);
     t[5] = start(blocked_tasks, &c, true);
-    msleep(100);
-    /* Waiters are linked: the channels cannot be freed. */
-    expect_fail(corio_tchan_free(c.full), EBUSY);
+    msleep(100); /* most wait by now; one that comes late fails at once */
     cr_assert_eq(atomic_load(&c.woken), 0);
     cr_assert_eq(corio_tchan_close(c.full), 0);
     cr_assert_eq(corio_tchan_close(c.empty), 0);
@@ -310,6 +308,36 @@ Test(thread_chan, close_wakes_every_waiter, .timeout = 30)
     cr_assert_eq(atomic_load(&c.woken), 12);
     cr_assert_eq(corio_tchan_free(c.full), 0);
     cr_assert_eq(corio_tchan_free(c.empty), 0);
+}
+
+/* A channel waited on cannot be freed: a task of the test thread's own
+ * loop waits (it ran and parked during the sleep). */
+static void *recv_closed(void *arg)
+{
+    void *item;
+
+    if (corio_tchan_recv(arg, &item, -1) == -1 && errno == CORIO_ECLOSED)
+        return (void *)1;
+    return NULL;
+}
+
+Test(thread_chan, free_refused_while_waited_on, .timeout = 30)
+{
+    corio_loop *loop = loop_open();
+    corio_tchan *ch = corio_tchan_new(1);
+    corio_task *t;
+    void *res = NULL;
+
+    cr_assert_not_null(ch);
+    t = corio_task_spawn(recv_closed, ch, NULL);
+    cr_assert_not_null(t);
+    cr_assert_eq(corio_sleep(10 * MS), 0);
+    expect_fail(corio_tchan_free(ch), EBUSY);
+    cr_assert_eq(corio_tchan_close(ch), 0);
+    cr_assert_eq(corio_task_join(t, &res), 0);
+    cr_assert_eq((intptr_t)res, 1);
+    cr_assert_eq(corio_tchan_free(ch), 0);
+    loop_done(loop);
 }
 
 /* A task's deadline and cancellation on a channel. */

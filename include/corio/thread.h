@@ -245,6 +245,8 @@ CORIO_EXPORT int corio_barrier_wait(corio_barrier *b, int64_t deadline);
 CORIO_EXPORT int corio_barrier_abort(corio_barrier *b);
 CORIO_EXPORT int corio_barrier_reset(corio_barrier *b);
 CORIO_EXPORT unsigned corio_barrier_parties(const corio_barrier *b);
+/* How many callers wait in the current round (Barrier.n_waiting). */
+CORIO_EXPORT unsigned corio_barrier_n_waiting(corio_barrier *b);
 CORIO_EXPORT bool corio_barrier_is_broken(corio_barrier *b);
 
 /* ---- Channels across threads -----------------------------------------------

@@ -183,6 +183,18 @@ unsigned corio_barrier_parties(const corio_barrier *b)
     return b != NULL ? b->parties : 0;
 }
 
+unsigned corio_barrier_n_waiting(corio_barrier *b)
+{
+    unsigned n;
+
+    if (b == NULL)
+        return 0;
+    corio__tobj_lock(&b->obj);
+    n = b->count;
+    corio__tobj_unlock(&b->obj);
+    return n;
+}
+
 bool corio_barrier_is_broken(corio_barrier *b)
 {
     bool broken;
