@@ -19,7 +19,7 @@
  *     print('thread %s ended.' % threading.current_thread().name)
  *
  * corio_thread_start runs loop() on a new OS thread named LoopThread. Here
- * the thread runs an event loop of its own (opts.loop: corio_run inside the
+ * the thread runs an event loop of its own (opts.loop: as corio_run, in the
  * thread), so loop() is a task and its sleeps are corio_sleep: it could
  * spawn other tasks that run while it sleeps. Threads given no name are
  * Thread-1, Thread-2, ... as in Python: two of them say so at the end.

@@ -8,10 +8,12 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "corio.h"
 #include "corio/thread.h"
@@ -356,4 +358,42 @@ Test(thread_thread, task_join_cancelled_and_free_busy, .timeout = 30)
     cr_assert_eq(j.rc, -1);
     cr_assert_eq(j.err, ECANCELED);
     join_free(j.t, NULL);
+}
+
+/* Signals stay the main thread's: a SIGINT cancels the main thread's
+ * corio_run task, not the main task of a loop thread. */
+static void *sleep_in_loop(void *arg)
+{
+    (void)arg;
+    if (corio_sleep(300 * MS) == -1)
+        return corio_task_fail(errno);
+    return (void *)7;
+}
+
+static void *signalled_main(void *arg)
+{
+    corio_thread_opts o = {.loop = true};
+    corio_thread **t = arg;
+
+    *t = corio_thread_start(sleep_in_loop, NULL, &o);
+    cr_assert_not_null(*t);
+    if (corio_sleep(50 * MS) == -1)
+        return corio_task_fail(errno);
+    kill(getpid(), SIGINT);
+    if (corio_sleep(5 * CORIO_SECOND) == -1)
+        return corio_task_fail(errno);
+    return NULL;
+}
+
+Test(thread_thread, sigint_goes_to_the_main_thread_loop, .timeout = 30)
+{
+    corio_thread *t = NULL;
+    void *res = NULL;
+
+    expect_fail(corio_run(signalled_main, &t, NULL), ECANCELED);
+    cr_assert_eq(corio_run_signal(), SIGINT);
+    cr_assert_eq(corio_thread_join(t, &res, -1), 0);
+    cr_assert_eq(corio_thread_error(t), 0);
+    cr_assert_eq((intptr_t)res, 7);
+    cr_assert_eq(corio_thread_free(t), 0);
 }

@@ -4,8 +4,8 @@
  * Python's threading and queue modules, and asyncio's run_in_executor:
  *
  *   threads     corio_thread_start runs a function on a new OS thread,
- *               optionally as the main task of a loop of its own
- *               (corio_run inside it); names (MainThread, Thread-N, or
+ *               optionally as the main task of a loop of its own (as
+ *               corio_run, without the signals); names (MainThread, Thread-N, or
  *               given), join with a deadline, detach.
  *   objects     corio_tlock, corio_rlock, corio_tcond, corio_tsem,
  *               corio_tevent, corio_barrier, corio_tchan: thread-safe
@@ -57,10 +57,11 @@ typedef struct corio_thread corio_thread;
 
 typedef struct corio_thread_opts {
     const char *name;   /* NULL: "Thread-N"; copied */
-    bool loop;          /* run fn as the main task of corio_run (a loop of
-                           the thread's own): fn may then spawn tasks and
-                           use every blocking call; its error is read with
-                           corio_thread_error */
+    bool loop;          /* run fn as the main task of a loop of the
+                           thread's own (corio_run without the signals,
+                           which stay the main thread's): fn may then spawn
+                           tasks and use every blocking call; its error is
+                           read with corio_thread_error */
     size_t stack_size;  /* 0: the system's default */
 } corio_thread_opts;
 
@@ -98,8 +99,8 @@ CORIO_EXPORT int corio_thread_free(corio_thread *t);
 /* True until t's function has returned (false for NULL). */
 CORIO_EXPORT bool corio_thread_is_alive(corio_thread *t);
 
-/* The error of a thread started with opts.loop, once it has ended:
- * corio_run's errno (the main task's error, ECANCELED...), or 0. 0 for
+/* The error of a thread started with opts.loop, once it has ended: its
+ * main task's (ECANCELED if it was cancelled...), or 0. 0 for
  * other threads and for NULL. */
 CORIO_EXPORT int corio_thread_error(corio_thread *t);
 

@@ -94,6 +94,30 @@ static void thread_release(struct corio__tobj *o)
     free(o);
 }
 
+/* asyncio.run without the signals (they stay the main thread's, as in
+ * Python): a loop of the thread's own, fn as its main task, then the
+ * loop's close, which cancels and finishes the tasks left. Returns 0, or
+ * -1 with errno (the main task's error). */
+static int run_loop(corio_thread *t, void **result)
+{
+    corio_task_attr attr = {.name = "main"};
+    corio_loop *loop = corio_loop_new();
+    corio_task *main_task;
+    int err = 0;
+
+    if (loop == NULL)
+        return -1;
+    corio_loop_set_current(loop);
+    attr.loop = loop;
+    main_task = corio_task_spawn(t->fn, t->arg, &attr);
+    if (main_task == NULL || corio_task_join(main_task, result) == -1)
+        err = errno;
+    corio_loop_close(loop);
+    corio_loop_set_current(NULL);
+    errno = err;
+    return err != 0 ? -1 : 0;
+}
+
 /* The thread's body: run fn, post the end, let go of the handle. */
 static void *thread_main(void *arg)
 {
@@ -104,7 +128,7 @@ static void *thread_main(void *arg)
     self = t;
     name_self(t->name);
     if (t->with_loop) {
-        if (corio_run(t->fn, t->arg, &result) == -1) {
+        if (run_loop(t, &result) == -1) {
             err = errno;
             result = NULL;
         }
