@@ -5,8 +5,8 @@
  *
  *   threads     corio_thread_start runs a function on a new OS thread,
  *               optionally as the main task of a loop of its own (as
- *               corio_run, without the signals); names (MainThread, Thread-N, or
- *               given), join with a deadline, detach.
+ *               corio_run, without the signals); names (MainThread,
+ *               Thread-N, or given), join with a deadline, detach.
  *   objects     corio_tlock, corio_rlock, corio_tcond, corio_tsem,
  *               corio_tevent, corio_barrier, corio_tchan: thread-safe
  *               (the "t"), unlike corio/sync.h's, which serve the tasks of
@@ -43,7 +43,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
 
 /* ---- Threads -------------------------------------------------------------
  * threading.Thread. Each thread has a name: "MainThread" for the process's
