@@ -815,3 +815,41 @@ Test(thread_sync, tasks_of_one_loop_ping_pong, .timeout = 30)
     cr_assert_eq(corio_tsem_free(p.ping), 0);
     cr_assert_eq(corio_tsem_free(p.pong), 0);
 }
+
+/* A pool job (a thread with no loop) waits on an event on its futex; a
+ * task sets it. */
+static void *job_waits(void *arg)
+{
+    if (corio_tevent_wait(arg, corio_now() + 5 * CORIO_SECOND) == -1)
+        return (void *)(intptr_t)errno;
+    return NULL;
+}
+
+static void *set_soon(void *arg)
+{
+    if (corio_sleep(30 * MS) == -1)
+        return corio_task_fail(errno);
+    cr_assert_eq(corio_tevent_set(arg), 0);
+    return NULL;
+}
+
+static void *pool_job_main(void *arg)
+{
+    corio_task *setter = corio_task_spawn(set_soon, arg, NULL);
+    void *res = (void *)1;
+
+    cr_assert_not_null(setter);
+    cr_assert_eq(corio_pool_run(NULL, job_waits, arg, &res, -1), 0);
+    cr_assert_null(res, "job: %s", corio_strerror((int)(intptr_t)res));
+    cr_assert_eq(corio_task_join(setter, NULL), 0);
+    return NULL;
+}
+
+Test(thread_sync, pool_job_waits_for_a_task, .timeout = 30)
+{
+    corio_tevent *ev = corio_tevent_new();
+
+    cr_assert_not_null(ev);
+    cr_assert_eq(corio_run(pool_job_main, ev, NULL), 0);
+    cr_assert_eq(corio_tevent_free(ev), 0);
+}
