@@ -325,8 +325,9 @@ const char *corio_http_request_body(corio_http_request *req, size_t *len,
 
                 if (req->body != NULL)
                     cap *= 2;
-                if (cap > limit + 1)
-                    cap = limit + 1;
+                /* room for a byte over the limit: the parser refuses it */
+                if (cap > limit + 2)
+                    cap = limit + 2;
                 b = corio__http_arena_alloc(&req->c->arena, cap);
                 if (b == NULL)
                     return NULL;

@@ -388,6 +388,8 @@ static void handle(struct corio__http_conn *c)
     }
     if (c->err_status && !res->head_sent)
         answer_error(c, c->err_status);
+    if (c->srv->stopping)
+        c->keep_alive = false; /* the response says the connection closes */
     respond(c);
     if (c->srv->log)
         log_request(c);
