@@ -429,6 +429,44 @@ Test(http_server, expect_100_continue, .timeout = TIMEOUT)
     serve_check(basic_app(), NULL, check_continue);
 }
 
+/* One request at a time on one connection, each sent after the previous
+ * answer came: the connection's idle wait (without a buffer) must see
+ * each new request at once. */
+static const char *check_sequential(int port)
+{
+    char addr[64], out[4096];
+    int64_t dl = corio_now() + 5 * HT_SEC;
+    corio_stream *s;
+
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    s = corio_stream_connect(addr, dl);
+    EXPECT(s != NULL, "connect");
+    for (int i = 0; i < 5; i++) {
+        static const char req[] = "GET /hello/seq HTTP/1.1\r\nHost: t\r\n\r\n";
+        ssize_t n;
+        size_t len = 0;
+
+        EXPECT(corio_stream_write(s, req, sizeof(req) - 1) == 0, "write");
+        while (!strstr(out, "[seq]") || len == 0) {
+            n = corio_stream_read(s, out + len, sizeof(out) - 1 - len,
+                                  corio_now() + 2 * HT_SEC);
+            EXPECT(n > 0, "request %d: no answer (%s)", i, corio_err_name(errno));
+            len += (size_t)n;
+            out[len] = '\0';
+        }
+        EXPECT(ht_status(out) == 200, "%s", out);
+        out[0] = '\0';
+        corio_sleep(20 * MS);
+    }
+    corio_stream_close(s);
+    return NULL;
+}
+
+Test(http_server, keepalive_one_at_a_time, .timeout = TIMEOUT)
+{
+    serve_check(basic_app(), NULL, check_sequential);
+}
+
 /* ---- Strict parsing: each rule's answer, and nothing after it runs --------- */
 
 static const char *check_rules(int port)
