@@ -17,30 +17,12 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from benchlib import machine  # noqa: E402
+from benchlib import cpu_s, log, machine, rss_kib  # noqa: E402
 
 PY = "/usr/bin/python3"
 CONNS = 100
 TARGETS = {"nginx": 1.0, "aiohttp": 10.0}
 TARGET_IDLE_KIB = 8.0
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def cpu_s(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def wait_port(port, proc, secs=10):
