@@ -1,7 +1,9 @@
 /* tests/test_http_interop.c -- real clients from Debian against the
  * server: curl (keep-alive reuse, POST, HEAD, chunked upload,
  * 100-continue, gzip), Python's http.client (one persistent connection)
- * and python3-aiohttp's client (concurrent requests, JSON). Each client
+ * and python3-aiohttp's client (concurrent requests, JSON), and HTTPS
+ * through the TLS layer with ALPN http/1.1 (curl, and a corio TLS
+ * client checking the protocol chosen). Each client
  * runs in a thread of the pool while the server runs on the loop. A
  * client that is not installed skips its test (with a message). */
 #include <criterion/criterion.h>
@@ -9,6 +11,7 @@
 #include "corio.h"
 #include "check.h"
 #include "http_test.h"
+#include "../examples/devcert.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -93,13 +96,14 @@ static void *run_cmd(void *arg)
 struct run {
     const char *(*check)(int port, struct job *j);
     struct job job;
+    corio_tls *tls;     /* HTTPS: the server's context */
 };
 
 static void *main_task(void *arg)
 {
     struct run *r = arg;
     corio_http_app *app = corio_http_app_new();
-    corio_http_server_opts o = {.gzip = true};
+    corio_http_server_opts o = {.gzip = true, .listen.tls = r->tls};
     corio_http_server *srv;
     const char *fail;
 
@@ -255,4 +259,76 @@ Test(http_interop, aiohttp_client, .timeout = TIMEOUT)
     if (system(PYTHON " -c 'import aiohttp' 2>/dev/null") != 0)
         cr_skip_test("python3-aiohttp is not installed");
     run(check_aiohttp);
+}
+
+/* ---- HTTPS ----------------------------------------------------------------------- */
+
+static char certdir[64];
+
+static const char *check_https(int port, struct job *j)
+{
+    char addr[64], out[32768];
+    const char *fail, *req = "GET /big HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    corio_tls_opts co = {.ca_file = NULL, .alpn = "h2,http/1.1"};
+    corio_tls *ctx;
+    corio_stream *s;
+    size_t len = 0;
+    ssize_t n;
+    char ca[128];
+
+    snprintf(ca, sizeof(ca), "%s/ca.pem", certdir);
+    co.ca_file = ca;
+    snprintf(j->cmd, sizeof(j->cmd),
+             "curl -sS --max-time 20 --cacert %s -w ' [%%{http_version}]\\n'"
+             " https://localhost:%d/hello/tls https://localhost:%d/hello/again", ca, port, port);
+    fail = client(j);
+    if (fail)
+        return fail;
+    if (!strstr(j->out, "hello, tls! [1.1]\nhello, again! [1.1]\n"))
+        return j->out;
+    /* a corio client: ALPN chose http/1.1; a body bigger than a record */
+    ctx = corio_tls_client(&co);
+    if (ctx == NULL)
+        return "client context";
+    snprintf(addr, sizeof(addr), "localhost:%d", port);
+    s = corio_tls_connect(ctx, addr, corio_now() + 10 * HT_SEC);
+    if (s == NULL) {
+        corio_tls_free(ctx);
+        return "tls connect";
+    }
+    fail = corio_tls_alpn(s) && strcmp(corio_tls_alpn(s), "http/1.1") == 0 ? NULL : "alpn";
+    if (corio_stream_write(s, req, strlen(req)) == -1)
+        fail = "write";
+    while (fail == NULL && len < sizeof(out) - 1 &&
+           (n = corio_stream_read(s, out + len, sizeof(out) - 1 - len,
+                                  corio_now() + 10 * HT_SEC)) > 0)
+        len += (size_t)n;
+    out[len] = '\0';
+    corio_stream_close(s);
+    corio_tls_free(ctx);
+    if (fail == NULL && (ht_status(out) != 200 || strlen(ht_body(out)) != 20000))
+        fail = "the big answer over TLS";
+    return fail;
+}
+
+Test(http_interop, https_with_alpn, .timeout = TIMEOUT)
+{
+    static struct run r;
+    char cert[128], key[128];
+    corio_tls_opts so = {.cert_file = cert, .key_file = key, .alpn = "http/1.1"};
+
+    (void)failure;
+    signal(SIGPIPE, SIG_DFL);
+    strcpy(certdir, "/tmp/corio-https-XXXXXX");
+    cr_assert_not_null(mkdtemp(certdir));
+    cr_assert_eq(devcert_make(certdir), 0);
+    snprintf(cert, sizeof(cert), "%s/server.pem", certdir);
+    snprintf(key, sizeof(key), "%s/server.key", certdir);
+    memset(&r, 0, sizeof(r));
+    r.check = check_https;
+    r.tls = corio_tls_server(&so);
+    cr_assert_not_null(r.tls);
+    run_main_no_fd_leak(main_task, &r);
+    corio_tls_free(r.tls);
+    devcert_remove(certdir);
 }

@@ -61,8 +61,12 @@ http {{
 def h2o_argv(tmp, port):
     root = os.path.join(tmp, "www")
     os.makedirs(root, exist_ok=True)
+    # h2o started as root serves as "nobody": the files must be readable
+    os.chmod(tmp, 0o755)
+    os.chmod(root, 0o755)
     with open(os.path.join(root, "index.html"), "w") as f:
         f.write("Hello, World!")
+    os.chmod(os.path.join(root, "index.html"), 0o644)
     conf = os.path.join(tmp, "h2o.conf")
     with open(conf, "w") as f:
         f.write(f"""num-threads: 1
