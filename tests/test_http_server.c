@@ -434,7 +434,7 @@ Test(http_server, expect_100_continue, .timeout = TIMEOUT)
  * each new request at once. */
 static const char *check_sequential(int port)
 {
-    char addr[64], out[4096];
+    char addr[64], out[4096] = "";
     int64_t dl = corio_now() + 5 * HT_SEC;
     corio_stream *s;
 
