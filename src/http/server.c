@@ -64,6 +64,8 @@ int64_t corio__http_write_deadline(const struct corio__http_conn *c)
 int corio__http_out_append(struct corio__http_conn *c, const void *data,
                            size_t n)
 {
+    if (n == 0)
+        return 0; /* an empty body: data may be NULL */
     if (c->out == NULL && n <= CORIO__HTTP_PAGE) {
         c->out = corio__http_page_get(&c->srv->pages);
         if (c->out == NULL)
