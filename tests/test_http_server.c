@@ -1042,3 +1042,60 @@ Test(http_server, serve_on_n_loops, .timeout = TIMEOUT)
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
 }
+
+/* ---- Refusals: app in use, stop from a handler, max_connections ---------------- */
+
+static corio_http_server *self_srv;
+
+static int h_stop_self(corio_http_request *req, corio_http_response *res, void *arg)
+{
+    (void)req;
+    (void)arg;
+    if (corio_http_server_stop(self_srv, -1) != -1 || errno != EDEADLK)
+        return corio_http_response_printf(res, "stop did not refuse");
+    return corio_http_response_printf(res, "EDEADLK");
+}
+
+static void *refusals_main(void *arg)
+{
+    corio_http_app *app = arg;
+    corio_http_server_opts o = {.max_connections = 1};
+    char addr[64], out[4096];
+    corio_stream *held;
+    int port;
+
+    self_srv = corio_http_server_start("127.0.0.1:0", app, &o);
+    if (self_srv == NULL)
+        return (void *)"start";
+    if (corio_http_app_free(app) != -1 || errno != EBUSY)
+        return (void *)"the app was freed while its server runs";
+    port = corio_http_server_port(self_srv);
+    ht_get(port, GET("/stop"), out, sizeof(out));
+    if (strcmp(ht_body(out), "EDEADLK") != 0)
+        return (void *)"stop from a handler";
+    /* one connection held open: a second one is closed at once */
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    held = corio_stream_connect(addr, corio_now() + 5 * HT_SEC);
+    if (held == NULL)
+        return (void *)"connect";
+    corio_sleep(50 * MS);
+    if (ht_get(port, GET("/"), out, sizeof(out)) != 0)
+        return (void *)"a connection over max_connections was served";
+    corio_stream_close(held);
+    corio_sleep(50 * MS);
+    ht_get(port, GET("/"), out, sizeof(out));
+    if (ht_status(out) != 200)
+        return (void *)"not served once the other closed";
+    if (corio_http_server_stop(self_srv, corio_now() + 5 * HT_SEC) != 0)
+        return (void *)"stop";
+    return NULL;
+}
+
+Test(http_server, refusals, .timeout = TIMEOUT)
+{
+    corio_http_app *app = basic_app();
+
+    cr_assert_eq(corio_http_app_route(app, "GET", "/stop", h_stop_self, NULL), 0);
+    run_main_no_fd_leak(refusals_main, app);
+    cr_assert_eq(corio_http_app_free(app), 0);
+}
