@@ -1012,8 +1012,11 @@ static void *serve_client(void *arg)
     char out[4096];
     int ok = 0;
 
-    for (int i = 0; i < 300 && ht_get(port, GET("/"), out, sizeof(out)) <= 0; i++)
-        corio_sleep(10 * MS); /* until the child listens */
+    /* until the child listens: a loaded machine may take seconds to start it */
+    for (int i = 0; i < 1500 && ht_get(port, GET("/"), out, sizeof(out)) <= 0; i++)
+        corio_sleep(10 * MS);
+    if (ht_status(out) != 200)
+        return (void *)"the server child did not answer within 15 s";
     for (int i = 0; i < 20; i++) {
         ssize_t n = ht_get(port, GET("/hello/n"), out, sizeof(out));
 
