@@ -38,6 +38,7 @@ bench:
 	@scripts/bench-loop $(BUILD)
 	@scripts/bench-net $(BUILD)
 	@scripts/bench-thread $(BUILD)
+	@scripts/bench-http $(BUILD)
 
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)

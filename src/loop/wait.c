@@ -341,6 +341,11 @@ int corio__wait_fd(int fd, unsigned events, int64_t deadline, bool after_eagain)
     }
     got = f->ready & events;
     f->ready &= ~got;
+    /* the readiness this wait reports is taken: a drained mark from an
+     * older short read is stale now, and would make corio__read_fd skip
+     * the read of the bytes that woke this wait */
+    if (got & CORIO_READ)
+        f->drained = false;
     return (int)got;
 }
 
@@ -381,6 +386,17 @@ ssize_t corio__read_fd(int fd, void *buf, size_t n)
         f->drained = f->kind == FD_TCP;
     }
     return got;
+}
+
+bool corio__fd_known_empty(int fd)
+{
+    corio_loop *loop = corio__loop_get();
+    const struct corio__fd *f;
+
+    if (loop == NULL || fd < 0 || (size_t)fd >= loop->nfds)
+        return false;
+    f = &loop->fds[fd];
+    return f->registered && f->drained && !(f->ready & CORIO_READ) && !f->hup;
 }
 
 int corio__fd_watch(corio_loop *loop, int fd,
