@@ -95,24 +95,32 @@ Test(examples_http, a16_web_serves_100_at_once, .timeout = TIMEOUT)
 
 Test(examples_http, a16_web_serve_until_sigint, .timeout = TIMEOUT)
 {
-    int port = 20000 + (int)(getpid() % 20000), status;
-    char portarg[16], cmd[256], path[512];
+    /* --port 0: the server takes a free port and prints it, so no other
+     * program on the machine can hold the one the test picked. */
+    int port = 0, status, out[2];
+    char cmd[256], path[512], line[256];
     pid_t pid;
-    FILE *p;
+    FILE *p, *from;
     char body[256] = "";
 
-    snprintf(portarg, sizeof(portarg), "%d", port);
     snprintf(path, sizeof(path), "%s/a16_web", CORIO_EXAMPLES_DIR);
+    cr_assert_eq(pipe(out), 0);
     pid = fork();
     cr_assert_neq(pid, -1);
     if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-
-        dup2(null, 1);
+        close(out[0]);
+        dup2(out[1], 1);
+        close(out[1]);
         signal(SIGINT, SIG_DFL);
-        execl(path, path, "--serve", "--port", portarg, (char *)NULL);
+        execl(path, path, "--serve", "--port", "0", (char *)NULL);
         _exit(127);
     }
+    close(out[1]);
+    from = fdopen(out[0], "r");
+    cr_assert_not_null(from);
+    cr_assert_not_null(fgets(line, sizeof(line), from), "a16_web printed nothing");
+    cr_assert_eq(sscanf(line, "Server started at http://127.0.0.1:%d...", &port), 1,
+                 "first line: %s", line);
     snprintf(cmd, sizeof(cmd),
              "for i in $(seq 300); do curl -s http://127.0.0.1:%d/hello/serve && break;"
              " sleep 0.05; done", port);
@@ -124,6 +132,7 @@ Test(examples_http, a16_web_serve_until_sigint, .timeout = TIMEOUT)
     cr_assert_str_eq(body, "<h1>hello, serve!</h1>");
     cr_assert_eq(kill(pid, SIGINT), 0);
     cr_assert_eq(waitpid(pid, &status, 0), pid);
+    fclose(from);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
 }
 
