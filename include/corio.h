@@ -7,6 +7,7 @@
 #include "corio/coro.h"
 #include "corio/loop.h"
 #include "corio/task.h"
+#include "corio/agen.h"
 #include "corio/group.h"
 #include "corio/sync.h"
 #include "corio/thread.h"
