@@ -13,5 +13,6 @@
 #include "corio/thread.h"
 #include "corio/io.h"
 #include "corio/tls.h"
+#include "corio/http.h"
 
 #endif
