@@ -14,5 +14,6 @@
 #include "corio/io.h"
 #include "corio/tls.h"
 #include "corio/http.h"
+#include "corio/http_client.h"
 
 #endif
