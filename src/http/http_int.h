@@ -11,6 +11,8 @@
 #define CORIO_HTTP_INT_H
 
 #include "corio/http.h"
+#include "corio/task.h"
+#include "../base/list.h"
 
 #include <llhttp.h>
 #include <stdbool.h>
@@ -123,5 +125,150 @@ bool corio__http_keep_alive(const struct corio__http_parser *p);
 /* True if the head asks for a protocol upgrade (Connection: upgrade with
  * an Upgrade header), or is CONNECT. */
 bool corio__http_upgrade(const struct corio__http_parser *p);
+
+/* ---- Server internals (router.c, request.c, response.c, server.c,
+ * static.c) ---------------------------------------------------------------- */
+
+/* Strings of one request: blocks that never move, so pointers given out
+ * stay valid until the next request; the first block is kept for reuse,
+ * so a connection stops allocating after its first requests. */
+struct corio__http_block {
+    struct corio__http_block *next;
+    size_t size, used;
+    char data[];
+};
+struct corio__http_arena {
+    struct corio__http_block *head;
+};
+void *corio__http_arena_alloc(struct corio__http_arena *a, size_t n);
+char *corio__http_arena_strndup(struct corio__http_arena *a, const char *s,
+                                size_t n);
+void corio__http_arena_reset(struct corio__http_arena *a);
+void corio__http_arena_free(struct corio__http_arena *a);
+
+/* Percent-decode n bytes of s into out (room for n + 1), '+' as a space
+ * if plus. Returns the length, or -1 for a bad escape or an encoded NUL. */
+ssize_t corio__http_unescape(const char *s, size_t n, char *out, bool plus);
+
+/* name=value pairs (a query, a form, cookies), decoded into the arena. */
+struct corio__http_pair {
+    const char *name, *value;
+};
+struct corio__http_pairs {
+    struct corio__http_pair *v;
+    size_t n;
+    bool parsed;
+};
+/* Split s (n bytes) at sep ('&' or ';'), each piece at '=', decoded
+ * (plus: '+' is a space; trim: spaces around pieces dropped). Returns 0
+ * or -1 (ENOMEM). Pieces that do not decode are skipped. */
+int corio__http_pairs_parse(struct corio__http_pairs *out,
+                            struct corio__http_arena *a, const char *s,
+                            size_t n, char sep, bool plus, bool trim);
+const char *corio__http_pairs_next(const struct corio__http_pairs *p,
+                                   const char *name, size_t *pos);
+
+#define CORIO__HTTP_MAX_PARAMS 16
+
+struct corio__http_conn;
+struct corio__http_multipart;
+
+struct corio_http_request {
+    struct corio__http_conn *c;
+    const char *method;
+    const char *target;             /* raw, as received */
+    char *raw_path;                 /* target's path, still encoded */
+    char *path;                     /* decoded */
+    const char *query_string;       /* raw, after '?' ("" if none) */
+    const char *rel;                /* raw path inside the current app */
+    struct corio__http_pair params[CORIO__HTTP_MAX_PARAMS];
+    size_t nparams;
+    struct corio__http_pairs query, cookies, form;
+    char *body;                     /* the whole body once read */
+    size_t body_len;
+    bool body_whole;                /* body holds all of it */
+    bool head;                      /* HEAD answered by a GET route */
+    struct corio__http_multipart *mp;
+};
+
+struct corio_http_response {
+    struct corio__http_conn *c;
+    int status;
+    corio_http_headers *headers;
+    char *body;                     /* the body (a buffer kept per connection) */
+    size_t body_len, body_cap;
+    int file_fd;                    /* or a file's range (static.c), -1 */
+    int64_t file_off, file_len;
+    corio_http_produce_fn produce;  /* or a producer */
+    void (*produce_done)(void *arg);
+    void *produce_arg;
+    int64_t length;                 /* announced (prepare): -1 chunked */
+    int64_t sent;                   /* body bytes sent after prepare */
+    bool head_sent, chunked, finished, upgraded, no_body;
+};
+
+/* Reset a response for the next request (keeps its buffers). */
+void corio__http_response_reset(corio_http_response *res);
+
+/* Send the head (and the body, when it is whole) of res. Returns 0 or -1
+ * with errno. */
+int corio__http_response_send(corio_http_response *res, int64_t deadline);
+
+/* Route a request through app (its middlewares, mounts and routes).
+ * Returns what the handler returned. */
+int corio__http_app_dispatch(corio_http_app *app, corio_http_request *req,
+                             corio_http_response *res);
+void corio__http_app_hold(corio_http_app *app, int delta);
+
+/* The static files handler (static.c); arg is its configuration. */
+struct corio__http_static;
+int corio__http_static_handler(corio_http_request *req, corio_http_response *res,
+                               void *arg);
+struct corio__http_static *corio__http_static_new(const char *root,
+                                                  const corio_http_static_opts *o);
+void corio__http_static_free(struct corio__http_static *st);
+
+/* multipart.c: free the state of a request's multipart body. */
+void corio__http_multipart_free(struct corio__http_multipart *mp);
+
+/* A connection (server.c): what the request and response reach. */
+struct corio__http_conn {
+    struct corio_http_server *srv;
+    corio_stream *s;
+    corio_addr peer;
+    struct corio__http_parser p;
+    corio_http_headers *hin;
+    corio_http_request req;
+    corio_http_response res;
+    struct corio__http_arena arena;
+    char *out;                      /* the responses being built */
+    size_t out_len, out_cap;
+    int64_t body_deadline;          /* of the next body read */
+    int err_status;                 /* a body error to answer (413, 400) */
+    bool keep_alive;                /* the request allows another one */
+    bool continue_sent;             /* 100 Continue, or no need */
+    bool msg_done;                  /* the request's body was all read */
+    bool broken;                    /* the connection cannot go on */
+    bool idle;                      /* waiting for a request */
+    corio_task *task;
+    struct corio__list node;        /* in the server's list */
+    uint64_t bytes_out;             /* body bytes of this response (log) */
+};
+
+/* Append to the connection's output; send it (and wait while the client
+ * is slow). 0 or -1 with errno. */
+int corio__http_out_append(struct corio__http_conn *c, const void *data,
+                           size_t n);
+int corio__http_out_flush(struct corio__http_conn *c, int64_t deadline);
+
+/* True if the server compresses responses. */
+bool corio__http_gzip_on(const struct corio__http_conn *c);
+
+/* The server's write timeout as a deadline from now. */
+int64_t corio__http_write_deadline(const struct corio__http_conn *c);
+
+/* Read the next piece of the request's body into buf (server.c). */
+ssize_t corio__http_body_read(struct corio__http_conn *c, void *buf, size_t n,
+                              int64_t deadline);
 
 #endif

@@ -149,6 +149,15 @@ int corio__stream_spend(corio_stream *s, size_t bytes);
 /* Wake the followers (err 0: try again; EBADF: the stream is closed). */
 void corio__stream_wake_followers(corio_stream *s, int err);
 
+/* Parsing in place (the http layer reads a request where the stream
+ * buffered it: s->rbuf + s->rpos up to s->rend). _fill reads more into
+ * the buffer (growing it when it is full), waiting for some, and takes
+ * nothing: the count, 0 at end of stream, or -1 with errno as
+ * corio_stream_read. _consume takes n buffered bytes (n at most
+ * s->rend - s->rpos). */
+ssize_t corio__stream_fill(corio_stream *s, int64_t deadline);
+void corio__stream_consume(corio_stream *s, size_t n);
+
 /* Wait until at most `most` bytes are left to write (stream_write.c). */
 int corio__stream_drain_to(corio_stream *s, size_t most, int64_t deadline);
 

@@ -415,3 +415,22 @@ ssize_t corio_stream_readline(corio_stream *s, char *buf, size_t size,
     buf[have] = 0;
     return read_leave(s, (ssize_t)have);
 }
+
+/* ---- Parsing in place (the http layer) ------------------------------------ */
+
+ssize_t corio__stream_fill(corio_stream *s, int64_t deadline)
+{
+    ssize_t got;
+
+    if (read_enter(s) == -1)
+        return -1;
+    got = fill(s, 0, deadline);
+    return read_leave(s, got);
+}
+
+void corio__stream_consume(corio_stream *s, size_t n)
+{
+    s->rpos += n;
+    if (s->rpos == s->rend)
+        s->rpos = s->rend = 0;
+}

@@ -1,0 +1,302 @@
+/* src/http/static.c -- static files under a root: no path leaves the root
+ * (openat2 with RESOLVE_BENEATH: `..`, encoded or not, and symlinks that
+ * lead out are refused by the kernel, not by string checks alone;
+ * RESOLVE_NO_SYMLINKS unless symlinks are followed), ETag and
+ * Last-Modified with 304, one byte range with 206 or 416, a Content-Type
+ * by extension, and the bytes sent with sendfile on plain connections
+ * (read and write through TLS). */
+#define _GNU_SOURCE /* O_PATH */
+#include "http_int.h"
+#include "../io/io_int.h"
+#include "corio/loop.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+struct corio__http_static {
+    int root;               /* O_PATH directory */
+    bool follow_symlinks;
+    char *index;
+};
+
+struct corio__http_static *corio__http_static_new(const char *root,
+                                                  const corio_http_static_opts *o)
+{
+    struct corio__http_static *st = calloc(1, sizeof(*st));
+
+    if (st == NULL)
+        return NULL;
+    st->root = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (st->root == -1 ||
+        (o && o->index && (st->index = strdup(o->index)) == NULL)) {
+        int err = errno;
+
+        corio__http_static_free(st);
+        errno = err;
+        return NULL;
+    }
+    st->follow_symlinks = o && o->follow_symlinks;
+    return st;
+}
+
+void corio__http_static_free(struct corio__http_static *st)
+{
+    if (st == NULL)
+        return;
+    if (st->root >= 0)
+        close(st->root);
+    free(st->index);
+    free(st);
+}
+
+static const struct {
+    const char *ext, *type;
+} types[] = {
+    {"html", "text/html; charset=utf-8"}, {"htm", "text/html; charset=utf-8"},
+    {"txt", "text/plain; charset=utf-8"}, {"css", "text/css; charset=utf-8"},
+    {"js", "text/javascript; charset=utf-8"}, {"mjs", "text/javascript; charset=utf-8"},
+    {"json", "application/json"}, {"xml", "application/xml"},
+    {"svg", "image/svg+xml"}, {"png", "image/png"}, {"jpg", "image/jpeg"},
+    {"jpeg", "image/jpeg"}, {"gif", "image/gif"}, {"webp", "image/webp"},
+    {"ico", "image/x-icon"}, {"pdf", "application/pdf"},
+    {"wasm", "application/wasm"}, {"woff2", "font/woff2"}, {"woff", "font/woff"},
+    {"mp4", "video/mp4"}, {"mp3", "audio/mpeg"}, {"zip", "application/zip"},
+    {"gz", "application/gzip"}, {"md", "text/markdown; charset=utf-8"},
+    {"csv", "text/csv; charset=utf-8"},
+};
+
+static const char *content_type(const char *path)
+{
+    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+
+    if (dot != NULL && (slash == NULL || dot > slash))
+        for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+            if (strcasecmp(dot + 1, types[i].ext) == 0)
+                return types[i].type;
+    return "application/octet-stream";
+}
+
+/* Open path beneath the root. -1 with errno: EXDEV or ENOENT (outside),
+ * ELOOP (a symlink, not followed), ENOENT. */
+static int open_beneath(const struct corio__http_static *st, const char *path)
+{
+    struct open_how how = {
+        .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS |
+                   (st->follow_symlinks ? 0 : RESOLVE_NO_SYMLINKS),
+    };
+
+    if (*path == '\0')
+        path = ".";
+    return (int)syscall(SYS_openat2, st->root, path, &how, sizeof(how));
+}
+
+/* True if a path segment is "." or ".." (refused before the kernel sees
+ * them, so that the answer does not depend on the tree). */
+static bool has_dot_segment(const char *p)
+{
+    while (*p) {
+        size_t n = strcspn(p, "/");
+
+        if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return true;
+        p += n;
+        if (*p == '/')
+            p++;
+    }
+    return false;
+}
+
+static void http_time(time_t t, char *buf, size_t size)
+{
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(buf, size, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* Parse a single range "bytes=a-b", "bytes=a-", "bytes=-n" against size.
+ * Returns 1 (a range: *off, *len), 0 (ignore: serve whole), -1 (416). */
+static int parse_range(const char *r, int64_t size, int64_t *off, int64_t *len)
+{
+    char *end;
+    long long a = -1, b = -1;
+
+    if (strncasecmp(r, "bytes=", 6) != 0 || strchr(r, ','))
+        return 0;
+    r += 6;
+    if (*r == '-') {
+        long long n = strtoll(r + 1, &end, 10);
+
+        if (*end != '\0' || n <= 0 || r[1] < '0' || r[1] > '9')
+            return n == 0 && *end == '\0' ? -1 : 0;
+        if (n > size)
+            n = size;
+        *off = size - n;
+        *len = n;
+        return size > 0 ? 1 : -1;
+    }
+    if (*r < '0' || *r > '9')
+        return 0;
+    a = strtoll(r, &end, 10);
+    if (*end != '-')
+        return 0;
+    if (end[1] != '\0') {
+        if (end[1] < '0' || end[1] > '9')
+            return 0;
+        b = strtoll(end + 1, &end, 10);
+        if (*end != '\0' || b < a)
+            return 0;
+    }
+    if (a >= size)
+        return -1;
+    if (b < 0 || b >= size)
+        b = size - 1;
+    *off = a;
+    *len = b - a + 1;
+    return 1;
+}
+
+/* Send len bytes of fd from off after the head. */
+static int send_file(corio_http_response *res, int fd, int64_t off,
+                     int64_t len, int64_t deadline)
+{
+    corio_stream *s = res->c->s;
+
+    if (s->t == &s->fdt) {
+        int sock = corio_stream_fd(s);
+        off_t o = off;
+
+        if (corio__stream_drain_to(s, 0, deadline) == -1)
+            return -1;
+        while (len > 0) {
+            ssize_t n = sendfile(sock, fd, &o, len > (1 << 20) ? (1 << 20) : (size_t)len);
+
+            if (n > 0) {
+                len -= n;
+                continue;
+            }
+            if (n == 0) {
+                errno = EIO; /* the file shrank */
+                return -1;
+            }
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN || corio_fd_wait(sock, CORIO_WRITE, deadline) == -1)
+                return -1;
+        }
+        res->sent = res->length;
+        return 0;
+    }
+    while (len > 0) { /* TLS: through the stream */
+        char buf[16384];
+        ssize_t n = pread(fd, buf, len > (int64_t)sizeof(buf) ? sizeof(buf) : (size_t)len, off);
+
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            return -1;
+        }
+        if (corio_http_response_write(res, buf, (size_t)n, deadline) == -1)
+            return -1;
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+int corio__http_static_handler(corio_http_request *req, corio_http_response *res,
+                               void *arg)
+{
+    const struct corio__http_static *st = arg;
+    const char *path = corio_http_request_param(req, "path");
+    const char *inm, *ims, *range;
+    char etag[64], lm[40], cr[96];
+    int64_t off = 0, len;
+    struct stat sb;
+    int fd, rc;
+
+    if (path == NULL || has_dot_segment(path) || strchr(path, '\\')) {
+        corio_http_response_status(res, 404);
+        return corio_http_response_printf(res, "404: Not Found\n");
+    }
+    fd = open_beneath(st, path);
+    if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        int dir = fd;
+        struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK,
+                               .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
+
+        fd = st->index ? (int)syscall(SYS_openat2, dir, st->index, &how, sizeof(how))
+                       : -1;
+        close(dir);
+        errno = ENOENT;
+        if (fd >= 0 && fstat(fd, &sb) == -1) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    if (fd < 0 || !S_ISREG(sb.st_mode)) {
+        int status = fd < 0 && errno == ELOOP ? 403 : 404;
+
+        if (fd >= 0)
+            close(fd);
+        corio_http_response_status(res, status);
+        return corio_http_response_printf(res, "%d: %s\n", status,
+                                          corio_http_status_reason(status));
+    }
+    snprintf(etag, sizeof(etag), "\"%" PRIx64 "-%" PRIx64 "\"",
+             (uint64_t)sb.st_size,
+             (uint64_t)sb.st_mtim.tv_sec * 1000000000u + (uint64_t)sb.st_mtim.tv_nsec);
+    http_time(sb.st_mtime, lm, sizeof(lm));
+    corio_http_response_header(res, "ETag", etag);
+    corio_http_response_header(res, "Last-Modified", lm);
+    corio_http_response_header(res, "Accept-Ranges", "bytes");
+    inm = corio_http_request_header(req, "If-None-Match");
+    ims = corio_http_request_header(req, "If-Modified-Since");
+    if ((inm && (strstr(inm, etag) || strcmp(inm, "*") == 0)) ||
+        (!inm && ims && strcmp(ims, lm) == 0)) {
+        close(fd);
+        return corio_http_response_status(res, 304);
+    }
+    len = sb.st_size;
+    range = corio_http_request_header(req, "Range");
+    if (range != NULL) {
+        const char *ifr = corio_http_request_header(req, "If-Range");
+
+        rc = ifr && strcmp(ifr, etag) != 0 ? 0 : parse_range(range, sb.st_size, &off, &len);
+        if (rc == -1) {
+            close(fd);
+            snprintf(cr, sizeof(cr), "bytes */%lld", (long long)sb.st_size);
+            corio_http_response_header(res, "Content-Range", cr);
+            corio_http_response_status(res, 416);
+            return corio_http_response_printf(res, "416: Range Not Satisfiable\n");
+        }
+        if (rc == 1) {
+            snprintf(cr, sizeof(cr), "bytes %lld-%lld/%lld", (long long)off,
+                     (long long)(off + len - 1), (long long)sb.st_size);
+            corio_http_response_header(res, "Content-Range", cr);
+            corio_http_response_status(res, 206);
+        }
+    }
+    corio_http_response_header(res, "Content-Type", content_type(path));
+    rc = corio_http_response_prepare(res, len, corio__http_write_deadline(req->c));
+    if (rc == 0 && !res->no_body)
+        rc = send_file(res, fd, off, len, corio__http_write_deadline(req->c));
+    if (rc == 0)
+        res->sent = len;
+    close(fd);
+    if (rc == -1)
+        req->c->broken = true;
+    return rc;
+}
