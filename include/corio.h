@@ -15,5 +15,6 @@
 #include "corio/tls.h"
 #include "corio/http.h"
 #include "corio/http_client.h"
+#include "corio/ws.h"
 
 #endif
