@@ -1,5 +1,5 @@
 /* src/http/ws_int.h -- the WebSocket connection's state (ws.c), and what
- * the frame fuzzer (tests/fuzz/fuzz_ws_frames.c) reaches. */
+ * the frame fuzzer (tests/fuzz/fuzz_ws_frames.c) reaches: ws_frame.c. */
 #ifndef CORIO_HTTP_WS_INT_H
 #define CORIO_HTTP_WS_INT_H
 
@@ -9,6 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <wslay/wslay.h>
+
+/* The most bytes fed to wslay at once. */
+#define CORIO__WS_IN_BUF 16384
 
 struct corio__ws_queued {
     struct corio__ws_queued *next;
@@ -43,6 +46,10 @@ void corio__ws_free(corio_ws *ws);
  * the peer; what wslay answers is dropped when ws has no stream. Returns
  * 0, or -1 when the framing failed. */
 int corio__ws_feed(corio_ws *ws, const void *data, size_t n);
+
+/* Take the next received message into msg (valid until the next pop or
+ * free; the previous one is freed). False: none queued. */
+bool corio__ws_pop(corio_ws *ws, corio_ws_msg *msg);
 
 /* True if s[0..n) is valid UTF-8 (RFC 3629: no overlong forms, no
  * surrogates). */
