@@ -5,8 +5,8 @@
  * The pool: one host entry per origin (scheme, host, port) with a
  * semaphore of limit_per_host permits and a stack of idle connections. A
  * request takes a permit (waiting within its deadline), then the most
- * recently idle connection that has not outlived keepalive_timeout, else a
- * new one; its response holds both until it is closed, when the connection
+ * recently idle connection that has not outlived keepalive_timeout (nor
+ * been closed by its server: a peek at the socket), else a new one; its response holds both until it is closed, when the connection
  * goes back on the stack if its body was read to the end and the server
  * keeps it alive. So a host never has more than limit_per_host connections
  * open.
@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #define CONN_BUF 16384
 #define RAW_BUF 16384
@@ -220,7 +221,22 @@ static struct host *host_get(corio_http_client *cl, const char *origin)
     return h;
 }
 
-/* The freshest idle connection of h, or NULL; outlived ones are closed. */
+/* True if an idle connection has heard from its server: its end (the
+ * server closed it meanwhile) or bytes nobody asked for. Either way it
+ * cannot carry a request. */
+static bool idle_heard(struct conn *c)
+{
+    char b;
+    int fd = corio_stream_fd(c->s);
+
+    if (corio_stream_buffered(c->s) > 0 || fd < 0)
+        return true;
+    return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) != -1 ||
+           (errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* The freshest idle connection of h, or NULL; outlived ones, and those the
+ * server has closed meanwhile, are closed. */
 static struct conn *idle_take(corio_http_client *cl, struct host *h)
 {
     int64_t now = corio_now();
@@ -229,7 +245,7 @@ static struct conn *idle_take(corio_http_client *cl, struct host *h)
         struct conn *c = h->idle;
 
         h->idle = c->next;
-        if (now - c->idle_since < cl->keepalive)
+        if (now - c->idle_since < cl->keepalive && !idle_heard(c))
             return c;
         conn_close(c);
     }
