@@ -150,6 +150,21 @@ static void t_corio_pair(void)
     expect_fail(corio_ws_recv(ws, &m, in(5000)), CORIO_ECLOSED);
     cr_assert_eq(corio_ws_close_code(ws), 4001);
     cr_assert_eq(corio_ws_close(ws, 1000, NULL, in(2000)), 0);
+    /* a client that sends its messages in fragments (a multi-byte
+     * character split between two of them): reassembled by the server */
+    {
+        corio_ws_opts fo = {.fragment_size = 1000};
+        char text[6001];
+
+        text[0] = 'a'; /* then é é ...: byte 1000 is inside an é */
+        for (int i = 0; i < 2999; i++)
+            memcpy(text + 1 + 2 * i, "\xc3\xa9", 2);
+        text[5999] = '\0';
+        ws = corio_ws_connect(wsurl, &fo, in(5000));
+        cr_assert_not_null(ws);
+        expect_echo(ws, CORIO_WS_TEXT, text, 5999);
+        cr_assert_eq(corio_ws_close(ws, 1000, NULL, in(2000)), 0);
+    }
     /* and a client that closes first: the server sees 1000 */
     ws = corio_ws_connect(wsurl, NULL, in(5000));
     cr_assert_not_null(ws);
@@ -389,7 +404,8 @@ static bool fragments; /* the peer server sends fragmented messages */
 
 static void t_against_python(void)
 {
-    corio_ws *ws = corio_ws_connect(wsurl, NULL, in(5000));
+    corio_ws_opts o = {.fragment_size = 3000}; /* the big one in pieces */
+    corio_ws *ws = corio_ws_connect(wsurl, &o, in(5000));
     corio_ws_msg m;
     char *big = malloc(200001);
 

@@ -59,6 +59,9 @@ typedef struct corio_ws_opts {
     corio_tls *tls;         /* client, wss://: NULL: a verifying default */
     int64_t close_timeout;  /* ns corio_ws_close waits for the peer's close
                                at most (within its deadline); 0: 5 s */
+    size_t fragment_size;   /* send longer messages as fragments of this
+                               many bytes (at most 4 KiB: wslay's frame
+                               buffer); 0: every message in one frame */
 } corio_ws_opts;
 
 /* Connect to url ("ws://host[:port]/path?query" or wss://) and do the

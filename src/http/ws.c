@@ -14,6 +14,7 @@
 #include "ws_int.h"
 #include "corio/tls.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -45,6 +46,12 @@ static int end_error(corio_ws *ws)
 /* Send what wslay has queued and wait for it to leave. */
 static int flush(corio_ws *ws, int64_t deadline)
 {
+    /* a broken write side sends nothing more: a fragmented message left
+     * queued by the failure is never read from its (gone) source */
+    if (ws->write_err != 0) {
+        errno = ws->write_err;
+        return -1;
+    }
     if (wslay_event_send(ws->ctx) != 0) {
         errno = ws->write_err ? ws->write_err : ENOMEM;
         return -1;
@@ -117,10 +124,36 @@ int corio_ws_recv(corio_ws *ws, corio_ws_msg *msg, int64_t deadline)
     return -1;
 }
 
+/* A message sent in fragments: its bytes, a fragment at a time. */
+struct fragments {
+    const uint8_t *p;
+    size_t left, size;
+};
+
+static ssize_t next_fragment(wslay_event_context_ptr ctx, uint8_t *buf,
+                             size_t len, const union wslay_event_msg_source *src,
+                             int *eof, void *user)
+{
+    struct fragments *f = src->data;
+    size_t n = f->left < f->size ? f->left : f->size;
+
+    (void)ctx;
+    (void)user;
+    if (n > len)
+        n = len;
+    if (n > 0)
+        memcpy(buf, f->p, n);
+    f->p += n;
+    f->left -= n;
+    *eof = f->left == 0;
+    return (ssize_t)n;
+}
+
 int corio_ws_send(corio_ws *ws, enum corio_ws_type type, const void *data,
                   size_t len, int64_t deadline)
 {
     struct wslay_event_msg m;
+    int rc;
 
     if (ws == NULL || (data == NULL && len > 0) ||
         (type != CORIO_WS_TEXT && type != CORIO_WS_BINARY &&
@@ -134,11 +167,29 @@ int corio_ws_send(corio_ws *ws, enum corio_ws_type type, const void *data,
         errno = ws->dead;
         return -1;
     }
-    m.opcode = (uint8_t)type;
-    m.msg = data;
-    m.msg_length = len;
-    if (wslay_event_queue_msg(ws->ctx, &m) != 0) {
-        errno = EPIPE; /* the close handshake has begun */
+    if (ws->fragment_size > 0 && len > ws->fragment_size &&
+        type != CORIO_WS_PING) {
+        /* sent at once by flush (wslay reads the fragments while it sends,
+         * and the stream takes everything): f outlives its use */
+        struct fragments f = {data, len, ws->fragment_size};
+        struct wslay_event_fragmented_msg fm = {
+            .opcode = (uint8_t)type, .source.data = &f,
+            .read_callback = next_fragment};
+
+        rc = wslay_event_queue_fragmented_msg(ws->ctx, &fm);
+        if (rc == 0) {
+            rc = flush(ws, deadline);
+            assert(rc == -1 || f.left == 0);
+            return rc;
+        }
+    } else {
+        m.opcode = (uint8_t)type;
+        m.msg = data;
+        m.msg_length = len;
+        rc = wslay_event_queue_msg(ws->ctx, &m);
+    }
+    if (rc != 0) {
+        errno = rc == WSLAY_ERR_NOMEM ? ENOMEM : EPIPE; /* closing */
         return -1;
     }
     return flush(ws, deadline);
@@ -303,6 +354,7 @@ corio_ws *corio_ws_upgrade(corio_http_request *req, corio_http_response *res,
         return NULL;
     if (opts->close_timeout > 0)
         ws->close_timeout = opts->close_timeout;
+    ws->fragment_size = opts->fragment_size;
     if (proto != NULL && (ws->protocol = strdup(proto)) == NULL) {
         corio__ws_free(ws);
         errno = ENOMEM;
@@ -424,6 +476,7 @@ corio_ws *corio_ws_connect(const char *url, const corio_ws_opts *opts,
     s = NULL; /* ws owns it */
     if (opts->close_timeout > 0)
         ws->close_timeout = opts->close_timeout;
+    ws->fragment_size = opts->fragment_size;
     rh = corio_http_headers_new();
     if (rh == NULL ||
         corio__http_parser_init(&p, HTTP_RESPONSE, NULL, rh) == -1)

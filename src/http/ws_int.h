@@ -35,6 +35,7 @@ struct corio_ws {
     int dead;                       /* the connection's end (errno) */
     char *protocol;
     int64_t close_timeout;
+    size_t fragment_size;           /* send longer messages in pieces */
 };
 
 /* A connection over s (owned: closed with it), client or server side. */
