@@ -673,6 +673,70 @@ Test(http_client, stale_connection_retried_once_for_idempotent, .timeout = TIMEO
 
 static bool reset_peer;
 
+/* Cancel a request at every point it may wait: after k turns of the loop
+ * (connect, the pool, sending, the head, the body), for growing k. Each
+ * task ends (done or cancelled), nothing stays busy, and the pool stays
+ * within its limit. */
+static void *get_and_read(void *arg)
+{
+    corio_http_client_response *r = corio_http_client_get(shared_cl, arg, -1);
+    const char *b;
+
+    if (r == NULL)
+        return (void *)(intptr_t)errno;
+    b = corio_http_client_response_body(r, NULL, -1);
+    corio_http_client_response_close(r);
+    return b != NULL ? NULL : (void *)(intptr_t)errno;
+}
+
+static void t_cancel_sweep(void)
+{
+    struct raw_server rs = {.reply = OK_REPLY, .reply_len = strlen(OK_REPLY),
+                            .delay_ms = 2};
+    char u[128];
+    corio_server *srv = raw_start(&rs, u, sizeof(u));
+    corio_http_client_opts o = {.limit_per_host = 2};
+    int done = 0, cancelled = 0;
+
+    shared_cl = client(&o);
+    /* at least 60 rounds, and until some requests had time to finish (a
+     * slow build needs more turns) */
+    for (int k = 0; (k < 60 || done < 3) && k < 2000; k++) {
+        corio_task *t[3];
+        void *res;
+
+        for (int i = 0; i < 3; i++)
+            t[i] = corio_task_spawn(get_and_read, u, NULL);
+        for (int i = 0; i < k; i++)
+            cr_assert_eq(corio_sleep(i % 4 == 0 ? 1 * MS : 0), 0);
+        for (int i = 0; i < 3; i++) {
+            corio_task_cancel(t[i]);
+            if (corio_task_join(t[i], &res) == 0 && res == NULL) {
+                done++;
+            } else {
+                cr_assert(errno == ECANCELED ||
+                          (intptr_t)res == ECANCELED, "%s",
+                          corio_err_name(errno));
+                cancelled++;
+            }
+        }
+        /* (the server may still be finishing connections the client
+         * closed: only the client's own count is bounded) */
+        cr_assert_leq(corio_http_client_connections(shared_cl), 2);
+    }
+    cr_assert_gt(done, 0);
+    cr_assert_gt(cancelled, 0);
+    /* still serves, and nothing is left busy */
+    expect_body(shared_cl, "GET", u, NULL, 200, "ok");
+    cr_assert_eq(corio_http_client_free(shared_cl), 0);
+    cr_assert_eq(corio_server_stop(srv, corio_now() + SEC), 0);
+}
+
+Test(http_client, cancelled_at_every_wait, .timeout = TIMEOUT)
+{
+    run(t_cancel_sweep);
+}
+
 static void hostile(const char *reply, size_t len, bool endless, int err_head,
                     int err_body)
 {
