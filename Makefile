@@ -37,6 +37,7 @@ bench:
 	@scripts/bench $(BUILD)
 	@scripts/bench-loop $(BUILD)
 	@scripts/bench-net $(BUILD)
+	@scripts/bench-http $(BUILD)
 	@scripts/bench-http-client $(BUILD)
 
 install: build

@@ -1,9 +1,30 @@
-"""bench/benchlib.py -- what the two benchmark drivers share (bench/driver.py
-for the coroutines, bench/loop/driver.py for the event loop): the RESULT
-lines the programs print, the machine's description, CPU pinning."""
+"""bench/benchlib.py -- what the benchmark drivers share (bench/driver.py
+for the coroutines, bench/loop/driver.py for the event loop, bench/net and
+bench/http for the servers): the RESULT lines the programs print, the
+machine's description, CPU pinning, a process's CPU time and RSS."""
 import os
 import platform
 import shutil
+import sys
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def cpu_s(pid):
+    """User + system CPU seconds of pid so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
 
 
 def parse_results(out):

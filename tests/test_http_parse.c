@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- Header list --------------------------------------------------------- */
 
@@ -460,4 +461,21 @@ Test(parse, truncated_response_is_an_error)
     cr_assert_eq(m.ev, CORIO__HTTP_MORE);
     cr_assert_eq(corio__http_parse_eof(&parser), CORIO__HTTP_ERROR);
     teardown();
+}
+
+/* ---- Dates ------------------------------------------------------------------ */
+
+Test(parse, http_date_matches_strftime)
+{
+    char mine[30], ref[64];
+
+    for (int64_t t = 0; t < 4102444800; t += 86400 * 7 + 3671) { /* to 2100 */
+        struct tm tm;
+        time_t tt = (time_t)t;
+
+        corio__http_date(t, mine);
+        gmtime_r(&tt, &tm);
+        strftime(ref, sizeof(ref), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        cr_assert_str_eq(mine, ref, "t=%lld", (long long)t);
+    }
 }

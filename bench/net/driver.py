@@ -10,7 +10,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from benchlib import machine, parse_results  # noqa: E402
+from benchlib import cpu_s, log, machine, parse_results, rss_kib  # noqa: E402
 
 PY = "/usr/bin/python3"
 PEERS = os.path.join(HERE, "peers.py")
@@ -19,25 +19,6 @@ SIZES = [64, 1024]
 IDLE = 10_000
 TARGETS = {"libuv": 1.0, "uvloop-protocol": 1.5, "asyncio-streams": 4.0}
 TARGET_IDLE_KIB = 8.0
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def cpu_s(pid):
-    """User + system CPU seconds of pid so far."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 class Server:

@@ -207,9 +207,9 @@ CORIO_EXPORT int corio_http_app_static(corio_http_app *app, const char *prefix,
 
 /* Options of a server; zero fields take the default, opts may be NULL. */
 typedef struct corio_http_server_opts {
-    corio_listen_opts listen;  /* backlog, reuseport, tls (the server
-                                  offers ALPN "http/1.1" when its context
-                                  names no protocol) */
+    corio_listen_opts listen;  /* backlog, reuseport, tls: HTTPS (make
+                                  the server context with .alpn =
+                                  "http/1.1" to answer ALPN) */
     corio_http_limits limits;
     int64_t head_timeout;   /* ns to receive a request's head once its
                                first byte came; 0: 10 s (408, closed) */

@@ -129,9 +129,23 @@ bool corio__http_upgrade(const struct corio__http_parser *p);
 /* ---- Server internals (router.c, request.c, response.c, server.c,
  * static.c) ---------------------------------------------------------------- */
 
+/* Pages of CORIO__HTTP_PAGE bytes (malloc'd) that a server's connections
+ * share: a connection that goes idle gives back its read buffer, output
+ * buffer and strings, and takes pages again when its next request comes,
+ * so an idle keep-alive connection holds almost no memory and a busy one
+ * does not allocate (the pool is the loop's: no lock). */
+#define CORIO__HTTP_PAGE 4096
+struct corio__http_pages {
+    void **v;
+    size_t n, cap;
+};
+void *corio__http_page_get(struct corio__http_pages *pool);
+void corio__http_page_put(struct corio__http_pages *pool, void *page, size_t size);
+void corio__http_pages_free(struct corio__http_pages *pool);
+
 /* Strings of one request: blocks that never move, so pointers given out
- * stay valid until the next request; the first block is kept for reuse,
- * so a connection stops allocating after its first requests. */
+ * stay valid until the next request. Blocks are pages of the pool (or
+ * bigger ones, malloc'd); _reset keeps one page, _release gives all back. */
 struct corio__http_block {
     struct corio__http_block *next;
     size_t size, used;
@@ -139,12 +153,13 @@ struct corio__http_block {
 };
 struct corio__http_arena {
     struct corio__http_block *head;
+    struct corio__http_pages *pool;
 };
 void *corio__http_arena_alloc(struct corio__http_arena *a, size_t n);
 char *corio__http_arena_strndup(struct corio__http_arena *a, const char *s,
                                 size_t n);
 void corio__http_arena_reset(struct corio__http_arena *a);
-void corio__http_arena_free(struct corio__http_arena *a);
+void corio__http_arena_release(struct corio__http_arena *a);
 
 /* Percent-decode n bytes of s into out (room for n + 1), '+' as a space
  * if plus. Returns the length, or -1 for a bad escape or an encoded NUL. */
@@ -260,6 +275,9 @@ struct corio__http_conn {
 int corio__http_out_append(struct corio__http_conn *c, const void *data,
                            size_t n);
 int corio__http_out_flush(struct corio__http_conn *c, int64_t deadline);
+
+/* RFC 9110's date of t (seconds since 1970): 29 characters and a NUL. */
+void corio__http_date(int64_t t, char out[30]);
 
 /* True if the server compresses responses. */
 bool corio__http_gzip_on(const struct corio__http_conn *c);

@@ -10,20 +10,71 @@
 #include <string.h>
 #include <strings.h>
 
-/* ---- Arena --------------------------------------------------------------- */
+/* ---- Pages and the arena ------------------------------------------------- */
+
+#define POOL_MAX 1024 /* pages kept: 4 MiB */
+
+void *corio__http_page_get(struct corio__http_pages *pool)
+{
+    if (pool != NULL && pool->n > 0)
+        return pool->v[--pool->n];
+    return malloc(CORIO__HTTP_PAGE);
+}
+
+void corio__http_page_put(struct corio__http_pages *pool, void *page, size_t size)
+{
+    if (page == NULL)
+        return;
+    if (pool != NULL && size == CORIO__HTTP_PAGE && pool->n < POOL_MAX) {
+        if (pool->n == pool->cap) {
+            size_t cap = pool->cap ? pool->cap * 2 : 64;
+            void **v = realloc(pool->v, cap * sizeof(*v));
+
+            if (v == NULL) {
+                free(page);
+                return;
+            }
+            pool->v = v;
+            pool->cap = cap;
+        }
+        pool->v[pool->n++] = page;
+        return;
+    }
+    free(page);
+}
+
+void corio__http_pages_free(struct corio__http_pages *pool)
+{
+    while (pool->n > 0)
+        free(pool->v[--pool->n]);
+    free(pool->v);
+    pool->v = NULL;
+    pool->cap = 0;
+}
+
+#define BLOCK_ROOM (CORIO__HTTP_PAGE - sizeof(struct corio__http_block))
 
 void *corio__http_arena_alloc(struct corio__http_arena *a, size_t n)
 {
     struct corio__http_block *b = a->head;
     size_t need = (n + 7) & ~(size_t)7;
 
+    if (need < n) {
+        errno = ENOMEM;
+        return NULL;
+    }
     if (b == NULL || b->size - b->used < need) {
-        size_t size = need > 2048 ? need : 2048;
-
-        b = malloc(sizeof(*b) + size);
-        if (b == NULL)
-            return NULL;
-        b->size = size;
+        if (need <= BLOCK_ROOM) {
+            b = corio__http_page_get(a->pool);
+            if (b == NULL)
+                return NULL;
+            b->size = BLOCK_ROOM;
+        } else {
+            b = malloc(sizeof(*b) + need);
+            if (b == NULL)
+                return NULL;
+            b->size = need;
+        }
         b->used = 0;
         b->next = a->head;
         a->head = b;
@@ -44,27 +95,37 @@ char *corio__http_arena_strndup(struct corio__http_arena *a, const char *s,
     return p;
 }
 
-void corio__http_arena_reset(struct corio__http_arena *a)
+static void block_put(struct corio__http_arena *a, struct corio__http_block *b)
 {
-    struct corio__http_block *b = a->head;
-
-    if (b == NULL)
-        return;
-    /* keep the oldest block (the last on the list): one per connection */
-    while (b->next != NULL) {
-        struct corio__http_block *next = b->next;
-
-        free(b);
-        b = next;
-    }
-    b->used = 0;
-    a->head = b;
+    corio__http_page_put(a->pool, b, sizeof(*b) + b->size);
 }
 
-void corio__http_arena_free(struct corio__http_arena *a)
+void corio__http_arena_reset(struct corio__http_arena *a)
+{
+    struct corio__http_block *b = a->head, *keep = NULL;
+
+    /* keep one page-sized block for the next request */
+    while (b != NULL) {
+        struct corio__http_block *next = b->next;
+
+        if (keep == NULL && b->size == BLOCK_ROOM)
+            keep = b;
+        else
+            block_put(a, b);
+        b = next;
+    }
+    if (keep != NULL) {
+        keep->used = 0;
+        keep->next = NULL;
+    }
+    a->head = keep;
+}
+
+void corio__http_arena_release(struct corio__http_arena *a)
 {
     corio__http_arena_reset(a);
-    free(a->head);
+    if (a->head != NULL)
+        block_put(a, a->head);
     a->head = NULL;
 }
 
@@ -325,8 +386,9 @@ const char *corio_http_request_body(corio_http_request *req, size_t *len,
 
                 if (req->body != NULL)
                     cap *= 2;
-                if (cap > limit + 1)
-                    cap = limit + 1;
+                /* room for a byte over the limit: the parser refuses it */
+                if (cap > limit + 2)
+                    cap = limit + 2;
                 b = corio__http_arena_alloc(&req->c->arena, cap);
                 if (b == NULL)
                     return NULL;

@@ -241,18 +241,74 @@ int corio_http_response_cookie(corio_http_response *res, const char *name,
 
 /* ---- The head ------------------------------------------------------------ */
 
+/* The hot path formats by hand: printf's and strftime's frames would
+ * touch pages of every connection's stack that then stay resident while
+ * the connection idles. */
+
+/* Write v in decimal at the end of buf (size 24); returns the start. */
+static char *dec(char *end, unsigned long long v)
+{
+    *--end = '\0';
+    do
+        *--end = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    return end;
+}
+
+/* "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110's IMF-fixdate) of t. */
+void corio__http_date(int64_t t, char out[30])
+{
+    static const char days[] = "ThuFriSatSunMonTueWed"; /* 1970-01-01: Thu */
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    int64_t d = t / 86400, secs = t % 86400, era, doe, yoe, doy, mp, y, m, day;
+
+    if (secs < 0) {
+        secs += 86400;
+        d--;
+    }
+    memcpy(out, days + ((d % 7 + 7) % 7) * 3, 3);
+    /* civil_from_days (Howard Hinnant's algorithm) */
+    d += 719468;
+    era = (d >= 0 ? d : d - 146096) / 146097;
+    doe = d - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    day = doy - (153 * mp + 2) / 5 + 1;
+    m = mp < 10 ? mp + 3 : mp - 9;
+    y = yoe + era * 400 + (m <= 2);
+    out[3] = ',';
+    out[4] = ' ';
+    out[5] = (char)('0' + day / 10);
+    out[6] = (char)('0' + day % 10);
+    out[7] = ' ';
+    memcpy(out + 8, months + (m - 1) * 3, 3);
+    out[11] = ' ';
+    out[12] = (char)('0' + y / 1000 % 10);
+    out[13] = (char)('0' + y / 100 % 10);
+    out[14] = (char)('0' + y / 10 % 10);
+    out[15] = (char)('0' + y % 10);
+    out[16] = ' ';
+    out[17] = (char)('0' + secs / 36000);
+    out[18] = (char)('0' + secs / 3600 % 10);
+    out[19] = ':';
+    out[20] = (char)('0' + secs / 600 % 6);
+    out[21] = (char)('0' + secs / 60 % 10);
+    out[22] = ':';
+    out[23] = (char)('0' + secs % 60 / 10);
+    out[24] = (char)('0' + secs % 10);
+    memcpy(out + 25, " GMT", 5);
+}
+
 /* The Date header's text, made once a second per thread. */
 static const char *http_date(void)
 {
-    static __thread char text[40];
+    static __thread char text[30];
     static __thread time_t made;
     time_t now = time(NULL);
 
     if (now != made) {
-        struct tm tm;
-
-        gmtime_r(&now, &tm);
-        strftime(text, sizeof(text), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        corio__http_date(now, text);
         made = now;
     }
     return text;
@@ -275,13 +331,12 @@ static bool bodiless(int status)
 static int head_append(corio_http_response *res, int64_t length)
 {
     struct corio__http_conn *c = res->c;
-    char line[128];
+    char num[24];
     const char *name, *value;
-    int n;
 
-    n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", res->status,
-                 corio_http_status_reason(res->status));
-    if (corio__http_out_append(c, line, (size_t)n) == -1)
+    if (out_str(c, "HTTP/1.1 ") == -1 || out_str(c, dec(num + 24, (unsigned)res->status)) == -1 ||
+        out_str(c, " ") == -1 || out_str(c, corio_http_status_reason(res->status)) == -1 ||
+        out_str(c, "\r\n") == -1)
         return -1;
     for (size_t i = 0; corio_http_headers_at(res->headers, i, &name, &value) == 0;
          i++) {
@@ -294,13 +349,13 @@ static int head_append(corio_http_response *res, int64_t length)
             out_str(c, value) == -1 || out_str(c, "\r\n") == -1)
             return -1;
     }
-    n = snprintf(line, sizeof(line), "Date: %s\r\n", http_date());
-    if (corio__http_out_append(c, line, (size_t)n) == -1)
+    if (out_str(c, "Date: ") == -1 || out_str(c, http_date()) == -1 ||
+        out_str(c, "\r\n") == -1)
         return -1;
     if (length >= 0) {
-        n = snprintf(line, sizeof(line), "Content-Length: %lld\r\n",
-                     (long long)length);
-        if (corio__http_out_append(c, line, (size_t)n) == -1)
+        if (out_str(c, "Content-Length: ") == -1 ||
+            out_str(c, dec(num + 24, (unsigned long long)length)) == -1 ||
+            out_str(c, "\r\n") == -1)
             return -1;
     } else if (length == -1) {
         if (c->p.version == 11) {

@@ -40,6 +40,7 @@ struct corio_http_server {
     bool gzip;
     size_t max_connections;
     FILE *log;
+    struct corio__http_pages pages; /* shared by the connections */
     bool stopping;
     struct corio__list conns;       /* struct corio__http_conn.node */
     size_t nconns;
@@ -63,8 +64,14 @@ int64_t corio__http_write_deadline(const struct corio__http_conn *c)
 int corio__http_out_append(struct corio__http_conn *c, const void *data,
                            size_t n)
 {
+    if (c->out == NULL && n <= CORIO__HTTP_PAGE) {
+        c->out = corio__http_page_get(&c->srv->pages);
+        if (c->out == NULL)
+            return -1;
+        c->out_cap = CORIO__HTTP_PAGE;
+    }
     if (c->out_len + n > c->out_cap) {
-        size_t cap = c->out_cap ? c->out_cap : 1024;
+        size_t cap = c->out_cap ? c->out_cap : CORIO__HTTP_PAGE;
         char *o;
 
         while (cap < c->out_len + n)
@@ -87,14 +94,38 @@ int corio__http_out_flush(struct corio__http_conn *c, int64_t deadline)
     if (deadline < 0 || deadline > wd)
         deadline = wd;
     if (c->out_len > 0) {
-        int rc = corio_stream_write(c->s, c->out, c->out_len);
+        corio_stream *s = c->s;
+        size_t sent = 0;
+        int rc = 0;
 
+        /* straight from the page to the socket when nothing waits before
+         * it (no copy into the stream's buffer); the rest, if the socket
+         * took less, through the stream */
+        while (s->wpos == s->wend && s->werr == 0 && !s->closed &&
+               sent < c->out_len) {
+            unsigned want = CORIO_WRITE;
+            ssize_t put = s->t->ops->write(s->t, c->out + sent, c->out_len - sent,
+                                           &want);
+
+            if (put > 0)
+                sent += (size_t)put;
+            else if (put == -1 && errno == EINTR)
+                continue;
+            else if (put == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
+                rc = -1;
+            else
+                break;
+            if (rc == -1)
+                break;
+        }
+        if (rc == 0 && sent < c->out_len)
+            rc = corio_stream_write(s, c->out + sent, c->out_len - sent);
         c->out_len = 0;
         if (rc == -1)
             return -1;
     }
-    /* a small buffer kept between requests: give back a big one */
-    if (c->out_cap > 4 * OUT_BATCH) {
+    /* a page kept between requests: give back a bigger buffer */
+    if (c->out_cap > CORIO__HTTP_PAGE) {
         free(c->out);
         c->out = NULL;
         c->out_cap = 0;
@@ -126,6 +157,44 @@ static void answer_error(struct corio__http_conn *c, int status)
                            "text/plain; charset=utf-8");
     if (corio__http_response_send(res, -1) == -1)
         c->broken = true;
+}
+
+/* Going idle with nothing buffered: give the pages back (a plain socket
+ * is then waited on without a buffer; a TLS stream keeps its buffer, as
+ * OpenSSL may hold decrypted bytes the socket does not show). */
+static void release_idle(struct corio__http_conn *c)
+{
+    corio_stream *s = c->s;
+
+    corio__http_arena_release(&c->arena);
+    if (c->out != NULL && c->out_len == 0) {
+        corio__http_page_put(&c->srv->pages, c->out, c->out_cap);
+        c->out = NULL;
+        c->out_cap = 0;
+    }
+    if (s->t == &s->fdt && s->rbuf != NULL && s->rpos == s->rend) {
+        corio__http_page_put(&c->srv->pages, s->rbuf, s->rcap);
+        s->rbuf = NULL;
+        s->rcap = s->rpos = s->rend = 0;
+    }
+}
+
+/* Read more of a request: after an idle wait without a buffer, take a
+ * page for it. As corio__stream_fill. */
+static ssize_t conn_fill(struct corio__http_conn *c, int64_t deadline)
+{
+    corio_stream *s = c->s;
+
+    if (s->rbuf == NULL && s->t == &s->fdt && !s->eof) {
+        if (corio_fd_wait(corio_stream_fd(s), CORIO_READ, deadline) == -1)
+            return -1;
+        s->rbuf = corio__http_page_get(&c->srv->pages);
+        if (s->rbuf == NULL)
+            return -1;
+        s->rcap = CORIO__HTTP_PAGE;
+        s->rpos = s->rend = 0;
+    }
+    return corio__stream_fill(s, deadline);
 }
 
 /* Read until a request's head is parsed. Returns 1 (a head), 0 (the
@@ -161,7 +230,9 @@ static int read_head(struct corio__http_conn *c, bool first)
         }
         if (c->out_len > 0 && corio__http_out_flush(c, -1) == -1)
             return 0;
-        got = corio__stream_fill(c->s, dl);
+        if (!started && have == 0)
+            release_idle(c);
+        got = conn_fill(c, dl);
         if (got == 0)
             return 0;
         if (got < 0) {
@@ -222,7 +293,7 @@ ssize_t corio__http_body_read(struct corio__http_conn *c, void *buf, size_t n,
         dl = corio__after(c->srv->body_timeout);
         if (deadline >= 0 && deadline < dl)
             dl = deadline;
-        got = corio__stream_fill(c->s, dl);
+        got = conn_fill(c, dl);
         if (got <= 0) {
             if (got == 0)
                 errno = CORIO_EEOF;
@@ -234,9 +305,9 @@ ssize_t corio__http_body_read(struct corio__http_conn *c, void *buf, size_t n,
 
 /* Read and drop what the handler left of the body, so that the next
  * request can be read. False if the connection cannot go on. */
-static bool skip_body(struct corio__http_conn *c)
+__attribute__((noinline)) static bool skip_body(struct corio__http_conn *c)
 {
-    char scratch[4096];
+    char scratch[512]; /* small: it is on every request's stack */
     ssize_t got;
 
     if (c->msg_done)
@@ -309,7 +380,7 @@ static int request_init(struct corio__http_conn *c)
 }
 
 /* Write one Common Log Format line. */
-static void log_request(struct corio__http_conn *c)
+__attribute__((noinline)) static void log_request(struct corio__http_conn *c)
 {
     char host[64] = "-", when[40], *colon;
     time_t now = time(NULL);
@@ -356,7 +427,7 @@ static void respond(struct corio__http_conn *c)
 }
 
 /* Run the app for the request just parsed. */
-static void handle(struct corio__http_conn *c)
+__attribute__((noinline)) static void handle(struct corio__http_conn *c)
 {
     corio_http_response *res = &c->res;
     int status = request_init(c), rc;
@@ -388,6 +459,8 @@ static void handle(struct corio__http_conn *c)
     }
     if (c->err_status && !res->head_sent)
         answer_error(c, c->err_status);
+    if (c->srv->stopping)
+        c->keep_alive = false; /* the response says the connection closes */
     respond(c);
     if (c->srv->log)
         log_request(c);
@@ -402,6 +475,7 @@ static int conn_init(struct corio__http_conn *c, corio_http_server *srv,
 
     c->srv = srv;
     c->s = s;
+    c->arena.pool = &srv->pages;
     if (getpeername(corio_stream_fd(s), (struct sockaddr *)&c->peer.ss, &len) == 0)
         c->peer.len = len;
     c->hin = corio_http_headers_new();
@@ -420,8 +494,8 @@ static void conn_free(struct corio__http_conn *c)
     corio_http_headers_free(c->hin);
     corio_http_headers_free(c->res.headers);
     free(c->res.body);
-    free(c->out);
-    corio__http_arena_free(&c->arena);
+    corio__http_page_put(&c->srv->pages, c->out, c->out_cap);
+    corio__http_arena_release(&c->arena);
 }
 
 /* Send what is left, shut the write side, and read what the client still
@@ -430,7 +504,6 @@ static void conn_free(struct corio__http_conn *c)
 static void conn_close(struct corio__http_conn *c, bool linger)
 {
     CORIO_SHIELD(corio__after(linger ? LINGER_NS : c->srv->write_timeout));
-    char scratch[4096];
     size_t dropped = 0;
 
     if (c->out_len > 0 && corio_stream_write(c->s, c->out, c->out_len) == -1)
@@ -439,12 +512,10 @@ static void conn_close(struct corio__http_conn *c, bool linger)
     if (corio_stream_shutdown(c->s, -1) == -1 || !linger)
         return;
     corio__stream_consume(c->s, buffered(c));
-    while (dropped < 1024 * 1024) {
-        ssize_t got = corio_stream_read(c->s, scratch, sizeof(scratch), -1);
-
-        if (got <= 0)
-            break;
-        dropped += (size_t)got;
+    /* what comes is dropped in the stream's own buffer */
+    while (dropped < 1024 * 1024 && corio__stream_fill(c->s, -1) > 0) {
+        dropped += buffered(c);
+        corio__stream_consume(c->s, buffered(c));
     }
 }
 
@@ -594,6 +665,7 @@ int corio_http_server_stop(corio_http_server *srv, int64_t deadline)
     }
     rc = corio_server_stop(srv->srv, deadline);
     corio__http_app_hold(srv->app, -1);
+    corio__http_pages_free(&srv->pages);
     free(srv);
     return rc;
 }

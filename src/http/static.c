@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 
 struct corio__http_static {
     int root;               /* O_PATH directory */
+    char *root_real;        /* its real path (the fallback below) */
     bool follow_symlinks;
     char *index;
 };
@@ -38,7 +40,7 @@ struct corio__http_static *corio__http_static_new(const char *root,
     if (st == NULL)
         return NULL;
     st->root = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (st->root == -1 ||
+    if (st->root == -1 || (st->root_real = realpath(root, NULL)) == NULL ||
         (o && o->index && (st->index = strdup(o->index)) == NULL)) {
         int err = errno;
 
@@ -56,6 +58,7 @@ void corio__http_static_free(struct corio__http_static *st)
         return;
     if (st->root >= 0)
         close(st->root);
+    free(st->root_real);
     free(st->index);
     free(st);
 }
@@ -87,19 +90,94 @@ static const char *content_type(const char *path)
     return "application/octet-stream";
 }
 
+/* openat2 is missing (Linux before 5.6, valgrind): the same rules by
+ * hand. Without symlinks: each segment opened with O_NOFOLLOW from its
+ * directory (a symlink anywhere is ELOOP). With them: the real path must
+ * stay under the root's. Dot segments were refused before. */
+static int open_fallback(const struct corio__http_static *st, const char *path,
+                         int flags)
+{
+    if (st->follow_symlinks) {
+        char full[PATH_MAX], *real;
+        size_t rl = strlen(st->root_real);
+        int fd;
+
+        if ((size_t)snprintf(full, sizeof(full), "%s/%s", st->root_real, path) >=
+            sizeof(full)) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        real = realpath(full, NULL);
+        if (real == NULL)
+            return -1;
+        if (strncmp(real, st->root_real, rl) != 0 ||
+            (real[rl] != '/' && real[rl] != '\0')) {
+            free(real);
+            errno = EXDEV; /* out of the root */
+            return -1;
+        }
+        fd = open(real, flags);
+        free(real);
+        return fd;
+    }
+    {
+        int dir = st->root, fd = -1;
+        const char *p = *path ? path : ".";
+
+        for (;;) {
+            size_t n = strcspn(p, "/");
+            char seg[NAME_MAX + 1];
+            struct stat sb;
+
+            if (n > NAME_MAX) {
+                errno = ENAMETOOLONG;
+                break;
+            }
+            memcpy(seg, p, n);
+            seg[n] = '\0';
+            if (p[n] == '\0' || (p[n] == '/' && p[n + 1] == '\0')) {
+                fd = openat(dir, n ? seg : ".", flags | O_NOFOLLOW);
+            } else {
+                fd = openat(dir, seg, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            }
+            if (fd == -1 && (errno == ENOTDIR || errno == ELOOP) &&
+                fstatat(dir, seg, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode))
+                errno = ELOOP;
+            if (dir != st->root) {
+                int err = errno;
+
+                close(dir);
+                errno = err;
+            }
+            if (fd == -1 || p[n] == '\0' || p[n + 1] == '\0')
+                return fd;
+            dir = fd;
+            p += n + 1;
+        }
+        if (dir != st->root)
+            close(dir);
+        return -1;
+    }
+}
+
 /* Open path beneath the root. -1 with errno: EXDEV or ENOENT (outside),
  * ELOOP (a symlink, not followed), ENOENT. */
 static int open_beneath(const struct corio__http_static *st, const char *path)
 {
+    int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
     struct open_how how = {
-        .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+        .flags = (uint64_t)flags,
         .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS |
                    (st->follow_symlinks ? 0 : RESOLVE_NO_SYMLINKS),
     };
+    int fd;
 
     if (*path == '\0')
         path = ".";
-    return (int)syscall(SYS_openat2, st->root, path, &how, sizeof(how));
+    fd = (int)syscall(SYS_openat2, st->root, path, &how, sizeof(how));
+    if (fd == -1 && errno == ENOSYS)
+        fd = open_fallback(st, path, flags);
+    return fd;
 }
 
 /* True if a path segment is "." or ".." (refused before the kernel sees
@@ -234,10 +312,10 @@ int corio__http_static_handler(corio_http_request *req, corio_http_response *res
     fd = open_beneath(st, path);
     if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         int dir = fd;
-        struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK,
-                               .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
 
-        fd = st->index ? (int)syscall(SYS_openat2, dir, st->index, &how, sizeof(how))
+        /* the index file itself, never a symlink */
+        fd = st->index ? openat(dir, st->index,
+                                O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW)
                        : -1;
         close(dir);
         errno = ENOENT;

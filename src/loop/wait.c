@@ -341,6 +341,11 @@ int corio__wait_fd(int fd, unsigned events, int64_t deadline, bool after_eagain)
     }
     got = f->ready & events;
     f->ready &= ~got;
+    /* the readiness this wait reports is taken: a drained mark from an
+     * older short read is stale now, and would make corio__read_fd skip
+     * the read of the bytes that woke this wait */
+    if (got & CORIO_READ)
+        f->drained = false;
     return (int)got;
 }
 

@@ -1,0 +1,229 @@
+/* tests/test_http_static.c -- static files: content, type by extension,
+ * HEAD, ETag and Last-Modified with 304, Range with 206 and 416, an index
+ * file, and every way out of the root refused: `..` plain and encoded
+ * (%2e%2e, %2E%2e, %2f), a NUL, a backslash, an absolute path, a symlink
+ * that leads out (and one that stays in, followed only when asked). */
+#include <criterion/criterion.h>
+
+#include "corio.h"
+#include "check.h"
+#include "http_test.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
+#define TIMEOUT 60
+
+static char root[128], outside[128];
+static char failbuf[1024];
+
+#define EXPECT(cond, ...)                                                   \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            int n_ = snprintf(failbuf, sizeof(failbuf), "line %d: ", __LINE__); \
+            snprintf(failbuf + n_, sizeof(failbuf) - (size_t)n_, __VA_ARGS__); \
+            return failbuf;                                                 \
+        }                                                                   \
+    } while (0)
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[256];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void make_tree(void)
+{
+    char path[256];
+
+    snprintf(root, sizeof(root), "/tmp/corio-static-%d/root", (int)getpid());
+    snprintf(outside, sizeof(outside), "/tmp/corio-static-%d", (int)getpid());
+    mkdir(outside, 0700);
+    mkdir(root, 0700);
+    snprintf(path, sizeof(path), "%s/sub", root);
+    mkdir(path, 0700);
+    write_file(root, "hello.txt", "hello, static world\n");
+    write_file(root, "page.html", "<p>page</p>");
+    write_file(root, "sub/index.html", "<p>index</p>");
+    write_file(outside, "secret.txt", "SECRET");
+    snprintf(path, sizeof(path), "%s/out-link", root);
+    cr_assert_eq(symlink("../secret.txt", path), 0);
+    snprintf(path, sizeof(path), "%s/in-link", root);
+    cr_assert_eq(symlink("hello.txt", path), 0);
+}
+
+static void remove_tree(void)
+{
+    char path[256];
+    static const char *files[] = {"root/hello.txt", "root/page.html",
+                                  "root/sub/index.html", "root/out-link",
+                                  "root/in-link", "secret.txt"};
+
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", outside, files[i]);
+        unlink(path);
+    }
+    snprintf(path, sizeof(path), "%s/sub", root);
+    rmdir(path);
+    rmdir(root);
+    rmdir(outside);
+}
+
+#define GET(path) "GET " path " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+
+static const char *check_files(int port)
+{
+    char out[8192], req[1024], etag[128] = "", lm[64] = "";
+    const char *p;
+
+    ht_get(port, GET("/static/hello.txt"), out, sizeof(out));
+    EXPECT(ht_status(out) == 200 && strcmp(ht_body(out), "hello, static world\n") == 0,
+           "%s", out);
+    EXPECT(strstr(out, "Content-Type: text/plain; charset=utf-8\r\n") &&
+               strstr(out, "Content-Length: 20\r\n") && strstr(out, "Accept-Ranges: bytes"),
+           "%s", out);
+    p = strstr(out, "ETag: ");
+    EXPECT(p && sscanf(p, "ETag: %127[^\r]", etag) == 1, "%s", out);
+    p = strstr(out, "Last-Modified: ");
+    EXPECT(p && sscanf(p, "Last-Modified: %63[^\r]", lm) == 1, "%s", out);
+    ht_get(port, GET("/static/page.html"), out, sizeof(out));
+    EXPECT(strstr(out, "Content-Type: text/html"), "%s", out);
+    ht_get(port, "HEAD /static/hello.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+           out, sizeof(out));
+    EXPECT(ht_status(out) == 200 && strstr(out, "Content-Length: 20\r\n") &&
+               *ht_body(out) == '\0', "%s", out);
+    /* conditional requests */
+    snprintf(req, sizeof(req), "GET /static/hello.txt HTTP/1.1\r\nHost: t\r\n"
+                               "If-None-Match: %s\r\nConnection: close\r\n\r\n", etag);
+    ht_get(port, req, out, sizeof(out));
+    EXPECT(ht_status(out) == 304 && *ht_body(out) == '\0' &&
+               !strstr(out, "Content-Length"), "%s", out);
+    snprintf(req, sizeof(req), "GET /static/hello.txt HTTP/1.1\r\nHost: t\r\n"
+                               "If-Modified-Since: %s\r\nConnection: close\r\n\r\n", lm);
+    ht_get(port, req, out, sizeof(out));
+    EXPECT(ht_status(out) == 304, "%s", out);
+    ht_get(port, "GET /static/hello.txt HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"x\"\r\n"
+                 "Connection: close\r\n\r\n", out, sizeof(out));
+    EXPECT(ht_status(out) == 200, "%s", out);
+    /* ranges */
+    ht_get(port, "GET /static/hello.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=7-12\r\n"
+                 "Connection: close\r\n\r\n", out, sizeof(out));
+    EXPECT(ht_status(out) == 206 && strcmp(ht_body(out), "static") == 0 &&
+               strstr(out, "Content-Range: bytes 7-12/20\r\n"), "%s", out);
+    ht_get(port, "GET /static/hello.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=-6\r\n"
+                 "Connection: close\r\n\r\n", out, sizeof(out));
+    EXPECT(ht_status(out) == 206 && strcmp(ht_body(out), "world\n") == 0, "%s", out);
+    ht_get(port, "GET /static/hello.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=15-\r\n"
+                 "Connection: close\r\n\r\n", out, sizeof(out));
+    EXPECT(ht_status(out) == 206 && strcmp(ht_body(out), "orld\n") == 0, "%s", out);
+    ht_get(port, "GET /static/hello.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=50-60\r\n"
+                 "Connection: close\r\n\r\n", out, sizeof(out));
+    EXPECT(ht_status(out) == 416 && strstr(out, "Content-Range: bytes */20\r\n"), "%s", out);
+    ht_get(port, "GET /static/hello.txt HTTP/1.1\r\nHost: t\r\nRange: lines=1-2\r\n"
+                 "Connection: close\r\n\r\n", out, sizeof(out));
+    EXPECT(ht_status(out) == 200, "%s", out);
+    /* a directory: its index */
+    ht_get(port, GET("/static/sub/"), out, sizeof(out));
+    EXPECT(ht_status(out) == 200 && strcmp(ht_body(out), "<p>index</p>") == 0, "%s", out);
+    ht_get(port, GET("/static/nope.txt"), out, sizeof(out));
+    EXPECT(ht_status(out) == 404, "%s", out);
+    /* keep-alive across static responses (sendfile, then the next request) */
+    ht_get(port, "GET /static/hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+                 "GET /static/page.html HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+           out, sizeof(out));
+    EXPECT(ht_count(out, "HTTP/1.1 200") == 2 && strstr(out, "world\n") &&
+               strstr(out, "<p>page</p>"), "%s", out);
+    return NULL;
+}
+
+static const char *check_escapes(int port)
+{
+    static const char *attempts[] = {
+        "/static/../secret.txt",
+        "/static/%2e%2e/secret.txt",
+        "/static/%2E%2e/secret.txt",
+        "/static/sub/../../secret.txt",
+        "/static/sub/%2e%2e%2f%2e%2e%2fsecret.txt",
+        "/static/..%2fsecret.txt",
+        "/static/%2fetc%2fpasswd",
+        "/static//etc/passwd",
+        "/static/..%5csecret.txt",
+        "/static/hello.txt%00.html",
+        "/static/out-link",
+        "/static/./hello.txt",
+    };
+    char out[8192], req[1024];
+
+    for (size_t i = 0; i < sizeof(attempts) / sizeof(attempts[0]); i++) {
+        snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                 attempts[i]);
+        ht_get(port, req, out, sizeof(out));
+        EXPECT(ht_status(out) >= 400 && ht_status(out) < 500 && !strstr(out, "SECRET") &&
+                   !strstr(out, "root:"), "%s: %s", attempts[i], out);
+    }
+    /* a symlink that stays inside: refused unless symlinks are followed */
+    ht_get(port, GET("/static/in-link"), out, sizeof(out));
+    EXPECT(ht_status(out) == 403, "%s", out);
+    ht_get(port, GET("/follow/in-link"), out, sizeof(out));
+    EXPECT(ht_status(out) == 200 && strcmp(ht_body(out), "hello, static world\n") == 0,
+           "%s", out);
+    ht_get(port, GET("/follow/out-link"), out, sizeof(out));
+    EXPECT(ht_status(out) == 404 && !strstr(out, "SECRET"), "%s", out);
+    return NULL;
+}
+
+
+typedef const char *(*check_fn)(int port);
+
+static void *main_task(void *arg)
+{
+    check_fn check = (check_fn)arg;
+    corio_http_app *app = corio_http_app_new();
+    corio_http_static_opts idx = {.index = "index.html"};
+    corio_http_static_opts follow = {.follow_symlinks = true};
+    corio_http_server *srv;
+    const char *fail;
+
+    if (app == NULL || corio_http_app_static(app, "/static", root, &idx) == -1 ||
+        corio_http_app_static(app, "/follow/", root, &follow) == -1)
+        return (void *)"app";
+    srv = corio_http_server_start("127.0.0.1:0", app, NULL);
+    if (srv == NULL)
+        return (void *)"start";
+    fail = check(corio_http_server_port(srv));
+    corio_http_server_stop(srv, corio_now() + 5 * HT_SEC);
+    corio_http_app_free(app);
+    return (void *)fail;
+}
+
+static void run(check_fn check)
+{
+    (void)failure;
+    signal(SIGPIPE, SIG_DFL);
+    make_tree();
+    run_main_no_fd_leak(main_task, (void *)check);
+    remove_tree();
+}
+
+Test(http_static, files_conditionals_ranges, .timeout = TIMEOUT)
+{
+    run(check_files);
+}
+
+Test(http_static, no_escape_from_the_root, .timeout = TIMEOUT)
+{
+    run(check_escapes);
+}
