@@ -837,6 +837,37 @@ Test(http_client, bad_input, .timeout = TIMEOUT)
     run(t_bad_input);
 }
 
+/* An IPv6 literal: [::1] in the URL, Host with its brackets. */
+static void t_ipv6(void)
+{
+    struct raw_server rs = {.reply = OK_REPLY, .reply_len = strlen(OK_REPLY)};
+    corio_server *srv = corio_server_start("[::1]:0", NULL, raw_handler, &rs);
+    corio_http_client *cl = client(NULL);
+    char u[128], addr[64];
+    const char *q[] = {"k", "v", NULL};
+    corio_http_client_req_opts o = {.query = q};
+    corio_http_client_response *r;
+
+    cr_assert_not_null(srv);
+    server_addr(srv, addr, sizeof(addr));
+    snprintf(u, sizeof(u), "http://%s/x?a=1#frag", addr);
+    r = corio_http_client_request(cl, "GET", u, &o, corio_now() + 5 * SEC);
+    cr_assert_not_null(r, "%s: %s", u, corio_strerror(errno));
+    cr_assert_str_eq(corio_http_client_response_body(r, NULL, -1), "ok");
+    snprintf(u, sizeof(u), "http://%s/x?a=1&k=v", addr);
+    cr_assert_str_eq(corio_http_client_response_url(r), u);
+    cr_assert_eq(corio_http_client_response_close(r), 0);
+    cr_assert_eq(corio_http_client_free(cl), 0);
+    cr_assert_eq(corio_server_stop(srv, corio_now() + SEC), 0);
+}
+
+Test(http_client, ipv6_literal_query_and_fragment, .timeout = TIMEOUT)
+{
+    if (!have_ipv6())
+        cr_skip_test("no IPv6 loopback here");
+    run(t_ipv6);
+}
+
 /* ---- TLS ----------------------------------------------------------------- */
 
 static char certdir[64];

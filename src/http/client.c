@@ -747,14 +747,14 @@ static corio_http_client_response *exchange(corio_http_client *cl,
             break;
         }
         r->cl = cl;
-        if (send_request(cl, c, q, deadline) == 0 &&
-            read_head(cl, c, r, q->head, deadline, &nothing) == 0) {
+        if (send_request(cl, c, q, deadline) == -1) {
+            /* the write found it closed */
+            nothing = errno == EPIPE || errno == ECONNRESET;
+        } else if (read_head(cl, c, r, q->head, deadline, &nothing) == 0) {
             r->c = c;
             return r;
         }
         err = errno;
-        if (reused && errno == EPIPE)
-            nothing = true; /* the write found it closed */
         conn_close(c);
         response_free(r);
         errno = err;
