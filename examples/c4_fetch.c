@@ -55,7 +55,8 @@ static void *f(void *arg)
         return corio_task_fail(errno);
     }
     printf("%zu bytes received from %s.\n", len, url);
-    corio_http_client_response_close(resp);
+    if (corio_http_client_response_close(resp) == -1)
+        return corio_task_fail(errno);
     return NULL;
 }
 

@@ -119,7 +119,8 @@ static void *amain(void *arg)
     if (corio_agen_close(ag) == -1)
         return (void *)(intptr_t)fail("close");
 
-    corio_task_cancel(hb);
+    if (corio_task_cancel(hb) == -1)
+        return (void *)(intptr_t)fail("cancel");
     if (corio_task_join(hb, NULL) == -1 && errno != ECANCELED)
         return (void *)(intptr_t)fail("join");
     return NULL;

@@ -50,7 +50,9 @@ static int produce(corio_http_response *res, void *arg)
 
 static void produced(void *arg)
 {
-    corio_agen_close(arg); /* whatever happened: the cleanup runs */
+    /* whatever happened: the cleanup runs */
+    if (corio_agen_close(arg) == -1)
+        fprintf(stderr, "ticker: %s\n", corio_strerror(errno));
 }
 
 static int events(corio_http_request *req, corio_http_response *res, void *arg)
@@ -114,8 +116,9 @@ static int listen_events(const char *url)
             memmove(pending, end + 2, have + 1);
         }
     }
-    corio_http_client_response_close(r);
-    corio_http_client_free(cl);
+    if (corio_http_client_response_close(r) == -1 ||
+        corio_http_client_free(cl) == -1)
+        return -1;
     printf("client: the stream ended after %d events\n", count);
     return n == 0 && count == EVENTS ? 0 : -1;
 }
@@ -138,9 +141,9 @@ static void *amain(void *arg)
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/events",
              corio_http_server_port(srv));
     rc = listen_events(url);
-    if (corio_http_server_stop(srv, corio_now() + 2 * CORIO_SECOND) == -1)
+    if (corio_http_server_stop(srv, corio_now() + 2 * CORIO_SECOND) == -1 ||
+        corio_http_app_free(app) == -1)
         rc = -1;
-    corio_http_app_free(app);
     return rc == 0 ? NULL : corio_task_fail(errno ? errno : EPROTO);
 }
 

@@ -48,10 +48,8 @@ static int chat(corio_http_request *req, corio_http_response *res, void *arg)
     for (int i = 0; i < MAX_MEMBERS && slot < 0; i++)
         if (room[i] == NULL)
             slot = i;
-    if (name == NULL || slot < 0) {
-        corio_http_response_status(res, slot < 0 ? 503 : 400);
-        return 0;
-    }
+    if (name == NULL || slot < 0)
+        return corio_http_response_status(res, slot < 0 ? 503 : 400);
     me.ws = corio_ws_upgrade(req, res, NULL, DEADLINE);
     if (me.ws == NULL)
         return errno == EPROTO ? 0 : -1; /* 400/426 set by the upgrade */
@@ -66,7 +64,8 @@ static int chat(corio_http_request *req, corio_http_response *res, void *arg)
     room[slot] = NULL;
     snprintf(line, sizeof(line), "* %s left", me.name);
     broadcast(&me, line);
-    corio_ws_close(me.ws, 1000, NULL, DEADLINE);
+    if (corio_ws_close(me.ws, 1000, NULL, DEADLINE) == -1)
+        fprintf(stderr, "%s: close: %s\n", me.name, corio_strerror(errno));
     return 0;
 }
 
@@ -142,9 +141,9 @@ static void *amain(void *arg)
         for (int k = i + 1; k < 3; k++)
             hear(k, text);
     }
-    if (corio_http_server_stop(srv, DEADLINE) == -1)
+    if (corio_http_server_stop(srv, DEADLINE) == -1 ||
+        corio_http_app_free(app) == -1)
         errors++;
-    corio_http_app_free(app);
     printf(errors == 0 ? "chat ok: everyone heard everything, in order\n"
                        : "chat FAILED: %d messages missing or wrong\n", errors);
     return errors == 0 ? NULL : corio_task_fail(EPROTO);
