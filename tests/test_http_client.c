@@ -251,6 +251,24 @@ static void t_redirects(void)
     r = corio_http_client_get(limited, url("/redirect/302?n=3"), corio_now() + 5 * SEC);
     cr_assert_null(r);
     cr_assert_eq(errno, ELOOP);
+    /* Authorization goes along to the same origin, not to another one
+     * (localhost is another origin than 127.0.0.1) */
+    {
+        corio_http_headers *h = corio_http_headers_new();
+        corio_http_client_req_opts ao = {.headers = h};
+        char to[160];
+
+        cr_assert_eq(corio_http_headers_add(h, "Authorization", "Bearer t"), 0);
+        b = fetch(cl, "GET", url("/redirect/302"), &ao, 200);
+        cr_assert(strstr(b, "Authorization: Bearer t\n") != NULL, "%s", b);
+        free(b);
+        snprintf(to, sizeof(to), "/redirect/302?to=http://localhost:%d/echo",
+                 peer.port);
+        b = fetch(cl, "GET", url(to), &ao, 200);
+        cr_assert(strstr(b, "Authorization") == NULL, "%s", b);
+        free(b);
+        corio_http_headers_free(h);
+    }
     /* not followed when asked */
     expect_body(cl, "GET", url("/redirect/302"), &noredir, 302, "moved");
     cr_assert_eq(corio_http_client_free(limited), 0);

@@ -15,12 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "loop_test.h"
 #include "peer_proc.h"
 #include "timing.h"
+#include "../examples/devcert.h"
 
 #define MS CORIO_MSEC
 #define SEC CORIO_SECOND
@@ -382,6 +384,53 @@ static void t_handshakes(void)
 Test(ws, failed_handshakes, .timeout = TIMEOUT)
 {
     run(t_handshakes);
+}
+
+/* ---- wss:// ------------------------------------------------------------ */
+
+static char certdir[64];
+
+static void t_wss(void)
+{
+    char cert[128], key[128], ca[128], u[128];
+    corio_tls *stls, *ctls;
+    corio_http_server_opts so = {0};
+    corio_ws_opts co = {0};
+    corio_ws *ws;
+
+    snprintf(cert, sizeof(cert), "%s/server.pem", certdir);
+    snprintf(key, sizeof(key), "%s/server.key", certdir);
+    snprintf(ca, sizeof(ca), "%s/ca.pem", certdir);
+    stls = corio_tls_server(&(corio_tls_opts){.cert_file = cert, .key_file = key});
+    cr_assert_not_null(stls);
+    so.listen.tls = stls;
+    app = corio_http_app_new();
+    cr_assert_eq(corio_http_app_route(app, "GET", "/ws", echo_ws, &conf), 0);
+    srv = corio_http_server_start("127.0.0.1:0", app, &so);
+    cr_assert_not_null(srv, "%s", corio_strerror(errno));
+    snprintf(u, sizeof(u), "wss://localhost:%d/ws", corio_http_server_port(srv));
+    /* verified by default: the throw-away CA is not trusted */
+    cr_assert_null(corio_ws_connect(u, NULL, in(5000)));
+    cr_assert_eq(errno, EPROTO);
+    ctls = corio_tls_client(&(corio_tls_opts){.ca_file = ca});
+    cr_assert_not_null(ctls);
+    co.tls = ctls;
+    ws = corio_ws_connect(u, &co, in(5000));
+    cr_assert_not_null(ws, "%s", corio_strerror(errno));
+    expect_echo(ws, CORIO_WS_TEXT, "over TLS", 8);
+    cr_assert_eq(corio_ws_close(ws, 1000, NULL, in(2000)), 0);
+    corio_tls_free(ctls);
+    server_down();
+    corio_tls_free(stls);
+}
+
+Test(ws, wss_verified, .timeout = TIMEOUT)
+{
+    snprintf(certdir, sizeof(certdir), "/tmp/corio-ws-certs-%d", (int)getpid());
+    cr_assert_eq(mkdir(certdir, 0700), 0);
+    cr_assert_eq(devcert_make(certdir), 0);
+    run(t_wss);
+    devcert_remove(certdir);
 }
 
 /* ---- Interop with python3-websockets and aiohttp ------------------------- */
