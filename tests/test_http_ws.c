@@ -161,6 +161,61 @@ Test(ws, cancelled_receive, .timeout = TIMEOUT)
     run(t_cancel);
 }
 
+/* A server that upgrades and then neither reads nor answers: the client's
+ * close waits for the peer's close frame until its deadline only. */
+static int mute_ws(corio_http_request *req, corio_http_response *res, void *arg)
+{
+    corio_ws *ws = corio_ws_upgrade(req, res, NULL, in(5000));
+
+    (void)arg;
+    if (ws == NULL)
+        return -1;
+    if (corio_sleep(3 * SEC) == 0) /* or cut short by the server's stop */
+        return corio_ws_close(ws, 1000, NULL, in(100)) == 0 ? 0 : -1;
+    return corio_ws_close(ws, 1000, NULL, in(100)) == -1 && errno != ETIMEDOUT &&
+                   errno != ECANCELED
+               ? -1
+               : 0;
+}
+
+static void t_close_timeout(void)
+{
+    corio_http_app *a = corio_http_app_new();
+    corio_http_server *s;
+    corio_ws *ws;
+    char u[96];
+    int64_t t0;
+
+    cr_assert_eq(corio_http_app_route(a, "GET", "/", mute_ws, NULL), 0);
+    s = corio_http_server_start("127.0.0.1:0", a, NULL);
+    cr_assert_not_null(s);
+    snprintf(u, sizeof(u), "ws://127.0.0.1:%d/", corio_http_server_port(s));
+    ws = corio_ws_connect(u, NULL, in(5000));
+    cr_assert_not_null(ws);
+    t0 = corio_now();
+    expect_fail(corio_ws_close(ws, 1000, NULL, in(100)), ETIMEDOUT);
+    cr_assert_geq(corio_now() - t0, 100 * MS);
+    cr_assert_lt(corio_now() - t0, 100 * MS + SLACK);
+    /* close_timeout bounds it too */
+    {
+        corio_ws_opts o = {.close_timeout = 50 * MS};
+
+        ws = corio_ws_connect(u, &o, in(5000));
+        cr_assert_not_null(ws);
+        t0 = corio_now();
+        expect_fail(corio_ws_close(ws, 1000, NULL, -1), ETIMEDOUT);
+        cr_assert_lt(corio_now() - t0, 50 * MS + SLACK);
+    }
+    /* the mute handlers are cancelled: ETIMEDOUT says so */
+    cr_assert(corio_http_server_stop(s, in(100)) == 0 || errno == ETIMEDOUT);
+    cr_assert_eq(corio_http_app_free(a), 0);
+}
+
+Test(ws, close_waits_for_the_peer_until_its_deadline, .timeout = TIMEOUT)
+{
+    run(t_close_timeout);
+}
+
 /* ---- Raw peers: masking, UTF-8, handshakes -------------------------------- */
 
 /* Send req on a new raw connection to the server; its answer's head goes
