@@ -170,12 +170,9 @@ static int mute_ws(corio_http_request *req, corio_http_response *res, void *arg)
     (void)arg;
     if (ws == NULL)
         return -1;
-    if (corio_sleep(3 * SEC) == 0) /* or cut short by the server's stop */
-        return corio_ws_close(ws, 1000, NULL, in(100)) == 0 ? 0 : -1;
-    return corio_ws_close(ws, 1000, NULL, in(100)) == -1 && errno != ETIMEDOUT &&
-                   errno != ECANCELED
-               ? -1
-               : 0;
+    corio_sleep(3 * SEC); /* until the server's stop cancels it */
+    corio_ws_close(ws, 1000, NULL, in(100)); /* frees ws; the client is gone */
+    return 0;
 }
 
 static void t_close_timeout(void)
