@@ -146,8 +146,10 @@ static void t_cancel(void)
     cr_assert_not_null(shared_ws);
     t = corio_task_spawn(recv_task, NULL, NULL);
     cr_assert_eq(corio_sleep(20 * MS), 0);
-    /* a second receiver is refused while the first waits */
+    /* a second receiver is refused while the first waits, and so is a
+     * close (it would free what the receiver uses) */
     expect_fail(corio_ws_recv(shared_ws, &m, in(10)), EBUSY);
+    expect_fail(corio_ws_close(shared_ws, 1000, NULL, in(10)), EBUSY);
     cr_assert_eq(corio_task_cancel(t), 1);
     expect_fail(corio_task_join(t, NULL), ECANCELED);
     /* usable afterwards */

@@ -117,7 +117,9 @@ CORIO_EXPORT const char *corio_ws_protocol(const corio_ws *ws);
  * dropped), then close the connection and free ws. Returns 0, or -1 with
  * errno ETIMEDOUT or ECANCELED (the peer did not answer in time), EINVAL
  * (a bad code or reason: sent as 1000 without reason); ws is freed in
- * every case. NULL returns 0. */
+ * every case but one: EBUSY, another task is in a call on ws (receiving,
+ * or sending and waiting): nothing is done (cancel that task first).
+ * NULL returns 0. */
 CORIO_EXPORT int corio_ws_close(corio_ws *ws, int code, const char *reason,
                                 int64_t deadline);
 

@@ -178,7 +178,9 @@ int corio_ws_send(corio_ws *ws, enum corio_ws_type type, const void *data,
 
         rc = wslay_event_queue_fragmented_msg(ws->ctx, &fm);
         if (rc == 0) {
+            ws->senders++;
             rc = flush(ws, deadline);
+            ws->senders--;
             assert(rc == -1 || f.left == 0);
             return rc;
         }
@@ -192,7 +194,10 @@ int corio_ws_send(corio_ws *ws, enum corio_ws_type type, const void *data,
         errno = rc == WSLAY_ERR_NOMEM ? ENOMEM : EPIPE; /* closing */
         return -1;
     }
-    return flush(ws, deadline);
+    ws->senders++;
+    rc = flush(ws, deadline);
+    ws->senders--;
+    return rc;
 }
 
 int corio_ws_close_code(const corio_ws *ws)
@@ -214,6 +219,10 @@ int corio_ws_close(corio_ws *ws, int code, const char *reason,
 
     if (ws == NULL)
         return 0;
+    if (ws->receiving || ws->senders > 0) {
+        errno = EBUSY; /* another task is in a call on it */
+        return -1;
+    }
     until = corio_now() + ws->close_timeout;
     if (deadline >= 0 && deadline < until)
         until = deadline;

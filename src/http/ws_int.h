@@ -24,7 +24,8 @@ struct corio_ws {
     wslay_event_context_ptr ctx;
     corio_stream *s;                /* NULL: no connection (fuzzing) */
     bool owned;                     /* closed with ws (client side) */
-    bool receiving;
+    bool receiving;                 /* a task is in corio_ws_recv */
+    unsigned senders;               /* tasks in corio_ws_send */
     char *in;                       /* bytes read, for wslay */
     size_t in_pos, in_len;
     struct corio__ws_queued *head, **tail; /* messages received */
