@@ -217,6 +217,51 @@ Test(http_client, stale_connection_retried_once_for_idempotent, .timeout = TIMEO
     run(t_stale);
 }
 
+/* A response read by one task is not closed or read by another. */
+static corio_http_client_response *shared_r;
+
+static void *read_whole(void *arg)
+{
+    (void)arg;
+    return corio_http_client_response_body(shared_r, NULL, -1) == NULL
+               ? (void *)(intptr_t)errno
+               : NULL;
+}
+
+static void t_busy_response(void)
+{
+    /* a head, then a body that never comes */
+    struct raw_server rs = {.reply = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n",
+                            .reply_len = 38};
+    char u[128], buf[4];
+    corio_server *srv = raw_start(&rs, u, sizeof(u));
+    corio_http_client *cl = client(NULL);
+    corio_task *t;
+    void *res;
+
+    shared_r = corio_http_client_get(cl, u, corio_now() + 5 * SEC);
+    cr_assert_not_null(shared_r);
+    t = corio_task_spawn(read_whole, NULL, NULL);
+    cr_assert_eq(corio_sleep(10 * MS), 0);
+    expect_fail(corio_http_client_response_close(shared_r), EBUSY);
+    expect_fail(corio_http_client_response_read(shared_r, buf, 4, -1), EBUSY);
+    cr_assert_null(corio_http_client_response_body(shared_r, NULL, -1));
+    cr_assert_eq(errno, EBUSY);
+    expect_fail(corio_http_client_free(cl), EBUSY);
+    cr_assert_eq(corio_task_cancel(t), 1);
+    cr_assert_eq(corio_task_join(t, &res), -1);
+    cr_assert_eq(errno, ECANCELED);
+    cr_assert_eq(corio_http_client_response_close(shared_r), 0);
+    cr_assert_eq(corio_http_client_connections(cl), 0); /* mid-body: closed */
+    cr_assert_eq(corio_http_client_free(cl), 0);
+    cr_assert_eq(corio_server_stop(srv, corio_now() + SEC), 0);
+}
+
+Test(http_client, response_in_use_is_not_closed, .timeout = TIMEOUT)
+{
+    run(t_busy_response);
+}
+
 static bool reset_peer;
 
 /* Cancel a request at every point it may wait: after k turns of the loop

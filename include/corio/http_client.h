@@ -119,7 +119,8 @@ CORIO_EXPORT const char *corio_http_client_response_url(
  * deadline. Returns the count, 0 at the end of the body, or -1 with errno:
  * ETIMEDOUT, ECANCELED (the response is then broken: close it), EPROTO (a
  * bad chunk, bad gzip data), CORIO_EEOF (the connection ended inside the
- * body), ECONNRESET, EINVAL (n is 0, or _body was called). */
+ * body), ECONNRESET, EINVAL (n is 0, or _body was called), EBUSY (another
+ * task is reading it). */
 CORIO_WARN_UNUSED
 CORIO_EXPORT ssize_t corio_http_client_response_read(
     corio_http_client_response *r, void *buf, size_t n, int64_t deadline);
@@ -134,7 +135,8 @@ CORIO_EXPORT const char *corio_http_client_response_body(
 
 /* Free the response. Its connection goes back to the pool when the body
  * was read to its end and the server keeps it alive; otherwise it is
- * closed. Returns 0; NULL returns 0. */
+ * closed. Returns 0; -1 with errno EBUSY (nothing done) while another task
+ * is reading it (cancel that task first). NULL returns 0. */
 CORIO_EXPORT int corio_http_client_response_close(
     corio_http_client_response *r);
 

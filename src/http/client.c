@@ -87,6 +87,7 @@ struct corio_http_client_response {
     char *body;                 /* the whole body, once read */
     size_t body_len;
     bool body_read, streamed;
+    bool reading;               /* a task is in _read or _body */
 };
 
 /* ---- Client --------------------------------------------------------------- */
@@ -572,20 +573,44 @@ ssize_t corio_http_client_response_read(corio_http_client_response *r,
         errno = EPROTO;
         return -1;
     }
+    if (r->reading) {
+        errno = EBUSY;
+        return -1;
+    }
     r->streamed = true;
+    r->reading = true;
     k = decoded_read(r, buf, n, deadline);
+    r->reading = false;
     return k;
 }
+
+static const char *body_read(corio_http_client_response *r, size_t *len,
+                             int64_t deadline);
 
 const char *corio_http_client_response_body(corio_http_client_response *r,
                                             size_t *len, int64_t deadline)
 {
-    size_t cap;
+    const char *b;
 
     if (r == NULL) {
         errno = EINVAL;
         return NULL;
     }
+    if (r->reading) {
+        errno = EBUSY;
+        return NULL;
+    }
+    r->reading = true;
+    b = body_read(r, len, deadline);
+    r->reading = false;
+    return b;
+}
+
+static const char *body_read(corio_http_client_response *r, size_t *len,
+                             int64_t deadline)
+{
+    size_t cap;
+
     if (r->body_read) {
         if (len != NULL)
             *len = r->body_len;
@@ -672,6 +697,10 @@ int corio_http_client_response_close(corio_http_client_response *r)
 {
     if (r == NULL)
         return 0;
+    if (r->reading) {
+        errno = EBUSY; /* it would free what that task reads into */
+        return -1;
+    }
     release(r);
     r->cl->busy--;
     response_free(r);
