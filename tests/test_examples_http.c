@@ -114,7 +114,7 @@ Test(examples_http, a16_web_serve_until_sigint, .timeout = TIMEOUT)
         _exit(127);
     }
     snprintf(cmd, sizeof(cmd),
-             "for i in $(seq 100); do curl -s http://127.0.0.1:%d/hello/serve && break;"
+             "for i in $(seq 300); do curl -s http://127.0.0.1:%d/hello/serve && break;"
              " sleep 0.05; done", port);
     p = popen(cmd, "r");
     cr_assert_not_null(p);

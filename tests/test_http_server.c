@@ -573,20 +573,22 @@ static const char *check_timeouts(int port)
     idle = corio_stream_connect(addr, dl);
     EXPECT(slow && idle, "connect");
     for (int i = 0; i < 4; i++) {
-        EXPECT(corio_stream_write(slow, "GET / HTTP/1.1\r\n" + i, 1) == 0, "write");
-        /* others are served meanwhile, at once */
         int64_t t1 = corio_now();
 
+        /* (a loaded machine may bring the 408 before the 4th byte) */
+        if (corio_stream_write(slow, "GET / HTTP/1.1\r\n" + i, 1) == -1)
+            break;
+        /* others are served meanwhile, at once */
         ht_get(port, GET("/"), out, sizeof(out));
         EXPECT(ht_status(out) == 200, "%s", out);
-        EXPECT(corio_now() - t1 < (100 + test_slack_ms()) * MS, "slow to serve others");
+        EXPECT(corio_now() - t1 < (200 + test_slack_ms()) * MS, "slow to serve others");
         corio_sleep(50 * MS);
     }
     while ((n = corio_stream_read(slow, out + len, sizeof(out) - 1 - len, dl)) > 0)
         len += (size_t)n;
     out[len] = '\0';
     EXPECT(ht_status(out) == 408, "slowloris: %s", out);
-    EXPECT(corio_now() - t0 < (300 + test_slack_ms()) * MS, "408 too late");
+    EXPECT(corio_now() - t0 < (1000 + test_slack_ms()) * MS, "408 too late");
     corio_stream_close(slow);
     /* an idle connection is closed after idle_timeout (no answer) */
     n = corio_stream_read(idle, out, sizeof(out), dl);
@@ -1012,13 +1014,22 @@ static void *serve_client(void *arg)
     char out[4096];
     int ok = 0;
 
-    for (int i = 0; i < 300 && ht_get(port, GET("/"), out, sizeof(out)) <= 0; i++)
-        corio_sleep(10 * MS); /* until the child listens */
+    /* until the child listens: a loaded machine may take seconds to start it */
+    for (int i = 0; i < 1500 && ht_get(port, GET("/"), out, sizeof(out)) <= 0; i++)
+        corio_sleep(10 * MS);
+    if (ht_status(out) != 200)
+        return (void *)"the server child did not answer within 15 s";
     for (int i = 0; i < 20; i++) {
-        ht_get(port, GET("/hello/n"), out, sizeof(out));
-        ok += strcmp(ht_body(out), "[n]") == 0;
+        ssize_t n = ht_get(port, GET("/hello/n"), out, sizeof(out));
+
+        if (strcmp(ht_body(out), "[n]") != 0) {
+            snprintf(failbuf, sizeof(failbuf), "request %d: %zd bytes (%s): %s", i, n,
+                     corio_err_name(errno), out);
+            return failbuf;
+        }
+        ok++;
     }
-    return ok == 20 ? NULL : (void *)"not every request was answered";
+    return NULL;
 }
 
 Test(http_server, serve_on_n_loops, .timeout = TIMEOUT)
@@ -1034,6 +1045,8 @@ Test(http_server, serve_on_n_loops, .timeout = TIMEOUT)
         corio_http_app *app = basic_app();
         int rc = corio_http_serve(addr, app, NULL, 2, NULL);
 
+        if (rc != 0)
+            fprintf(stderr, "corio_http_serve: %s\n", corio_strerror(errno));
         corio_http_app_free(app);
         _exit(rc == 0 ? 0 : 1);
     }
@@ -1041,4 +1054,61 @@ Test(http_server, serve_on_n_loops, .timeout = TIMEOUT)
     cr_assert_eq(kill(pid, SIGTERM), 0);
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+}
+
+/* ---- Refusals: app in use, stop from a handler, max_connections ---------------- */
+
+static corio_http_server *self_srv;
+
+static int h_stop_self(corio_http_request *req, corio_http_response *res, void *arg)
+{
+    (void)req;
+    (void)arg;
+    if (corio_http_server_stop(self_srv, -1) != -1 || errno != EDEADLK)
+        return corio_http_response_printf(res, "stop did not refuse");
+    return corio_http_response_printf(res, "EDEADLK");
+}
+
+static void *refusals_main(void *arg)
+{
+    corio_http_app *app = arg;
+    corio_http_server_opts o = {.max_connections = 1};
+    char addr[64], out[4096];
+    corio_stream *held;
+    int port;
+
+    self_srv = corio_http_server_start("127.0.0.1:0", app, &o);
+    if (self_srv == NULL)
+        return (void *)"start";
+    if (corio_http_app_free(app) != -1 || errno != EBUSY)
+        return (void *)"the app was freed while its server runs";
+    port = corio_http_server_port(self_srv);
+    ht_get(port, GET("/stop"), out, sizeof(out));
+    if (strcmp(ht_body(out), "EDEADLK") != 0)
+        return (void *)"stop from a handler";
+    /* one connection held open: a second one is closed at once */
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    held = corio_stream_connect(addr, corio_now() + 5 * HT_SEC);
+    if (held == NULL)
+        return (void *)"connect";
+    corio_sleep(50 * MS);
+    if (ht_get(port, GET("/"), out, sizeof(out)) != 0)
+        return (void *)"a connection over max_connections was served";
+    corio_stream_close(held);
+    corio_sleep(50 * MS);
+    ht_get(port, GET("/"), out, sizeof(out));
+    if (ht_status(out) != 200)
+        return (void *)"not served once the other closed";
+    if (corio_http_server_stop(self_srv, corio_now() + 5 * HT_SEC) != 0)
+        return (void *)"stop";
+    return NULL;
+}
+
+Test(http_server, refusals, .timeout = TIMEOUT)
+{
+    corio_http_app *app = basic_app();
+
+    cr_assert_eq(corio_http_app_route(app, "GET", "/stop", h_stop_self, NULL), 0);
+    run_main_no_fd_leak(refusals_main, app);
+    cr_assert_eq(corio_http_app_free(app), 0);
 }

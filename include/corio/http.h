@@ -220,7 +220,8 @@ typedef struct corio_http_server_opts {
     bool gzip;              /* compress bodies of compressible types
                                (text, json, js, xml, svg) of 256 bytes or
                                more when the client accepts gzip */
-    size_t max_connections; /* connections at once, 0: no limit */
+    size_t max_connections; /* connections at once (more are closed
+                               at once, unanswered), 0: no limit */
 } corio_http_server_opts;
 
 /* Listen on addr and serve app, in tasks of the calling thread's loop.
@@ -296,7 +297,8 @@ CORIO_EXPORT const corio_addr *corio_http_request_remote(const corio_http_reques
 CORIO_EXPORT int64_t corio_http_request_content_length(const corio_http_request *req);
 
 /* Read the next piece of the body (decoded from chunked), at most n
- * bytes: Returns the count, 0 at its end, or -1 with errno (EMSGSIZE: over
+ * bytes: Returns the count, 0 at its end, or -1 with errno (EALREADY: the
+ * body was read whole by corio_http_request_body; EMSGSIZE: over
  * the body limit: the server answers 413 if nothing was sent yet;
  * ETIMEDOUT: the body timeout; ECONNRESET, CORIO_EEOF: the client went
  * away; EPROTO: a bad chunk: 400). `Expect: 100-continue` is answered

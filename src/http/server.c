@@ -64,6 +64,8 @@ int64_t corio__http_write_deadline(const struct corio__http_conn *c)
 int corio__http_out_append(struct corio__http_conn *c, const void *data,
                            size_t n)
 {
+    if (n == 0)
+        return 0; /* an empty body: data may be NULL */
     if (c->out == NULL && n <= CORIO__HTTP_PAGE) {
         c->out = corio__http_page_get(&c->srv->pages);
         if (c->out == NULL)
@@ -186,7 +188,10 @@ static ssize_t conn_fill(struct corio__http_conn *c, int64_t deadline)
     corio_stream *s = c->s;
 
     if (s->rbuf == NULL && s->t == &s->fdt && !s->eof) {
-        if (corio_fd_wait(corio_stream_fd(s), CORIO_READ, deadline) == -1)
+        int fd = corio_stream_fd(s);
+
+        /* after a short read the socket is known empty: park at once */
+        if (corio__wait_fd(fd, CORIO_READ, deadline, corio__fd_known_empty(fd)) == -1)
             return -1;
         s->rbuf = corio__http_page_get(&c->srv->pages);
         if (s->rbuf == NULL)

@@ -332,6 +332,12 @@ int corio__wait_fd(int fd, unsigned events, int64_t deadline,
  * fds (a tty returns one line of several). */
 ssize_t corio__read_fd(int fd, void *buf, size_t n);
 
+/* True if a read of fd would fail with EAGAIN without a system call (as
+ * corio__read_fd knows it: a short read emptied the TCP socket and no edge
+ * came since): a caller that waits for it to be readable can park at once
+ * (corio__wait_fd's after_eagain) instead of polling it first. */
+bool corio__fd_known_empty(int fd);
+
 /* Watch fd with a callback of the loop's own (on readiness, edge-triggered)
  * until corio__fd_unwatch. Returns 0 or -1 with errno. */
 int corio__fd_watch(corio_loop *loop, int fd,

@@ -388,6 +388,17 @@ ssize_t corio__read_fd(int fd, void *buf, size_t n)
     return got;
 }
 
+bool corio__fd_known_empty(int fd)
+{
+    corio_loop *loop = corio__loop_get();
+    const struct corio__fd *f;
+
+    if (loop == NULL || fd < 0 || (size_t)fd >= loop->nfds)
+        return false;
+    f = &loop->fds[fd];
+    return f->registered && f->drained && !(f->ready & CORIO_READ) && !f->hup;
+}
+
 int corio__fd_watch(corio_loop *loop, int fd,
                     void (*cb)(corio_loop *loop, int fd, void *data),
                     void *data)
