@@ -335,6 +335,12 @@ static void t_handshakes(void)
     s = raw_request(nokey, buf, sizeof(buf));
     cr_assert(strncmp(buf, "HTTP/1.1 400", 12) == 0, "%s", buf);
     corio_stream_close(s);
+    s = raw_request("GET /ws HTTP/1.0\r\nUpgrade: websocket\r\n"
+                    "Connection: Upgrade\r\n"
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                    "Sec-WebSocket-Version: 13\r\n\r\n", buf, sizeof(buf));
+    cr_assert(strstr(buf, " 400 ") != NULL, "%s", buf);
+    corio_stream_close(s);
     cr_assert_eq(conf.conns, 0);
     cr_assert_eq(corio_ws_close(NULL, 0, NULL, -1), 0);
     server_down();

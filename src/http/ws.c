@@ -333,6 +333,7 @@ corio_ws *corio_ws_upgrade(corio_http_request *req, corio_http_response *res,
         return NULL;
     }
     if (strcmp(corio_http_request_method(req), "GET") != 0 ||
+        corio_http_request_version(req) != 11 ||
         !corio_http_headers_has_token(h, "Upgrade", "websocket") ||
         !corio_http_headers_has_token(h, "Connection", "upgrade") ||
         key == NULL || strlen(key) != 24 ||
