@@ -39,6 +39,7 @@ bench:
 	@scripts/bench-net $(BUILD)
 	@scripts/bench-thread $(BUILD)
 	@scripts/bench-http $(BUILD)
+	@scripts/bench-http-client $(BUILD)
 
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)

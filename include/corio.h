@@ -7,11 +7,14 @@
 #include "corio/coro.h"
 #include "corio/loop.h"
 #include "corio/task.h"
+#include "corio/agen.h"
 #include "corio/group.h"
 #include "corio/sync.h"
 #include "corio/thread.h"
 #include "corio/io.h"
 #include "corio/tls.h"
 #include "corio/http.h"
+#include "corio/http_client.h"
+#include "corio/ws.h"
 
 #endif

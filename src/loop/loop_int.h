@@ -227,6 +227,19 @@ bool corio__scope_would_fail(void);
 bool corio__scope_reaches(const struct corio_scope *inner,
                           const struct corio_scope *target);
 
+/* The caller's innermost scope (its fiber's, or the thread's own stack's). */
+struct corio_scope *corio__scope_head(void);
+
+/* Take the scopes entered above `base` off the caller's chain (an async
+ * generator's body at a yield): the chain's head becomes base. Returns the
+ * innermost of them (NULL: none), *bottom the outermost. */
+struct corio_scope *corio__scope_detach(struct corio_scope *base,
+                                        struct corio_scope **bottom);
+
+/* Put scopes detached by corio__scope_detach back, on top of the caller's
+ * chain (which may belong to another fiber now: they become its). */
+void corio__scope_attach(struct corio_scope *top, struct corio_scope *bottom);
+
 /* The waiter the thread's own stack is parked in (driving its loop). */
 extern __thread struct corio__waiter *corio__thread_waiter;
 

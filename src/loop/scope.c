@@ -77,6 +77,16 @@ static void exit_key_make(void)
     pthread_key_create(&exit_key, thread_exit_check);
 }
 
+/* A scope goes in the thread's own chain: check it at the thread's exit. */
+static void watch_thread_exit(void *owner)
+{
+    if (owner == &corio__thread_scope && !thread_checked) {
+        pthread_once(&exit_once, exit_key_make);
+        pthread_setspecific(exit_key, &corio__thread_scope);
+        thread_checked = true;
+    }
+}
+
 /* The chain the caller's scopes go in, and its owner's tag. */
 static struct corio_scope **caller_head(void **owner)
 {
@@ -120,11 +130,7 @@ static void enter(corio_scope *s, int64_t deadline, bool shield,
     s->entered = true;
     *head = s;
     note_innermost(owner, s);
-    if (owner == &corio__thread_scope && !thread_checked) {
-        pthread_once(&exit_once, exit_key_make);
-        pthread_setspecific(exit_key, &corio__thread_scope);
-        thread_checked = true;
-    }
+    watch_thread_exit(owner);
 }
 
 void corio_scope_enter_at(corio_scope *s, int64_t deadline, const char *file,
@@ -158,6 +164,49 @@ bool corio_scope_exit(corio_scope *s)
     note_innermost(owner, s->outer);
     s->entered = false;
     return s->caught;
+}
+
+struct corio_scope *corio__scope_head(void)
+{
+    void *owner;
+
+    return *caller_head(&owner);
+}
+
+struct corio_scope *corio__scope_detach(struct corio_scope *base,
+                                        struct corio_scope **bottom)
+{
+    void *owner;
+    struct corio_scope **head = caller_head(&owner);
+    struct corio_scope *top = *head, *s = top;
+
+    if (top == base)
+        return NULL;
+    while (s->outer != base) {
+        if (s->outer == NULL)
+            report("a scope entered above the chain is missing", top, NULL);
+        s = s->outer;
+    }
+    *bottom = s;
+    *head = base;
+    note_innermost(owner, base);
+    return top;
+}
+
+void corio__scope_attach(struct corio_scope *top, struct corio_scope *bottom)
+{
+    void *owner;
+    struct corio_scope **head = caller_head(&owner);
+
+    bottom->outer = *head;
+    for (struct corio_scope *s = top;; s = s->outer) {
+        s->owner = owner;
+        if (s == bottom)
+            break;
+    }
+    *head = top;
+    note_innermost(owner, top);
+    watch_thread_exit(owner);
 }
 
 void corio__scope_cleanup(corio_scope *s)
