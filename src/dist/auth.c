@@ -11,7 +11,10 @@
  * a recorded handshake nor a server without the key passes. Proofs are
  * compared in constant time. The session keys are HMAC(key, label | Ns |
  * Nc) with the labels "c2s" and "s2c": each direction has its own key, so a
- * frame cannot be reflected back to its sender. */
+ * frame cannot be reflected back to its sender.
+ *
+ * "key" above is SHA-256(len u32 | authkey), not the authkey itself: HMAC
+ * pads a key with zeros, so "abc" and "abc\0" would otherwise be one key. */
 #include "wire_int.h"
 
 #include <errno.h>
@@ -25,6 +28,27 @@
 #define HELLO_LEN (MAGIC_LEN + 1 + CORIO__WIRE_NONCE)
 #define ANSWER_LEN (HELLO_LEN + CORIO__WIRE_MAC)
 #define VERDICT_LEN (1 + CORIO__WIRE_MAC)
+
+/* The HMAC key of an authkey: SHA-256(len u32 | authkey). */
+static int prep_key(const void *authkey, size_t len, uint8_t out[32])
+{
+    uint8_t n[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16),
+                    (uint8_t)(len >> 8), (uint8_t)len};
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned outlen = 0;
+    int ok;
+
+    ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+         EVP_DigestUpdate(ctx, n, sizeof(n)) &&
+         EVP_DigestUpdate(ctx, authkey, len) &&
+         EVP_DigestFinal_ex(ctx, out, &outlen) && outlen == 32;
+    EVP_MD_CTX_free(ctx);
+    if (!ok) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return 0;
+}
 
 /* HMAC(key, label | ns | nc) into out. */
 static int derive(const void *key, size_t keylen, const char *label,
@@ -89,7 +113,7 @@ static int recv_all(corio_stream *s, void *p, size_t n, int64_t deadline)
     return 0;
 }
 
-int corio__auth_client(corio_stream *s, const void *key, size_t keylen,
+static int client_side(corio_stream *s, const void *key, size_t keylen,
                        uint8_t tx[32], uint8_t rx[32], int64_t deadline)
 {
     uint8_t hello[HELLO_LEN], answer[ANSWER_LEN], verdict[VERDICT_LEN];
@@ -132,7 +156,7 @@ int corio__auth_client(corio_stream *s, const void *key, size_t keylen,
     return session_keys(key, keylen, ns, nc, false, tx, rx);
 }
 
-int corio__auth_server(corio_stream *s, const void *key, size_t keylen,
+static int server_side(corio_stream *s, const void *key, size_t keylen,
                        uint8_t tx[32], uint8_t rx[32], int64_t deadline)
 {
     uint8_t hello[HELLO_LEN], answer[ANSWER_LEN], verdict[VERDICT_LEN] = {0};
@@ -165,4 +189,24 @@ int corio__auth_server(corio_stream *s, const void *key, size_t keylen,
         send_all(s, verdict, sizeof(verdict), deadline) == -1)
         return -1;
     return session_keys(key, keylen, ns, nc, true, tx, rx);
+}
+
+int corio__auth_client(corio_stream *s, const void *authkey, size_t len,
+                       uint8_t tx[32], uint8_t rx[32], int64_t deadline)
+{
+    uint8_t key[32];
+
+    if (prep_key(authkey, len, key) == -1)
+        return -1;
+    return client_side(s, key, sizeof(key), tx, rx, deadline);
+}
+
+int corio__auth_server(corio_stream *s, const void *authkey, size_t len,
+                       uint8_t tx[32], uint8_t rx[32], int64_t deadline)
+{
+    uint8_t key[32];
+
+    if (prep_key(authkey, len, key) == -1)
+        return -1;
+    return server_side(s, key, sizeof(key), tx, rx, deadline);
 }

@@ -137,8 +137,11 @@ static int call_wait(corio_dist *d, struct call *c, int64_t deadline,
     struct mclient *mc = client(d);
     int64_t until = deadline;
 
+    /* The manager answers a wait that timed out itself (even one whose
+     * deadline had passed when it was sent: a poll); the grace covers the
+     * trip back. */
     if (server_timeout && deadline >= 0)
-        until = deadline + GRACE;
+        until = (deadline > corio_now() ? deadline : corio_now()) + GRACE;
     if (corio_event_wait(c->ev, until) == -1 && !c->done) {
         int err = errno;
 

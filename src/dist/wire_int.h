@@ -183,6 +183,10 @@ int corio__wire_read(struct corio__wire_conn *c, struct corio__wire_frame *f,
 int corio__wire_open(struct corio__wire_mac *key, uint64_t seq,
                      const uint8_t *buf, size_t n, size_t max_frame,
                      struct corio__wire_frame *f);
+/* Check a frame header: known op and status, zero field, len within
+ * max_frame (EMSGSIZE) into *len. Returns 0 or -1 (EPROTO). */
+int corio__wire_header_check(const uint8_t *h, size_t max_frame, size_t *len);
+void corio__wire_put32(uint8_t *p, uint32_t v);
 struct corio__wire_mac *corio__wire_mac_new(const uint8_t key[32]);
 void corio__wire_mac_free(struct corio__wire_mac *m);
 /* HMAC-SHA256 of (seq, data) into out (32 bytes). Returns 0 or -1. */
