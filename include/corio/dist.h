@@ -43,7 +43,7 @@
  * is either returned or left in the queue. A call abandoned otherwise (its
  * task cancelled, or no answer 2 s past its deadline) withdraws its request
  * and gives back what a late reply brings; a put or an ack abandoned that
- * way may have been done (docs/dist.md, "Deadlines"). */
+ * way may have been done (docs/dist.md, "Deadlines").
  *
  * ---- Reliable delivery (the lease/ack model) ----
  * corio_dist_queue_get removes a message, as Python's Queue.get does: if
