@@ -676,6 +676,47 @@ Test(dist_manager, manager_process_gone, .timeout = 30)
     run_main_no_fd_leak(gone_body, NULL);
 }
 
+/* The same with the manager in a task of this loop: stopping it ends its
+ * connections at once, a get waiting on one of them too. */
+static void *stop_waiter(void *arg)
+{
+    if (corio_sleep(100 * CORIO_MSEC) == -1 ||
+        corio_dist_manager_stop(arg, -1) == -1)
+        return corio_task_fail(errno);
+    return NULL;
+}
+
+static void *stopped_body(void *arg)
+{
+    struct env e;
+    corio_dist *d;
+    corio_dist_queue *q;
+    corio_dist_msg m;
+    corio_task *t;
+    int err;
+
+    (void)arg;
+    CHECK(manager_up(&e, false) != NULL);
+    CHECK((d = client(&e, NULL)) != NULL);
+    CHECK((q = corio_dist_queue_new(d, "q")) != NULL);
+    CHECK(corio_dist_queue_put(q, "x", 1, NULL, -1) == 0);
+    CHECK(corio_dist_queue_take(q, &m, -1) == 0);
+    corio_dist_msg_clear(&m);
+    CHECK((t = corio_task_spawn(stop_waiter, e.m, NULL)) != NULL);
+    CHECK(corio_dist_queue_get(q, &m, in_ms(5000)) == -1);
+    err = errno;
+    CHECK(err == CORIO_EEOF || err == ECONNRESET || err == EPIPE);
+    CHECK(corio_task_join(t, NULL) == 0);
+    corio_dist_queue_free(q);
+    corio_dist_close(d);
+    return NULL;
+}
+
+Test(dist_manager, manager_task_stopped, .timeout = 30)
+{
+    run_main_no_fd_leak(stopped_body, NULL);
+}
+
 /* ---- kill -9 mid-task ------------------------------------------------------------- */
 
 /* The child: take the task, tell the parent, and wait to be killed. */
