@@ -1017,3 +1017,49 @@ Test(dist_manager, process_ends_with_parent, .timeout = 30)
     cr_assert(state == 'Z' || state == 'X', "manager %d still %c", (int)mpid,
               state);
 }
+
+/* ---- Blocking from plain code -------------------------------------------------- */
+
+/* No task, no corio_run: each call runs the thread's loop until it is
+ * done (the manager in a process of its own). */
+Test(dist_manager, blocking_from_plain_code, .timeout = 30)
+{
+    corio_dist_manager_opts mo = {.authkey = KEY, .process = true};
+    corio_dist_opts o = {.authkey = KEY};
+    corio_dist_manager *m;
+    corio_dist *d;
+    corio_dist_queue *q;
+    corio_dist_msg msg, r;
+    char addr[100], url[160];
+    uint64_t id;
+    int64_t t0;
+    int before;
+
+    /* The thread's loop (made on first use) keeps its own fds. */
+    cr_assert_not_null(corio_loop_current());
+    before = count_fds();
+    m = corio_dist_manager_start("127.0.0.1:0", &mo);
+    cr_assert_not_null(m, "%s", corio_strerror(errno));
+    cr_assert_gt(corio_dist_manager_addr(m, addr, sizeof(addr)), 0);
+    snprintf(url, sizeof(url), "corio://%s", addr);
+    d = corio_dist_connect(url, &o, in_ms(5000));
+    cr_assert_not_null(d, "%s", corio_strerror(errno));
+    q = corio_dist_queue_new(d, "plain");
+    cr_assert_not_null(q);
+    cr_assert_eq(corio_dist_queue_put(q, "9", 1, &id, -1), 0);
+    cr_assert_eq(corio_dist_queue_take(q, &msg, in_ms(5000)), 0);
+    cr_assert_eq(msg.id, id);
+    cr_assert_eq(corio_dist_queue_ack(q, id, "81", 2, -1), 0);
+    cr_assert_eq(corio_dist_result_take(d, id, &r, in_ms(5000)), 0);
+    cr_assert_str_eq(r.data, "81");
+    corio_dist_msg_clear(&r);
+    corio_dist_msg_clear(&msg);
+    t0 = corio_now();
+    cr_assert_eq(corio_dist_queue_get(q, &msg, in_ms(150)), -1);
+    cr_assert_eq(errno, ETIMEDOUT);
+    cr_assert_geq((corio_now() - t0) / CORIO_MSEC, 140);
+    cr_assert_eq(corio_dist_queue_free(q), 0);
+    cr_assert_eq(corio_dist_close(d), 0);
+    cr_assert_eq(corio_dist_manager_stop(m, in_ms(5000)), 0);
+    cr_assert_eq(count_fds(), before, "fds leaked: %d", count_fds() - before);
+}
