@@ -1063,3 +1063,59 @@ Test(dist_manager, blocking_from_plain_code, .timeout = 30)
     cr_assert_eq(corio_dist_manager_stop(m, in_ms(5000)), 0);
     cr_assert_eq(count_fds(), before, "fds leaked: %d", count_fds() - before);
 }
+
+/* A result waited for, of a task that a get then removes: ENOENT, at once
+ * (the get's task has no result to come). */
+struct waiter_arg {
+    corio_dist *d;
+    uint64_t id;
+    int err;
+};
+
+static void *result_waiter(void *arg)
+{
+    struct waiter_arg *w = arg;
+    corio_dist_msg r;
+
+    if (corio_dist_result_get(w->d, w->id, &r, in_ms(5000)) == 0) {
+        corio_dist_msg_clear(&r);
+        return NULL;
+    }
+    w->err = errno;
+    return NULL;
+}
+
+static void *gotten_body(void *arg)
+{
+    struct env e;
+    corio_dist *d;
+    corio_dist_queue *q;
+    corio_dist_msg m;
+    struct waiter_arg w = {0};
+    corio_task *t;
+    int64_t t0;
+
+    (void)arg;
+    CHECK(manager_up(&e, false) != NULL);
+    CHECK((d = client(&e, NULL)) != NULL);
+    CHECK((q = corio_dist_queue_new(d, "g")) != NULL);
+    CHECK(corio_dist_queue_put(q, "x", 1, &w.id, -1) == 0);
+    w.d = d;
+    CHECK((t = corio_task_spawn(result_waiter, &w, NULL)) != NULL);
+    CHECK(corio_sleep(50 * CORIO_MSEC) == 0);
+    t0 = corio_now();
+    CHECK(corio_dist_queue_get(q, &m, -1) == 0);
+    corio_dist_msg_clear(&m);
+    CHECK(corio_task_join(t, NULL) == 0);
+    CHECK(w.err == ENOENT);
+    CHECK((corio_now() - t0) / CORIO_MSEC < 1000);
+    corio_dist_queue_free(q);
+    corio_dist_close(d);
+    CHECK(corio_dist_manager_stop(e.m, -1) == 0);
+    return NULL;
+}
+
+Test(dist_manager, result_of_gotten_task_is_enoent, .timeout = 30)
+{
+    run_main_no_fd_leak(gotten_body, NULL);
+}

@@ -96,6 +96,7 @@ static void reply_u64(struct mconn *c, uint32_t rid, uint8_t op, uint64_t v)
 /* ---- Leases ----------------------------------------------------------------- */
 
 static void serve_waiters(corio_dist_manager *m, struct mqueue *q);
+static void task_drop(corio_dist_manager *m, struct mtask *t);
 
 /* A leased task comes back: to its queue's front, or to the dead-letter
  * queue after max_deliveries. */
@@ -135,8 +136,15 @@ static void deliver(corio_dist_manager *m, struct mconn *c, uint32_t rid,
     size_t count_at;
     uint32_t n = 0;
     int64_t now = corio_now();
+    struct corio__list gone;
+    bool sealed = false;
 
-    if (off == -1 || corio__wbuf_u32(&c->w.out, 0) == -1)
+    corio__list_init(&gone);
+    if (off == -1) {
+        conn_break(c, ENOMEM);
+        return;
+    }
+    if (corio__wbuf_u32(&c->w.out, 0) == -1)
         goto fail;
     count_at = c->w.out.len - 4;
     while (n < max && !corio__list_empty(&q->ready)) {
@@ -151,8 +159,10 @@ static void deliver(corio_dist_manager *m, struct mconn *c, uint32_t rid,
         corio__list_remove(&t->node);
         q->size--;
         if (!lease) {
-            t->state = MTASK_DONE;   /* so that task_free unlinks nothing */
-            corio__mstore_task_free(&m->st, t);
+            /* Freed once the reply is sealed: dropping it answers its
+             * result waiters, maybe on c, whose frame would land inside
+             * this one. */
+            corio__list_push_back(&gone, &t->node);
             continue;
         }
         t->state = MTASK_LEASED;
@@ -168,13 +178,21 @@ static void deliver(corio_dist_manager *m, struct mconn *c, uint32_t rid,
     c->w.out.p[count_at + 2] = (uint8_t)(n >> 8);
     c->w.out.p[count_at + 3] = (uint8_t)n;
     if (corio__wire_seal(&c->w, (size_t)off) == 0)
-        return;
+        sealed = true;
 fail:
     /* Tasks already taken stay with c (leased) or are gone (get): a
      * broken connection gives leases back; a get's loss is its own. */
-    if (off != -1)
+    if (!sealed) {
         corio__wire_abort(&c->w, (size_t)off);
-    conn_break(c, ENOMEM);
+        conn_break(c, ENOMEM);
+    }
+    while (!corio__list_empty(&gone)) {
+        struct mtask *t = CORIO_CONTAINER_OF(gone.next, struct mtask, node);
+
+        corio__list_remove(&t->node);
+        t->state = MTASK_DONE;   /* so that task_free unlinks nothing */
+        task_drop(m, t);
+    }
 }
 
 /* ---- Waiters ---------------------------------------------------------------- */
@@ -196,6 +214,20 @@ static void wait_expire(void *arg)
 
     reply_status(w->c, w->rid, w->op, ETIMEDOUT);
     wait_free(w);
+}
+
+/* Free a task that a get removed: whoever waits for its result learns
+ * that there will be none. */
+static void task_drop(corio_dist_manager *m, struct mtask *t)
+{
+    while (!corio__list_empty(&t->waiters)) {
+        struct mwait *w =
+            CORIO_CONTAINER_OF(t->waiters.next, struct mwait, node);
+
+        reply_status(w->c, w->rid, w->op, ENOENT);
+        wait_free(w);
+    }
+    corio__mstore_task_free(&m->st, t);
 }
 
 /* Leave a waiter for request r on list (a queue's or a task's). */
@@ -238,6 +270,11 @@ static void serve_waiters(corio_dist_manager *m, struct mqueue *q)
         struct mwait *w =
             CORIO_CONTAINER_OF(q->waiters.next, struct mwait, node);
 
+        if (w->c->w.err != 0) {
+            /* Its connection is broken: tasks sent there would be lost. */
+            wait_free(w);
+            continue;
+        }
         if (corio__list_empty(&q->ready))
             reply_status(w->c, w->rid, w->op, CORIO_ECLOSED);
         else
