@@ -73,9 +73,12 @@ static void *master(void *arg)
     }
     task = corio_dist_queue_new(d, "task_queue");
     if (task == NULL) {
-        fprintf(stderr, "queue: %s\n", corio_strerror(errno));
-        corio_dist_close(d);
-        return corio_task_fail(errno);
+        int err = errno;
+
+        fprintf(stderr, "queue: %s\n", corio_strerror(err));
+        if (corio_dist_close(d) == -1)
+            fprintf(stderr, "close: %s\n", corio_strerror(errno));
+        return corio_task_fail(err);
     }
     srand((unsigned)time(NULL));
     for (int i = 0; i < NTASKS && !failed; i++) {
@@ -107,8 +110,11 @@ static void *master(void *arg)
         printf("Result: %s\n", (char *)r.data);
         corio_dist_msg_clear(&r);
     }
-    corio_dist_queue_free(task);
-    corio_dist_close(d);
+    /* Both only free (the queue handle first): they fail only on misuse. */
+    if (corio_dist_queue_free(task) == -1 || corio_dist_close(d) == -1) {
+        fprintf(stderr, "close: %s\n", corio_strerror(errno));
+        failed = errno;
+    }
     return failed ? corio_task_fail(failed) : NULL;
 }
 

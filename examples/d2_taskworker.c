@@ -96,8 +96,10 @@ static void *worker(void *arg)
             fprintf(stderr, "worker: take: %s\n", corio_strerror(err));
         }
     }
-    corio_dist_queue_free(task);
-    corio_dist_close(d);
+    if (corio_dist_queue_free(task) == -1 || corio_dist_close(d) == -1) {
+        err = errno;
+        fprintf(stderr, "worker: close: %s\n", corio_strerror(err));
+    }
     return err ? corio_task_fail(err) : NULL;
 }
 

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +88,8 @@ static int free_port(void)
     rc = corio_socket_name(fd, &a);
     if (rc == 0)
         rc = corio_addr_format(&a, addr, sizeof(addr)) < 0 ? -1 : 0;
-    corio_fd_close(fd);
+    if (corio_fd_close(fd) == -1)
+        rc = -1;
     return rc;
 }
 
@@ -124,16 +126,17 @@ static void *trio(void *arg)
         if (echo[i] != NULL && corio_task_join(echo[i], NULL) == -1)
             failed = errno;
         if (ps[i].pid > 0) {
-            if (failed)
-                kill(ps[i].pid, SIGTERM);
+            if (failed && kill(ps[i].pid, SIGTERM) == -1)
+                fprintf(stderr, "kill: %s\n", corio_strerror(errno));
             if (waitpid(ps[i].pid, &ps[i].status, 0) == -1 ||
                 !WIFEXITED(ps[i].status) || WEXITSTATUS(ps[i].status) != 0) {
                 fprintf(stderr, "%s failed\n", ps[i].label);
                 failed = failed ? failed : ECHILD;
             }
         }
-        corio_stream_close(ps[i].out);
-        corio_event_free(ps[i].started);
+        if (corio_stream_close(ps[i].out) == -1 ||
+            corio_event_free(ps[i].started) == -1)
+            failed = failed ? failed : errno;
     }
     return failed ? corio_task_fail(failed) : NULL;
 }

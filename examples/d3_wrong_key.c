@@ -50,7 +50,8 @@ static int run_worker(const char *addr, const char *key)
         return -1;
     while ((n = corio_stream_readline(out, line, sizeof(line), -1)) > 0)
         printf("    | %s", line);
-    corio_stream_close(out);
+    if (corio_stream_close(out) == -1 || n == -1)
+        return -1;   /* (the stream is closed either way) */
     if (waitpid(pid, &status, 0) == -1 || !WIFEXITED(status))
         return -1;
     return WEXITSTATUS(status);
@@ -92,9 +93,11 @@ static void *demo(void *arg)
         if (st1 != 1 || st2 != 0)
             err = EPROTO;
     }
-    corio_dist_queue_free(q);
-    corio_dist_close(d);
-    corio_dist_manager_stop(m, -1);
+    if (corio_dist_queue_free(q) == -1 || corio_dist_close(d) == -1 ||
+        corio_dist_manager_stop(m, -1) == -1) {
+        fprintf(stderr, "cleanup: %s\n", corio_strerror(errno));
+        err = err ? err : errno;
+    }
     return err ? corio_task_fail(err) : NULL;
 }
 

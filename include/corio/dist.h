@@ -33,7 +33,9 @@
  *            connection is closed, as above);
  *   EINVAL   bad arguments (NULL handle, empty name, name longer than
  *            CORIO_DIST_NAME_MAX);
- *   EMSGSIZE a payload bigger than the backend's frame limit.
+ *   EMSGSIZE a request (a payload, or a whole batch) bigger than the
+ *            backend's frame limit (the manager's max_frame: 16 MiB by
+ *            default); nothing is sent, the connection stays up.
  * A connection is used by one task at a time or by many: calls from
  * several tasks on one connection are pipelined (a get that waits does not
  * hold up another task's put). A connection belongs to the loop (thread)
