@@ -121,6 +121,7 @@ static corio_dist_manager *start_process(const char *addr,
         goto fail;
     }
     if (m->pid == 0) {
+        free(m);   /* the parent's handle */
         close(fds[0]);
         (void)fcntl(fds[1], F_SETFL, 0);
         child_run(&ch, parent);
