@@ -479,3 +479,32 @@ Test(dist_wire, request_over_the_limit_is_emsgsize, .timeout = 30)
 {
     run_main_no_fd_leak(too_big_body, NULL);
 }
+
+/* ---- URLs (dist.c) ---------------------------------------------------------- */
+
+#include "dist/dist_int.h"
+
+Test(dist_wire, url_parse)
+{
+    struct corio__dist_url u;
+
+    cr_assert_eq(corio__dist_url_parse(&u, "corio://h.example"), 0);
+    cr_assert_str_eq(u.scheme, "corio");
+    cr_assert_str_eq(u.hostport, "h.example:5000");
+    cr_assert_eq(corio__dist_url_parse(&u, "corio://[::1]:6000/"), 0);
+    cr_assert_str_eq(u.host, "::1");
+    cr_assert_str_eq(u.hostport, "[::1]:6000");
+    cr_assert_eq(corio__dist_url_parse(&u, "redis://10.0.0.1/3"), 0);
+    cr_assert_eq(u.port, 6379);
+    cr_assert_eq(u.db, 3);
+    cr_assert_str_eq(u.hostport, "10.0.0.1:6379");
+    const char *bad[] = {"", "corio", "corio://", "://h:1", "corio://h:",
+                         "corio://h:0", "corio://h:65536", "corio://[::1",
+                         "redis://h/x", "redis://h/-1", "redis://h/1x",
+                         "corio://a@h", "toolongscheme123://h"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        errno = 0;
+        cr_assert_eq(corio__dist_url_parse(&u, bad[i]), -1, "%s", bad[i]);
+        cr_assert_eq(errno, EINVAL, "%s", bad[i]);
+    }
+}
