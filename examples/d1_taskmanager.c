@@ -40,11 +40,12 @@
 
 static struct dist_args args;
 
-/* Start the manager where the URL says (corio:// only). */
+/* Start the manager on --addr, or where a corio:// URL says; another
+ * backend (redis://) needs none. */
 static corio_dist_manager *manager_start(void)
 {
     corio_dist_manager_opts mo = {.authkey = args.authkey, .process = true};
-    const char *hostport = args.url + strlen("corio://");
+    const char *hostport = args.from_url ? args.url + 8 : args.addr;
     corio_dist_manager *m;
 
     if (strncmp(args.url, "corio://", 8) != 0)
@@ -123,7 +124,7 @@ int main(int argc, char **argv)
     corio_dist_manager *m;
     int rc;
 
-    if (dist_args_parse(&args, argc, argv) == -1)
+    if (dist_args_parse(&args, ":5000", argc, argv) == -1)
         return 2;
     setvbuf(stdout, NULL, _IOLBF, 0);
     m = manager_start();

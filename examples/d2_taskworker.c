@@ -107,7 +107,7 @@ int main(int argc, char **argv)
 {
     int rc;
 
-    if (dist_args_parse(&args, argc, argv) == -1)
+    if (dist_args_parse(&args, "127.0.0.1:5000", argc, argv) == -1)
         return 2;
     setvbuf(stdout, NULL, _IOLBF, 0);
     rc = corio_run(worker, NULL, NULL);
