@@ -203,7 +203,8 @@ CORIO_EXPORT ssize_t corio_dist_queue_take_many(corio_dist_queue *q,
 
 /* Ack the task id leased from q, recording result (len bytes; NULL, 0 for
  * none) as its result, unless one is already recorded (then this result is
- * dropped: results are recorded once). The task leaves the backend even if
+ * dropped: results are recorded once; once it is taken, the task is
+ * forgotten and an ack is ENOENT). The task leaves the backend even if
  * its lease had expired and another taker holds it now. Task ids are
  * unique per backend: the ack finds the task by id (q names the queue it
  * was taken from). Returns 0, or -1 with errno: ENOENT (no task id exists:
@@ -253,10 +254,11 @@ CORIO_EXPORT int corio_dist_queue_close(corio_dist_queue *q, int64_t deadline);
 /* ---- Results ----------------------------------------------------------- */
 
 /* Wait until the result of task id is recorded (by an ack) and copy it to
- * *out (out->id = id). _get leaves it recorded, _take removes it (the id
- * stays known as done: a late ack is still dropped, a later get or take
- * fails with ENOENT). Returns 0, or -1 with errno: ETIMEDOUT, ENOENT (no
- * such task, or its result was taken), the errors above. */
+ * *out (out->id = id). _get leaves it recorded; _take removes it and the
+ * backend forgets the task (its memory is freed): a later get or take, and
+ * a late ack of it, fail with ENOENT. Returns 0, or -1 with errno:
+ * ETIMEDOUT, ENOENT (no such task, its result was taken, or it was
+ * removed by a get), the errors above. */
 CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_dist_result_get(corio_dist *d, uint64_t id,
                                        corio_dist_msg *out, int64_t deadline);

@@ -396,7 +396,8 @@ static void ack_one(corio_dist_manager *m, struct mtask *t, const uint8_t *p,
         result_send(w->c, w->rid, t, w->flag);
         wait_free(w);
     }
-    (void)m;
+    if (t->result_taken)
+        task_drop(m, t);   /* its result is taken: forgotten */
 }
 
 static void do_ack(corio_dist_manager *m, struct mconn *c,
@@ -465,9 +466,11 @@ static void do_result(corio_dist_manager *m, struct mconn *c,
 
     if (t == NULL)
         reply_status(c, r->rid, r->op, ENOENT);
-    else if (t->state == MTASK_DONE)
+    else if (t->state == MTASK_DONE) {
         result_send(c, r->rid, t, r->flag);
-    else if (r->timeout == 0)
+        if (t->result_taken)
+            task_drop(m, t);   /* its result is taken: forgotten */
+    } else if (r->timeout == 0)
         reply_status(c, r->rid, r->op, ETIMEDOUT);
     else
         wait_add(c, r, &t->waiters, t);

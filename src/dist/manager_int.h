@@ -2,15 +2,16 @@
  * server around it (manager.c): queues of tasks, the tasks by id with their
  * leases and results, the map's entries, and the requests that wait.
  *
- * A task lives from its put until the manager stops (a done task keeps its
- * id, so that a late ack is recognised and dropped; its payload is freed at
- * the ack and its result when taken). It is in one of three states:
+ * A task lives from its put until its result is taken (result_take), a
+ * get removes it, or the manager stops. A done task whose result is not
+ * taken keeps its record, so that a late ack is recognised and dropped
+ * (its payload is freed at the ack). It is in one of three states:
  *
  *   READY   in its queue's ready list (put, nacked, lease expired)
  *   LEASED  in its taker's leased list, until ack, nack, expiry or the
  *           taker's disconnection (then READY again at the queue's front,
  *           or in "<queue>.dead" after max_deliveries deliveries)
- *   DONE    acked; its result waits to be read
+ *   DONE    acked; its result waits to be read (taken: freed)
  *
  * Everything runs on the manager's loop: no locks. */
 #ifndef CORIO_DIST_MANAGER_INT_H
