@@ -57,6 +57,57 @@ static int64_t in_ms(int64_t ms)
     return corio_now() + ms * CORIO_MSEC;
 }
 
+/* In a task: after ms, fn(arg); its failure fails the task. */
+struct later {
+    int64_t ms;
+    int (*fn)(void *arg);
+    void *arg;
+};
+
+static void *later_main(void *arg)
+{
+    struct later *l = arg;
+
+    if (corio_sleep(l->ms * CORIO_MSEC) == -1 || l->fn(l->arg) == -1)
+        return corio_task_fail(errno);
+    return NULL;
+}
+
+static corio_task *later(struct later *l, int64_t ms, int (*fn)(void *),
+                         void *arg)
+{
+    *l = (struct later){ms, fn, arg};
+    return corio_task_spawn(later_main, l, NULL);
+}
+
+static int put_late(void *q)
+{
+    return corio_dist_queue_put(q, "late", 4, NULL, -1);
+}
+
+static int close_queue(void *q)
+{
+    return corio_dist_queue_close(q, -1);
+}
+
+static int stop_manager(void *m)
+{
+    return corio_dist_manager_stop(m, -1);
+}
+
+/* The task to ack, and the queue. */
+struct acker {
+    corio_dist_queue *q;
+    uint64_t id;
+};
+
+static int ack_done(void *arg)
+{
+    struct acker *a = arg;
+
+    return corio_dist_queue_ack(a->q, a->id, "done", 4, -1);
+}
+
 /* ---- Queues ----------------------------------------------------------------- */
 
 static void *put_get_body(void *arg)
@@ -137,28 +188,13 @@ Test(dist_manager, get_times_out, .timeout = 30)
     run_main_no_fd_leak(timeout_body, NULL);
 }
 
-struct putter {
-    corio_dist_queue *q;
-    int64_t delay_ms;
-};
-
-static void *put_later(void *arg)
-{
-    struct putter *p = arg;
-
-    if (corio_sleep(p->delay_ms * CORIO_MSEC) == -1 ||
-        corio_dist_queue_put(p->q, "late", 4, NULL, -1) == -1)
-        return corio_task_fail(errno);
-    return NULL;
-}
-
 static void *wakeup_body(void *arg)
 {
     struct env e;
     corio_dist *d1, *d2;
     corio_dist_queue *q1, *q2;
     corio_dist_msg m;
-    struct putter p;
+    struct later l;
     corio_task *t;
 
     (void)arg;
@@ -168,16 +204,14 @@ static void *wakeup_body(void *arg)
     CHECK((q1 = corio_dist_queue_new(d1, "w")) != NULL);
     CHECK((q2 = corio_dist_queue_new(d2, "w")) != NULL);
     /* From another connection. */
-    p = (struct putter){q2, 100};
-    CHECK((t = corio_task_spawn(put_later, &p, NULL)) != NULL);
+    CHECK((t = later(&l, 100, put_late, q2)) != NULL);
     CHECK(corio_dist_queue_get(q1, &m, in_ms(5000)) == 0);
     CHECK(strcmp(m.data, "late") == 0);
     corio_dist_msg_clear(&m);
     CHECK(corio_task_join(t, NULL) == 0);
     /* From another task on the same connection, while this one waits: the
      * calls are pipelined, the put is not stuck behind the get. */
-    p = (struct putter){q1, 50};
-    CHECK((t = corio_task_spawn(put_later, &p, NULL)) != NULL);
+    CHECK((t = later(&l, 50, put_late, q1)) != NULL);
     CHECK(corio_dist_queue_take(q1, &m, in_ms(5000)) == 0);
     CHECK(corio_dist_queue_ack(q1, m.id, "r", 1, -1) == 0);
     corio_dist_msg_clear(&m);
@@ -246,21 +280,6 @@ Test(dist_manager, take_ack_result_once, .timeout = 30)
     run_main_no_fd_leak(ack_body, NULL);
 }
 
-struct acker {
-    corio_dist_queue *q;
-    uint64_t id;
-};
-
-static void *ack_later(void *arg)
-{
-    struct acker *a = arg;
-
-    if (corio_sleep(100 * CORIO_MSEC) == -1 ||
-        corio_dist_queue_ack(a->q, a->id, "done", 4, -1) == -1)
-        return corio_task_fail(errno);
-    return NULL;
-}
-
 static void *result_wait_body(void *arg)
 {
     struct env e;
@@ -268,6 +287,7 @@ static void *result_wait_body(void *arg)
     corio_dist_queue *q;
     corio_dist_msg m, r;
     struct acker a;
+    struct later l;
     corio_task *t;
 
     (void)arg;
@@ -277,7 +297,7 @@ static void *result_wait_body(void *arg)
     CHECK(corio_dist_queue_put(q, "x", 1, &a.id, -1) == 0);
     CHECK(corio_dist_queue_take(q, &m, -1) == 0);
     a.q = q;
-    CHECK((t = corio_task_spawn(ack_later, &a, NULL)) != NULL);
+    CHECK((t = later(&l, 100, ack_done, &a)) != NULL);
     CHECK(corio_dist_result_take(d, a.id, &r, in_ms(5000)) == 0);
     CHECK(strcmp(r.data, "done") == 0);
     corio_dist_msg_clear(&r);
@@ -442,20 +462,13 @@ Test(dist_manager, batches, .timeout = 30)
 
 /* ---- Closing a queue, the map ---------------------------------------------- */
 
-static void *closer(void *arg)
-{
-    if (corio_sleep(100 * CORIO_MSEC) == -1 ||
-        corio_dist_queue_close(arg, -1) == -1)
-        return corio_task_fail(errno);
-    return NULL;
-}
-
 static void *close_body(void *arg)
 {
     struct env e;
     corio_dist *d;
     corio_dist_queue *q;
     corio_dist_msg m;
+    struct later l;
     corio_task *t;
 
     (void)arg;
@@ -463,7 +476,7 @@ static void *close_body(void *arg)
     CHECK((d = client(&e, NULL)) != NULL);
     CHECK((q = corio_dist_queue_new(d, "c")) != NULL);
     /* A waiting get is woken by the close. */
-    CHECK((t = corio_task_spawn(closer, q, NULL)) != NULL);
+    CHECK((t = later(&l, 100, close_queue, q)) != NULL);
     CHECK(corio_dist_queue_get(q, &m, in_ms(5000)) == -1 &&
           errno == CORIO_ECLOSED);
     CHECK(corio_task_join(t, NULL) == 0);
@@ -677,22 +690,15 @@ Test(dist_manager, manager_process_gone, .timeout = 30)
     run_main_no_fd_leak(gone_body, NULL);
 }
 
-/* The same with the manager in a task of this loop: stopping it ends its
- * connections at once, a get waiting on one of them too. */
-static void *stop_waiter(void *arg)
-{
-    if (corio_sleep(100 * CORIO_MSEC) == -1 ||
-        corio_dist_manager_stop(arg, -1) == -1)
-        return corio_task_fail(errno);
-    return NULL;
-}
-
+/* The manager in a task of this loop, stopped: its connections end at
+ * once, a get waiting on one of them too. */
 static void *stopped_body(void *arg)
 {
     struct env e;
     corio_dist *d;
     corio_dist_queue *q;
     corio_dist_msg m;
+    struct later l;
     corio_task *t;
     int err;
 
@@ -703,7 +709,7 @@ static void *stopped_body(void *arg)
     CHECK(corio_dist_queue_put(q, "x", 1, NULL, -1) == 0);
     CHECK(corio_dist_queue_take(q, &m, -1) == 0);
     corio_dist_msg_clear(&m);
-    CHECK((t = corio_task_spawn(stop_waiter, e.m, NULL)) != NULL);
+    CHECK((t = later(&l, 100, stop_manager, e.m)) != NULL);
     CHECK(corio_dist_queue_get(q, &m, in_ms(5000)) == -1);
     err = errno;
     CHECK(err == CORIO_EEOF || err == ECONNRESET || err == EPIPE);
