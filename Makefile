@@ -40,6 +40,7 @@ bench:
 	@scripts/bench-thread $(BUILD)
 	@scripts/bench-http $(BUILD)
 	@scripts/bench-http-client $(BUILD)
+	@scripts/bench-dist $(BUILD)
 
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)

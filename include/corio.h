@@ -16,5 +16,6 @@
 #include "corio/http.h"
 #include "corio/http_client.h"
 #include "corio/ws.h"
+#include "corio/dist.h"
 
 #endif
