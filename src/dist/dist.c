@@ -104,15 +104,21 @@ bad:
 
 /* ---- Connections --------------------------------------------------------- */
 
+static const struct corio__dist_ops *const backends[] = {
+#ifdef CORIO_DIST_MANAGER
+    &corio__dist_manager_ops,
+#endif
+#ifdef CORIO_DIST_REDIS
+    &corio__dist_redis_ops,
+#endif
+    NULL,
+};
+
 static const struct corio__dist_ops *backend(const char *scheme)
 {
-    const struct corio__dist_ops *all[] = {&corio__dist_manager_ops,
-                                           &corio__dist_redis_ops};
-
-    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-        /* A weak backend not linked in has the address NULL. */
-        if (all[i] != NULL && strcmp(all[i]->scheme, scheme) == 0)
-            return all[i];
+    for (size_t i = 0; backends[i] != NULL; i++) {
+        if (strcmp(backends[i]->scheme, scheme) == 0)
+            return backends[i];
     }
     return NULL;
 }

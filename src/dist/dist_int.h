@@ -99,11 +99,11 @@ struct corio__dist_ops {
                    int64_t deadline);
 };
 
-/* The backends. Weak: a backend not built in is EPROTONOSUPPORT. */
-extern const struct corio__dist_ops corio__dist_manager_ops
-    __attribute__((weak));
-extern const struct corio__dist_ops corio__dist_redis_ops
-    __attribute__((weak));
+/* The backends, each built in when CMake defines its macro for dist.c
+ * (CORIO_DIST_MANAGER with OpenSSL, CORIO_DIST_REDIS with hiredis); a
+ * scheme whose backend is not built in is EPROTONOSUPPORT. */
+extern const struct corio__dist_ops corio__dist_manager_ops;
+extern const struct corio__dist_ops corio__dist_redis_ops;
 
 /* Parse url into *u. Returns 0, or -1 with EINVAL. */
 int corio__dist_url_parse(struct corio__dist_url *u, const char *url);
