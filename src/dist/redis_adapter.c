@@ -309,6 +309,9 @@ static int setup_error(const redisReply *rep)
 {
     if (rep->type != REDIS_REPLY_ERROR)
         return 0;
+    if (strncmp(rep->str, "LOADING", 7) == 0 ||
+        strncmp(rep->str, "BUSY", 4) == 0)
+        return EAGAIN; /* starting (or a script runs): try again */
     if (strncmp(rep->str, "WRONGPASS", 9) == 0 ||
         strncmp(rep->str, "NOAUTH", 6) == 0 ||
         strstr(rep->str, "invalid password") != NULL ||
@@ -318,8 +321,7 @@ static int setup_error(const redisReply *rep)
     return EIO;
 }
 
-/* The commands a new connection sends first: AUTH, SELECT, or a PING that
- * tells when it is up. */
+/* The commands a new connection sends first: AUTH, SELECT, PING. */
 static size_t setup_cmds(corio__redis *r, struct corio__redis_cmd *cmds,
                          const char **argv, char *dbstr, size_t dbsize)
 {
@@ -338,10 +340,10 @@ static size_t setup_cmds(corio__redis *r, struct corio__redis_cmd *cmds,
         argv[4] = dbstr;
         cmds[n++] = (struct corio__redis_cmd){2, argv + 3, NULL};
     }
-    if (n == 0) {
-        argv[5] = "PING";
-        cmds[n++] = (struct corio__redis_cmd){1, argv + 5, NULL};
-    }
+    /* PING last: it fails while Redis loads its data (AUTH and SELECT
+     * do not), so the connection is ready only once Redis is. */
+    argv[5] = "PING";
+    cmds[n++] = (struct corio__redis_cmd){1, argv + 5, NULL};
     return n;
 }
 
@@ -412,8 +414,8 @@ fail:
 /* One attempt: connect, AUTH, SELECT. Returns 0 (r->conn ready) or -1. */
 static int try_connect(corio__redis *r, int64_t deadline)
 {
-    struct corio__redis_cmd cmds[2];
-    redisReply *replies[2] = {NULL, NULL};
+    struct corio__redis_cmd cmds[3];
+    redisReply *replies[3] = {NULL, NULL, NULL};
     const char *argv[6];
     char dbstr[16];
     int64_t until = corio_now() + r->connect_timeout;
@@ -456,7 +458,9 @@ static int ensure_connected(corio__redis *r, int64_t deadline)
         r->conn = NULL;
         if (r->next_try > corio_now()) {
             if (deadline != -1 && deadline < r->next_try) {
-                errno = r->last_err != 0 ? r->last_err : ETIMEDOUT;
+                errno = r->last_err != 0 && r->last_err != EAGAIN
+                            ? r->last_err
+                            : ETIMEDOUT;
                 return -1;
             }
             if (corio_sleep_until(r->next_try) == -1)
@@ -606,6 +610,23 @@ int corio__redis_free(corio__redis *r)
     return 0;
 }
 
+int corio__redis_connect(corio__redis *r, int64_t deadline)
+{
+    int rc;
+
+    if (r == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (corio__redis_is_connected(r))
+        return 0;
+    if (corio_lock_acquire(r->lock, deadline) == -1)
+        return -1;
+    rc = ensure_connected(r, deadline);
+    corio_lock_release(r->lock);
+    return rc;
+}
+
 int corio__redis_exec(corio__redis *r, size_t n,
                       const struct corio__redis_cmd *cmds,
                       redisReply **replies, int64_t deadline)
@@ -621,16 +642,8 @@ int corio__redis_exec(corio__redis *r, size_t n,
             return -1;
         }
     }
-    if (r->conn == NULL || !r->conn->ready || r->conn->ac == NULL) {
-        int rc;
-
-        if (corio_lock_acquire(r->lock, deadline) == -1)
-            return -1;
-        rc = ensure_connected(r, deadline);
-        corio_lock_release(r->lock);
-        if (rc == -1)
-            return -1;
-    }
+    if (corio__redis_connect(r, deadline) == -1)
+        return -1;
     return conn_exec(r->conn, n, cmds, replies, deadline);
 }
 

@@ -64,6 +64,10 @@ corio__redis *corio__redis_new(const struct corio__redis_conf *conf);
  * from a reply's own processing (never happens: replies are handed over). */
 int corio__redis_free(corio__redis *r);
 
+/* Connect now if not connected (as the next command would). Returns 0,
+ * or -1 with errno as corio__redis_exec. */
+int corio__redis_connect(corio__redis *r, int64_t deadline);
+
 /* Send n commands in one write (a pipeline) and wait until every reply
  * came or deadline. replies[i] receives each reply (freeReplyObject it;
  * an error reply is a reply: REDIS_REPLY_ERROR). Returns 0, or -1 with

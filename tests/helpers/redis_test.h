@@ -25,6 +25,9 @@ struct redis_proc {
     pid_t pid;
     int port;
     char password[64];      /* "" : none */
+    char dir[128];          /* "": nothing kept; else an append-only file
+                               there, fsynced at every write (survives
+                               SIGKILL) */
 };
 
 /* A loopback port free now (the kernel's choice). */
@@ -70,9 +73,10 @@ static inline void redis_start(struct redis_proc *r)
     cr_assert_geq(r->pid, 0);
     if (r->pid == 0) {
         int devnull = open("/dev/null", O_RDWR);
-        const char *argv[16] = {"redis-server", "--port", port, "--bind",
-                                "127.0.0.1", "--save", "", "--appendonly",
-                                "no", "--daemonize", "no", NULL};
+        const char *argv[24] = {"redis-server", "--port", port, "--bind",
+                                "127.0.0.1", "--save", "", "--daemonize",
+                                "no", "--appendonly", "no", NULL};
+        int n = 11;
 
         sigset_t none;
 
@@ -85,10 +89,17 @@ static inline void redis_start(struct redis_proc *r)
         if (getppid() != parent)
             _exit(1);
         if (r->password[0] != '\0') {
-            argv[11] = "--requirepass";
-            argv[12] = r->password;
-            argv[13] = NULL;
+            argv[n++] = "--requirepass";
+            argv[n++] = r->password;
         }
+        if (r->dir[0] != '\0') {
+            argv[10] = "yes";
+            argv[n++] = "--appendfsync";
+            argv[n++] = "always";
+            argv[n++] = "--dir";
+            argv[n++] = r->dir;
+        }
+        argv[n] = NULL;
         dup2(devnull, 0);
         dup2(devnull, 1);
         dup2(devnull, 2);

@@ -1,0 +1,206 @@
+/* src/dist/redis_scripts.h -- the Lua scripts of the Redis backend
+ * (redis.c). Each operation is one script, so it is atomic on the server
+ * and one round trip for the client, however many items it carries.
+ *
+ * Keys (every name is the queue's or map's own, binary safe):
+ *   corio:ids          the task id counter (INCRBY)
+ *   corio:q:<queue>    the queue: a stream read through the consumer group
+ *                      "corio" (XREADGROUP leases, XAUTOCLAIM reclaims);
+ *                      a task's entry id is "0-<task id>", or, where the
+ *                      stream's ids have moved past that (a dead-letter
+ *                      stream fed out of order), "*" with the id in field
+ *                      "i" and the entry id in corio:qx:<queue>
+ *   corio:qx:<queue>   hash: task id -> entry id, for the "*" entries
+ *   corio:qc:<queue>   exists once the queue is closed: a stream whose
+ *                      entries wake the takers waiting (XREAD)
+ *   corio:r:<id>       a task's result (SET by the first ack only)
+ *   corio:t:<id>       the result was taken: later acks are dropped (1 day)
+ *   corio:rw:<id>      someone waits for the result: the ack pushes
+ *   corio:rn:<id>      a list, for their BLPOP
+ *   corio:m:<map>      a map: a hash
+ * A queue "<name>.dead" is name's dead-letter queue. */
+#ifndef CORIO_DIST_REDIS_SCRIPTS_H
+#define CORIO_DIST_REDIS_SCRIPTS_H
+
+/* What every script starts with. */
+#define CORIO__LUA_COMMON                                                      \
+    "local G = 'corio'\n"                                                      \
+    "local function skey(q) return 'corio:q:' .. q end\n"                     \
+    "local function field(e, name)\n"                                          \
+    "  local f = e[2]\n"                                                       \
+    "  for i = 1, #f, 2 do if f[i] == name then return f[i + 1] end end\n"     \
+    "  return nil\n"                                                           \
+    "end\n"                                                                    \
+    "local function idof(e) return field(e, 'i') or string.sub(e[1], 3) end\n" \
+    /* the entry id of task id in queue q */                                   \
+    "local function eidof(q, id)\n"                                            \
+    "  return redis.call('HGET', 'corio:qx:' .. q, id) or ('0-' .. id)\n"      \
+    "end\n"                                                                    \
+    "local function ensure(q)\n"                                               \
+    "  local s = skey(q)\n"                                                    \
+    "  if redis.call('EXISTS', s) == 0 then\n"                                 \
+    "    redis.call('XGROUP', 'CREATE', s, G, '0', 'MKSTREAM')\n"              \
+    "  end\n"                                                                  \
+    "  return s\n"                                                             \
+    "end\n"                                                                    \
+    "local function add(q, id, data)\n"                                        \
+    "  local s = ensure(q)\n"                                                  \
+    "  local r = redis.pcall('XADD', s, '0-' .. id, 'd', data)\n"              \
+    "  if type(r) == 'table' and r.err then\n"                                 \
+    "    local eid = redis.call('XADD', s, '*', 'd', data, 'i', id)\n"         \
+    "    redis.call('HSET', 'corio:qx:' .. q, id, eid)\n"                      \
+    "  end\n"                                                                  \
+    "end\n"                                                                    \
+    /* the task leaves the queue for good */                                   \
+    "local function drop(q, eid, id)\n"                                        \
+    "  local s = skey(q)\n"                                                    \
+    "  redis.call('XACK', s, G, eid)\n"                                        \
+    "  redis.call('XDEL', s, eid)\n"                                           \
+    "  if eid ~= '0-' .. id then redis.call('HDEL', 'corio:qx:' .. q, id) end\n" \
+    "end\n"                                                                    \
+    "local function deadletter(q, e)\n"                                        \
+    "  local id = idof(e)\n"                                                   \
+    "  add(q .. '.dead', id, field(e, 'd') or '')\n"                           \
+    "  drop(q, e[1], id)\n"                                                    \
+    "end\n"
+
+/* put: ARGV queue, payload... -> the first id (the others follow). */
+#define CORIO__LUA_PUT                                                         \
+    CORIO__LUA_COMMON                                                          \
+    "local q = ARGV[1]\n"                                                      \
+    "if redis.call('EXISTS', 'corio:qc:' .. q) == 1 then\n"                    \
+    "  return redis.error_reply('CLOSED queue closed')\n"                      \
+    "end\n"                                                                    \
+    "local n = #ARGV - 1\n"                                                    \
+    "local first = redis.call('INCRBY', 'corio:ids', n) - n + 1\n"             \
+    "for i = 1, n do\n"                                                        \
+    "  add(q, string.format('%d', first + i - 1), ARGV[i + 1])\n"              \
+    "end\n"                                                                    \
+    "return first\n"
+
+/* take/get: ARGV queue, lease (1/0), consumer, lease ms, max,
+ * max deliveries, reclaim (1/0) -> {n, last entry id, id, data,
+ * deliveries, ...}; n 0: nothing now, wait from that entry id. Expired
+ * leases are reclaimed first (XAUTOCLAIM), the over-delivered ones go to
+ * the dead-letter queue; a get (lease 0) removes what it returns. */
+#define CORIO__LUA_TAKE                                                        \
+    CORIO__LUA_COMMON                                                          \
+    "local q, lease, cons = ARGV[1], ARGV[2] == '1', ARGV[3]\n"                \
+    "local max, maxdel = tonumber(ARGV[5]), tonumber(ARGV[6])\n"               \
+    "local s = skey(q)\n"                                                      \
+    "local out, n = {0, ''}, 0\n"                                              \
+    "local function emit(e, count)\n"                                          \
+    "  local id = idof(e)\n"                                                   \
+    "  if not lease then drop(q, e[1], id) count = 0 end\n"                    \
+    "  out[#out + 1] = id\n"                                                   \
+    "  out[#out + 1] = field(e, 'd') or ''\n"                                  \
+    "  out[#out + 1] = count\n"                                                \
+    "  n = n + 1\n"                                                            \
+    "end\n"                                                                    \
+    "if redis.call('EXISTS', s) == 1 then\n"                                   \
+    "  if ARGV[7] == '1' then\n"                                               \
+    "    local r = redis.call('XAUTOCLAIM', s, G, cons, ARGV[4], '0-0',\n"     \
+    "                         'COUNT', max)\n"                                 \
+    "    for _, e in ipairs(r[2]) do\n"                                        \
+    "      local p = redis.call('XPENDING', s, G, e[1], e[1], 1)\n"            \
+    "      if #p > 0 and p[1][4] > maxdel then deadletter(q, e)\n"             \
+    "      elseif #p > 0 then emit(e, p[1][4]) end\n"                          \
+    "    end\n"                                                                \
+    "  end\n"                                                                  \
+    "  if n < max then\n"                                                      \
+    "    local r = redis.call('XREADGROUP', 'GROUP', G, cons, 'COUNT',\n"      \
+    "                         max - n, 'STREAMS', s, '>')\n"                   \
+    "    if r then for _, e in ipairs(r[1][2]) do emit(e, 1) end end\n"        \
+    "  end\n"                                                                  \
+    "end\n"                                                                    \
+    "if n == 0 then\n"                                                         \
+    "  if redis.call('EXISTS', 'corio:qc:' .. q) == 1 then\n"                  \
+    "    return redis.error_reply('CLOSED queue closed')\n"                    \
+    "  end\n"                                                                  \
+    "  local t = redis.call('XREVRANGE', s, '+', '-', 'COUNT', 1)\n"           \
+    "  if #t > 0 then out[2] = t[1][1] else out[2] = '0-0' end\n"             \
+    "end\n"                                                                    \
+    "out[1] = n\n"                                                             \
+    "return out\n"
+
+/* ack: ARGV queue, id, result, id, result... -> the count of unknown ids.
+ * The result is recorded by the first ack only; the task leaves the
+ * queue (even if another taker holds it now). */
+#define CORIO__LUA_ACK                                                         \
+    CORIO__LUA_COMMON                                                          \
+    "local q = ARGV[1]\n"                                                      \
+    "local s = skey(q)\n"                                                      \
+    "local unknown = 0\n"                                                      \
+    "for i = 2, #ARGV, 2 do\n"                                                 \
+    "  local id, res = ARGV[i], ARGV[i + 1]\n"                                 \
+    "  local eid = eidof(q, id)\n"                                             \
+    "  local rk = 'corio:r:' .. id\n"                                          \
+    "  local done = redis.call('EXISTS', rk, 'corio:t:' .. id) > 0\n"          \
+    "  local here = #redis.call('XRANGE', s, eid, eid) > 0\n"                  \
+    "  if here then drop(q, eid, id) end\n"                                    \
+    "  if here and not done then\n"                                            \
+    "    redis.call('SET', rk, res)\n"                                         \
+    "    if redis.call('EXISTS', 'corio:rw:' .. id) == 1 then\n"               \
+    "      redis.call('RPUSH', 'corio:rn:' .. id, '1')\n"                      \
+    "      redis.call('EXPIRE', 'corio:rn:' .. id, 60)\n"                      \
+    "    end\n"                                                                \
+    "  elseif not done then\n"                                                 \
+    "    unknown = unknown + 1\n"                                              \
+    "  end\n"                                                                  \
+    "end\n"                                                                    \
+    "return unknown\n"
+
+/* nack / touch: ARGV queue, id, consumer, max deliveries, touch (1/0) ->
+ * 0, or -1 if the task is not leased. A nack makes the lease expired now
+ * (or dead-letters a task delivered max times); a touch renews it. */
+#define CORIO__LUA_RELEASE                                                     \
+    CORIO__LUA_COMMON                                                          \
+    "local q, id = ARGV[1], ARGV[2]\n"                                         \
+    "local s = skey(q)\n"                                                      \
+    "if redis.call('EXISTS', s) == 0 then return -1 end\n"                     \
+    "local eid = eidof(q, id)\n"                                               \
+    "local p = redis.call('XPENDING', s, G, eid, eid, 1)\n"                    \
+    "if #p == 0 then return -1 end\n"                                          \
+    "if ARGV[5] == '1' then\n"                                                 \
+    "  redis.call('XCLAIM', s, G, ARGV[3], 0, eid, 'JUSTID')\n"                \
+    "elseif p[1][4] >= tonumber(ARGV[4]) then\n"                               \
+    "  local e = redis.call('XRANGE', s, eid, eid)\n"                          \
+    "  if #e > 0 then deadletter(q, e[1]) end\n"                               \
+    "else\n"                                                                   \
+    "  redis.call('XCLAIM', s, G, p[1][2], 0, eid, 'IDLE', '1000000000000',\n" \
+    "             'JUSTID')\n"                                                 \
+    "end\n"                                                                    \
+    "return 0\n"
+
+/* size: ARGV queue -> messages waiting, not leased. */
+#define CORIO__LUA_SIZE                                                        \
+    "local s = 'corio:q:' .. ARGV[1]\n"                                        \
+    "if redis.call('EXISTS', s) == 0 then return 0 end\n"                      \
+    "return redis.call('XLEN', s) - redis.call('XPENDING', s, 'corio')[1]\n"
+
+/* close: ARGV queue. */
+#define CORIO__LUA_CLOSE                                                       \
+    "redis.call('XADD', 'corio:qc:' .. ARGV[1], '*', 'closed', '1')\n"         \
+    "return 0\n"
+
+/* result: ARGV id, remove (1/0) -> {1, value}, {0} (not yet: the caller
+ * is registered for the ack's push), or -1 (no such task, or taken). */
+#define CORIO__LUA_RESULT                                                      \
+    "local id = ARGV[1]\n"                                                     \
+    "local rk = 'corio:r:' .. id\n"                                            \
+    "local v = redis.call('GET', rk)\n"                                        \
+    "if v then\n"                                                              \
+    "  if ARGV[2] == '1' then\n"                                               \
+    "    redis.call('DEL', rk)\n"                                              \
+    "    redis.call('SET', 'corio:t:' .. id, '1', 'EX', 86400)\n"              \
+    "  end\n"                                                                  \
+    "  return {1, v}\n"                                                        \
+    "end\n"                                                                    \
+    "if redis.call('EXISTS', 'corio:t:' .. id) == 1 then return -1 end\n"      \
+    "if tonumber(id) > tonumber(redis.call('GET', 'corio:ids') or '0') then\n" \
+    "  return -1\n"                                                            \
+    "end\n"                                                                    \
+    "redis.call('SET', 'corio:rw:' .. id, '1', 'EX', 3600)\n"                  \
+    "return {0}\n"
+
+#endif
