@@ -35,8 +35,15 @@
  *            CORIO_DIST_NAME_MAX);
  *   EMSGSIZE a payload bigger than the backend's frame limit.
  * A connection is used by one task at a time or by many: calls from
- * several tasks on one connection are pipelined and answered in order.
- * A connection belongs to the loop (thread) that made it.
+ * several tasks on one connection are pipelined (a get that waits does not
+ * hold up another task's put). A connection belongs to the loop (thread)
+ * that made it.
+ *
+ * A get, take or result wait times out on the backend's side, so a task
+ * is either returned or left in the queue. A call abandoned otherwise (its
+ * task cancelled, or no answer 2 s past its deadline) withdraws its request
+ * and gives back what a late reply brings; a put or an ack abandoned that
+ * way may have been done (docs/dist.md, "Deadlines").
  *
  * ---- Reliable delivery (the lease/ack model) ----
  * corio_dist_queue_get removes a message, as Python's Queue.get does: if
@@ -195,9 +202,10 @@ CORIO_EXPORT ssize_t corio_dist_queue_take_many(corio_dist_queue *q,
 /* Ack the task id leased from q, recording result (len bytes; NULL, 0 for
  * none) as its result, unless one is already recorded (then this result is
  * dropped: results are recorded once). The task leaves the backend even if
- * its lease had expired and another taker holds it now. Returns 0, or -1
- * with errno: ENOENT (no task id was ever put on q, or it was gotten
- * with corio_dist_queue_get), the errors above. */
+ * its lease had expired and another taker holds it now. Task ids are
+ * unique per backend: the ack finds the task by id (q names the queue it
+ * was taken from). Returns 0, or -1 with errno: ENOENT (no task id exists:
+ * never put, or gotten with corio_dist_queue_get), the errors above. */
 CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_dist_queue_ack(corio_dist_queue *q, uint64_t id,
                                       const void *result, size_t len,

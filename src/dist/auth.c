@@ -191,22 +191,28 @@ static int server_side(corio_stream *s, const void *key, size_t keylen,
     return session_keys(key, keylen, ns, nc, true, tx, rx);
 }
 
-int corio__auth_client(corio_stream *s, const void *authkey, size_t len,
-                       uint8_t tx[32], uint8_t rx[32], int64_t deadline)
+typedef int side_fn(corio_stream *s, const void *key, size_t keylen,
+                    uint8_t tx[32], uint8_t rx[32], int64_t deadline);
+
+static int with_key(side_fn *side, corio_stream *s, const void *authkey,
+                    size_t len, uint8_t tx[32], uint8_t rx[32],
+                    int64_t deadline)
 {
     uint8_t key[32];
 
     if (prep_key(authkey, len, key) == -1)
         return -1;
-    return client_side(s, key, sizeof(key), tx, rx, deadline);
+    return side(s, key, sizeof(key), tx, rx, deadline);
+}
+
+int corio__auth_client(corio_stream *s, const void *authkey, size_t len,
+                       uint8_t tx[32], uint8_t rx[32], int64_t deadline)
+{
+    return with_key(client_side, s, authkey, len, tx, rx, deadline);
 }
 
 int corio__auth_server(corio_stream *s, const void *authkey, size_t len,
                        uint8_t tx[32], uint8_t rx[32], int64_t deadline)
 {
-    uint8_t key[32];
-
-    if (prep_key(authkey, len, key) == -1)
-        return -1;
-    return server_side(s, key, sizeof(key), tx, rx, deadline);
+    return with_key(server_side, s, authkey, len, tx, rx, deadline);
 }

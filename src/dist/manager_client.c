@@ -170,6 +170,23 @@ static int64_t timeout_of(int64_t deadline)
     return left > 0 ? left : 0;
 }
 
+/* Send c's request (sealed at off) and wait for its reply: *out gets c
+ * (the caller reads its reply and frees it), or with out NULL it is
+ * freed. Returns 0 or -1 (c is gone then). */
+static int call_finish(corio_dist *d, struct call *c, ssize_t off,
+                       struct call **out, int64_t deadline,
+                       bool server_timeout)
+{
+    if (call_send(client(d), c, off) == -1 ||
+        call_wait(d, c, deadline, server_timeout) == -1)
+        return -1;
+    if (out != NULL)
+        *out = c;
+    else
+        call_free(c);
+    return 0;
+}
+
 /* ---- The reader ----------------------------------------------------------- */
 
 /* A reply for a caller that left: give back what it brought. */
@@ -388,13 +405,7 @@ static int simple(corio_dist *d, uint8_t op, const char *name,
     if ((name != NULL && corio__wbuf_name(&mc->w.out, name) == -1) ||
         (id != NULL && corio__wbuf_u64(&mc->w.out, *id) == -1))
         return call_abort(mc, c, off);
-    if (call_send(mc, c, off) == -1 || call_wait(d, c, deadline, false) == -1)
-        return -1;
-    if (out != NULL)
-        *out = c;
-    else
-        call_free(c);
-    return 0;
+    return call_finish(d, c, off, out, deadline, false);
 }
 
 static int mc_put(corio_dist *d, const char *queue, const corio_dist_buf *items,
@@ -419,7 +430,7 @@ static int mc_put(corio_dist *d, const char *queue, const corio_dist_buf *items,
         if (corio__wbuf_blob(&mc->w.out, items[i].data, items[i].len) == -1)
             return call_abort(mc, c, off);
     }
-    if (call_send(mc, c, off) == -1 || call_wait(d, c, deadline, false) == -1)
+    if (call_finish(d, c, off, &c, deadline, false) == -1)
         return -1;
     r = (struct corio__rd){c->reply, c->reply + c->len, false};
     for (size_t i = 0; i < n; i++) {
@@ -492,7 +503,7 @@ static ssize_t mc_get(corio_dist *d, const char *queue, bool lease,
         corio__wbuf_u64(&mc->w.out, (uint64_t)d->lease) == -1 ||
         corio__wbuf_u32(&mc->w.out, d->max_deliveries) == -1)
         return call_abort(mc, c, off);
-    if (call_send(mc, c, off) == -1 || call_wait(d, c, deadline, true) == -1)
+    if (call_finish(d, c, off, &c, deadline, true) == -1)
         return -1;
     n = msgs_parse(c, out, max);
     if (n == -1)
@@ -526,10 +537,7 @@ static int mc_ack(corio_dist *d, const char *queue, const uint64_t *ids,
                  -1))
             return call_abort(mc, c, off);
     }
-    if (call_send(mc, c, off) == -1 || call_wait(d, c, deadline, false) == -1)
-        return -1;
-    call_free(c);
-    return 0;
+    return call_finish(d, c, off, NULL, deadline, false);
 }
 
 static int mc_nack(corio_dist *d, const char *queue, uint64_t id,
@@ -604,7 +612,7 @@ static int mc_result(corio_dist *d, uint64_t id, bool remove,
         corio__wbuf_u8(&mc->w.out, remove) == -1 ||
         corio__wbuf_u64(&mc->w.out, (uint64_t)timeout_of(deadline)) == -1)
         return call_abort(mc, c, off);
-    if (call_send(mc, c, off) == -1 || call_wait(d, c, deadline, true) == -1)
+    if (call_finish(d, c, off, &c, deadline, true) == -1)
         return -1;
     if (blob_out(c, out) == -1)
         return -1;
@@ -628,13 +636,7 @@ static int map_call(corio_dist *d, uint8_t op, const char *map,
         (op == CORIO__OP_MSET &&
          corio__wbuf_blob(&mc->w.out, value, len) == -1))
         return call_abort(mc, c, off);
-    if (call_send(mc, c, off) == -1 || call_wait(d, c, deadline, false) == -1)
-        return -1;
-    if (out != NULL)
-        *out = c;
-    else
-        call_free(c);
-    return 0;
+    return call_finish(d, c, off, out, deadline, false);
 }
 
 static int mc_map_set(corio_dist *d, const char *map, const char *key,
