@@ -641,6 +641,29 @@ static int result_wait(struct rdist *rd, const char *ids, int64_t deadline)
     return 0;
 }
 
+/* The common case: the result is there. A plain GET (GETDEL to take it)
+ * costs Redis a tenth of a script. Returns 1 (in *out), 0 (not there:
+ * the script decides), or -1. */
+static int result_fast(struct rdist *rd, const char *ids, bool remove,
+                       corio_dist_msg *out, int64_t deadline)
+{
+    char key[48];
+    redisReply *rep;
+    int rc = 0;
+
+    snprintf(key, sizeof(key), "corio:r:%s", ids);
+    rep = corio__redis_call(rd->main, deadline, remove ? "GETDEL" : "GET", key,
+                            NULL);
+    if (rep == NULL)
+        return -1;
+    if (rep->type == REDIS_REPLY_STRING)
+        rc = msg_fill(out, rep->str, rep->len) == 0 ? 1 : -1;
+    else if (rep->type != REDIS_REPLY_NIL)
+        rc = -1, errno = reply_errno(rep);
+    freeReplyObject(rep);
+    return rc;
+}
+
 static int redis_result(corio_dist *d, uint64_t id, bool remove,
                         corio_dist_msg *out, int64_t deadline)
 {
@@ -648,6 +671,13 @@ static int redis_result(corio_dist *d, uint64_t id, bool remove,
     char ids[24];
 
     snprintf(ids, sizeof(ids), "%" PRIu64, id);
+    switch (result_fast(rd, ids, remove, out, deadline)) {
+    case 1:
+        out->id = id;
+        return 0;
+    case -1:
+        return -1;
+    }
     for (;;) {
         const char *argv[5] = {NULL, NULL, NULL, ids, remove ? "1" : "0"};
         size_t lens[5] = {0, 0, 0, strlen(ids), 1};

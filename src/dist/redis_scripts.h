@@ -13,8 +13,11 @@
  *   corio:qx:<queue>   hash: task id -> entry id, for the "*" entries
  *   corio:qc:<queue>   exists once the queue is closed: a stream whose
  *                      entries wake the takers waiting (XREAD)
- *   corio:r:<id>       a task's result (SET by the first ack only)
- *   corio:t:<id>       the result was taken: later acks are dropped (1 day)
+ *   corio:r:<id>       a task's result (SET by the first ack only; a
+ *                      result_take deletes it)
+ *   corio:done:<n>     bitmaps: bit id % 2^20 of corio:done:<id / 2^20> is
+ *                      set once task id was acked (a later ack is dropped;
+ *                      a taken result is ENOENT): 128 KiB per 2^20 tasks
  *   corio:rw:<id>      someone waits for the result: the ack pushes
  *   corio:rn:<id>      a list, for their BLPOP
  *   corio:m:<map>      a map: a hash
@@ -22,8 +25,17 @@
 #ifndef CORIO_DIST_REDIS_SCRIPTS_H
 #define CORIO_DIST_REDIS_SCRIPTS_H
 
-/* What every script starts with. */
+/* Where the "acked" bit of task id is: a key per 2^20 ids. */
+#define CORIO__LUA_DONE                                                        \
+    "local function done(id)\n"                                                \
+    "  local n = tonumber(id)\n"                                               \
+    "  return 'corio:done:' .. string.format('%d', math.floor(n / 1048576)),\n" \
+    "         n % 1048576\n"                                                   \
+    "end\n"
+
+/* What the queue scripts start with. */
 #define CORIO__LUA_COMMON                                                      \
+    CORIO__LUA_DONE                                                            \
     "local G = 'corio'\n"                                                      \
     "local function skey(q) return 'corio:q:' .. q end\n"                     \
     "local function field(e, name)\n"                                          \
@@ -124,30 +136,40 @@
     "return out\n"
 
 /* ack: ARGV queue, id, result, id, result... -> the count of unknown ids.
- * The result is recorded by the first ack only; the task leaves the
- * queue (even if another taker holds it now). */
+ * The result is recorded by the first ack only (the done bit says which
+ * came first); the task leaves the queue
+ * (even if another taker holds it now). */
 #define CORIO__LUA_ACK                                                         \
     CORIO__LUA_COMMON                                                          \
     "local q = ARGV[1]\n"                                                      \
     "local s = skey(q)\n"                                                      \
-    "local unknown = 0\n"                                                      \
+    "local unknown, gone = 0, {}\n"                                            \
     "for i = 2, #ARGV, 2 do\n"                                                 \
-    "  local id, res = ARGV[i], ARGV[i + 1]\n"                                 \
+    "  local id = ARGV[i]\n"                                                   \
     "  local eid = eidof(q, id)\n"                                             \
-    "  local rk = 'corio:r:' .. id\n"                                          \
-    "  local done = redis.call('EXISTS', rk, 'corio:t:' .. id) > 0\n"          \
-    "  local here = #redis.call('XRANGE', s, eid, eid) > 0\n"                  \
-    "  if here then drop(q, eid, id) end\n"                                    \
-    "  if here and not done then\n"                                            \
-    "    redis.call('SET', rk, res)\n"                                         \
+    /* leased (the usual case): deleted below, all in one XDEL (a deletion  \
+     * at the stream's head costs a scan of its node: once per batch) */     \
+    "  local here = redis.call('XACK', s, G, eid) == 1\n"                      \
+    "  if here then gone[#gone + 1] = eid\n"                                   \
+    "  else here = redis.call('XDEL', s, eid) == 1 end\n"                      \
+    "  if here and eid ~= '0-' .. id then\n"                                   \
+    "    redis.call('HDEL', 'corio:qx:' .. q, id)\n"                           \
+    "  end\n"                                                                  \
+    "  local dk, bit = done(id)\n"                                             \
+    "  if redis.call('GETBIT', dk, bit) == 1 then\n"                           \
+    "    here = false\n"                                                       \
+    "  elseif here then\n"                                                     \
+    "    redis.call('SET', 'corio:r:' .. id, ARGV[i + 1])\n"                   \
+    "    redis.call('SETBIT', dk, bit, 1)\n"                                   \
     "    if redis.call('EXISTS', 'corio:rw:' .. id) == 1 then\n"               \
     "      redis.call('RPUSH', 'corio:rn:' .. id, '1')\n"                      \
     "      redis.call('EXPIRE', 'corio:rn:' .. id, 60)\n"                      \
     "    end\n"                                                                \
-    "  elseif not done then\n"                                                 \
+    "  else\n"                                                                 \
     "    unknown = unknown + 1\n"                                              \
     "  end\n"                                                                  \
     "end\n"                                                                    \
+    "if #gone > 0 then redis.call('XDEL', s, unpack(gone)) end\n"             \
     "return unknown\n"
 
 /* nack / touch: ARGV queue, id, consumer, max deliveries, touch (1/0) ->
@@ -184,19 +206,19 @@
     "return 0\n"
 
 /* result: ARGV id, remove (1/0) -> {1, value}, {0} (not yet: the caller
- * is registered for the ack's push), or -1 (no such task, or taken). */
+ * is registered for the ack's push), or -1 (no such task, or its result
+ * was taken). The common case, a result there, is a plain GET or GETDEL
+ * first (redis.c); this is the slow path. */
 #define CORIO__LUA_RESULT                                                      \
+    CORIO__LUA_DONE                                                            \
     "local id = ARGV[1]\n"                                                     \
     "local rk = 'corio:r:' .. id\n"                                            \
-    "local v = redis.call('GET', rk)\n"                                        \
-    "if v then\n"                                                              \
-    "  if ARGV[2] == '1' then\n"                                               \
-    "    redis.call('DEL', rk)\n"                                              \
-    "    redis.call('SET', 'corio:t:' .. id, '1', 'EX', 86400)\n"              \
-    "  end\n"                                                                  \
-    "  return {1, v}\n"                                                        \
-    "end\n"                                                                    \
-    "if redis.call('EXISTS', 'corio:t:' .. id) == 1 then return -1 end\n"      \
+    "local v\n"                                                                \
+    "if ARGV[2] == '1' then v = redis.call('GETDEL', rk)\n"                    \
+    "else v = redis.call('GET', rk) end\n"                                     \
+    "if v then return {1, v} end\n"                                            \
+    "local dk, bit = done(id)\n"                                               \
+    "if redis.call('GETBIT', dk, bit) == 1 then return -1 end\n"               \
     "if tonumber(id) > tonumber(redis.call('GET', 'corio:ids') or '0') then\n" \
     "  return -1\n"                                                            \
     "end\n"                                                                    \
