@@ -341,7 +341,8 @@ static void ack_one(corio_dist_manager *m, struct mtask *t, const uint8_t *p,
     t->result = malloc(len > 0 ? len : 1);
     if (t->result == NULL)
         return;   /* left as it was: the task will be delivered again */
-    memcpy(t->result, p, len);
+    if (len > 0)
+        memcpy(t->result, p, len);
     t->result_len = len;
     t->has_result = true;
     if (t->state == MTASK_READY)
