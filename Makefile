@@ -38,6 +38,7 @@ bench:
 	@scripts/bench-loop $(BUILD)
 	@scripts/bench-net $(BUILD)
 	@scripts/bench-dist $(BUILD)
+	@scripts/bench-dist-redis $(BUILD)
 
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)
