@@ -30,8 +30,6 @@
 /* How long a wait on the server may overrun before its connection is
  * given up (Redis stopped answering). */
 #define WAIT_SLACK (5 * CORIO_SECOND)
-/* Expired leases are looked for at most this often while tasks come. */
-#define RECLAIM_EVERY (100 * CORIO_MSEC)
 #define IDLE_MAX 8
 /* How often a call retries while Redis loads its data after a restart. */
 #define LOADING_WAIT (50 * CORIO_MSEC)
@@ -52,7 +50,6 @@ struct rdist {
     size_t nidle;
     char consumer[128];
     char sha[S_COUNT][41];          /* SCRIPT LOAD's, "" until loaded */
-    int64_t last_reclaim;
 };
 
 static struct rdist *impl(corio_dist *d)
@@ -393,10 +390,10 @@ static ssize_t take_parse(const redisReply *rep, corio_dist_msg *out,
 {
     size_t n = (size_t)rep->element[0]->integer;
 
-    if (n > max || rep->elements != 2 + 3 * n)
+    if (n > max || rep->elements != 3 + 3 * n)
         goto bad;
     for (size_t i = 0; i < n; i++) {
-        redisReply **e = rep->element + 2 + 3 * i;
+        redisReply **e = rep->element + 3 + 3 * i;
         char *end;
 
         if (e[0]->type != REDIS_REPLY_STRING ||
@@ -418,14 +415,16 @@ bad:
     return -1;
 }
 
-/* Wait until the queue's stream has an entry after `last`, it is closed,
- * or the slice ends. Returns 0 (look again) or -1 with errno. */
+/* Wait until the queue's stream has an entry after `last`, its wake
+ * stream one after `wake` (a close, a nack), or the slice ends. Returns 0
+ * (look again) or -1 with errno. */
 static int take_wait(struct rdist *rd, const char *queue, const char *last,
-                     int64_t deadline)
+                     const char *wake, int64_t deadline)
 {
     char skey[CORIO_DIST_NAME_MAX + 16], ckey[CORIO_DIST_NAME_MAX + 16];
     char ms[24];
-    const char *argv[10];
+    const char *argv[10] = {"XREAD", "COUNT", "1", "BLOCK", ms, "STREAMS",
+                            skey, ckey, last, wake};
     redisReply *rep;
     int64_t until;
 
@@ -435,16 +434,6 @@ static int take_wait(struct rdist *rd, const char *queue, const char *last,
     }
     snprintf(skey, sizeof(skey), "corio:q:%s", queue);
     snprintf(ckey, sizeof(ckey), "corio:qc:%s", queue);
-    argv[0] = "XREAD";
-    argv[1] = "COUNT";
-    argv[2] = "1";
-    argv[3] = "BLOCK";
-    argv[4] = ms;
-    argv[5] = "STREAMS";
-    argv[6] = skey;
-    argv[7] = ckey;
-    argv[8] = last;
-    argv[9] = "0-0";
     rep = wait_on_server(rd, 10, argv, until);
     if (rep == NULL)
         return -1;
@@ -456,26 +445,21 @@ static ssize_t redis_get(corio_dist *d, const char *queue, bool lease,
                          corio_dist_msg *out, size_t max, int64_t deadline)
 {
     struct rdist *rd = impl(d);
-    char lease_ms[24], maxs[24], maxdel[24], last[64];
-    bool reclaim;
+    char lease_ms[24], maxs[24], maxdel[24], last[64], wake[64];
+    const char *argv[9] = {NULL, NULL, NULL, queue, lease ? "1" : "0",
+                           rd->consumer, lease_ms, maxs, maxdel};
+    size_t lens[9];
     ssize_t n;
 
     snprintf(lease_ms, sizeof(lease_ms), "%" PRId64,
              d->lease / CORIO_MSEC > 0 ? d->lease / CORIO_MSEC : 1);
     snprintf(maxs, sizeof(maxs), "%zu", max);
     snprintf(maxdel, sizeof(maxdel), "%u", d->max_deliveries);
-    reclaim = corio_now() - rd->last_reclaim >= RECLAIM_EVERY;
+    for (int i = 3; i < 9; i++)
+        lens[i] = strlen(argv[i]);
     for (;;) {
-        const char *argv[10] = {NULL, NULL, NULL, queue, lease ? "1" : "0",
-                                rd->consumer, lease_ms, maxs, maxdel,
-                                reclaim ? "1" : "0"};
-        size_t lens[10];
         redisReply *rep;
 
-        for (int i = 3; i < 10; i++)
-            lens[i] = strlen(argv[i]);
-        if (reclaim)
-            rd->last_reclaim = corio_now();
         if (corio__redis_connect(rd->main, deadline) == -1)
             return -1;
         {
@@ -484,13 +468,14 @@ static ssize_t redis_get(corio_dist *d, const char *queue, bool lease,
              * lease to expire (or be lost, for a get). So it runs in a
              * shield, even past the caller's deadline, as a poll. */
             CORIO_SHIELD(corio_now() + WAIT_SLACK);
-            rep = script_run(rd, rd->main, S_TAKE, argv, lens, 10, -1);
+            rep = script_run(rd, rd->main, S_TAKE, argv, lens, 9, -1);
         }
         if (rep == NULL)
             return -1;
-        if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 ||
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 ||
             rep->element[0]->type != REDIS_REPLY_INTEGER ||
-            rep->element[1]->type != REDIS_REPLY_STRING) {
+            rep->element[1]->type != REDIS_REPLY_STRING ||
+            rep->element[2]->type != REDIS_REPLY_STRING) {
             freeReplyObject(rep);
             errno = EPROTO;
             return -1;
@@ -501,14 +486,10 @@ static ssize_t redis_get(corio_dist *d, const char *queue, bool lease,
             return n;
         }
         snprintf(last, sizeof(last), "%s", rep->element[1]->str);
+        snprintf(wake, sizeof(wake), "%s", rep->element[2]->str);
         freeReplyObject(rep);
-        if (!reclaim) {
-            reclaim = true; /* nothing new: look for expired leases first */
-            continue;
-        }
-        if (take_wait(rd, queue, last, deadline) == -1)
+        if (take_wait(rd, queue, last, wake, deadline) == -1)
             return -1;
-        reclaim = true;
     }
 }
 

@@ -11,8 +11,11 @@
  *                      stream fed out of order), "*" with the id in field
  *                      "i" and the entry id in corio:qx:<queue>
  *   corio:qx:<queue>   hash: task id -> entry id, for the "*" entries
- *   corio:qc:<queue>   exists once the queue is closed: a stream whose
- *                      entries wake the takers waiting (XREAD)
+ *   corio:qz:<queue>   exists once the queue is closed
+ *   corio:qc:<queue>   a stream whose entries (a close, a nack) wake the
+ *                      takers waiting (XREAD on it and the queue)
+ *   corio:qr:<queue>   exists (100 ms) after a take looked for expired
+ *                      leases: they are looked for at most that often
  *   corio:r:<id>       a task's result (SET by the first ack only; a
  *                      result_take deletes it)
  *   corio:done:<n>     bitmaps: bit id % 2^20 of corio:done:<id / 2^20> is
@@ -80,7 +83,7 @@
 #define CORIO__LUA_PUT                                                         \
     CORIO__LUA_COMMON                                                          \
     "local q = ARGV[1]\n"                                                      \
-    "if redis.call('EXISTS', 'corio:qc:' .. q) == 1 then\n"                    \
+    "if redis.call('EXISTS', 'corio:qz:' .. q) == 1 then\n"                    \
     "  return redis.error_reply('CLOSED queue closed')\n"                      \
     "end\n"                                                                    \
     "local n = #ARGV - 1\n"                                                    \
@@ -91,16 +94,17 @@
     "return first\n"
 
 /* take/get: ARGV queue, lease (1/0), consumer, lease ms, max,
- * max deliveries, reclaim (1/0) -> {n, last entry id, id, data,
- * deliveries, ...}; n 0: nothing now, wait from that entry id. Expired
- * leases are reclaimed first (XAUTOCLAIM), the over-delivered ones go to
- * the dead-letter queue; a get (lease 0) removes what it returns. */
+ * max deliveries -> {n, last entry id, last wake id, id, data,
+ * deliveries, ...}; n 0: nothing now, wait for entries after those ids
+ * (queue, wake stream). Expired leases are reclaimed first (XAUTOCLAIM, at
+ * most every 100 ms per queue), the over-delivered ones go to the
+ * dead-letter queue; a get (lease 0) removes what it returns. */
 #define CORIO__LUA_TAKE                                                        \
     CORIO__LUA_COMMON                                                          \
     "local q, lease, cons = ARGV[1], ARGV[2] == '1', ARGV[3]\n"                \
     "local max, maxdel = tonumber(ARGV[5]), tonumber(ARGV[6])\n"               \
     "local s = skey(q)\n"                                                      \
-    "local out, n = {0, ''}, 0\n"                                              \
+    "local out, n = {0, '', ''}, 0\n"                                              \
     "local function emit(e, count)\n"                                          \
     "  local id = idof(e)\n"                                                   \
     "  if not lease then drop(q, e[1], id) count = 0 end\n"                    \
@@ -110,7 +114,7 @@
     "  n = n + 1\n"                                                            \
     "end\n"                                                                    \
     "if redis.call('EXISTS', s) == 1 then\n"                                   \
-    "  if ARGV[7] == '1' then\n"                                               \
+    "  if redis.call('SET', 'corio:qr:' .. q, '1', 'PX', 100, 'NX') then\n"     \
     "    local r = redis.call('XAUTOCLAIM', s, G, cons, ARGV[4], '0-0',\n"     \
     "                         'COUNT', max)\n"                                 \
     "    for _, e in ipairs(r[2]) do\n"                                        \
@@ -126,11 +130,13 @@
     "  end\n"                                                                  \
     "end\n"                                                                    \
     "if n == 0 then\n"                                                         \
-    "  if redis.call('EXISTS', 'corio:qc:' .. q) == 1 then\n"                  \
+    "  if redis.call('EXISTS', 'corio:qz:' .. q) == 1 then\n"                  \
     "    return redis.error_reply('CLOSED queue closed')\n"                    \
     "  end\n"                                                                  \
     "  local t = redis.call('XREVRANGE', s, '+', '-', 'COUNT', 1)\n"           \
     "  if #t > 0 then out[2] = t[1][1] else out[2] = '0-0' end\n"             \
+    "  t = redis.call('XREVRANGE', 'corio:qc:' .. q, '+', '-', 'COUNT', 1)\n"  \
+    "  if #t > 0 then out[3] = t[1][1] else out[3] = '0-0' end\n"             \
     "end\n"                                                                    \
     "out[1] = n\n"                                                             \
     "return out\n"
@@ -144,9 +150,11 @@
     "local q = ARGV[1]\n"                                                      \
     "local s = skey(q)\n"                                                      \
     "local unknown, gone = 0, {}\n"                                            \
+    /* entries added out of order are rare: look them up only if any */      \
+    "local mapped = redis.call('EXISTS', 'corio:qx:' .. q) == 1\n"             \
     "for i = 2, #ARGV, 2 do\n"                                                 \
     "  local id = ARGV[i]\n"                                                   \
-    "  local eid = eidof(q, id)\n"                                             \
+    "  local eid = mapped and eidof(q, id) or ('0-' .. id)\n"                  \
     /* leased (the usual case): deleted below, all in one XDEL (a deletion  \
      * at the stream's head costs a scan of its node: once per batch) */     \
     "  local here = redis.call('XACK', s, G, eid) == 1\n"                      \
@@ -156,16 +164,14 @@
     "    redis.call('HDEL', 'corio:qx:' .. q, id)\n"                           \
     "  end\n"                                                                  \
     "  local dk, bit = done(id)\n"                                             \
-    "  if redis.call('GETBIT', dk, bit) == 1 then\n"                           \
-    "    here = false\n"                                                       \
-    "  elseif here then\n"                                                     \
+    /* the first ack sets the bit and records; a later one is dropped */     \
+    "  if here and redis.call('SETBIT', dk, bit, 1) == 0 then\n"               \
     "    redis.call('SET', 'corio:r:' .. id, ARGV[i + 1])\n"                   \
-    "    redis.call('SETBIT', dk, bit, 1)\n"                                   \
     "    if redis.call('EXISTS', 'corio:rw:' .. id) == 1 then\n"               \
     "      redis.call('RPUSH', 'corio:rn:' .. id, '1')\n"                      \
     "      redis.call('EXPIRE', 'corio:rn:' .. id, 60)\n"                      \
     "    end\n"                                                                \
-    "  else\n"                                                                 \
+    "  elseif not here and redis.call('GETBIT', dk, bit) == 0 then\n"          \
     "    unknown = unknown + 1\n"                                              \
     "  end\n"                                                                  \
     "end\n"                                                                    \
@@ -191,6 +197,9 @@
     "else\n"                                                                   \
     "  redis.call('XCLAIM', s, G, p[1][2], 0, eid, 'IDLE', '1000000000000',\n" \
     "             'JUSTID')\n"                                                 \
+    /* the next take reclaims it; a waiting taker is woken */                \
+    "  redis.call('DEL', 'corio:qr:' .. q)\n"                                  \
+    "  redis.call('XADD', 'corio:qc:' .. q, 'MAXLEN', '~', 16, '*', 'w', '1')\n" \
     "end\n"                                                                    \
     "return 0\n"
 
@@ -200,9 +209,11 @@
     "if redis.call('EXISTS', s) == 0 then return 0 end\n"                      \
     "return redis.call('XLEN', s) - redis.call('XPENDING', s, 'corio')[1]\n"
 
-/* close: ARGV queue. */
+/* close: ARGV queue; the waiting takers are woken. */
 #define CORIO__LUA_CLOSE                                                       \
-    "redis.call('XADD', 'corio:qc:' .. ARGV[1], '*', 'closed', '1')\n"         \
+    "redis.call('SET', 'corio:qz:' .. ARGV[1], '1')\n"                         \
+    "redis.call('XADD', 'corio:qc:' .. ARGV[1], 'MAXLEN', '~', 16, '*',\n"     \
+    "           'closed', '1')\n"                                              \
     "return 0\n"
 
 /* result: ARGV id, remove (1/0) -> {1, value}, {0} (not yet: the caller
