@@ -395,6 +395,48 @@ static void *result_main(void *arg)
     return NULL;
 }
 
+/* Closing the connection while another task waits on it for a result:
+ * that call fails with EBADF, and the close waits for it. */
+static void *closed_waiter(void *arg)
+{
+    corio_dist_msg r;
+
+    (void)arg;
+    if (corio_dist_result_get(resd, resid, &r, corio_now() + 10 * SEC) == 0) {
+        corio_dist_msg_clear(&r);
+        return corio_task_fail(EPROTO);
+    }
+    return corio_task_fail(errno);
+}
+
+static void *close_busy_main(void *arg)
+{
+    corio_dist *d = dconnect(0, 0);
+    corio_dist_queue *q = corio_dist_queue_new(d, "res");
+    corio_task *t;
+    int64_t t0;
+
+    (void)arg;
+    resd = d;
+    CHECK(q != NULL);
+    CHECK(corio_dist_queue_put(q, "w", 1, &resid, -1) == 0);
+    CHECK(corio_dist_queue_free(q) == 0);
+    CHECK((t = corio_task_spawn(closed_waiter, NULL, NULL)) != NULL);
+    CHECK(corio_sleep(100 * MS) == 0);
+    t0 = corio_now();
+    CHECK(corio_dist_close(d) == 0);
+    CHECK(corio_now() - t0 < 500 * MS);
+    CHECK(corio_task_join(t, NULL) == -1 && errno == EBADF);
+    return NULL;
+}
+
+Test(dist_redis, close_while_waiting, .timeout = TIMEOUT)
+{
+    start();
+    run_main_no_fd_leak(close_busy_main, NULL);
+    redis_stop(&srv, SIGTERM);
+}
+
 Test(dist_redis, result_wait, .timeout = TIMEOUT)
 {
     start();

@@ -50,6 +50,10 @@ struct rdist {
     size_t nidle;
     char consumer[128];
     char sha[S_COUNT][41];          /* SCRIPT LOAD's, "" until loaded */
+    corio__redis **active;          /* waiting connections in use */
+    size_t nactive, cap;
+    unsigned busy;                  /* calls in progress */
+    bool closing;                   /* corio_dist_close waits for them */
 };
 
 static struct rdist *impl(corio_dist *d)
@@ -232,13 +236,35 @@ static int msg_fill(corio_dist_msg *m, const char *data, size_t len)
 
 static corio__redis *waiter_get(struct rdist *rd)
 {
-    if (rd->nidle > 0)
-        return rd->idle[--rd->nidle];
-    return corio__redis_new(&rd->conf);
+    corio__redis *r;
+
+    if (rd->closing) {
+        errno = CORIO_ECLOSED;
+        return NULL;
+    }
+    if (rd->nactive == rd->cap) {
+        size_t cap = rd->cap > 0 ? 2 * rd->cap : 8;
+        corio__redis **a = realloc(rd->active, cap * sizeof(*a));
+
+        if (a == NULL)
+            return NULL;
+        rd->active = a;
+        rd->cap = cap;
+    }
+    r = rd->nidle > 0 ? rd->idle[--rd->nidle] : corio__redis_new(&rd->conf);
+    if (r != NULL)
+        rd->active[rd->nactive++] = r;
+    return r;
 }
 
 static void waiter_put(struct rdist *rd, corio__redis *r, bool clean)
 {
+    for (size_t i = 0; i < rd->nactive; i++) {
+        if (rd->active[i] == r) {
+            rd->active[i] = rd->active[--rd->nactive];
+            break;
+        }
+    }
     if (!clean)
         corio__redis_drop(r);
     if (clean && rd->nidle < IDLE_MAX)
@@ -294,6 +320,7 @@ static void rdist_free(struct rdist *rd)
     corio__redis_free(rd->main);
     for (size_t i = 0; i < rd->nidle; i++)
         corio__redis_free(rd->idle[i]);
+    free(rd->active);
     free(rd->host);
     free(rd->password);
     free(rd);
@@ -353,17 +380,33 @@ static int redis_open(corio_dist *d, const struct corio__dist_url *url,
     return 0;
 }
 
+/* Close: the calls other tasks have in progress fail (EBADF) and end
+ * first, then everything is freed. */
 static void redis_close(corio_dist *d)
 {
-    rdist_free(impl(d));
+    struct rdist *rd = impl(d);
+
     d->impl = NULL;
+    if (rd->busy > 0) {
+        CORIO_SHIELD(-1);
+
+        rd->closing = true;
+        corio__redis_shutdown(rd->main);
+        for (size_t i = 0; i < rd->nactive; i++)
+            corio__redis_shutdown(rd->active[i]);
+        while (rd->busy > 0) {
+            if (corio_sleep(CORIO_MSEC) == -1)
+                return; /* a loop callback cannot wait: leave rd to them */
+        }
+    }
+    rdist_free(rd);
 }
 
 /* ---- Queues ---------------------------------------------------------------- */
 
-static int redis_put(corio_dist *d, const char *queue,
-                     const corio_dist_buf *items, size_t n, uint64_t *ids,
-                     int64_t deadline)
+static int do_put(corio_dist *d, const char *queue,
+                  const corio_dist_buf *items, size_t n, uint64_t *ids,
+                  int64_t deadline)
 {
     struct rdist *rd = impl(d);
     struct args a;
@@ -441,8 +484,8 @@ static int take_wait(struct rdist *rd, const char *queue, const char *last,
     return 0;
 }
 
-static ssize_t redis_get(corio_dist *d, const char *queue, bool lease,
-                         corio_dist_msg *out, size_t max, int64_t deadline)
+static ssize_t do_get(corio_dist *d, const char *queue, bool lease,
+                      corio_dist_msg *out, size_t max, int64_t deadline)
 {
     struct rdist *rd = impl(d);
     char lease_ms[24], maxs[24], maxdel[24], last[64], wake[64];
@@ -493,8 +536,8 @@ static ssize_t redis_get(corio_dist *d, const char *queue, bool lease,
     }
 }
 
-static int redis_ack(corio_dist *d, const char *queue, const uint64_t *ids,
-                     const corio_dist_buf *results, size_t n, int64_t deadline)
+static int do_ack(corio_dist *d, const char *queue, const uint64_t *ids,
+                  const corio_dist_buf *results, size_t n, int64_t deadline)
 {
     struct rdist *rd = impl(d);
     struct args a;
@@ -551,14 +594,14 @@ static int release(corio_dist *d, const char *queue, uint64_t id, bool touch,
     return 0;
 }
 
-static int redis_nack(corio_dist *d, const char *queue, uint64_t id,
-                      int64_t deadline)
+static int do_nack(corio_dist *d, const char *queue, uint64_t id,
+                   int64_t deadline)
 {
     return release(d, queue, id, false, deadline);
 }
 
-static int redis_touch(corio_dist *d, const char *queue, uint64_t id,
-                       int64_t deadline)
+static int do_touch(corio_dist *d, const char *queue, uint64_t id,
+                    int64_t deadline)
 {
     return release(d, queue, id, true, deadline);
 }
@@ -579,13 +622,13 @@ static ssize_t queue_script(corio_dist *d, enum script s, const char *queue,
     return (ssize_t)v;
 }
 
-static ssize_t redis_size(corio_dist *d, const char *queue, int64_t deadline)
+static ssize_t do_size(corio_dist *d, const char *queue, int64_t deadline)
 {
     return queue_script(d, S_SIZE, queue, deadline);
 }
 
-static int redis_close_queue(corio_dist *d, const char *queue,
-                             int64_t deadline)
+static int do_close_queue(corio_dist *d, const char *queue,
+                          int64_t deadline)
 {
     return queue_script(d, S_CLOSE, queue, deadline) == -1 ? -1 : 0;
 }
@@ -645,8 +688,8 @@ static int result_fast(struct rdist *rd, const char *ids, bool remove,
     return rc;
 }
 
-static int redis_result(corio_dist *d, uint64_t id, bool remove,
-                        corio_dist_msg *out, int64_t deadline)
+static int do_result(corio_dist *d, uint64_t id, bool remove,
+                     corio_dist_msg *out, int64_t deadline)
 {
     struct rdist *rd = impl(d);
     char ids[24];
@@ -721,8 +764,8 @@ static redisReply *map_cmd(corio_dist *d, const char *verb, const char *map,
     return rep;
 }
 
-static int redis_map_set(corio_dist *d, const char *map, const char *key,
-                         const void *value, size_t len, int64_t deadline)
+static int do_map_set(corio_dist *d, const char *map, const char *key,
+                      const void *value, size_t len, int64_t deadline)
 {
     redisReply *rep = map_cmd(d, "HSET", map, key, value, len, deadline);
 
@@ -730,8 +773,8 @@ static int redis_map_set(corio_dist *d, const char *map, const char *key,
     return rep == NULL ? -1 : 0;
 }
 
-static int redis_map_get(corio_dist *d, const char *map, const char *key,
-                         corio_dist_msg *out, int64_t deadline)
+static int do_map_get(corio_dist *d, const char *map, const char *key,
+                      corio_dist_msg *out, int64_t deadline)
 {
     redisReply *rep = map_cmd(d, "HGET", map, key, NULL, 0, deadline);
     int rc;
@@ -748,8 +791,8 @@ static int redis_map_get(corio_dist *d, const char *map, const char *key,
     return rc;
 }
 
-static int redis_map_del(corio_dist *d, const char *map, const char *key,
-                         int64_t deadline)
+static int do_map_del(corio_dist *d, const char *map, const char *key,
+                      int64_t deadline)
 {
     redisReply *rep = map_cmd(d, "HDEL", map, key, NULL, 0, deadline);
     int rc = 0;
@@ -760,6 +803,115 @@ static int redis_map_del(corio_dist *d, const char *map, const char *key,
         rc = -1, errno = rep->type == REDIS_REPLY_INTEGER ? ENOENT : EPROTO;
     freeReplyObject(rep);
     return rc;
+}
+
+/* ---- The calls, counted ------------------------------------------------------
+ * Each call counts itself in rd->busy for its whole length, so that
+ * corio_dist_close can fail it (EBADF) and wait for its end before freeing
+ * what it uses. */
+
+static struct rdist *enter(corio_dist *d)
+{
+    struct rdist *rd = impl(d);
+
+    rd->busy++;
+    return rd;
+}
+
+static ssize_t leave(struct rdist *rd, ssize_t rc)
+{
+    if (rc == -1 && rd->closing)
+        errno = EBADF;
+    rd->busy--;
+    return rc;
+}
+
+static int redis_put(corio_dist *d, const char *queue,
+                     const corio_dist_buf *items, size_t n, uint64_t *ids,
+                     int64_t deadline)
+{
+    struct rdist *rd = enter(d);
+
+    return (int)leave(rd, do_put(d, queue, items, n, ids, deadline));
+}
+
+static ssize_t redis_get(corio_dist *d, const char *queue, bool lease,
+                         corio_dist_msg *out, size_t max, int64_t deadline)
+{
+    struct rdist *rd = enter(d);
+
+    return leave(rd, do_get(d, queue, lease, out, max, deadline));
+}
+
+static int redis_ack(corio_dist *d, const char *queue, const uint64_t *ids,
+                     const corio_dist_buf *results, size_t n, int64_t deadline)
+{
+    struct rdist *rd = enter(d);
+
+    return (int)leave(rd, do_ack(d, queue, ids, results, n, deadline));
+}
+
+static int redis_nack(corio_dist *d, const char *queue, uint64_t id,
+                      int64_t deadline)
+{
+    struct rdist *rd = enter(d);
+
+    return (int)leave(rd, do_nack(d, queue, id, deadline));
+}
+
+static int redis_touch(corio_dist *d, const char *queue, uint64_t id,
+                       int64_t deadline)
+{
+    struct rdist *rd = enter(d);
+
+    return (int)leave(rd, do_touch(d, queue, id, deadline));
+}
+
+static ssize_t redis_size(corio_dist *d, const char *queue, int64_t deadline)
+{
+    struct rdist *rd = enter(d);
+
+    return leave(rd, do_size(d, queue, deadline));
+}
+
+static int redis_close_queue(corio_dist *d, const char *queue,
+                             int64_t deadline)
+{
+    struct rdist *rd = enter(d);
+
+    return (int)leave(rd, do_close_queue(d, queue, deadline));
+}
+
+static int redis_result(corio_dist *d, uint64_t id, bool remove,
+                        corio_dist_msg *out, int64_t deadline)
+{
+    struct rdist *rd = enter(d);
+
+    return (int)leave(rd, do_result(d, id, remove, out, deadline));
+}
+
+static int redis_map_set(corio_dist *d, const char *map, const char *key,
+                         const void *value, size_t len, int64_t deadline)
+{
+    struct rdist *rd = enter(d);
+
+    return (int)leave(rd, do_map_set(d, map, key, value, len, deadline));
+}
+
+static int redis_map_get(corio_dist *d, const char *map, const char *key,
+                         corio_dist_msg *out, int64_t deadline)
+{
+    struct rdist *rd = enter(d);
+
+    return (int)leave(rd, do_map_get(d, map, key, out, deadline));
+}
+
+static int redis_map_del(corio_dist *d, const char *map, const char *key,
+                         int64_t deadline)
+{
+    struct rdist *rd = enter(d);
+
+    return (int)leave(rd, do_map_del(d, map, key, deadline));
 }
 
 const struct corio__dist_ops corio__dist_redis_ops = {

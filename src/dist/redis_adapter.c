@@ -47,6 +47,9 @@ struct corio__redis {
     int64_t next_try;           /* no attempt before (after a failure) */
     int last_err;               /* the last attempt's error */
     uint64_t connects;
+    struct conn *connecting;    /* the attempt under way, or NULL */
+    corio_event *shut_ev;       /* set by corio__redis_shutdown */
+    bool shut;
 };
 
 /* Commands sent together and the task waiting for their replies. If that
@@ -429,8 +432,12 @@ static int try_connect(corio__redis *r, int64_t deadline)
     if (c == NULL)
         return -1;
     n = setup_cmds(r, cmds, argv, dbstr, sizeof(dbstr));
+    r->connecting = c;
     if (conn_exec(c, n, cmds, replies, until) == -1)
         err = errno;
+    r->connecting = NULL;
+    if (r->shut)
+        err = CORIO_ECLOSED;
     for (size_t i = 0; i < n && err == 0; i++)
         err = setup_error(replies[i]);
     for (size_t i = 0; i < n; i++)
@@ -452,6 +459,10 @@ static int try_connect(corio__redis *r, int64_t deadline)
 static int ensure_connected(corio__redis *r, int64_t deadline)
 {
     for (;;) {
+        if (r->shut) {
+            errno = CORIO_ECLOSED;
+            return -1;
+        }
         if (r->conn != NULL && r->conn->ready && r->conn->ac != NULL)
             return 0;
         conn_reap(r->conn);
@@ -463,7 +474,10 @@ static int ensure_connected(corio__redis *r, int64_t deadline)
                             : ETIMEDOUT;
                 return -1;
             }
-            if (corio_sleep_until(r->next_try) == -1)
+            /* the backoff, cut short by a shutdown */
+            if (corio_event_wait(r->shut_ev, r->next_try) == 0)
+                continue;
+            if (errno != ETIMEDOUT)
                 return -1;
         }
         if (try_connect(r, deadline) == 0) {
@@ -577,7 +591,8 @@ corio__redis *corio__redis_new(const struct corio__redis_conf *conf)
     r->user = dup_opt(conf->user, &ok);
     r->password = dup_opt(conf->password, &ok);
     r->lock = corio_lock_new();
-    if (!ok || r->lock == NULL) {
+    r->shut_ev = corio_event_new();
+    if (!ok || r->lock == NULL || r->shut_ev == NULL) {
         corio__redis_free(r);
         errno = ENOMEM;
         return NULL;
@@ -602,6 +617,7 @@ int corio__redis_free(corio__redis *r)
         return 0;
     conn_reap(r->conn);
     corio_lock_free(r->lock);
+    corio_event_free(r->shut_ev);
     free(r->host);
     free(r->unix_path);
     free(r->user);
@@ -678,6 +694,20 @@ uint64_t corio__redis_connects(const corio__redis *r)
 bool corio__redis_is_connected(const corio__redis *r)
 {
     return r->conn != NULL && r->conn->ready && r->conn->ac != NULL;
+}
+
+void corio__redis_shutdown(corio__redis *r)
+{
+    r->shut = true;
+    corio_event_set(r->shut_ev);
+    if (r->connecting != NULL && r->connecting->ac != NULL) {
+        r->connecting->err = CORIO_ECLOSED;
+        redisAsyncFree(r->connecting->ac);
+    }
+    if (r->conn != NULL && r->conn->ac != NULL) {
+        r->conn->err = CORIO_ECLOSED;
+        redisAsyncFree(r->conn->ac);
+    }
 }
 
 void corio__redis_drop(corio__redis *r)

@@ -60,9 +60,15 @@ typedef struct corio__redis corio__redis;
 corio__redis *corio__redis_new(const struct corio__redis_conf *conf);
 
 /* Close the connection (commands in flight in other tasks fail with
- * CORIO_ECLOSED) and free it. Returns 0; NULL returns 0. EBUSY if called
- * from a reply's own processing (never happens: replies are handed over). */
+ * CORIO_ECLOSED) and free it: no other task may be in a call on it (see
+ * corio__redis_shutdown). Returns 0; NULL returns 0. */
 int corio__redis_free(corio__redis *r);
+
+/* Close the connection for good, without freeing it: the commands in
+ * flight and every later call fail with CORIO_ECLOSED, a call waiting to
+ * reconnect is woken. The calls of other tasks then end soon; free it
+ * once they have. */
+void corio__redis_shutdown(corio__redis *r);
 
 /* Connect now if not connected (as the next command would). Returns 0,
  * or -1 with errno as corio__redis_exec. */
