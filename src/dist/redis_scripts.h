@@ -58,8 +58,8 @@
     "  end\n"                                                                  \
     "  return s\n"                                                             \
     "end\n"                                                                    \
-    "local function add(q, id, data)\n"                                        \
-    "  local s = ensure(q)\n"                                                  \
+    /* add task id to queue q, its stream s made (ensure) */                  \
+    "local function add(q, s, id, data)\n"                                     \
     "  local r = redis.pcall('XADD', s, '0-' .. id, 'd', data)\n"              \
     "  if type(r) == 'table' and r.err then\n"                                 \
     "    local eid = redis.call('XADD', s, '*', 'd', data, 'i', id)\n"         \
@@ -75,7 +75,8 @@
     "end\n"                                                                    \
     "local function deadletter(q, e)\n"                                        \
     "  local id = idof(e)\n"                                                   \
-    "  add(q .. '.dead', id, field(e, 'd') or '')\n"                           \
+    "  local dq = q .. '.dead'\n"                                              \
+    "  add(dq, ensure(dq), id, field(e, 'd') or '')\n"                         \
     "  drop(q, e[1], id)\n"                                                    \
     "end\n"
 
@@ -88,8 +89,9 @@
     "end\n"                                                                    \
     "local n = #ARGV - 1\n"                                                    \
     "local first = redis.call('INCRBY', 'corio:ids', n) - n + 1\n"             \
+    "local s = ensure(q)\n"                                                    \
     "for i = 1, n do\n"                                                        \
-    "  add(q, string.format('%d', first + i - 1), ARGV[i + 1])\n"              \
+    "  add(q, s, string.format('%d', first + i - 1), ARGV[i + 1])\n"           \
     "end\n"                                                                    \
     "return first\n"
 
