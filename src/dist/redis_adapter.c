@@ -192,6 +192,18 @@ static void on_connect(const redisAsyncContext *ac, int status)
 
 /* ---- The connection's tasks ------------------------------------------- */
 
+/* A task of c ends: if the connection still stands (its wait failed for
+ * another reason than the connection's end: ENOMEM, ...), nobody would
+ * read or write it any more, so it ends too. */
+static void conn_stop(struct conn *c)
+{
+    if (c->ac == NULL)
+        return;
+    if (c->err == 0)
+        c->err = errno != 0 && errno != ECANCELED ? errno : ECONNRESET;
+    redisAsyncFree(c->ac); /* fails what is in flight, ev_cleanup */
+}
+
 static void *reader_main(void *arg)
 {
     struct conn *c = arg;
@@ -201,6 +213,7 @@ static void *reader_main(void *arg)
             break;
         redisAsyncHandleRead(c->ac);
     }
+    conn_stop(c);
     return NULL;
 }
 
@@ -249,6 +262,7 @@ static void *writer_main(void *arg)
             corio_fd_wait(c->fd, CORIO_WRITE, -1) == -1)
             break;
     }
+    conn_stop(c);
     return NULL;
 }
 
