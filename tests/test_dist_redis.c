@@ -97,6 +97,11 @@ static void *basic_main(void *arg)
     /* No such task. */
     CHECK(corio_dist_result_get(d, 123456789, &r, -1) == -1 && errno == ENOENT);
     CHECK(corio_dist_queue_nack(q, 424242, -1) == -1 && errno == ENOENT);
+    /* Longer than a Redis string (512 MiB): refused before anything is
+     * read or sent. */
+    CHECK(corio_dist_queue_put(q, "x", (size_t)600 << 20, NULL, -1) == -1 &&
+          errno == EMSGSIZE);
+    CHECK(corio_dist_queue_size(q, -1) == 0);
     CHECK(corio_dist_queue_touch(q, 424242, -1) == -1 && errno == ENOENT);
     CHECK(corio_dist_close(d) == -1 && errno == EBUSY);
     CHECK(corio_dist_queue_free(q) == 0);
@@ -464,6 +469,8 @@ static void *map_main(void *arg)
     corio_dist_msg_clear(&v);
     CHECK(corio_dist_map_del(m, "k", -1) == 0);
     CHECK(corio_dist_map_del(m, "k", -1) == -1 && errno == ENOENT);
+    CHECK(corio_dist_map_set(m, "k", "v", (size_t)600 << 20, -1) == -1 &&
+          errno == EMSGSIZE);
     CHECK(corio_dist_map_free(m) == 0);
     CHECK(corio_dist_close(d) == 0);
     return NULL;

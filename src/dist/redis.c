@@ -214,6 +214,22 @@ static int int_reply(redisReply *rep, long long min, long long *v)
     return 0;
 }
 
+/* Redis's largest string (proto-max-bulk-len's default): a longer one
+ * would make Redis close the connection. */
+#define MAX_BULK ((size_t)512 << 20)
+
+/* 0 if every buf fits in a Redis string, else -1 EMSGSIZE. */
+static int bufs_fit(const corio_dist_buf *bufs, size_t n)
+{
+    for (size_t i = 0; bufs != NULL && i < n; i++) {
+        if (bufs[i].len > MAX_BULK) {
+            errno = EMSGSIZE;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Copy len bytes into a message's payload (with a zero byte after).
  * Returns 0 or -1 ENOMEM. */
 static int msg_fill(corio_dist_msg *m, const char *data, size_t len)
@@ -413,7 +429,7 @@ static int do_put(corio_dist *d, const char *queue,
     redisReply *rep;
     long long first;
 
-    if (args_init(&a, n + 1) == -1)
+    if (bufs_fit(items, n) == -1 || args_init(&a, n + 1) == -1)
         return -1;
     arg_str(&a, queue);
     for (size_t i = 0; i < n; i++)
@@ -548,7 +564,7 @@ static int do_ack(corio_dist *d, const char *queue, const uint64_t *ids,
         errno = EMSGSIZE;
         return -1;
     }
-    if (args_init(&a, 2 * n + 1) == -1)
+    if (bufs_fit(results, n) == -1 || args_init(&a, 2 * n + 1) == -1)
         return -1;
     arg_str(&a, queue);
     for (size_t i = 0; i < n; i++) {
@@ -767,8 +783,12 @@ static redisReply *map_cmd(corio_dist *d, const char *verb, const char *map,
 static int do_map_set(corio_dist *d, const char *map, const char *key,
                       const void *value, size_t len, int64_t deadline)
 {
-    redisReply *rep = map_cmd(d, "HSET", map, key, value, len, deadline);
+    corio_dist_buf b = {value, len};
+    redisReply *rep;
 
+    if (bufs_fit(&b, 1) == -1)
+        return -1;
+    rep = map_cmd(d, "HSET", map, key, value, len, deadline);
     freeReplyObject(rep);
     return rep == NULL ? -1 : 0;
 }
