@@ -44,7 +44,7 @@ static const char *const script_text[S_COUNT] = {
 
 struct rdist {
     struct corio__redis_conf conf;  /* for the waiting connections */
-    char *host, *password;
+    char *host, *password, *tls_name;
     corio__redis *main;
     corio__redis *idle[IDLE_MAX];   /* waiting connections not in use */
     size_t nidle;
@@ -339,6 +339,7 @@ static void rdist_free(struct rdist *rd)
     free(rd->active);
     free(rd->host);
     free(rd->password);
+    free(rd->tls_name);
     free(rd);
 }
 
@@ -351,10 +352,6 @@ static int redis_open(corio_dist *d, const struct corio__dist_url *url,
     char hostname[64] = "host";
     int err;
 
-    if (opts->tls != NULL) {
-        errno = ENOTSUP; /* hiredis 0.14 has no TLS */
-        return -1;
-    }
     rd = calloc(1, sizeof(*rd));
     if (rd == NULL)
         return -1;
@@ -363,7 +360,10 @@ static int redis_open(corio_dist *d, const struct corio__dist_url *url,
         rd->password = strndup(opts->authkey, opts->authkey_len > 0
                                                   ? opts->authkey_len
                                                   : strlen(opts->authkey));
-    if (rd->host == NULL || (opts->authkey != NULL && rd->password == NULL)) {
+    if (opts->tls_name != NULL)
+        rd->tls_name = strdup(opts->tls_name);
+    if (rd->host == NULL || (opts->authkey != NULL && rd->password == NULL) ||
+        (opts->tls_name != NULL && rd->tls_name == NULL)) {
         rdist_free(rd);
         errno = ENOMEM;
         return -1;
@@ -372,6 +372,8 @@ static int redis_open(corio_dist *d, const struct corio__dist_url *url,
     rd->conf.port = url->port;
     rd->conf.password = rd->password;
     rd->conf.db = url->db;
+    rd->conf.tls = opts->tls;
+    rd->conf.tls_name = rd->tls_name;
     rd->main = corio__redis_new(&rd->conf);
     if (rd->main == NULL) {
         err = errno;

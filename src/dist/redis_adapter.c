@@ -8,6 +8,7 @@
 #include "corio/loop.h"
 #include "corio/sync.h"
 #include "corio/task.h"
+#include "corio/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <hiredis/async.h>
 
@@ -35,6 +38,12 @@ struct conn {
     bool want_write;            /* hiredis's addWrite/delWrite */
     bool ready;                 /* AUTH/SELECT done: commands may go */
     int err;                    /* why it ended, once known (errno) */
+    /* TLS: hiredis 0.14 has none, so it talks over a Unix socket to
+     * `local`, and two relay tasks carry the bytes to and from the TLS
+     * stream to Redis. */
+    int local;
+    corio_stream *tls;
+    corio_task *up, *down;
 };
 
 struct corio__redis {
@@ -47,6 +56,8 @@ struct corio__redis {
     int64_t next_try;           /* no attempt before (after a failure) */
     int last_err;               /* the last attempt's error */
     uint64_t connects;
+    corio_tls *tls;             /* the caller's: NULL for plain TCP */
+    char *tls_name;
     struct conn *connecting;    /* the attempt under way, or NULL */
     corio_event *shut_ev;       /* set by corio__redis_shutdown */
     bool shut;
@@ -266,6 +277,101 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* ---- TLS: relays between hiredis's Unix socket and the TLS stream ---- */
+
+/* hiredis -> Redis. */
+static void *relay_up(void *arg)
+{
+    struct conn *c = arg;
+    char buf[16384];
+    ssize_t n;
+
+    while ((n = corio_fd_read(c->local, buf, sizeof(buf), -1)) > 0) {
+        if (corio_stream_write(c->tls, buf, (size_t)n) == -1 ||
+            corio_stream_drain(c->tls, -1) == -1)
+            break;
+    }
+    shutdown(c->local, SHUT_RDWR); /* hiredis sees the end */
+    return NULL;
+}
+
+/* Redis -> hiredis. */
+static void *relay_down(void *arg)
+{
+    struct conn *c = arg;
+    char buf[16384];
+    ssize_t n;
+
+    while ((n = corio_stream_read(c->tls, buf, sizeof(buf), -1)) > 0) {
+        if (corio_fd_write(c->local, buf, (size_t)n, -1) != n)
+            break;
+    }
+    shutdown(c->local, SHUT_RDWR);
+    return NULL;
+}
+
+static void relays_stop(struct conn *c)
+{
+    corio_task *ts[2] = {c->up, c->down};
+
+    for (int i = 0; i < 2; i++) {
+        if (ts[i] != NULL) {
+            corio_task_cancel(ts[i]);
+            if (corio_task_join(ts[i], NULL) == -1)
+                errno = 0; /* cancelled: ended all the same */
+        }
+    }
+    c->up = c->down = NULL;
+    if (c->tls != NULL)
+        corio_stream_close(c->tls);
+    if (c->local >= 0)
+        corio_fd_close(c->local);
+    c->tls = NULL;
+    c->local = -1;
+}
+
+/* Connect to Redis over TLS, and hiredis to a Unix socket whose other end
+ * (c->local) the relays carry over it. Returns hiredis's context, or NULL
+ * with errno (c->tls, c->local: closed by the caller). */
+static redisAsyncContext *connect_tls(corio__redis *r, struct conn *c,
+                                      int64_t deadline)
+{
+    static unsigned seq;
+    char hostport[300], path[96], addr[104];
+    redisAsyncContext *ac;
+    int lfd, err;
+
+    snprintf(hostport, sizeof(hostport),
+             strchr(r->host, ':') != NULL ? "[%s]:%d" : "%s:%d", r->host,
+             r->port);
+    c->tls = corio_stream_connect(hostport, deadline);
+    if (c->tls == NULL ||
+        corio_stream_start_tls(c->tls, r->tls,
+                               r->tls_name != NULL ? r->tls_name : r->host,
+                               deadline) == -1)
+        return NULL;
+    snprintf(path, sizeof(path), "/tmp/corio-redis-%ld-%u.sock",
+             (long)getpid(), __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+    snprintf(addr, sizeof(addr), "unix:%s", path);
+    lfd = corio_socket_listen(addr, NULL);
+    if (lfd == -1)
+        return NULL;
+    errno = 0;
+    ac = redisAsyncConnectUnix(path); /* done at once: lfd listens */
+    unlink(path);
+    if (ac != NULL && ac->err == 0)
+        c->local = corio_socket_accept(lfd, NULL, deadline);
+    err = errno;
+    corio_fd_close(lfd);
+    if (ac == NULL || ac->err != 0 || c->local == -1) {
+        if (ac != NULL)
+            redisAsyncFree(ac);
+        errno = ac == NULL ? ENOMEM : (err != 0 ? err : EIO);
+        return NULL;
+    }
+    return ac;
+}
+
 /* Wait for a dead connection's tasks and free it. */
 static void conn_reap(struct conn *c)
 {
@@ -286,6 +392,7 @@ static void conn_reap(struct conn *c)
         if (corio_task_join(c->writer, NULL) == -1)
             errno = 0; /* cancelled: it has ended and is freed all the same */
     }
+    relays_stop(c);
     corio_event_free(c->wake);
     free(c);
 }
@@ -373,10 +480,15 @@ static struct conn *conn_start(corio__redis *r, int64_t deadline)
 
     if (c == NULL)
         return NULL;
+    c->local = -1;
     c->wake = corio_event_new();
     if (c->wake == NULL)
         goto fail;
-    if (r->host != NULL) {
+    if (r->tls != NULL) {
+        c->ac = connect_tls(r, c, deadline);
+        if (c->ac == NULL)
+            goto fail;
+    } else if (r->host != NULL) {
         if (numeric_host(r->host, r->port, host, sizeof(host), deadline) == -1)
             goto fail;
         errno = 0;
@@ -411,7 +523,12 @@ static struct conn *conn_start(corio__redis *r, int64_t deadline)
     c->ac->ev.cleanup = ev_cleanup;
     c->reader = corio_task_spawn(reader_main, c, NULL);
     c->writer = corio_task_spawn(writer_main, c, NULL);
-    if (c->reader == NULL || c->writer == NULL) {
+    if (c->tls != NULL) {
+        c->up = corio_task_spawn(relay_up, c, NULL);
+        c->down = corio_task_spawn(relay_down, c, NULL);
+    }
+    if (c->reader == NULL || c->writer == NULL ||
+        (c->tls != NULL && (c->up == NULL || c->down == NULL))) {
         err = errno;
         conn_reap(c);
         errno = err;
@@ -422,6 +539,7 @@ static struct conn *conn_start(corio__redis *r, int64_t deadline)
 
 fail:
     err = errno;
+    relays_stop(c);
     corio_event_free(c->wake);
     free(c);
     errno = err;
@@ -591,6 +709,7 @@ corio__redis *corio__redis_new(const struct corio__redis_conf *conf)
     bool ok = true;
 
     if (conf == NULL || (conf->host == NULL && conf->unix_path == NULL) ||
+        (conf->tls != NULL && conf->host == NULL) ||
         conf->port < 0 || conf->port > 65535 || conf->db < 0 ||
         conf->connect_timeout < 0 || conf->backoff_min < 0 ||
         conf->backoff_max < 0) {
@@ -604,6 +723,8 @@ corio__redis *corio__redis_new(const struct corio__redis_conf *conf)
     r->unix_path = dup_opt(conf->unix_path, &ok);
     r->user = dup_opt(conf->user, &ok);
     r->password = dup_opt(conf->password, &ok);
+    r->tls_name = dup_opt(conf->tls_name, &ok);
+    r->tls = conf->tls;
     r->lock = corio_lock_new();
     r->shut_ev = corio_event_new();
     if (!ok || r->lock == NULL || r->shut_ev == NULL) {
@@ -636,6 +757,7 @@ int corio__redis_free(corio__redis *r)
     free(r->unix_path);
     free(r->user);
     free(r->password);
+    free(r->tls_name);
     free(r);
     return 0;
 }

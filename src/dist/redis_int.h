@@ -39,6 +39,10 @@ struct corio__redis_conf {
                                    AUTH password */
     const char *password;       /* NULL: no AUTH */
     int db;                     /* SELECT db unless 0 */
+    struct corio_tls *tls;      /* a client context: TLS to Redis (kept,
+                                   not owned: it must outlive the
+                                   connection); NULL: plain */
+    const char *tls_name;       /* the name to verify; NULL: host */
     int64_t connect_timeout;    /* ns, per attempt; 0: 5 s */
     int64_t backoff_min;        /* ns; 0: 50 ms */
     int64_t backoff_max;        /* ns; 0: 2 s */

@@ -28,6 +28,9 @@ struct redis_proc {
     char dir[128];          /* "": nothing kept; else an append-only file
                                there, fsynced at every write (survives
                                SIGKILL) */
+    char tls_dir[128];      /* "": plain TCP; else TLS only, with
+                               server.pem, server.key and ca.pem there
+                               (examples/devcert.h) */
 };
 
 /* A loopback port free now (the kernel's choice). */
@@ -73,7 +76,7 @@ static inline void redis_start(struct redis_proc *r)
     cr_assert_geq(r->pid, 0);
     if (r->pid == 0) {
         int devnull = open("/dev/null", O_RDWR);
-        const char *argv[24] = {"redis-server", "--port", port, "--bind",
+        const char *argv[40] = {"redis-server", "--port", port, "--bind",
                                 "127.0.0.1", "--save", "", "--daemonize",
                                 "no", "--appendonly", "no", NULL};
         int n = 11;
@@ -98,6 +101,24 @@ static inline void redis_start(struct redis_proc *r)
             argv[n++] = "always";
             argv[n++] = "--dir";
             argv[n++] = r->dir;
+        }
+        if (r->tls_dir[0] != '\0') {
+            static char cert[160], key[160], ca[160];
+
+            snprintf(cert, sizeof(cert), "%s/server.pem", r->tls_dir);
+            snprintf(key, sizeof(key), "%s/server.key", r->tls_dir);
+            snprintf(ca, sizeof(ca), "%s/ca.pem", r->tls_dir);
+            argv[1] = "--tls-port";
+            argv[n++] = "--port";
+            argv[n++] = "0";
+            argv[n++] = "--tls-cert-file";
+            argv[n++] = cert;
+            argv[n++] = "--tls-key-file";
+            argv[n++] = key;
+            argv[n++] = "--tls-ca-cert-file";
+            argv[n++] = ca;
+            argv[n++] = "--tls-auth-clients";
+            argv[n++] = "no";
         }
         argv[n] = NULL;
         dup2(devnull, 0);
