@@ -310,18 +310,21 @@ static void *relay_down(void *arg)
     return NULL;
 }
 
+/* Cancel *t, wait for its end, and forget it. */
+static void task_stop(corio_task **t)
+{
+    if (*t == NULL)
+        return;
+    corio_task_cancel(*t);
+    if (corio_task_join(*t, NULL) == -1)
+        errno = 0; /* cancelled: it has ended and is freed all the same */
+    *t = NULL;
+}
+
 static void relays_stop(struct conn *c)
 {
-    corio_task *ts[2] = {c->up, c->down};
-
-    for (int i = 0; i < 2; i++) {
-        if (ts[i] != NULL) {
-            corio_task_cancel(ts[i]);
-            if (corio_task_join(ts[i], NULL) == -1)
-                errno = 0; /* cancelled: ended all the same */
-        }
-    }
-    c->up = c->down = NULL;
+    task_stop(&c->up);
+    task_stop(&c->down);
     if (c->tls != NULL)
         corio_stream_close(c->tls);
     if (c->local >= 0)
@@ -382,16 +385,8 @@ static void conn_reap(struct conn *c)
             c->err = CORIO_ECLOSED;
         redisAsyncFree(c->ac); /* fails what is in flight, ev_cleanup */
     }
-    if (c->reader != NULL) {
-        corio_task_cancel(c->reader);
-        if (corio_task_join(c->reader, NULL) == -1)
-            errno = 0; /* cancelled: it has ended and is freed all the same */
-    }
-    if (c->writer != NULL) {
-        corio_task_cancel(c->writer);
-        if (corio_task_join(c->writer, NULL) == -1)
-            errno = 0; /* cancelled: it has ended and is freed all the same */
-    }
+    task_stop(&c->reader);
+    task_stop(&c->writer);
     relays_stop(c);
     corio_event_free(c->wake);
     free(c);
