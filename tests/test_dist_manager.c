@@ -676,6 +676,47 @@ Test(dist_manager, manager_process_gone, .timeout = 30)
     run_main_no_fd_leak(gone_body, NULL);
 }
 
+/* The same with the manager in a task of this loop: stopping it ends its
+ * connections at once, a get waiting on one of them too. */
+static void *stop_waiter(void *arg)
+{
+    if (corio_sleep(100 * CORIO_MSEC) == -1 ||
+        corio_dist_manager_stop(arg, -1) == -1)
+        return corio_task_fail(errno);
+    return NULL;
+}
+
+static void *stopped_body(void *arg)
+{
+    struct env e;
+    corio_dist *d;
+    corio_dist_queue *q;
+    corio_dist_msg m;
+    corio_task *t;
+    int err;
+
+    (void)arg;
+    CHECK(manager_up(&e, false) != NULL);
+    CHECK((d = client(&e, NULL)) != NULL);
+    CHECK((q = corio_dist_queue_new(d, "q")) != NULL);
+    CHECK(corio_dist_queue_put(q, "x", 1, NULL, -1) == 0);
+    CHECK(corio_dist_queue_take(q, &m, -1) == 0);
+    corio_dist_msg_clear(&m);
+    CHECK((t = corio_task_spawn(stop_waiter, e.m, NULL)) != NULL);
+    CHECK(corio_dist_queue_get(q, &m, in_ms(5000)) == -1);
+    err = errno;
+    CHECK(err == CORIO_EEOF || err == ECONNRESET || err == EPIPE);
+    CHECK(corio_task_join(t, NULL) == 0);
+    corio_dist_queue_free(q);
+    corio_dist_close(d);
+    return NULL;
+}
+
+Test(dist_manager, manager_task_stopped, .timeout = 30)
+{
+    run_main_no_fd_leak(stopped_body, NULL);
+}
+
 /* ---- kill -9 mid-task ------------------------------------------------------------- */
 
 /* The child: take the task, tell the parent, and wait to be killed. */
@@ -756,4 +797,269 @@ static void *killed_body(void *arg)
 Test(dist_manager, worker_killed_mid_task, .timeout = 30)
 {
     run_main_no_fd_leak(killed_body, NULL);
+}
+
+/* ---- Cancellation: a withdrawn call loses nothing --------------------------- */
+
+static void *getter(void *arg)
+{
+    corio_dist_msg m;
+
+    if (corio_dist_queue_get(arg, &m, -1) == -1)
+        return corio_task_fail(errno);
+    corio_dist_msg_clear(&m);
+    return NULL;
+}
+
+static void *cancel_body(void *arg)
+{
+    struct env e;
+    corio_dist *d;
+    corio_dist_queue *q;
+    corio_dist_msg m;
+    corio_task *t;
+
+    (void)arg;
+    CHECK(manager_up(&e, false) != NULL);
+    CHECK((d = client(&e, NULL)) != NULL);
+    CHECK((q = corio_dist_queue_new(d, "c")) != NULL);
+    CHECK((t = corio_task_spawn(getter, q, NULL)) != NULL);
+    CHECK(corio_sleep(100 * CORIO_MSEC) == 0);
+    CHECK(corio_task_cancel(t) == 1);
+    CHECK(corio_task_join(t, NULL) == -1 && errno == ECANCELED);
+    /* The cancelled get was withdrawn: the next task is not eaten by it. */
+    CHECK(corio_dist_queue_put(q, "x", 1, NULL, -1) == 0);
+    CHECK(corio_dist_queue_get(q, &m, in_ms(5000)) == 0);
+    CHECK(strcmp(m.data, "x") == 0);
+    corio_dist_msg_clear(&m);
+    corio_dist_queue_free(q);
+    corio_dist_close(d);
+    CHECK(corio_dist_manager_stop(e.m, -1) == 0);
+    return NULL;
+}
+
+Test(dist_manager, cancelled_get_withdrawn, .timeout = 30)
+{
+    run_main_no_fd_leak(cancel_body, NULL);
+}
+
+/* A manager that stops answering (SIGSTOP) while a get waits and a put
+ * is on its way: the get gives up 2 s after its deadline; when the manager
+ * runs again, the task is either still queued or delivered to the
+ * abandoned get and given back by its client. Either way it is not lost. */
+static void *frozen_body(void *arg)
+{
+    struct env e;
+    corio_dist *d1, *d2;
+    corio_dist_queue *q1, *q2;
+    corio_dist_msg m;
+    bool lease = arg != NULL;
+    int64_t t0, waited;
+    int rc, err, put_rc, put_err;
+
+    CHECK(manager_up(&e, true) != NULL);
+    CHECK((d1 = client(&e, NULL)) != NULL);
+    CHECK((d2 = client(&e, NULL)) != NULL);
+    CHECK((q1 = corio_dist_queue_new(d1, "f")) != NULL);
+    CHECK((q2 = corio_dist_queue_new(d2, "f")) != NULL);
+    CHECK(corio_dist_queue_size(q1, -1) == 0);   /* d1 is in */
+    CHECK(kill(corio_dist_manager_pid(e.m), SIGSTOP) == 0);
+    /* (It is our child: wait until it has stopped.) */
+    CHECK(waitpid(corio_dist_manager_pid(e.m), &rc, WUNTRACED) ==
+              corio_dist_manager_pid(e.m) &&
+          WIFSTOPPED(rc));
+    /* d2's put waits in the manager's socket; so does d1's get. (No CHECK
+     * until the manager runs again: a stopped process must not be left.) */
+    put_rc = corio_dist_queue_put(q2, "kept", 4, NULL, in_ms(100));
+    put_err = errno;
+    t0 = corio_now();
+    rc = lease ? corio_dist_queue_take(q1, &m, in_ms(200))
+               : corio_dist_queue_get(q1, &m, in_ms(200));
+    err = errno;
+    waited = (corio_now() - t0) / CORIO_MSEC;
+    CHECK(kill(corio_dist_manager_pid(e.m), SIGCONT) == 0);
+    CHECK(put_rc == -1 && put_err == ETIMEDOUT);
+    CHECK(rc == -1 && err == ETIMEDOUT);
+    CHECK(waited >= 2000);
+    /* d2 (a fresh wait) finds the task, now or once d1 gave it back. */
+    CHECK(corio_dist_queue_take(q2, &m, in_ms(5000)) == 0);
+    CHECK(strcmp(m.data, "kept") == 0);
+    CHECK(corio_dist_queue_ack(q2, m.id, NULL, 0, -1) == 0);
+    corio_dist_msg_clear(&m);
+    CHECK(corio_dist_queue_size(q1, -1) == 0);
+    corio_dist_queue_free(q1);
+    corio_dist_queue_free(q2);
+    corio_dist_close(d1);
+    corio_dist_close(d2);
+    CHECK(corio_dist_manager_stop(e.m, in_ms(5000)) == 0);
+    return NULL;
+}
+
+Test(dist_manager, abandoned_get_loses_nothing, .timeout = 30)
+{
+    run_main_no_fd_leak(frozen_body, NULL);
+}
+
+Test(dist_manager, abandoned_take_loses_nothing, .timeout = 30)
+{
+    run_main_no_fd_leak(frozen_body, (void *)1);
+}
+
+/* ---- TLS ------------------------------------------------------------------------ */
+
+#include "../examples/devcert.h"
+
+static char certdir[64];
+
+static void *tls_body(void *arg)
+{
+    char path[2][128];
+    corio_tls_opts so, co;
+    corio_tls *stls, *ctls;
+    corio_dist_manager_opts mo = {.authkey = KEY};
+    corio_dist_opts o = {.authkey = KEY};
+    corio_dist_manager *m;
+    corio_dist *d;
+    corio_dist_queue *q;
+    corio_dist_msg msg;
+    char addr[100], url[160];
+
+    (void)arg;
+    snprintf(path[0], sizeof(path[0]), "%s/server.pem", certdir);
+    snprintf(path[1], sizeof(path[1]), "%s/server.key", certdir);
+    so = (corio_tls_opts){.cert_file = path[0], .key_file = path[1]};
+    CHECK((stls = corio_tls_server(&so)) != NULL);
+    snprintf(path[0], sizeof(path[0]), "%s/ca.pem", certdir);
+    co = (corio_tls_opts){.ca_file = path[0]};
+    CHECK((ctls = corio_tls_client(&co)) != NULL);
+    mo.tls = stls;
+    CHECK((m = corio_dist_manager_start("127.0.0.1:0", &mo)) != NULL);
+    CHECK(corio_dist_manager_addr(m, addr, sizeof(addr)) > 0);
+    snprintf(url, sizeof(url), "corio://%s", addr);
+    /* Plain TCP against a TLS manager: refused, clearly. */
+    CHECK(corio_dist_connect(url, &o, in_ms(500)) == NULL);
+    CHECK(errno == ETIMEDOUT || errno == EPROTO || errno == ECONNRESET);
+    /* TLS, verified for 127.0.0.1 (the URL's host), then a wrong key. */
+    o.tls = ctls;
+    o.authkey = "abd";
+    CHECK(corio_dist_connect(url, &o, in_ms(5000)) == NULL && errno == EACCES);
+    o.authkey = KEY;
+    CHECK((d = corio_dist_connect(url, &o, in_ms(5000))) != NULL);
+    CHECK((q = corio_dist_queue_new(d, "tls")) != NULL);
+    CHECK(corio_dist_queue_put(q, "secret", 6, NULL, -1) == 0);
+    CHECK(corio_dist_queue_take(q, &msg, -1) == 0);
+    CHECK(strcmp(msg.data, "secret") == 0);
+    CHECK(corio_dist_queue_ack(q, msg.id, NULL, 0, -1) == 0);
+    corio_dist_msg_clear(&msg);
+    corio_dist_queue_free(q);
+    corio_dist_close(d);
+    /* A name the certificate does not hold. */
+    o.tls_name = "other.example";
+    CHECK(corio_dist_connect(url, &o, in_ms(5000)) == NULL && errno == EPROTO);
+    CHECK(corio_dist_manager_stop(m, -1) == 0);
+    corio_tls_free(stls);
+    corio_tls_free(ctls);
+    return NULL;
+}
+
+Test(dist_manager, over_tls, .timeout = 30)
+{
+    snprintf(certdir, sizeof(certdir), "/tmp/corio-dist-tls-XXXXXX");
+    cr_assert_not_null(mkdtemp(certdir));
+    cr_assert_eq(devcert_make(certdir), 0);
+    run_main_no_fd_leak(tls_body, NULL);
+    devcert_remove(certdir);
+}
+
+/* ---- The manager's process ends with its parent ------------------------------- */
+
+Test(dist_manager, process_ends_with_parent, .timeout = 30)
+{
+    int fds[2];
+    pid_t child, mpid = 0;
+    char state = 0;
+
+    cr_assert_eq(pipe(fds), 0);
+    child = fork();
+    cr_assert_neq(child, -1);
+    if (child == 0) {
+        corio_dist_manager_opts mo = {.authkey = KEY, .process = true};
+        corio_dist_manager *m = corio_dist_manager_start("127.0.0.1:0", &mo);
+        pid_t pid = m != NULL ? corio_dist_manager_pid(m) : 0;
+
+        if (write(fds[1], &pid, sizeof(pid)) != (ssize_t)sizeof(pid))
+            _exit(2);
+        _exit(0);   /* without stopping it */
+    }
+    close(fds[1]);
+    cr_assert_eq(read(fds[0], &mpid, sizeof(mpid)), (ssize_t)sizeof(mpid));
+    close(fds[0]);
+    cr_assert_gt(mpid, 0);
+    cr_assert_eq(waitpid(child, NULL, 0), child);
+    /* Gone, or a zombie waiting for init: not serving. */
+    for (int i = 0; i < 500; i++) {
+        char path[64], buf[256];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)mpid);
+        f = fopen(path, "r");
+        if (f == NULL) {
+            state = 'X';
+            break;
+        }
+        if (fgets(buf, sizeof(buf), f) != NULL && strrchr(buf, ')') != NULL)
+            state = strrchr(buf, ')')[2];
+        fclose(f);
+        if (state == 'Z' || state == 'X')
+            break;
+        usleep(10000);
+    }
+    cr_assert(state == 'Z' || state == 'X', "manager %d still %c", (int)mpid,
+              state);
+}
+
+/* ---- Blocking from plain code -------------------------------------------------- */
+
+/* No task, no corio_run: each call runs the thread's loop until it is
+ * done (the manager in a process of its own). */
+Test(dist_manager, blocking_from_plain_code, .timeout = 30)
+{
+    corio_dist_manager_opts mo = {.authkey = KEY, .process = true};
+    corio_dist_opts o = {.authkey = KEY};
+    corio_dist_manager *m;
+    corio_dist *d;
+    corio_dist_queue *q;
+    corio_dist_msg msg, r;
+    char addr[100], url[160];
+    uint64_t id;
+    int64_t t0;
+    int before;
+
+    /* The thread's loop (made on first use) keeps its own fds. */
+    cr_assert_not_null(corio_loop_current());
+    before = count_fds();
+    m = corio_dist_manager_start("127.0.0.1:0", &mo);
+    cr_assert_not_null(m, "%s", corio_strerror(errno));
+    cr_assert_gt(corio_dist_manager_addr(m, addr, sizeof(addr)), 0);
+    snprintf(url, sizeof(url), "corio://%s", addr);
+    d = corio_dist_connect(url, &o, in_ms(5000));
+    cr_assert_not_null(d, "%s", corio_strerror(errno));
+    q = corio_dist_queue_new(d, "plain");
+    cr_assert_not_null(q);
+    cr_assert_eq(corio_dist_queue_put(q, "9", 1, &id, -1), 0);
+    cr_assert_eq(corio_dist_queue_take(q, &msg, in_ms(5000)), 0);
+    cr_assert_eq(msg.id, id);
+    cr_assert_eq(corio_dist_queue_ack(q, id, "81", 2, -1), 0);
+    cr_assert_eq(corio_dist_result_take(d, id, &r, in_ms(5000)), 0);
+    cr_assert_str_eq(r.data, "81");
+    corio_dist_msg_clear(&r);
+    corio_dist_msg_clear(&msg);
+    t0 = corio_now();
+    cr_assert_eq(corio_dist_queue_get(q, &msg, in_ms(150)), -1);
+    cr_assert_eq(errno, ETIMEDOUT);
+    cr_assert_geq((corio_now() - t0) / CORIO_MSEC, 140);
+    cr_assert_eq(corio_dist_queue_free(q), 0);
+    cr_assert_eq(corio_dist_close(d), 0);
+    cr_assert_eq(corio_dist_manager_stop(m, in_ms(5000)), 0);
+    cr_assert_eq(count_fds(), before, "fds leaked: %d", count_fds() - before);
 }

@@ -166,10 +166,11 @@ struct raw {
 static int raw_open(struct raw *r, const char *addr)
 {
     uint8_t tx[32], rx[32];
+    uint32_t max_frame;
 
     r->s = corio_stream_connect(addr, corio_now() + 5 * CORIO_SECOND);
     if (r->s == NULL ||
-        corio__auth_client(r->s, KEY, 3, tx, rx,
+        corio__auth_client(r->s, KEY, 3, tx, rx, &max_frame,
                            corio_now() + 5 * CORIO_SECOND) == -1)
         return -1;
     r->tx = corio__wire_mac_new(tx);
@@ -443,4 +444,38 @@ static void *limit_body(void *arg)
 Test(dist_wire, connection_limit, .timeout = 30)
 {
     run_main_no_fd_leak(limit_body, NULL);
+}
+
+/* A request bigger than the manager's frame limit (it announces it in the
+ * handshake) is EMSGSIZE on the client, before it is sent: the connection
+ * stays up. */
+static void *too_big_body(void *arg)
+{
+    struct env e;
+    char url[160], big[2000];
+    corio_dist_opts o = {.authkey = KEY};
+    corio_dist *d;
+    corio_dist_queue *q;
+    corio_dist_msg m;
+
+    (void)arg;
+    memset(big, 'b', sizeof(big));
+    CHECK(up(&e, 0, 0) == NULL);
+    snprintf(url, sizeof(url), "corio://%s", e.addr);
+    CHECK((d = corio_dist_connect(url, &o, corio_now() + 5 * CORIO_SECOND)) != NULL);
+    CHECK((q = corio_dist_queue_new(d, "q")) != NULL);
+    CHECK(corio_dist_queue_put(q, big, sizeof(big), NULL, -1) == -1 &&
+          errno == EMSGSIZE);
+    CHECK(corio_dist_queue_put(q, big, 900, NULL, -1) == 0);
+    CHECK(corio_dist_queue_get(q, &m, -1) == 0 && m.len == 900);
+    corio_dist_msg_clear(&m);
+    corio_dist_queue_free(q);
+    corio_dist_close(d);
+    CHECK(corio_dist_manager_stop(e.m, -1) == 0);
+    return NULL;
+}
+
+Test(dist_wire, request_over_the_limit_is_emsgsize, .timeout = 30)
+{
+    run_main_no_fd_leak(too_big_body, NULL);
 }

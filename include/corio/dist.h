@@ -302,7 +302,10 @@ typedef struct corio_dist_manager_opts {
     corio_tls *tls;
     /* Run in a process of its own (forked now; stopped by
      * corio_dist_manager_stop), as Python's BaseManager.start(); false:
-     * in a task of the calling thread's loop (BaseManager.get_server()). */
+     * in a task of the calling thread's loop (BaseManager.get_server()).
+     * The process also ends when the thread that started it exits
+     * (PR_SET_PDEATHSIG), so that it never outlives its program: start it
+     * from a thread that lives as long as it should (main). */
     bool process;
     size_t max_frame;        /* largest frame accepted; 0: 16 MiB */
     size_t max_connections;  /* more are closed at once; 0: 4096 */

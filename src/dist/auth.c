@@ -4,8 +4,10 @@
  *   server -> client  hello:  "CORIODST" | version u8 | Ns (32 random bytes)
  *   client -> server  answer: "CORIODST" | version u8 | Nc (32) |
  *                             HMAC(key, "corio-dist-v1 client" | Ns | Nc)
- *   server -> client  verdict: 'Y' | HMAC(key, "corio-dist-v1 server" | Ns | Nc)
- *                          or 'N' | 32 zero bytes (and the server closes)
+ *   server -> client  verdict: 'Y' | HMAC(key, "corio-dist-v1 server F" | Ns | Nc) |
+ *                             F (u32: the largest frame it accepts; in
+ *                             the proof as decimal text)
+ *                          or 'N' | 36 zero bytes (and the server closes)
  *
  * Each side proves it knows the key for the other's fresh nonce, so neither
  * a recorded handshake nor a server without the key passes. Proofs are
@@ -22,12 +24,13 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <stdio.h>
 #include <string.h>
 
 #define MAGIC_LEN 8
 #define HELLO_LEN (MAGIC_LEN + 1 + CORIO__WIRE_NONCE)
 #define ANSWER_LEN (HELLO_LEN + CORIO__WIRE_MAC)
-#define VERDICT_LEN (1 + CORIO__WIRE_MAC)
+#define VERDICT_LEN (1 + CORIO__WIRE_MAC + 4)
 
 /* The HMAC key of an authkey: SHA-256(len u32 | authkey). */
 static int prep_key(const void *authkey, size_t len, uint8_t out[32])
@@ -54,7 +57,8 @@ static int prep_key(const void *authkey, size_t len, uint8_t out[32])
 static int derive(const void *key, size_t keylen, const char *label,
                   const uint8_t *ns, const uint8_t *nc, uint8_t out[32])
 {
-    uint8_t msg[32 + 2 * CORIO__WIRE_NONCE];
+    /* (labels are at most 48 bytes: the server's with its number) */
+    uint8_t msg[48 + 2 * CORIO__WIRE_NONCE];
     size_t ll = strlen(label);
     unsigned outlen = 0;
 
@@ -113,9 +117,17 @@ static int recv_all(corio_stream *s, void *p, size_t n, int64_t deadline)
     return 0;
 }
 
-static int client_side(corio_stream *s, const void *key, size_t keylen,
-                       uint8_t tx[32], uint8_t rx[32], int64_t deadline)
+/* The server's proof label, with the frame limit it announces. */
+static void server_label(char *buf, size_t size, uint32_t max_frame)
 {
+    snprintf(buf, size, "corio-dist-v1 server %u", (unsigned)max_frame);
+}
+
+static int client_side(corio_stream *s, const void *key, size_t keylen,
+                       uint8_t tx[32], uint8_t rx[32], uint32_t *max_frame,
+                       int64_t deadline)
+{
+    char label[48];
     uint8_t hello[HELLO_LEN], answer[ANSWER_LEN], verdict[VERDICT_LEN];
     uint8_t proof[32];
     const uint8_t *ns = hello + MAGIC_LEN + 1;
@@ -146,7 +158,10 @@ static int client_side(corio_stream *s, const void *key, size_t keylen,
         errno = verdict[0] == 'N' ? EACCES : EPROTO;
         return -1;
     }
-    if (derive(key, keylen, "corio-dist-v1 server", ns, nc, proof) == -1)
+    *max_frame = (uint32_t)verdict[33] << 24 | (uint32_t)verdict[34] << 16 |
+                 (uint32_t)verdict[35] << 8 | verdict[36];
+    server_label(label, sizeof(label), *max_frame);
+    if (derive(key, keylen, label, ns, nc, proof) == -1)
         return -1;
     if (CRYPTO_memcmp(proof, verdict + 1, sizeof(proof)) != 0) {
         /* The server does not know the key. */
@@ -157,8 +172,10 @@ static int client_side(corio_stream *s, const void *key, size_t keylen,
 }
 
 static int server_side(corio_stream *s, const void *key, size_t keylen,
-                       uint8_t tx[32], uint8_t rx[32], int64_t deadline)
+                       uint8_t tx[32], uint8_t rx[32], uint32_t *max_frame,
+                       int64_t deadline)
 {
+    char label[48];
     uint8_t hello[HELLO_LEN], answer[ANSWER_LEN], verdict[VERDICT_LEN] = {0};
     uint8_t proof[32];
     const uint8_t *ns = hello + MAGIC_LEN + 1;
@@ -185,34 +202,44 @@ static int server_side(corio_stream *s, const void *key, size_t keylen,
         return -1;
     }
     verdict[0] = 'Y';
-    if (derive(key, keylen, "corio-dist-v1 server", ns, nc, verdict + 1) == -1 ||
+    server_label(label, sizeof(label), *max_frame);
+    verdict[33] = (uint8_t)(*max_frame >> 24);
+    verdict[34] = (uint8_t)(*max_frame >> 16);
+    verdict[35] = (uint8_t)(*max_frame >> 8);
+    verdict[36] = (uint8_t)*max_frame;
+    if (derive(key, keylen, label, ns, nc, verdict + 1) == -1 ||
         send_all(s, verdict, sizeof(verdict), deadline) == -1)
         return -1;
     return session_keys(key, keylen, ns, nc, true, tx, rx);
 }
 
 typedef int side_fn(corio_stream *s, const void *key, size_t keylen,
-                    uint8_t tx[32], uint8_t rx[32], int64_t deadline);
+                    uint8_t tx[32], uint8_t rx[32], uint32_t *max_frame,
+                    int64_t deadline);
 
 static int with_key(side_fn *side, corio_stream *s, const void *authkey,
                     size_t len, uint8_t tx[32], uint8_t rx[32],
-                    int64_t deadline)
+                    uint32_t *max_frame, int64_t deadline)
 {
     uint8_t key[32];
 
     if (prep_key(authkey, len, key) == -1)
         return -1;
-    return side(s, key, sizeof(key), tx, rx, deadline);
+    return side(s, key, sizeof(key), tx, rx, max_frame, deadline);
 }
 
 int corio__auth_client(corio_stream *s, const void *authkey, size_t len,
-                       uint8_t tx[32], uint8_t rx[32], int64_t deadline)
+                       uint8_t tx[32], uint8_t rx[32], uint32_t *max_frame,
+                       int64_t deadline)
 {
-    return with_key(client_side, s, authkey, len, tx, rx, deadline);
+    return with_key(client_side, s, authkey, len, tx, rx, max_frame,
+                    deadline);
 }
 
 int corio__auth_server(corio_stream *s, const void *authkey, size_t len,
-                       uint8_t tx[32], uint8_t rx[32], int64_t deadline)
+                       uint8_t tx[32], uint8_t rx[32], uint32_t max_frame,
+                       int64_t deadline)
 {
-    return with_key(server_side, s, authkey, len, tx, rx, deadline);
+    return with_key(server_side, s, authkey, len, tx, rx, &max_frame,
+                    deadline);
 }

@@ -578,12 +578,24 @@ static void conn_end(corio_dist_manager *m, struct mconn *c)
     free(c);
 }
 
+/* A client that sends requests and does not read the replies would make
+ * the manager buffer them without end: past this many bytes waiting to be
+ * sent, its next request is read only once they have gone out. */
+static size_t backlog_limit(const corio_dist_manager *m)
+{
+    return 2 * m->max_frame + (1u << 20);
+}
+
 static void conn_serve(corio_dist_manager *m, struct mconn *c)
 {
     struct corio__wire_frame f;
     struct corio__wire_req r;
 
     while (c->w.err == 0) {
+        while (c->w.out.len + c->w.spare.len > backlog_limit(m)) {
+            if (corio_sleep(CORIO_SECOND / 1000) == -1 || c->w.err != 0)
+                return;
+        }
         if (corio__wire_read(&c->w, &f, -1) == -1)
             return;
         if (f.status != CORIO__ST_OK ||
@@ -603,6 +615,8 @@ static void conn_main(corio_stream *s, void *arg)
         return;
     m->nconns++;
     if (corio__auth_server(s, m->key, m->keylen, tx, rx,
+                           m->max_frame > UINT32_MAX ? UINT32_MAX
+                                                     : (uint32_t)m->max_frame,
                            corio_now() + m->auth_timeout) == -1)
         goto out;
     c = calloc(1, sizeof(*c));

@@ -29,6 +29,7 @@ struct mclient {
     corio_task *reader;
     struct corio__list calls;   /* struct call, waiting for replies */
     uint32_t next_rid;
+    uint32_t max_frame;         /* the manager's frame limit */
 };
 
 struct call {
@@ -90,9 +91,17 @@ static struct call *call_begin(struct mclient *mc, uint8_t op, bool ev,
     return c;
 }
 
-/* Seal the frame and register the call. On failure the call is freed. */
+/* Seal the frame and register the call. On failure the call is freed:
+ * EMSGSIZE for a request bigger than the manager takes (it would close the
+ * connection on it). */
 static int call_send(struct mclient *mc, struct call *c, ssize_t off)
 {
+    if (mc->w.out.len - (size_t)off - CORIO__WIRE_HEADER > mc->max_frame) {
+        corio__wire_abort(&mc->w, (size_t)off);
+        call_free(c);
+        errno = EMSGSIZE;
+        return -1;
+    }
     if (corio__wire_seal(&mc->w, (size_t)off) == -1) {
         call_free(c);
         return -1;
@@ -348,7 +357,8 @@ static int mc_open(corio_dist *d, const struct corio__dist_url *u,
     s = dial(u, o, deadline);
     if (s == NULL)
         goto fail;
-    if (corio__auth_client(s, o->authkey, keylen, tx, rx, deadline) == -1 ||
+    if (corio__auth_client(s, o->authkey, keylen, tx, rx, &mc->max_frame,
+                           deadline) == -1 ||
         corio__wire_conn_init(&mc->w, s, tx, rx, SIZE_MAX / 2) == -1) {
         err = errno;
         corio_stream_close(s);

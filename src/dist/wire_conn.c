@@ -34,6 +34,12 @@ int corio__wire_seal(struct corio__wire_conn *c, size_t off)
 {
     size_t len = c->out.len - off - CORIO__WIRE_HEADER;
 
+    if (c->err != 0) {
+        /* The writer is gone: the frame would never leave. */
+        corio__wire_abort(c, off);
+        errno = c->err;
+        return -1;
+    }
     if (len > UINT32_MAX) {
         corio__wire_abort(c, off);
         errno = EMSGSIZE;

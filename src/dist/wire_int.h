@@ -196,13 +196,17 @@ int corio__wire_mac_compute(struct corio__wire_mac *m, uint64_t seq,
 /* ---- The handshake (auth.c) ------------------------------------------------ */
 
 /* Client and server sides of the mutual challenge-response over s; on
- * success the session keys (tx, rx: our sealing and opening keys).
+ * success the session keys (tx, rx: our sealing and opening keys), and
+ * the largest frame payload the server accepts (it announces max_frame;
+ * the client gets it in *max_frame).
  * Client: -1 with EACCES (refused, or the server does not know the key),
  * EPROTO (not a corio manager, another version), the stream's errors.
  * Server: -1 with EACCES (wrong key: the refusal is sent), EPROTO. */
 int corio__auth_client(corio_stream *s, const void *key, size_t keylen,
-                       uint8_t tx[32], uint8_t rx[32], int64_t deadline);
+                       uint8_t tx[32], uint8_t rx[32], uint32_t *max_frame,
+                       int64_t deadline);
 int corio__auth_server(corio_stream *s, const void *key, size_t keylen,
-                       uint8_t tx[32], uint8_t rx[32], int64_t deadline);
+                       uint8_t tx[32], uint8_t rx[32], uint32_t max_frame,
+                       int64_t deadline);
 
 #endif
