@@ -451,10 +451,10 @@ static ssize_t take_parse(const redisReply *rep, corio_dist_msg *out,
 {
     size_t n = (size_t)rep->element[0]->integer;
 
-    if (n > max || rep->elements != 3 + 3 * n)
+    if (n > max || rep->elements != 1 + 3 * n)
         goto bad;
     for (size_t i = 0; i < n; i++) {
-        redisReply **e = rep->element + 3 + 3 * i;
+        redisReply **e = rep->element + 1 + 3 * i;
         char *end;
 
         if (e[0]->type != REDIS_REPLY_STRING ||
@@ -476,29 +476,36 @@ bad:
     return -1;
 }
 
-/* Wait until the queue's stream has an entry after `last`, its wake
- * stream one after `wake` (a close, a nack), or the slice ends. Returns 0
- * (look again) or -1 with errno. */
-static int take_wait(struct rdist *rd, const char *queue, const char *last,
-                     const char *wake, int64_t deadline)
+/* Wait for a wake token of the queue (a put, a nack) or its close token,
+ * or the slice's end. The close token is pushed back for the other
+ * waiters. Returns 0 (look again) or -1 with errno. */
+static int take_wait(struct rdist *rd, const char *queue, int64_t deadline)
 {
-    char skey[CORIO_DIST_NAME_MAX + 16], ckey[CORIO_DIST_NAME_MAX + 16];
-    char ms[24];
-    const char *argv[10] = {"XREAD", "COUNT", "1", "BLOCK", ms, "STREAMS",
-                            skey, ckey, last, wake};
+    char wkey[CORIO_DIST_NAME_MAX + 16], zkey[CORIO_DIST_NAME_MAX + 16];
+    char ms[24], secs[32];
+    const char *argv[4] = {"BLPOP", wkey, zkey, secs};
     redisReply *rep;
     int64_t until;
+    bool closed;
 
     if (!wait_slice(deadline, &until, ms, sizeof(ms))) {
         errno = ETIMEDOUT;
         return -1;
     }
-    snprintf(skey, sizeof(skey), "corio:q:%s", queue);
-    snprintf(ckey, sizeof(ckey), "corio:qc:%s", queue);
-    rep = wait_on_server(rd, 10, argv, until);
+    snprintf(wkey, sizeof(wkey), "corio:qw:%s", queue);
+    snprintf(zkey, sizeof(zkey), "corio:qzw:%s", queue);
+    snprintf(secs, sizeof(secs), "%.3f", (double)atoll(ms) / 1000.0);
+    rep = wait_on_server(rd, 4, argv, until);
     if (rep == NULL)
         return -1;
+    closed = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+             rep->element[0]->type == REDIS_REPLY_STRING &&
+             strcmp(rep->element[0]->str, zkey) == 0;
     freeReplyObject(rep);
+    if (closed) {
+        rep = corio__redis_call(rd->main, deadline, "RPUSH", zkey, "1", NULL);
+        freeReplyObject(rep);
+    }
     return 0;
 }
 
@@ -506,7 +513,7 @@ static ssize_t do_get(corio_dist *d, const char *queue, bool lease,
                       corio_dist_msg *out, size_t max, int64_t deadline)
 {
     struct rdist *rd = impl(d);
-    char lease_ms[24], maxs[24], maxdel[24], last[64], wake[64];
+    char lease_ms[24], maxs[24], maxdel[24];
     const char *argv[9] = {NULL, NULL, NULL, queue, lease ? "1" : "0",
                            rd->consumer, lease_ms, maxs, maxdel};
     size_t lens[9];
@@ -533,10 +540,8 @@ static ssize_t do_get(corio_dist *d, const char *queue, bool lease,
         }
         if (rep == NULL)
             return -1;
-        if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 ||
-            rep->element[0]->type != REDIS_REPLY_INTEGER ||
-            rep->element[1]->type != REDIS_REPLY_STRING ||
-            rep->element[2]->type != REDIS_REPLY_STRING) {
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+            rep->element[0]->type != REDIS_REPLY_INTEGER) {
             freeReplyObject(rep);
             errno = EPROTO;
             return -1;
@@ -546,10 +551,8 @@ static ssize_t do_get(corio_dist *d, const char *queue, bool lease,
             freeReplyObject(rep);
             return n;
         }
-        snprintf(last, sizeof(last), "%s", rep->element[1]->str);
-        snprintf(wake, sizeof(wake), "%s", rep->element[2]->str);
         freeReplyObject(rep);
-        if (take_wait(rd, queue, last, wake, deadline) == -1)
+        if (take_wait(rd, queue, deadline) == -1)
             return -1;
     }
 }

@@ -12,8 +12,12 @@
  *                      "i" and the entry id in corio:qx:<queue>
  *   corio:qx:<queue>   hash: task id -> entry id, for the "*" entries
  *   corio:qz:<queue>   exists once the queue is closed
- *   corio:qc:<queue>   a stream whose entries (a close, a nack) wake the
- *                      takers waiting (XREAD on it and the queue)
+ *   corio:qw:<queue>   wake tokens: a put pushes one per task (a nack
+ *                      one), a take pops one per task it gets; a taker
+ *                      with nothing to take waits in BLPOP for one, so a
+ *                      put of n tasks wakes n takers, not all of them
+ *   corio:qzw:<queue>  the close token: every waiting taker pops it and
+ *                      pushes it back for the next
  *   corio:qr:<queue>   exists (100 ms) after a take looked for expired
  *                      leases: they are looked for at most that often
  *   corio:r:<id>       a task's result (SET by the first ack only; a
@@ -73,6 +77,12 @@
     "  redis.call('XDEL', s, eid)\n"                                           \
     "  if eid ~= '0-' .. id then redis.call('HDEL', 'corio:qx:' .. q, id) end\n" \
     "end\n"                                                                    \
+    /* wake up to #tokens waiting takers; at most 256 tokens wait */          \
+    "local function wake(q, tokens)\n"                                         \
+    "  local k = 'corio:qw:' .. q\n"                                           \
+    "  redis.call('RPUSH', k, unpack(tokens))\n"                               \
+    "  redis.call('LTRIM', k, -256, -1)\n"                                     \
+    "end\n"                                                                    \
     "local function deadletter(q, e)\n"                                        \
     "  local id = idof(e)\n"                                                   \
     "  local dq = q .. '.dead'\n"                                              \
@@ -90,15 +100,17 @@
     "local n = #ARGV - 1\n"                                                    \
     "local first = redis.call('INCRBY', 'corio:ids', n) - n + 1\n"             \
     "local s = ensure(q)\n"                                                    \
+    "local tokens = {}\n"                                                      \
     "for i = 1, n do\n"                                                        \
     "  add(q, s, string.format('%d', first + i - 1), ARGV[i + 1])\n"           \
+    "  if i <= 64 then tokens[i] = '1' end\n"                                  \
     "end\n"                                                                    \
+    "wake(q, tokens)\n"                                                                    \
     "return first\n"
 
 /* take/get: ARGV queue, lease (1/0), consumer, lease ms, max,
- * max deliveries -> {n, last entry id, last wake id, id, data,
- * deliveries, ...}; n 0: nothing now, wait for entries after those ids
- * (queue, wake stream). Expired leases are reclaimed first (XAUTOCLAIM, at
+ * max deliveries -> {n, id, data, deliveries, ...}; n 0: nothing now
+ * (wait for a wake token). Expired leases are reclaimed first (XAUTOCLAIM, at
  * most every 100 ms per queue), the over-delivered ones go to the
  * dead-letter queue; a get (lease 0) removes what it returns. */
 #define CORIO__LUA_TAKE                                                        \
@@ -106,7 +118,7 @@
     "local q, lease, cons = ARGV[1], ARGV[2] == '1', ARGV[3]\n"                \
     "local max, maxdel = tonumber(ARGV[5]), tonumber(ARGV[6])\n"               \
     "local s = skey(q)\n"                                                      \
-    "local out, n = {0, '', ''}, 0\n"                                              \
+    "local out, n = {0}, 0\n"                                              \
     "local function emit(e, count)\n"                                          \
     "  local id = idof(e)\n"                                                   \
     "  if not lease then drop(q, e[1], id) count = 0 end\n"                    \
@@ -131,15 +143,10 @@
     "    if r then for _, e in ipairs(r[1][2]) do emit(e, 1) end end\n"        \
     "  end\n"                                                                  \
     "end\n"                                                                    \
-    "if n == 0 then\n"                                                         \
-    "  if redis.call('EXISTS', 'corio:qz:' .. q) == 1 then\n"                  \
-    "    return redis.error_reply('CLOSED queue closed')\n"                    \
-    "  end\n"                                                                  \
-    "  local t = redis.call('XREVRANGE', s, '+', '-', 'COUNT', 1)\n"           \
-    "  if #t > 0 then out[2] = t[1][1] else out[2] = '0-0' end\n"             \
-    "  t = redis.call('XREVRANGE', 'corio:qc:' .. q, '+', '-', 'COUNT', 1)\n"  \
-    "  if #t > 0 then out[3] = t[1][1] else out[3] = '0-0' end\n"             \
+    "if n == 0 and redis.call('EXISTS', 'corio:qz:' .. q) == 1 then\n"         \
+    "  return redis.error_reply('CLOSED queue closed')\n"                      \
     "end\n"                                                                    \
+    "if n > 0 then redis.call('LPOP', 'corio:qw:' .. q, n) end\n"                                                                    \
     "out[1] = n\n"                                                             \
     "return out\n"
 
@@ -201,7 +208,7 @@
     "             'JUSTID')\n"                                                 \
     /* the next take reclaims it; a waiting taker is woken */                \
     "  redis.call('DEL', 'corio:qr:' .. q)\n"                                  \
-    "  redis.call('XADD', 'corio:qc:' .. q, 'MAXLEN', '~', 16, '*', 'w', '1')\n" \
+    "  wake(q, {'1'})\n"                                                       \
     "end\n"                                                                    \
     "return 0\n"
 
@@ -214,8 +221,8 @@
 /* close: ARGV queue; the waiting takers are woken. */
 #define CORIO__LUA_CLOSE                                                       \
     "redis.call('SET', 'corio:qz:' .. ARGV[1], '1')\n"                         \
-    "redis.call('XADD', 'corio:qc:' .. ARGV[1], 'MAXLEN', '~', 16, '*',\n"     \
-    "           'closed', '1')\n"                                              \
+    "redis.call('DEL', 'corio:qzw:' .. ARGV[1])\n"                             \
+    "redis.call('RPUSH', 'corio:qzw:' .. ARGV[1], '1')\n"                      \
     "return 0\n"
 
 /* result: ARGV id, remove (1/0) -> {1, value}, {0} (not yet: the caller
