@@ -6,8 +6,8 @@
  * batch included. Results are recorded once (the first ack's SET wins).
  *
  * A connection has a main Redis connection, shared and pipelined by all
- * its tasks, and a few more for the calls that wait on the server (XREAD
- * BLOCK for an empty queue, BLPOP for a result), one per waiting task, so
+ * its tasks, and a few more for the calls that wait on the server (BLPOP
+ * for a wake token of an empty queue, or for a result), one per waiting task, so
  * a wait never holds up the others. All of them reconnect by themselves
  * (redis_adapter.c: backoff), so a Redis restart fails only the calls in
  * flight (ECONNRESET). */
