@@ -7,10 +7,10 @@
  *
  * A connection has a main Redis connection, shared and pipelined by all
  * its tasks, and a few more for the calls that wait on the server (BLPOP
- * for a wake token of an empty queue, or for a result), one per waiting task, so
- * a wait never holds up the others. All of them reconnect by themselves
- * (redis_adapter.c: backoff), so a Redis restart fails only the calls in
- * flight (ECONNRESET). */
+ * for a wake token of an empty queue, or for a result), one per waiting
+ * task, so a wait never holds up the others. All of them reconnect by
+ * themselves (redis_adapter.c: backoff), so a Redis restart fails only the
+ * calls in flight (ECONNRESET). */
 #include "dist_int.h"
 #include "redis_int.h"
 #include "redis_scripts.h"
@@ -61,7 +61,7 @@ static struct rdist *impl(corio_dist *d)
     return d->impl;
 }
 
-/* ---- Scripts ------------------------------------------------------------- */
+/* ---- Scripts ------------------------------------------------------------ */
 
 /* A reply that is an error: the errno it stands for. */
 static int reply_errno(const redisReply *rep)
@@ -329,7 +329,7 @@ static bool wait_slice(int64_t deadline, int64_t *until, char *ms, size_t size)
     return true;
 }
 
-/* ---- Connections ----------------------------------------------------------- */
+/* ---- Connections -------------------------------------------------------- */
 
 static void rdist_free(struct rdist *rd)
 {
@@ -420,7 +420,7 @@ static void redis_close(corio_dist *d)
     rdist_free(rd);
 }
 
-/* ---- Queues ---------------------------------------------------------------- */
+/* ---- Queues ------------------------------------------------------------- */
 
 static int do_put(corio_dist *d, const char *queue,
                   const corio_dist_buf *items, size_t n, uint64_t *ids,
@@ -654,7 +654,7 @@ static int do_close_queue(corio_dist *d, const char *queue,
     return queue_script(d, S_CLOSE, queue, deadline) == -1 ? -1 : 0;
 }
 
-/* ---- Results ----------------------------------------------------------------- */
+/* ---- Results ------------------------------------------------------------ */
 
 /* Wait for the ack's push on corio:rn:<id> (or the slice's end), then
  * leave the push for the other waiters. */
@@ -756,7 +756,7 @@ static int do_result(corio_dist *d, uint64_t id, bool remove,
     }
 }
 
-/* ---- Maps ------------------------------------------------------------------ */
+/* ---- Maps --------------------------------------------------------------- */
 
 /* HSET / HGET / HDEL on corio:m:<map>. */
 static redisReply *map_cmd(corio_dist *d, const char *verb, const char *map,
@@ -830,7 +830,7 @@ static int do_map_del(corio_dist *d, const char *map, const char *key,
     return rc;
 }
 
-/* ---- The calls, counted ------------------------------------------------------
+/* ---- The calls, counted ----------------------------------------------------
  * Each call counts itself in rd->busy for its whole length, so that
  * corio_dist_close can fail it (EBADF) and wait for its end before freeing
  * what it uses. */
