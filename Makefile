@@ -41,6 +41,7 @@ bench:
 	@scripts/bench-http $(BUILD)
 	@scripts/bench-http-client $(BUILD)
 	@scripts/bench-dist $(BUILD)
+	@scripts/bench-dist-redis $(BUILD)
 
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)

@@ -7,7 +7,8 @@
  * the master has put its first task. The ten tasks (one second each) are
  * shared, so the run takes about five seconds, not ten. It reads the
  * three outputs in three tasks of one loop (corio_stream_readline on the
- * pipes) and waits for the processes to exit. */
+ * pipes) and waits for the processes to exit. --url URL runs the trio on
+ * that backend instead (d2_redis_workers: a Redis server). */
 #define _GNU_SOURCE /* pipe2 */
 #include "corio.h"
 
@@ -31,6 +32,7 @@ struct proc {
 
 static char dir[PATH_MAX];  /* where the examples are */
 static char addr[64];
+static const char *url;     /* --url URL: a backend of the caller's (Redis) */
 
 /* Start bin (in dir) with --addr addr, its stdout on a pipe. */
 static int proc_start(struct proc *p, const char *bin)
@@ -50,7 +52,10 @@ static int proc_start(struct proc *p, const char *bin)
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
-        execl(path, bin, "--addr", addr, (char *)NULL);
+        if (url != NULL)
+            execl(path, bin, "--url", url, (char *)NULL);
+        else
+            execl(path, bin, "--addr", addr, (char *)NULL);
         perror(path);
         _exit(127);
     }
@@ -103,7 +108,7 @@ static void *trio(void *arg)
     int failed = 0;
 
     (void)arg;
-    if (free_port() == -1) {
+    if (url == NULL && free_port() == -1) {
         fprintf(stderr, "port: %s\n", corio_strerror(errno));
         return corio_task_fail(errno);
     }
@@ -145,7 +150,12 @@ int main(int argc, char **argv)
 {
     ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
 
-    (void)argc;
+    if (argc == 3 && strcmp(argv[1], "--url") == 0) {
+        url = argv[2];
+    } else if (argc != 1) {
+        fprintf(stderr, "usage: %s [--url URL]\n", argv[0]);
+        return 2;
+    }
     if (n <= 0) {
         snprintf(dir, sizeof(dir), "%s", argv[0]);
         n = (ssize_t)strlen(dir);
