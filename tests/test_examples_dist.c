@@ -13,12 +13,15 @@
 
 #include "corio.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fnmatch.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -107,9 +110,20 @@ static void check_results(const struct out *o, int want)
     cr_assert_eq(got, want, "%d results", got);
 }
 
-static int port(int k)
+/* A port free a moment ago (bound to 0, then closed): a port derived
+ * from the pid may be some other program's. */
+static int port(void)
 {
-    return 20000 + (getpid() * 7 + k) % 30000;
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
 }
 
 Test(examples_dist, d1_d2_two_workers_share_the_work, .timeout = 120)
@@ -155,17 +169,21 @@ Test(examples_dist, d3_wrong_key_refused, .timeout = 120)
 Test(examples_dist, d1_d2_options, .timeout = 120)
 {
     struct out o;
-    int p = port(1);
+    int p = port();
 
     /* --url on both; a worker with a wrong key against the same master
      * exits with 1 and says why. */
     run(&o,
         "%s/d1_taskmanager --url corio://127.0.0.1:%d --authkey k3y > /dev/null 2>&1 & "
-        "sleep 0.5; "
+        /* until the master listens (seconds on a loaded machine) */
+        "python3 -c 'import socket,sys,time\n"
+        "for i in range(300):\n"
+        "    try: socket.create_connection((\"127.0.0.1\", %d)).close(); sys.exit(0)\n"
+        "    except OSError: time.sleep(0.05)' >/dev/null 2>&1; "
         "%s/d2_taskworker --addr 127.0.0.1:%d --authkey nope 2>&1; echo status $?; "
         "%s/d2_taskworker --url corio://127.0.0.1:%d --authkey k3y 2>&1; echo status $?; "
         "wait",
-        EX, p, EX, p, EX, p);
+        EX, p, p, EX, p, EX, p);
     if (count(&o, "status 0") != 1)
         dump(&o);
     cr_assert_eq(count(&o, "worker: the server refused the authkey*"), 1);
@@ -177,7 +195,7 @@ Test(examples_dist, d1_d2_options, .timeout = 120)
     cr_assert_eq(o.status, 2);
     cr_assert_eq(count(&o, "usage: *"), 1);
     /* Nobody at the address: a clear error, status 1. */
-    run(&o, "%s/d2_taskworker --addr 127.0.0.1:%d 2>&1", EX, port(2));
+    run(&o, "%s/d2_taskworker --addr 127.0.0.1:%d 2>&1", EX, port());
     cr_assert_eq(o.status, 1);
     cr_assert_eq(count(&o, "worker: connect *: Connection refused"), 1);
 }

@@ -15,12 +15,15 @@
 #include "http_test.h"
 #include "timing.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1032,9 +1035,27 @@ static void *serve_client(void *arg)
     return NULL;
 }
 
+/* A free port, held: a socket bound to it with SO_REUSEPORT and never
+ * listening keeps every other program off it, while the server's
+ * SO_REUSEPORT listeners can still bind it (and alone get connections). */
+static int hold_free_port(int *port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
 Test(http_server, serve_on_n_loops, .timeout = TIMEOUT)
 {
-    int port = 20000 + (int)(getpid() % 20000), status;
+    int port, status, held = hold_free_port(&port);
     char addr[64];
     pid_t pid;
 
@@ -1042,6 +1063,7 @@ Test(http_server, serve_on_n_loops, .timeout = TIMEOUT)
     pid = fork();
     cr_assert_neq(pid, -1);
     if (pid == 0) {
+        close(held);
         corio_http_app *app = basic_app();
         int rc = corio_http_serve(addr, app, NULL, 2, NULL);
 
@@ -1053,6 +1075,7 @@ Test(http_server, serve_on_n_loops, .timeout = TIMEOUT)
     run_main_no_fd_leak(serve_client, &port);
     cr_assert_eq(kill(pid, SIGTERM), 0);
     cr_assert_eq(waitpid(pid, &status, 0), pid);
+    close(held);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
 }
 
