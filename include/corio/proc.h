@@ -103,6 +103,140 @@ CORIO_EXPORT int corio_process_kill(corio_process *p);
  * zombie is left. corio_process_free(NULL) returns 0. */
 CORIO_EXPORT int corio_process_free(corio_process *p);
 
+/* ---- Pools -----------------------------------------------------------
+ * multiprocessing.Pool: a fixed set of worker processes (forked from the
+ * pool's manager thread, which starts, watches and replaces them), or of
+ * threads (multiprocessing.pool.ThreadPool: opts.threads), running work
+ * items. A work item is a function pointer (valid in a forked worker: it is
+ * the same program) and argument bytes; its result is bytes. Nothing is
+ * pickled: the argument is copied once when submitted, and once more
+ * through a socket to a worker process; a thread worker's result is the
+ * buffer its function made.
+ *
+ * A worker process that dies in the middle of a work item (kill -9, a
+ * segfault, abort) fails that item with EOWNERDEAD, and
+ * corio_workers_exitcode tells how it died (-9); the items it had been
+ * sent but not begun are given to the other workers, a new worker takes its
+ * place, and nothing else is lost or hangs (where Python's Pool hangs).
+ *
+ * The pool's calls may be made from any thread; a future belongs to the
+ * loop of the thread that submitted it (made on first use), as
+ * corio_pool_submit's: await it in a task (corio_future_wait/_await), or
+ * wait for it from plain code with a deadline (corio_future_wait runs the
+ * thread's loop meanwhile). */
+typedef struct corio_workers corio_workers;
+
+/* Bytes: an argument or a result. A result's data is malloc'd (or NULL
+ * when len is 0). */
+typedef struct corio_bytes {
+    void *data;
+    size_t len;
+} corio_bytes;
+
+/* A work function: read the len bytes of arg; set *result to bytes it
+ * malloc'd (or leave it {NULL, 0}); return 0, or an errno value (> 0) that
+ * fails the item. In a worker process it runs with the signals unblocked
+ * and no loop; it may use corio (corio_run) as any program does. */
+typedef int (*corio_work_fn)(const void *arg, size_t len, corio_bytes *result);
+
+typedef struct corio_workers_opts {
+    /* Workers (0: the CPUs this process may run on, sched_getaffinity). */
+    size_t size;
+    /* Run the work on threads of this process instead of processes. */
+    bool threads;
+    /* Run once at the start of each worker, before any work. */
+    void (*initializer)(void *arg);
+    void *initarg;
+    /* A worker ends after this many work items (a chunk of a map is one),
+     * and a new one replaces it (0: never). */
+    size_t maxtasksperchild;
+} corio_workers_opts;
+
+/* A new pool with its workers started (opts NULL: defaults). Returns NULL
+ * with errno EAGAIN, ENOMEM, EMFILE, ENOSYS (no pidfd). */
+CORIO_EXPORT corio_workers *corio_workers_new(const corio_workers_opts *opts);
+
+/* The number of workers (0 for NULL). */
+CORIO_EXPORT size_t corio_workers_size(const corio_workers *w);
+
+/* The pids of the worker processes now (at most max of them, in out);
+ * returns how many (0 for a thread pool). For tests and monitoring. */
+CORIO_EXPORT size_t corio_workers_pids(corio_workers *w, pid_t *out,
+                                       size_t max);
+
+/* apply_async: queue fn on len bytes of arg (copied) and return a new
+ * future of the calling thread's loop. Once done, corio_future_error(f) is
+ * 0 and corio_future_result(f) points to the result's corio_bytes (owned
+ * by the future, valid until it is freed), or it is fn's error, or
+ * EOWNERDEAD (the worker died: corio_workers_exitcode), or ECANCELED (the
+ * pool was terminated first). The caller frees the future with
+ * corio_future_free, done or not (a pending item still runs, its result
+ * dropped). Returns NULL with errno EINVAL (w or fn NULL, arg NULL with
+ * len > 0), CORIO_ECLOSED (after corio_workers_close or _terminate),
+ * EMSGSIZE (len >= 4 GiB), ENOMEM. */
+CORIO_WARN_UNUSED
+CORIO_EXPORT corio_future *corio_workers_submit(corio_workers *w,
+                                                corio_work_fn fn,
+                                                const void *arg, size_t len);
+
+/* The exit code of the worker that died running f's item (-9 for a
+ * SIGKILL, as Python's exitcode), or 0 if f did not fail that way. */
+CORIO_EXPORT int corio_workers_exitcode(const corio_future *f);
+
+/* map: run fn on each of args[0..n), chunksize items a work item (0: about
+ * n / (4 * size), as Python), and wait until all are done or deadline.
+ * results[i] receives item i's result (the caller frees each data), errs[i]
+ * (may be NULL) its error (0, fn's, EOWNERDEAD for the chunk whose worker
+ * died, ECANCELED). Returns 0 if every item succeeded, or -1 with errno:
+ * the first failed item's error (results and errs are filled all the
+ * same), ETIMEDOUT or ECANCELED (the wait ended; nothing is filled, the
+ * work already queued still runs), EINVAL, CORIO_ECLOSED, ENOMEM. */
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_workers_map(corio_workers *w, corio_work_fn fn,
+                                   const corio_bytes *args, size_t n,
+                                   size_t chunksize, corio_bytes *results,
+                                   int *errs, int64_t deadline);
+
+/* imap and imap_unordered: an iterator over the results of fn on
+ * args[0..n) (copied), submitted at once in chunks of chunksize (0: 1). */
+typedef struct corio_workers_iter corio_workers_iter;
+
+CORIO_EXPORT corio_workers_iter *
+corio_workers_imap(corio_workers *w, corio_work_fn fn, const corio_bytes *args,
+                   size_t n, size_t chunksize, bool ordered);
+
+/* The next result: in args' order if ordered, else as they come. *index
+ * receives the item's index, *result its bytes (the caller frees data).
+ * Returns 0, or -1 with errno: CORIO_EDONE (all n given), the item's error
+ * (*index set: fn's error, EOWNERDEAD, ECANCELED), ETIMEDOUT, ECANCELED
+ * (the wait ended: call again). */
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_workers_iter_next(corio_workers_iter *it, size_t *index,
+                                         corio_bytes *result, int64_t deadline);
+
+/* Free the iterator; results not taken are dropped. Returns 0. */
+CORIO_EXPORT int corio_workers_iter_free(corio_workers_iter *it);
+
+/* close: no more submissions (they fail with CORIO_ECLOSED); the queued
+ * work still runs, then the workers end. Returns 0, or -1 EINVAL. */
+CORIO_EXPORT int corio_workers_close(corio_workers *w);
+
+/* terminate: stop now: queued and running items fail with ECANCELED, the
+ * worker processes are killed (SIGKILL; thread workers finish the item
+ * they run). Returns 0, or -1 EINVAL. */
+CORIO_EXPORT int corio_workers_terminate(corio_workers *w);
+
+/* join: wait until the workers have ended, after close or terminate (in a
+ * task only the task waits). Returns 0, or -1 with errno EINVAL (neither
+ * close nor terminate was called: it would wait forever), ECANCELED. */
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_workers_join(corio_workers *w);
+
+/* Free the pool: terminate and join it if that was not done. Futures not
+ * yet done are completed (ECANCELED) on their loops. Returns 0;
+ * corio_workers_free(NULL) returns 0. */
+CORIO_EXPORT int corio_workers_free(corio_workers *w);
+
 #ifdef __cplusplus
 }
 #endif

@@ -25,7 +25,7 @@ int corio__pidfd_reap(int pidfd, bool block, int *code);
  * reaping it: in a task through the loop (corio_fd_wait), on a thread
  * without a loop with poll(2). Returns 0, or -1 with errno ETIMEDOUT,
  * ECANCELED. */
-int corio__pidfd_wait(int pidfd, int64_t deadline);
+int corio__proc_wait_fd(int pidfd, int64_t deadline);
 
 /* Close a pidfd that a loop may watch. */
 void corio__pidfd_close(int pidfd);

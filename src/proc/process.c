@@ -77,7 +77,7 @@ int corio__pidfd_reap(int pidfd, bool block, int *code)
     return 1;
 }
 
-int corio__pidfd_wait(int pidfd, int64_t deadline)
+int corio__proc_wait_fd(int pidfd, int64_t deadline)
 {
     if (corio__loop_peek() != NULL)
         return corio_fd_wait(pidfd, CORIO_READ, deadline) == -1 ? -1 : 0;
@@ -215,7 +215,7 @@ int corio_process_wait(corio_process *p, int64_t deadline)
     if (check_started(p) == -1)
         return -1;
     while (!reap(p))
-        if (corio__pidfd_wait(p->pidfd, deadline) == -1)
+        if (corio__proc_wait_fd(p->pidfd, deadline) == -1)
             return -1;
     return 0;
 }
