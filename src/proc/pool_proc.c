@@ -22,7 +22,7 @@
  * worker dies between two items. Dispatch sends a worker more than one item
  * at a time (a pipeline: the manager's writes and reads are batched, that
  * is the throughput of small items)
- * only when the queue is long; with a short one, each worker gets one item
+ * only when the queue is long (more than 8 items a worker); with a shorter one, each worker gets one item
  * at a time, so an idle worker is never left waiting while another has a
  * backlog (Pool(2) with 5 long tasks runs the 3rd when a worker frees up).
  *
@@ -427,7 +427,7 @@ static size_t depth(const corio_workers *w, size_t nqueued)
 {
     size_t d;
 
-    if (nqueued <= 2 * w->size)
+    if (nqueued <= 8 * w->size)
         return 1;
     d = nqueued / w->size;
     return d < PIPELINE_MAX ? d : PIPELINE_MAX;
