@@ -68,6 +68,9 @@ struct corio_workers {
     int wake_pending;               /* atomic */
     struct worker *workers;         /* size of them */
     pid_t *pids;                    /* under mu: corio_workers_pids */
+    int64_t item_ns;                /* the mean run time of an item; the
+                                       manager's (starts long: one at a
+                                       time until it knows) */
 };
 
 /* Under w->mu: the item has its outcome: post it to its loop if its future

@@ -21,15 +21,16 @@
  * so the first item without an answer is the one that runs, even when the
  * worker dies between two items. Dispatch sends a worker more than one item
  * at a time (a pipeline: the manager's writes and reads are batched, that
- * is the throughput of small items)
- * only when the queue is long (more than 8 items a worker); with a shorter one, each worker gets one item
- * at a time, so an idle worker is never left waiting while another has a
- * backlog (Pool(2) with 5 long tasks runs the 3rd when a worker frees up).
+ * is the throughput of small items) only while the items are short (their
+ * mean run time, which the answers carry, under 50 us); otherwise each
+ * worker holds one item at a time, so an idle worker is never left waiting
+ * while another has a backlog (Pool(2) with 5 long tasks runs the 3rd when
+ * a worker frees up).
  *
  * Wire format, both ways host order (same machine, same program):
  *   request:  u64 fn, u32 nitems (0: one apply), u32 len, then len bytes
- *   answer:   i32 err, u32 len, then len bytes (a chunk: per item i32 err,
- *             u32 len, bytes) */
+ *   answer:   i32 err, u32 len, u64 ns (the time it ran), then len bytes
+ *             (a chunk: per item i32 err, u32 len, bytes) */
 #define _GNU_SOURCE
 #include "pool_int.h"
 
@@ -55,6 +56,13 @@ struct req {
 struct ans {
     int32_t err;
     uint32_t len;
+    uint64_t ns;                    /* how long the item ran */
+};
+
+/* A chunk's answer, per item. */
+struct entry {
+    int32_t err;
+    uint32_t len;
 };
 
 struct buf {
@@ -73,6 +81,7 @@ struct worker {
 };
 
 #define PIPELINE_MAX 32
+#define PIPELINE_NS (50 * CORIO_USEC)
 
 /* ---- Buffers ------------------------------------------------------------ */
 
@@ -134,7 +143,8 @@ static void child_run(const struct req *rq, const char *payload,
 {
     corio_work_fn fn = (corio_work_fn)(uintptr_t)rq->fn;
     corio_bytes arg = {(void *)payload, rq->len};
-    struct ans a = {0, 0};
+    struct ans a = {0, 0, 0};
+    int64_t t0 = corio_now();
     size_t at;
 
     if (buf_reserve(out, sizeof(a)) == -1)
@@ -159,7 +169,7 @@ static void child_run(const struct req *rq, const char *payload,
         if (c == NULL)
             _exit(254);
         for (size_t i = 0; i < c->n; i++) {
-            struct ans e = {c->e[i].err, 0};
+            struct entry e = {c->e[i].err, 0};
 
             if (e.err == 0)
                 e.len = (uint32_t)c->e[i].b.len;
@@ -170,6 +180,7 @@ static void child_run(const struct req *rq, const char *payload,
         a.len = (uint32_t)(out->len - at - sizeof(a));
         corio__chunk_res_free(c);
     }
+    a.ns = (uint64_t)(corio_now() - t0);
     memcpy(out->p + at, &a, sizeof(a));
 }
 
@@ -323,8 +334,9 @@ static int answer_decode(struct item *it, const struct ans *a, const char *p)
     if (c == NULL)
         return -1;
     it->result.data = c;
-    for (c->n = 0; c->n < it->nitems && end - p >= (ptrdiff_t)sizeof(*a); c->n++) {
-        struct ans e;
+    for (c->n = 0; c->n < it->nitems && end - p >= (ptrdiff_t)sizeof(struct entry);
+         c->n++) {
+        struct entry e;
 
         memcpy(&e, p, sizeof(e));
         p += sizeof(e);
@@ -367,6 +379,8 @@ static void answers_read(corio_workers *w, struct worker *wk)
             if (node == NULL)
                 abort(); /* an answer nobody asked for: our invariant */
             wk->ninflight--;
+            /* the running mean of an item's time, weight 1/8 */
+            w->item_ns += ((int64_t)a.ns - w->item_ns) / 8;
             it = CORIO_CONTAINER_OF(node, struct item, node);
             if (answer_decode(it, &a, wk->in.p + wk->in.off + sizeof(a)) == -1)
                 it->err = ENOMEM;
@@ -423,21 +437,19 @@ static void worker_ended(corio_workers *w, size_t i, struct corio__list *queue,
     pids_update(w, i);
 }
 
-static size_t depth(const corio_workers *w, size_t nqueued)
+/* How many items a worker may hold: one, unless the items are short (the
+ * mean of those answered so far): then a batch, so that the writes and
+ * reads are batched; a long item holds up only the short ones behind it. */
+static size_t depth(const corio_workers *w)
 {
-    size_t d;
-
-    if (nqueued <= 8 * w->size)
-        return 1;
-    d = nqueued / w->size;
-    return d < PIPELINE_MAX ? d : PIPELINE_MAX;
+    return w->item_ns < PIPELINE_NS ? PIPELINE_MAX : 1;
 }
 
 static void dispatch(corio_workers *w, struct corio__list *queue,
                      size_t *nqueued)
 {
     size_t max = w->opts.maxtasksperchild;
-    size_t d = depth(w, *nqueued);
+    size_t d = depth(w);
 
     for (size_t i = 0; i < w->size && *nqueued > 0; i++) {
         struct worker *wk = &w->workers[i];
@@ -632,6 +644,7 @@ int corio__pool_proc_start(corio_workers *w)
     sigset_t all, old;
     int rc;
 
+    w->item_ns = CORIO_SECOND;
     w->workers = calloc(w->size, sizeof(*w->workers));
     w->pids = calloc(w->size, sizeof(*w->pids));
     if (w->workers == NULL || w->pids == NULL)
