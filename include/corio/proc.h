@@ -31,6 +31,15 @@
 extern "C" {
 #endif
 
+/* ---- Bytes ------------------------------------------------------------ */
+
+/* Bytes: an argument or a result. A result's data is malloc'd (or NULL
+ * when len is 0). */
+typedef struct corio_bytes {
+    void *data;
+    size_t len;
+} corio_bytes;
+
 /* ---- Fork ------------------------------------------------------------- */
 
 /* fork(2), made safe for corio (see the rules above). Returns the child's
@@ -103,6 +112,92 @@ CORIO_EXPORT int corio_process_kill(corio_process *p);
  * zombie is left. corio_process_free(NULL) returns 0. */
 CORIO_EXPORT int corio_process_free(corio_process *p);
 
+/* ---- Subprocesses ------------------------------------------------------
+ * asyncio's create_subprocess_exec: another program in a child process,
+ * its stdin, stdout and stderr as corio streams (corio/io.h), its end
+ * learnt through a pidfd. Like the streams, a subprocess belongs to the
+ * thread (loop) that made it. */
+typedef struct corio_subprocess corio_subprocess;
+struct corio_stream;
+
+/* What a child's stdin, stdout or stderr is. */
+typedef enum corio_stdio {
+    CORIO_STDIO_INHERIT = 0,        /* the parent's */
+    CORIO_STDIO_PIPE,               /* a pipe: a stream in the parent */
+    CORIO_STDIO_DEVNULL,            /* /dev/null */
+    CORIO_STDIO_STDOUT,             /* stderr only: where stdout goes */
+} corio_stdio;
+
+typedef struct corio_subprocess_opts {
+    corio_stdio in, out, err;
+    char *const *env;               /* "NAME=value", NULL-terminated;
+                                       NULL: the parent's environment */
+    const char *cwd;                /* NULL: the parent's */
+} corio_subprocess_opts;
+
+/* Start file (searched in PATH when it has no slash, as execvp) with argv
+ * (argv[0] first, NULL-terminated). Returns the subprocess, or NULL with
+ * errno: the exec's error (ENOENT, EACCES, ...: known before this returns,
+ * the child has then been reaped), a chdir's (cwd), EINVAL (file or argv
+ * NULL, CORIO_STDIO_STDOUT for in or out), EMFILE, EAGAIN, ENOMEM. */
+CORIO_EXPORT corio_subprocess *
+corio_subprocess_exec(const char *file, char *const argv[],
+                      const corio_subprocess_opts *opts);
+
+/* The child's pid. */
+CORIO_EXPORT pid_t corio_subprocess_pid(const corio_subprocess *p);
+
+/* The parent's end of a piped stdin, stdout or stderr, or NULL (not piped,
+ * or closed by corio_subprocess_close_stdin or _communicate). The
+ * subprocess owns it and closes it in corio_subprocess_free: do not close
+ * it yourself (corio_subprocess_close_stdin sends end of file). */
+CORIO_EXPORT struct corio_stream *corio_subprocess_stdin(corio_subprocess *p);
+CORIO_EXPORT struct corio_stream *corio_subprocess_stdout(corio_subprocess *p);
+CORIO_EXPORT struct corio_stream *corio_subprocess_stderr(corio_subprocess *p);
+
+/* Close the parent's end of stdin now (the child reads end of file), after
+ * sending what is buffered, until deadline. Returns 0 (also if stdin is
+ * not piped or closed already), or -1 with errno (ETIMEDOUT, ECANCELED,
+ * EPIPE: the child closed it). */
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_subprocess_close_stdin(corio_subprocess *p,
+                                              int64_t deadline);
+
+/* Wait for the child's end, until deadline (in a task only the task
+ * waits), and reap it. *code (may be NULL) receives the return code: the
+ * exit status, or the negative signal number. Cancelled (ECANCELED), the
+ * child is killed (SIGKILL) and reaped before this returns, as asyncio
+ * does; after ETIMEDOUT it runs on. Returns 0, or -1 with errno
+ * ETIMEDOUT, ECANCELED. */
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_subprocess_wait(corio_subprocess *p, int *code,
+                                       int64_t deadline);
+
+/* asyncio's communicate: send the len bytes of input to stdin (if piped)
+ * and close it, read stdout and stderr (those piped) to their end, all at
+ * once (a child that fills one pipe while the parent writes the other
+ * never deadlocks), then wait for the child's end, all until deadline.
+ * *out and *err (may be NULL: that output is read and dropped) receive the
+ * bytes read, malloc'd (the caller frees data). *code as
+ * corio_subprocess_wait's. Cancelled, the child is killed; after ETIMEDOUT
+ * it runs on, and what was read is dropped. Returns 0, or -1 with errno
+ * ETIMEDOUT, ECANCELED, EPIPE (the child closed stdin before reading all
+ * of input: the output is still read), ENOMEM. */
+CORIO_WARN_UNUSED
+CORIO_EXPORT int corio_subprocess_communicate(corio_subprocess *p,
+                                              const void *input, size_t len,
+                                              corio_bytes *out, corio_bytes *err,
+                                              int *code, int64_t deadline);
+
+/* Send sig to the child (pidfd_send_signal); a child already reaped is
+ * left alone. Returns 0, or -1 with errno EINVAL. */
+CORIO_EXPORT int corio_subprocess_signal(corio_subprocess *p, int sig);
+
+/* Free the subprocess: close its streams, and a child still running is
+ * killed (SIGKILL) and reaped (asyncio closes the transport): no zombie,
+ * no fd left. corio_subprocess_free(NULL) returns 0. Returns 0. */
+CORIO_EXPORT int corio_subprocess_free(corio_subprocess *p);
+
 /* ---- Pools -----------------------------------------------------------
  * multiprocessing.Pool: a fixed set of worker processes (forked from the
  * pool's manager thread, which starts, watches and replaces them), or of
@@ -125,13 +220,6 @@ CORIO_EXPORT int corio_process_free(corio_process *p);
  * wait for it from plain code with a deadline (corio_future_wait runs the
  * thread's loop meanwhile). */
 typedef struct corio_workers corio_workers;
-
-/* Bytes: an argument or a result. A result's data is malloc'd (or NULL
- * when len is 0). */
-typedef struct corio_bytes {
-    void *data;
-    size_t len;
-} corio_bytes;
 
 /* A work function: read the len bytes of arg; set *result to bytes it
  * malloc'd (or leave it {NULL, 0}); return 0, or an errno value (> 0) that
