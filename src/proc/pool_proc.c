@@ -279,13 +279,10 @@ static int worker_spawn(corio_workers *w, size_t i)
         child_main(w, sv[1]);
     }
     close(sv[1]);
-    wk->pidfd = corio__pidfd_open(pid);
+    wk->pidfd = corio__pidfd_open_child(pid);
     if (wk->pidfd == -1) {
-        int err = errno, code;
+        int err = errno;
 
-        kill(pid, SIGKILL);
-        while (waitpid(pid, &code, 0) == -1 && errno == EINTR)
-            ;
         close(sv[0]);
         errno = err;
         return -1;

@@ -27,6 +27,17 @@ int corio__pidfd_reap(int pidfd, bool block, int *code);
  * ECANCELED. */
 int corio__proc_wait_fd(int pidfd, int64_t deadline);
 
+/* Reap child pid (blocking, EINTR retried), for a child that is ending. */
+void corio__pid_reap(pid_t pid);
+
+/* pidfd_open for a child just forked; if it fails, the child is killed and
+ * reaped, and -1 returned with pidfd_open's errno. */
+int corio__pidfd_open_child(pid_t pid);
+
+/* Send sig to a child unless reaped; one that has ended (ESRCH) is fine.
+ * Returns 0, or -1 with errno. */
+int corio__child_signal(int pidfd, bool reaped, int sig);
+
 /* Close a pidfd that a loop may watch. */
 void corio__pidfd_close(int pidfd);
 

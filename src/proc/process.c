@@ -103,6 +103,36 @@ int corio__proc_wait_fd(int pidfd, int64_t deadline)
     }
 }
 
+void corio__pid_reap(pid_t pid)
+{
+    int status;
+
+    while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+        ;
+}
+
+int corio__pidfd_open_child(pid_t pid)
+{
+    int fd = corio__pidfd_open(pid);
+    int err = errno;
+
+    if (fd == -1) {
+        kill(pid, SIGKILL);
+        corio__pid_reap(pid);
+        errno = err;
+    }
+    return fd;
+}
+
+int corio__child_signal(int pidfd, bool reaped, int sig)
+{
+    if (reaped)
+        return 0;
+    if (corio__pidfd_signal(pidfd, sig) == -1 && errno != ESRCH)
+        return -1;
+    return 0;
+}
+
 void corio__pidfd_close(int pidfd)
 {
     if (pidfd < 0)
@@ -154,7 +184,7 @@ int corio_process_start(corio_process *p)
 {
     pid_t parent = getpid();
     pid_t pid;
-    int fd, code;
+    int fd;
 
     if (p == NULL) {
         errno = EINVAL;
@@ -169,16 +199,9 @@ int corio_process_start(corio_process *p)
         return -1;
     if (pid == 0)
         child_main(p, parent);
-    fd = corio__pidfd_open(pid);
-    if (fd == -1) {
-        int err = errno;
-
-        kill(pid, SIGKILL);
-        while (waitpid(pid, &code, 0) == -1 && errno == EINTR)
-            ;
-        errno = err;
+    fd = corio__pidfd_open_child(pid);
+    if (fd == -1)
         return -1;
-    }
     p->pid = pid;
     p->pidfd = fd;
     return 0;
@@ -242,11 +265,7 @@ static int send_signal(corio_process *p, int sig)
 {
     if (check_started(p) == -1)
         return -1;
-    if (p->reaped)
-        return 0;
-    if (corio__pidfd_signal(p->pidfd, sig) == -1 && errno != ESRCH)
-        return -1;
-    return 0;
+    return corio__child_signal(p->pidfd, p->reaped, sig);
 }
 
 int corio_process_terminate(corio_process *p)

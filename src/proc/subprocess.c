@@ -102,7 +102,7 @@ corio_subprocess *corio_subprocess_exec(const char *file, char *const argv[],
     int report[2] = {-1, -1};
     corio_stdio how[3];
     corio_subprocess *p;
-    int err = 0, code;
+    int err = 0;
     ssize_t n;
     pid_t pid;
 
@@ -136,21 +136,14 @@ corio_subprocess *corio_subprocess_exec(const char *file, char *const argv[],
         n = read(report[0], &err, sizeof(err));
     while (n == -1 && errno == EINTR);
     if (n == (ssize_t)sizeof(err)) {
-        while (waitpid(pid, &code, 0) == -1 && errno == EINTR)
-            ;
+        corio__pid_reap(pid);
         errno = err;
         goto out;
     }
     p->pid = pid;
-    p->pidfd = corio__pidfd_open(pid);
-    if (p->pidfd == -1) {
-        err = errno;
-        kill(pid, SIGKILL);
-        while (waitpid(pid, &code, 0) == -1 && errno == EINTR)
-            ;
-        errno = err;
+    p->pidfd = corio__pidfd_open_child(pid);
+    if (p->pidfd == -1)
         goto out;
-    }
     /* the parent's ends become streams; the child's are closed */
     for (int i = 0; i < 3; i++) {
         int mine = i == 0 ? 1 : 0;
@@ -224,11 +217,7 @@ int corio_subprocess_signal(corio_subprocess *p, int sig)
         errno = EINVAL;
         return -1;
     }
-    if (p->reaped)
-        return 0;
-    if (corio__pidfd_signal(p->pidfd, sig) == -1 && errno != ESRCH)
-        return -1;
-    return 0;
+    return corio__child_signal(p->pidfd, p->reaped, sig);
 }
 
 /* Kill the child and reap it: it is dying, the wait is short. */
