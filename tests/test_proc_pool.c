@@ -6,6 +6,7 @@
  * test_proc_storm.c. Each test checks that no child is left. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -156,8 +157,21 @@ static void finish(corio_workers *w)
 
 /* ---- apply_async ------------------------------------------------------------ */
 
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n;
+}
+
 static void apply_plain(bool threads)
 {
+    corio_loop *loop = corio_loop_current(); /* the futures' loop: no leak */
+    int fds = count_fds();
     corio_workers *w = pool(2, threads);
     corio_future *f[8];
     corio_future *p;
@@ -181,6 +195,8 @@ static void apply_plain(bool threads)
         cr_assert_neq(pid, getpid());
     cr_assert_eq(corio_future_free(p), 0);
     finish(w);
+    cr_assert_eq(count_fds(), fds, "an fd is left");
+    cr_assert_not_null(loop);
     expect_no_children();
 }
 

@@ -121,7 +121,7 @@ Test(proc_subprocess, communicate_input_plain, .timeout = 30)
 static void *slow_reader(void *arg)
 {
     corio_subprocess_opts o = {.out = CORIO_STDIO_PIPE};
-    corio_subprocess *p = sh("head -c 2000000 /dev/zero | tr '\\0' x", &o);
+    corio_subprocess *p = sh("exec head -c 2000000 /dev/zero", &o);
     corio_stream *s = corio_subprocess_stdout(p);
     static char buf[65536];
     size_t total = 0;
@@ -130,7 +130,7 @@ static void *slow_reader(void *arg)
 
     while ((n = corio_stream_read(s, buf, sizeof(buf), -1)) > 0) {
         for (ssize_t i = 0; i < n; i++)
-            cr_assert_eq(buf[i], 'x');
+            cr_assert_eq(buf[i], 0);
         total += (size_t)n;
         if (total < 600000)
             cr_assert_eq(corio_sleep(2 * MS), 0);

@@ -77,7 +77,8 @@ struct worker {
     size_t ninflight;
     size_t sent;                    /* items in its life (maxtasksperchild) */
     struct buf in, out;
-    bool ended;                     /* its pidfd was readable */
+    bool eof;                       /* its socket ended: it exited (the
+                                       sign of its end without a pidfd) */
 };
 
 #define PIPELINE_MAX 32
@@ -237,12 +238,12 @@ static void worker_clear(struct worker *wk)
 {
     if (wk->sock != -1)
         close(wk->sock);
-    if (wk->pidfd != -1)
+    if (wk->pidfd >= 0)
         close(wk->pidfd);
     wk->sock = wk->pidfd = -1;
     wk->pid = 0;
     wk->sent = 0;
-    wk->ended = false;
+    wk->eof = false;
     wk->in.off = wk->in.len = 0;
     wk->out.off = wk->out.len = 0;
 }
@@ -270,7 +271,7 @@ static int worker_spawn(corio_workers *w, size_t i)
         for (size_t j = 0; j < w->size; j++) {
             if (w->workers[j].sock != -1)
                 close(w->workers[j].sock);
-            if (w->workers[j].pidfd != -1)
+            if (w->workers[j].pidfd >= 0)
                 close(w->workers[j].pidfd);
         }
         close(w->wake_fd);
@@ -290,7 +291,7 @@ static int worker_spawn(corio_workers *w, size_t i)
     wk->pid = pid;
     wk->sock = sv[0];
     wk->sent = 0;
-    wk->ended = false;
+    wk->eof = false;
     fcntl(wk->sock, F_SETFL, fcntl(wk->sock, F_GETFL) | O_NONBLOCK);
     return 0;
 }
@@ -361,6 +362,8 @@ static void answers_read(corio_workers *w, struct worker *wk)
         n = read(wk->sock, wk->in.p + wk->in.len, wk->in.cap - wk->in.len);
         if (n == -1 && errno == EINTR)
             continue;
+        if (n == 0)
+            wk->eof = true;
         if (n <= 0)
             break;
         wk->in.len += (size_t)n;
@@ -415,7 +418,7 @@ static void worker_ended(corio_workers *w, size_t i, struct corio__list *queue,
     int code = 0;
 
     answers_read(w, wk);
-    if (corio__pidfd_reap(wk->pidfd, true, &code) != 1)
+    if (corio__child_reap(wk->pid, wk->pidfd, true, &code) != 1)
         code = -SIGKILL;
     node = corio__list_pop_front(&wk->inflight);
     if (node != NULL)
@@ -529,10 +532,10 @@ static void workers_end(corio_workers *w, bool kill_them)
         if (wk->pid == 0)
             continue;
         if (kill_them)
-            corio__pidfd_signal(wk->pidfd, SIGKILL);
+            corio__child_signal(wk->pid, wk->pidfd, false, SIGKILL);
         else
             shutdown(wk->sock, SHUT_WR);
-        corio__pidfd_reap(wk->pidfd, true, &code);
+        corio__child_reap(wk->pid, wk->pidfd, true, &code);
         fail_list(w, &wk->inflight, ECANCELED);
         wk->ninflight = 0;
         worker_clear(wk);
@@ -595,11 +598,12 @@ static void *manager_main(void *arg)
 
             if (wk->pid == 0)
                 continue;
-            if (s->revents & POLLIN)
+            if (s->revents & (POLLIN | POLLHUP | POLLERR))
                 answers_read(w, wk);
             if (s->revents & POLLOUT)
                 requests_flush(wk);
-            if (d->revents & POLLIN)
+            /* its pidfd, or where there is none, the end of its socket */
+            if ((d->revents & POLLIN) || (wk->pidfd < 0 && wk->eof))
                 worker_ended(w, i, &queue, &nqueued);
         }
     }

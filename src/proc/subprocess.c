@@ -114,10 +114,9 @@ corio_subprocess *corio_subprocess_exec(const char *file, char *const argv[],
     how[0] = o->in;
     how[1] = o->out;
     how[2] = o->err;
-    p = calloc(1, sizeof(*p));
-    if (p == NULL)
-        return NULL;
-    p->pidfd = -1;
+    /* allocated before the fork: a child whose exec fails must not hold
+     * memory only the parent can reach (valgrind calls it lost) */
+    p = NULL;
     for (int i = 0; i < 3; i++)
         if (how[i] == CORIO_STDIO_PIPE && pipe2(pipes[i], O_CLOEXEC) == -1)
             goto out;
@@ -136,6 +135,14 @@ corio_subprocess *corio_subprocess_exec(const char *file, char *const argv[],
         n = read(report[0], &err, sizeof(err));
     while (n == -1 && errno == EINTR);
     if (n == (ssize_t)sizeof(err)) {
+        corio__pid_reap(pid);
+        errno = err;
+        goto out;
+    }
+    p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        err = errno;
+        kill(pid, SIGKILL);
         corio__pid_reap(pid);
         errno = err;
         goto out;
@@ -177,8 +184,6 @@ out:
         close(report[0]);
     if (report[1] != -1)
         close(report[1]);
-    if (p != NULL && p->pidfd != -1)
-        close(p->pidfd);
     free(p);
     errno = err;
     return NULL;
@@ -217,7 +222,7 @@ int corio_subprocess_signal(corio_subprocess *p, int sig)
         errno = EINVAL;
         return -1;
     }
-    return corio__child_signal(p->pidfd, p->reaped, sig);
+    return corio__child_signal(p->pid, p->pidfd, p->reaped, sig);
 }
 
 /* Kill the child and reap it: it is dying, the wait is short. */
@@ -225,8 +230,8 @@ static void kill_reap(corio_subprocess *p)
 {
     if (p->reaped)
         return;
-    corio__pidfd_signal(p->pidfd, SIGKILL);
-    if (corio__pidfd_reap(p->pidfd, true, &p->code) == 1)
+    corio__child_signal(p->pid, p->pidfd, false, SIGKILL);
+    if (corio__child_reap(p->pid, p->pidfd, true, &p->code) == 1)
         p->reaped = true;
 }
 
@@ -237,11 +242,11 @@ int corio_subprocess_wait(corio_subprocess *p, int *code, int64_t deadline)
         return -1;
     }
     while (!p->reaped) {
-        if (corio__pidfd_reap(p->pidfd, false, &p->code) == 1) {
+        if (corio__child_reap(p->pid, p->pidfd, false, &p->code) == 1) {
             p->reaped = true;
             break;
         }
-        if (corio__proc_wait_fd(p->pidfd, deadline) == -1) {
+        if (corio__child_wait(p->pid, p->pidfd, deadline) == -1) {
             if (errno == ECANCELED)
                 kill_reap(p);
             return -1;
