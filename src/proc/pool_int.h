@@ -48,6 +48,7 @@ struct chunk_res {
 };
 
 struct worker;
+struct pollfd;
 
 struct corio_workers {
     pthread_mutex_t mu;
@@ -68,6 +69,7 @@ struct corio_workers {
     int wake_pending;               /* atomic */
     struct worker *workers;         /* size of them */
     pid_t *pids;                    /* under mu: corio_workers_pids */
+    struct pollfd *pfd;             /* the manager's poll set */
     int64_t item_ns;                /* the mean run time of an item; the
                                        manager's (starts long: one at a
                                        time until it knows) */

@@ -248,6 +248,12 @@ static void worker_clear(struct worker *wk)
     wk->out.off = wk->out.len = 0;
 }
 
+/* In a worker: the pool it was forked from, so that what the manager had
+ * allocated stays reachable until the worker exits (valgrind, which checks
+ * each worker's leaks, would call memory held only in the manager's
+ * registers lost). Volatile: a store never read is not optimised away. */
+static corio_workers *volatile forked_pool;
+
 static int worker_spawn(corio_workers *w, size_t i)
 {
     struct worker *wk = &w->workers[i];
@@ -277,6 +283,7 @@ static int worker_spawn(corio_workers *w, size_t i)
         close(w->wake_fd);
         close(w->done_fd);
         close(sv[0]);
+        forked_pool = w;
         child_main(w, sv[1]);
     }
     close(sv[1]);
@@ -548,7 +555,7 @@ static void *manager_main(void *arg)
     corio_workers *w = arg;
     struct corio__list queue;
     size_t nqueued = 0;
-    struct pollfd *pfd = calloc(1 + 2 * w->size, sizeof(*pfd));
+    struct pollfd *pfd = w->pfd = calloc(1 + 2 * w->size, sizeof(*pfd));
     bool closing = false, terminating = false;
     uint64_t one = 1;
 
@@ -626,6 +633,7 @@ static void *manager_main(void *arg)
         fail_list(w, &rest, ECANCELED);
     }
     free(pfd);
+    w->pfd = NULL;
     if (write(w->done_fd, &one, sizeof(one)) != sizeof(one))
         abort();
     return NULL;
