@@ -79,7 +79,7 @@ Test(proc_pool, kill_storm, .timeout = 120)
 {
     enum { N = 10000 };
     corio_workers_opts o = {.size = 2};
-    struct storm s = {.w = corio_workers_new(&o)};
+    struct storm s = {0};
     int *vals = calloc(N, sizeof(int));
     corio_bytes *args = int_args(N, vals);
     corio_bytes *res = calloc(N, sizeof(*res));
@@ -87,9 +87,12 @@ Test(proc_pool, kill_storm, .timeout = 120)
     int failed = 0;
     pthread_t t;
 
+    /* before the pool: its workers are forks, they see memory as it was */
     began = mmap(NULL, N * sizeof(int), PROT_READ | PROT_WRITE,
                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     cr_assert_neq(began, MAP_FAILED);
+    s.w = corio_workers_new(&o);
+    cr_assert_not_null(s.w);
     cr_assert_eq(pthread_create(&t, NULL, killer, &s), 0);
     (void)!corio_workers_map(s.w, counted, args, N, 1, res, errs,
                              corio_now() + 100 * CORIO_SECOND);

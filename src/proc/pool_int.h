@@ -65,6 +65,8 @@ struct corio_workers {
     /* processes: the manager thread's */
     pthread_t manager;
     bool has_manager;
+    bool started;                   /* the first workers are forked; under
+                                       mu, cv signals it */
     int wake_fd;                    /* eventfd: wakes the manager */
     int wake_pending;               /* atomic */
     struct worker *workers;         /* size of them */

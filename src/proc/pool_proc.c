@@ -580,6 +580,12 @@ static void *manager_main(void *arg)
             break;
         if (!(closing && idle(w, nqueued)))
             respawn(w, &queue, &nqueued);
+        if (!w->started) {
+            pthread_mutex_lock(&w->mu);
+            w->started = true;
+            pthread_cond_broadcast(&w->cv);
+            pthread_mutex_unlock(&w->mu);
+        }
         dispatch(w, &queue, &nqueued);
         if (closing && idle(w, nqueued)) {
             /* done: each worker reads the end of its socket and exits */
@@ -634,6 +640,10 @@ static void *manager_main(void *arg)
     }
     free(pfd);
     w->pfd = NULL;
+    pthread_mutex_lock(&w->mu);
+    w->started = true; /* if it ended before it began (no memory) */
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
     if (write(w->done_fd, &one, sizeof(one)) != sizeof(one))
         abort();
     return NULL;
@@ -677,6 +687,14 @@ int corio__pool_proc_start(corio_workers *w)
         goto out_workers;
     }
     w->has_manager = true;
+    /* the first workers are forked before this returns, while the caller
+     * holds nothing else of the pool's (and valgrind, which checks each
+     * worker's leaks but cannot see the stacks of the threads a fork
+     * leaves behind, sees nothing of the caller's lost in them) */
+    pthread_mutex_lock(&w->mu);
+    while (!w->started)
+        pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
     return 0;
 
 out_workers:
