@@ -17,5 +17,6 @@
 #include "corio/http_client.h"
 #include "corio/ws.h"
 #include "corio/dist.h"
+#include "corio/proc.h"
 
 #endif

@@ -23,6 +23,10 @@ struct corio_future {
     /* Whoever would complete f lets go of it when it is freed pending (a
      * pool job); NULL: nobody to tell. */
     void (*on_free)(struct corio_future *f);
+    /* Called as the memory of a future that is no task's is freed, done or
+     * not, to release what its result points to (a process pool's result
+     * bytes); NULL: nothing. */
+    void (*on_release)(struct corio_future *f);
     struct corio_task *task;        /* the task it belongs to, or NULL */
 };
 
@@ -66,5 +70,9 @@ static inline struct corio_task *corio__task_running(corio_loop *loop)
 
     return f != NULL ? CORIO_CONTAINER_OF(f, struct corio_task, fiber) : NULL;
 }
+
+/* In a child of corio_fork (src/proc/fork.c): forget the corio_run
+ * signal forwarding of the parent (the handlers it replaced come back). */
+void corio__run_fork_child(void);
 
 #endif
