@@ -12,5 +12,6 @@
 #include "corio/thread.h"
 #include "corio/io.h"
 #include "corio/tls.h"
+#include "corio/ipc.h"
 
 #endif
