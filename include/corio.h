@@ -13,5 +13,6 @@
 #include "corio/io.h"
 #include "corio/tls.h"
 #include "corio/ipc.h"
+#include "corio/proc.h"
 
 #endif

@@ -192,3 +192,6 @@ void corio__locals_destroy(corio_coro *co)
     co->locals = NULL;
     co->nlocals = 0;
 }
+
+/* fork() copies only the forking thread: the keys' mutex is taken around it. */
+CORIO__FORK_LOCK(keys, keys_mu)

@@ -186,4 +186,16 @@ corio__overflow_abort(const corio_coro *co, enum corio__overflow_how how);
  * works, its overflow is then a plain SIGSEGV. */
 void corio__overflow_prepare(void);
 
+/* A global mutex taken around fork() (pthread_atfork, registered when the
+ * program starts), so that the child never inherits it locked by a thread
+ * it does not have (src/proc/fork.c). */
+#define CORIO__FORK_LOCK(name, mu)                                           \
+    static void name##_fork_lock(void) { pthread_mutex_lock(&(mu)); }       \
+    static void name##_fork_unlock(void) { pthread_mutex_unlock(&(mu)); }   \
+    __attribute__((constructor)) static void name##_fork_register(void)     \
+    {                                                                        \
+        pthread_atfork(name##_fork_lock, name##_fork_unlock,                 \
+                       name##_fork_unlock);                                  \
+    }
+
 #endif

@@ -275,3 +275,6 @@ int corio_coro_set_overflow_handler(bool enabled)
         rc = thread_altstack(); /* this thread's coroutines are covered now */
     return rc;
 }
+
+/* fork() copies only the forking thread: the handler's mutex is taken around it. */
+CORIO__FORK_LOCK(handler, handler_mu)

@@ -316,3 +316,6 @@ void corio__slab_give(const struct corio__stack *st)
     if (unmap != NULL)
         slab_unmap(unmap);
 }
+
+/* fork() copies only the forking thread: the slabs' mutex is taken around it. */
+CORIO__FORK_LOCK(slab, mu)

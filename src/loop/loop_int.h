@@ -328,6 +328,10 @@ void corio__fd_unwatch(corio_loop *loop, int fd);
 
 /* Remove the signal handlers of a closing loop (signal.c). */
 void corio__signals_close(corio_loop *loop);
+/* In a child of corio_fork, for the loop it leaves behind: close the
+ * signalfd (no epoll_ctl: the epoll set is shared with the parent) and
+ * unblock what the thread blocked for the loops' handlers. */
+void corio__signals_fork_child(corio_loop *loop);
 
 /* The check an I/O call makes before it tries an operation that may
  * complete without waiting and move up to `bytes` bytes: the caller's

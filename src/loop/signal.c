@@ -168,3 +168,18 @@ void corio__signals_close(corio_loop *loop)
     free(s);
     loop->signals = NULL;
 }
+
+void corio__signals_fork_child(corio_loop *loop)
+{
+    struct corio__signals *s = loop->signals;
+
+    if (s != NULL && s->fd != -1)
+        close(s->fd); /* no epoll_ctl: the epoll set is the parent's too */
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (thread_users[sig] == 0)
+            continue;
+        thread_users[sig] = 1;
+        thread_unblock(sig);
+    }
+    /* s itself is left behind with the loop (src/proc/fork.c) */
+}

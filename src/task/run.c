@@ -171,3 +171,57 @@ out_close:
     }
     return 0;
 }
+
+/* ---- fork ------------------------------------------------------------------
+ * fork() copies only the forking thread: fwd_mu is taken around it, and in
+ * the child the other threads' slots are cleared (pthread_kill to a thread
+ * that does not exist there is undefined); with none left, the handlers
+ * corio_run replaced are put back (src/proc/fork.c). */
+static void fwd_fork_lock(void)
+{
+    pthread_mutex_lock(&fwd_mu);
+}
+
+static void fwd_fork_parent(void)
+{
+    pthread_mutex_unlock(&fwd_mu);
+}
+
+/* Clear the slots of the threads but the calling one (all of them if
+ * !keep_self); with none left, put the old handlers back. Under fwd_mu. */
+static void fwd_forget(bool keep_self)
+{
+    int users = 0;
+
+    for (int i = 0; i < RUN_SLOTS; i++) {
+        if (!slots[i].used)
+            continue;
+        if (keep_self && pthread_equal(slots[i].thread, pthread_self()))
+            users++;
+        else
+            slots[i].used = 0;
+    }
+    if (fwd_users > 0 && users == 0) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+    }
+    fwd_users = users;
+}
+
+static void fwd_fork_child(void)
+{
+    fwd_forget(true);
+    pthread_mutex_unlock(&fwd_mu);
+}
+
+void corio__run_fork_child(void)
+{
+    pthread_mutex_lock(&fwd_mu);
+    fwd_forget(false);
+    pthread_mutex_unlock(&fwd_mu);
+}
+
+__attribute__((constructor)) static void fwd_fork_register(void)
+{
+    pthread_atfork(fwd_fork_lock, fwd_fork_parent, fwd_fork_child);
+}

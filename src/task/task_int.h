@@ -67,4 +67,8 @@ static inline struct corio_task *corio__task_running(corio_loop *loop)
     return f != NULL ? CORIO_CONTAINER_OF(f, struct corio_task, fiber) : NULL;
 }
 
+/* In a child of corio_fork (src/proc/fork.c): forget the corio_run
+ * signal forwarding of the parent (the handlers it replaced come back). */
+void corio__run_fork_child(void);
+
 #endif
