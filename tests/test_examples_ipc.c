@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define MAX_LINES 64
 
@@ -109,4 +110,39 @@ Test(examples_ipc, p5_pipe, .timeout = 60)
     int parent = pid_after(&o, "Parent process ");
     int child = pid_after(&o, "Child process ");
     cr_assert(parent > 1 && child > 1 && parent != child);
+}
+
+Test(examples_ipc, p6_prefork, .timeout = 60)
+{
+    struct output o;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int workers = ncpu > 0 ? (int)ncpu : 1;
+
+    /* It checks itself (exit 0: enough different workers answered). */
+    run(&o, "p6_prefork", "");
+    cr_assert_eq(o.n, workers + 3, "%d lines", o.n);
+    for (int i = 0; i < workers; i++) {
+        char prefix[32];
+        snprintf(prefix, sizeof(prefix), "Worker %d (pid ", i);
+        cr_assert_eq(strncmp(o.lines[i], prefix, strlen(prefix)), 0,
+                     "line %d: \"%s\"", i + 1, o.lines[i]);
+    }
+    cr_assert_eq(strncmp(o.lines[workers], "Supervisor ", 11), 0);
+    int distinct = 0;
+    cr_assert_eq(sscanf(o.lines[workers + 1],
+                        "Client: 16 connections, answered by %d", &distinct),
+                 1, "\"%s\"", o.lines[workers + 1]);
+    cr_assert_geq(distinct, workers > 1 ? 2 : 1);
+    /* The pids the client lists are the workers'. */
+    char *list = strchr(o.lines[workers + 1], ':');
+    list = strchr(list + 1, ':');
+    for (char *t = strtok(list + 1, " "); t != NULL; t = strtok(NULL, " ")) {
+        char want[32];
+        snprintf(want, sizeof(want), "(pid %s)", t);
+        bool found = false;
+        for (int i = 0; i < workers; i++)
+            found |= strstr(o.lines[i], want) != NULL;
+        cr_assert(found, "pid %s is no worker's", t);
+    }
+    cr_assert_str_eq(o.lines[workers + 2], "Supervisor: every worker stopped");
 }

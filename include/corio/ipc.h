@@ -196,6 +196,53 @@ CORIO_EXPORT bool corio_pipe_poll(const corio_pipe *p);
  * with errno EBUSY if a task of this process waits on p (nothing is done). */
 CORIO_EXPORT int corio_pipe_close(corio_pipe *p);
 
+/* ---- One loop per core: the prefork supervisor ---------------------------
+ * nginx's master and workers: the calling process supervises one worker
+ * process per core, each running its own loop (corio_run) and a corio
+ * server on the same address (SO_REUSEPORT: the kernel spreads the
+ * connections over the workers). The supervisor keeps the port bound (not
+ * listening) for as long as it runs, so a worker restarted later gets the
+ * same port, also when port 0 was asked.
+ *
+ * Signals to the supervisor: SIGTERM or SIGINT stop every worker (each
+ * stops its server: its handlers get until stop_timeout to finish, then are
+ * cancelled; a worker still alive after stop_timeout is killed); SIGHUP
+ * reloads the workers one at a time (a new worker starts and serves before
+ * the old one is stopped, so the address never goes unserved). A worker
+ * that dies is started again (at most one restart per slot per 100 ms).
+ * Workers are killed if the supervisor dies (PR_SET_PDEATHSIG). */
+typedef struct corio_prefork_opts {
+    size_t workers;             /* 0: one per online CPU */
+    int64_t stop_timeout;       /* ns; 0: 5 s */
+    corio_listen_opts listen;   /* each worker's server; reuseport is
+                                   forced on; NULL fields: defaults */
+    /* Called in the supervisor once every worker serves, with the bound
+     * address (its real port when port 0 was asked); may be NULL. */
+    void (*on_ready)(const corio_addr *bound, void *arg);
+    void *ready_arg;
+    /* Called in each worker process before its loop starts (slot 0 to
+     * workers-1; a restarted or reloaded worker keeps its slot); may be
+     * NULL. A non-zero return ends the worker with that exit code. */
+    int (*on_worker)(size_t slot, void *arg);
+} corio_prefork_opts;
+
+/* Serve addr (numeric "ip:port", "[ip6]:port") with handler(stream, arg)
+ * in every worker, and supervise them until SIGTERM or SIGINT (opts may be
+ * NULL). The handler runs in the workers (forked after this call starts),
+ * as a corio_server's. Call it on a thread with no running loop: it blocks
+ * SIGTERM, SIGINT, SIGHUP and SIGCHLD in the calling thread while it runs
+ * (a multi-threaded program must block them in its other threads too).
+ * Returns 0 once every worker has stopped in time, or -1 with errno:
+ *   ETIMEDOUT  some workers had to be killed at stop_timeout;
+ *   EINVAL     addr is not a numeric address, handler is NULL;
+ *   EBUSY      called from a task or a running loop;
+ *   ECHILD     the first workers could not start serving (the address is
+ *              in use, the on_worker hook failed: their stderr says why);
+ *   an error of binding the address (EADDRINUSE, EACCES, ...). */
+CORIO_EXPORT int corio_prefork_serve(const char *addr, corio_conn_fn handler,
+                                     void *arg,
+                                     const corio_prefork_opts *opts);
+
 #ifdef __cplusplus
 }
 #endif
