@@ -37,6 +37,7 @@ bench:
 	@scripts/bench $(BUILD)
 	@scripts/bench-loop $(BUILD)
 	@scripts/bench-net $(BUILD)
+	@scripts/bench-ipc $(BUILD)
 
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)
