@@ -42,6 +42,7 @@
 #define PIPE_RING_MIN 4096u
 #define PIPE_RING_MAX (1u << 30)
 #define PIPE_HDR 8u
+#define PIPE_SPINS 64
 
 /* One direction's counters, in shared memory. */
 struct ring {
@@ -220,6 +221,9 @@ static void bell_ring(_Atomic uint32_t *sleeps, int fd)
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(sleeps, memory_order_relaxed) == 0)
         return;
+    /* One bell per sleep: the next stores need none until it sleeps again. */
+    if (atomic_exchange(sleeps, 0) == 0)
+        return;
     /* A full socket already holds a bell; a gone peer needs none. */
     r = send(fd, "b", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
     (void)r;
@@ -251,6 +255,13 @@ static int bell_wait(corio_pipe *p, enum corio__ipc_ctx ctx,
 {
     int rc = 0;
 
+    /* A plain thread spins a little first: the other side is often on
+     * another core, about to store (a sleep and a bell cost microseconds). */
+    for (int i = 0; ctx == CORIO__IPC_THREAD && i < PIPE_SPINS; i++) {
+        if (ready(p, need))
+            return 0;
+        corio__cpu_relax();
+    }
     atomic_store(sleeps, 1);
     atomic_thread_fence(memory_order_seq_cst);
     if (!ready(p, need) && !p->peer_gone) {

@@ -33,7 +33,10 @@
  *
  * Wake-ups are futexes on two event counters (put_seq: a message was put;
  * get_seq: a slot was freed), and a waiter count beside each: an operation
- * makes the wake-up system call only if somebody sleeps. Blocking waits
+ * makes the wake-up system call only if somebody sleeps, and only the first
+ * one after a sleeper went to sleep does (the `woken` flag, which a sleeper
+ * clears before it sleeps): a full queue drained by a fast getter costs one
+ * wake-up, not one per message. Blocking waits
  * spin a little first. A task sleeps through ipc_wait.c's waker thread.
  *
  * What this file does not do: grow (the capacity and the longest message
@@ -86,8 +89,11 @@ struct qshared {
     alignas(64) _Atomic uint64_t head;  /* next position to get */
     alignas(64) _Atomic uint32_t put_seq;   /* bumped: a message came */
     _Atomic uint32_t get_waiters;           /* getters asleep on put_seq */
+    _Atomic uint32_t get_woken;             /* they were woken since the
+                                               last one went to sleep */
     alignas(64) _Atomic uint32_t get_seq;   /* bumped: a slot was freed */
     _Atomic uint32_t put_waiters;           /* putters asleep on get_seq */
+    _Atomic uint32_t put_woken;             /* as get_woken */
     alignas(64) _Atomic uint32_t closed;
     uint32_t capacity;
     uint32_t msg_max;
@@ -172,13 +178,17 @@ int corio_queue_free(corio_queue *q)
  * a put or get, made only when somebody sleeps. The fence orders our slot
  * store before the load of the count (a waiter counts itself, then
  * re-checks the slots: one of the two sees the other). */
-static void notify(_Atomic uint32_t *seq, _Atomic uint32_t *waiters)
+static void notify(_Atomic uint32_t *seq, _Atomic uint32_t *waiters,
+                   _Atomic uint32_t *woken)
 {
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(waiters, memory_order_relaxed) != 0) {
-        atomic_fetch_add(seq, 1);
-        corio__futex_wake_all(seq);
-    }
+    if (atomic_load_explicit(waiters, memory_order_relaxed) == 0)
+        return;
+    /* One wake-up per sleep: a sleeper clears `woken` before it sleeps. */
+    if (atomic_exchange(woken, 1) != 0)
+        return;
+    atomic_fetch_add(seq, 1);
+    corio__futex_wake_all(seq);
 }
 
 /* Free a slot that a dead process claimed, for the round after (its
@@ -225,7 +235,7 @@ static int put_once(corio_queue *q, const void *msg, size_t len, bool check,
             s->len = (uint32_t)len;
             atomic_store_explicit(&s->word, word_make(pos, FULL, 0),
                                   memory_order_release);
-            notify(&sh->put_seq, &sh->get_waiters);
+            notify(&sh->put_seq, &sh->get_waiters, &sh->get_woken);
             return 0;
         }
         if (word_round(w) == ((pos - cap) & POS_MASK) &&
@@ -281,7 +291,7 @@ static ssize_t get_once(corio_queue *q, void *buf, size_t size, bool check,
                     memcpy(buf, s->data, len);
                 atomic_store_explicit(&s->word, word_make(pos + cap, FREE, 0),
                                       memory_order_release);
-                notify(&sh->get_seq, &sh->put_waiters);
+                notify(&sh->get_seq, &sh->put_waiters, &sh->put_woken);
                 return (ssize_t)len;
             }
             if (word_state(w) == WRITING) {
@@ -335,6 +345,7 @@ static ssize_t attempt_wait(struct attempt *a, int64_t deadline)
     struct qshared *sh = a->q->sh;
     _Atomic uint32_t *seq = a->put ? &sh->get_seq : &sh->put_seq;
     _Atomic uint32_t *waiters = a->put ? &sh->put_waiters : &sh->get_waiters;
+    _Atomic uint32_t *woken = a->put ? &sh->put_woken : &sh->get_woken;
     enum corio__ipc_ctx ctx;
     pid_t blocker = 0;
     bool check = false;
@@ -355,6 +366,7 @@ static ssize_t attempt_wait(struct attempt *a, int64_t deadline)
             corio__cpu_relax();
         }
         atomic_fetch_add(waiters, 1);
+        atomic_store(woken, 0);
         atomic_thread_fence(memory_order_seq_cst);
         seen = atomic_load(seq);
         blocker = 0;
