@@ -322,17 +322,26 @@ Test(proc_pipe, callback_must_not_wait, .timeout = 30)
 
 /* ---- Shared memory by name ---------------------------------------------- */
 
+struct shm_case {
+    const char *name;
+    corio_shm *parents;         /* the parent's handle: our copy is freed */
+};
+
 static int shm_child(void *arg)
 {
-    corio_shm *s = corio_shm_attach(arg);
+    struct shm_case *c = arg;
+    corio_shm *s = corio_shm_attach(c->name);
+    int rc = 0;
 
+    corio_shm_close(c->parents);
     if (s == NULL || corio_shm_size(s) != 8192)
-        return 1;
-    if (strcmp(corio_shm_data(s), "from the parent") != 0)
-        return 2;
-    strcpy((char *)corio_shm_data(s) + 4096, "from the child");
+        rc = 1;
+    else if (strcmp(corio_shm_data(s), "from the parent") != 0)
+        rc = 2;
+    else
+        strcpy((char *)corio_shm_data(s) + 4096, "from the child");
     corio_shm_close(s);
-    return 0;
+    return rc;
 }
 
 Test(proc_shm, create_attach_unlink, .timeout = 30)
@@ -347,7 +356,8 @@ Test(proc_shm, create_attach_unlink, .timeout = 30)
     cr_assert_eq(((char *)corio_shm_data(s))[100], 0);
     strcpy(corio_shm_data(s), "from the parent");
     /* Another process maps it by name (not inherited: attach). */
-    pid_t pid = fork_run(shm_child, name);
+    struct shm_case c = {name, s};
+    pid_t pid = fork_run(shm_child, &c);
     reap_ok(pid, 5000);
     cr_assert_str_eq((char *)corio_shm_data(s) + 4096, "from the child");
     /* The name is taken. */

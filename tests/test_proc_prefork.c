@@ -1,6 +1,6 @@
 /* tests/test_proc_prefork.c -- the prefork supervisor
  * (corio_prefork_serve): workers on every slot serve one address (different
- * pids answer), a killed worker is started again, SIGTERM stops them all
+ * pids answer; threads: different thread ids), a killed worker is started again, SIGTERM stops them all
  * within the deadline (killing those that do not stop), SIGHUP replaces
  * them one at a time without the address going unserved, errors, and no
  * worker left behind.
@@ -36,7 +36,8 @@ static void pid_handler(corio_stream *s, void *arg)
     while ((n = corio_stream_readline(s, line, sizeof(line), -1)) > 0) {
         if (strncmp(line, "block", 5) == 0)
             sleep(30); /* the whole worker is stuck: it cannot stop */
-        len = snprintf(reply, sizeof(reply), "%d\n", (int)getpid());
+        /* gettid: a process worker's pid, a thread worker's thread. */
+        len = snprintf(reply, sizeof(reply), "%d\n", (int)gettid());
         if (corio_stream_write(s, reply, (size_t)len) == -1 ||
             corio_stream_drain(s, -1) == -1)
             return;
@@ -47,6 +48,7 @@ struct sup {
     int port_pipe[2];
     size_t workers;
     int64_t stop_timeout;
+    bool threads;
     pid_t pid;
     int port;
 };
@@ -65,6 +67,7 @@ static int supervisor(void *arg)
     struct sup *s = arg;
     corio_prefork_opts o = {
         .workers = s->workers,
+        .threads = s->threads,
         .stop_timeout = s->stop_timeout,
         .on_ready = on_ready,
         .ready_arg = s,
@@ -154,7 +157,7 @@ static void expect_gone(int pid)
 
 Test(proc_prefork, workers_serve_and_sigterm_stops_all, .timeout = 60)
 {
-    struct sup s;
+    struct sup s = {0};
     int pids[8];
 
     sup_start(&s, 3, 2000 * MS);
@@ -172,7 +175,7 @@ Test(proc_prefork, workers_serve_and_sigterm_stops_all, .timeout = 60)
 
 Test(proc_prefork, a_killed_worker_is_restarted, .timeout = 60)
 {
-    struct sup s;
+    struct sup s = {0};
     int pids[8], fresh[8];
 
     sup_start(&s, 2, 2000 * MS);
@@ -189,7 +192,7 @@ Test(proc_prefork, a_killed_worker_is_restarted, .timeout = 60)
 
 Test(proc_prefork, sighup_reloads_one_at_a_time, .timeout = 60)
 {
-    struct sup s;
+    struct sup s = {0};
     int old[8], now[8];
 
     sup_start(&s, 2, 2000 * MS);
@@ -209,7 +212,7 @@ Test(proc_prefork, sighup_reloads_one_at_a_time, .timeout = 60)
 Test(proc_prefork, stubborn_workers_are_killed_at_the_deadline,
      .timeout = 60)
 {
-    struct sup s;
+    struct sup s = {0};
     int pids[4];
 
     sup_start(&s, 2, 300 * MS);
@@ -232,6 +235,38 @@ Test(proc_prefork, stubborn_workers_are_killed_at_the_deadline,
     for (int i = 0; i < n; i++)
         expect_gone(pids[i]);
     close(fd);
+}
+
+Test(proc_prefork, thread_workers, .timeout = 60)
+{
+    struct sup s = {.threads = true};
+    int tids[8];
+
+    sup_start(&s, 3, 2000 * MS);
+    int n = ask_many(s.port, 24, tids, 8);
+    cr_assert_geq(n, 2, "one thread answered everything");
+    cr_assert_leq(n, 3);
+    /* Threads of the supervisor: not processes of their own. */
+    for (int i = 0; i < n; i++)
+        cr_assert_neq(tids[i], s.pid);
+    int64_t t0 = corio_now();
+    kill(s.pid, SIGTERM);
+    reap_ok(s.pid, 2000 + (int)test_slack_ms());
+    cr_assert_lt(elapsed_ms(t0), 2000 + test_slack_ms());
+    cr_assert_eq(ask(s.port), -1);
+}
+
+Test(proc_prefork, thread_workers_reload, .timeout = 60)
+{
+    struct sup s = {.threads = true};
+    int old[8], now[8];
+
+    sup_start(&s, 2, 2000 * MS);
+    cr_assert_eq(ask_many(s.port, 16, old, 8), 2);
+    kill(s.pid, SIGHUP);
+    wait_new_workers(s.port, old, 2, 0, now);
+    kill(s.pid, SIGTERM);
+    reap_ok(s.pid, 5000);
 }
 
 static int failing_worker(size_t slot, void *arg)

@@ -210,9 +210,18 @@ CORIO_EXPORT int corio_pipe_close(corio_pipe *p);
  * reloads the workers one at a time (a new worker starts and serves before
  * the old one is stopped, so the address never goes unserved). A worker
  * that dies is started again (at most one restart per slot per 100 ms).
- * Workers are killed if the supervisor dies (PR_SET_PDEATHSIG). */
+ * Workers are killed if the supervisor dies (PR_SET_PDEATHSIG). With
+ * opts.threads, the workers are threads of the calling process instead,
+ * one loop per thread, under the same supervisor. */
 typedef struct corio_prefork_opts {
     size_t workers;             /* 0: one per online CPU */
+    /* Workers are threads of this process, each with its own loop, instead
+     * of processes (the same model in one process: shared memory, no
+     * isolation). A thread cannot be killed: at stop_timeout its server
+     * cancels its handlers, and the supervisor waits for it to end (a
+     * handler that never yields keeps it); a thread worker whose server
+     * fails is started again. on_worker runs in the worker's thread. */
+    bool threads;
     int64_t stop_timeout;       /* ns; 0: 5 s */
     corio_listen_opts listen;   /* each worker's server; reuseport is
                                    forced on; NULL fields: defaults */
@@ -233,7 +242,8 @@ typedef struct corio_prefork_opts {
  * SIGTERM, SIGINT, SIGHUP and SIGCHLD in the calling thread while it runs
  * (a multi-threaded program must block them in its other threads too).
  * Returns 0 once every worker has stopped in time, or -1 with errno:
- *   ETIMEDOUT  some workers had to be killed at stop_timeout;
+ *   ETIMEDOUT  some workers had to be killed at stop_timeout (threads:
+ *              some ended after it);
  *   EINVAL     addr is not a numeric address, handler is NULL;
  *   EBUSY      called from a task or a running loop;
  *   ECHILD     the first workers could not start serving (the address is

@@ -33,10 +33,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STOP_TIMEOUT_DEFAULT (5 * CORIO_SECOND)
@@ -53,30 +55,47 @@ struct prefork {
     size_t nworkers;
     sigset_t sigs;              /* blocked in the supervisor */
     sigset_t old_mask;          /* the caller's, restored in workers too */
-    /* Set in the child between fork and its start: */
-    size_t slot;
-    int ready_fd;               /* write end of the ready pipe */
 };
 
+/* One worker's own state. A process worker gets its copy by fork; a
+ * thread worker shares it with the supervisor (the fields below `ready_fd`
+ * are the thread's; `mu` guards `loop` against its closing). */
+struct wctx {
+    struct prefork *pf;
+    size_t slot;
+    int ready_fd;               /* write end, until reported */
+    pthread_t th;
+    pthread_mutex_t mu;
+    corio_loop *loop;           /* the thread's, NULL once it closes */
+    corio_task *main;
+    bool main_done;             /* worker_main returned (loop's thread) */
+    _Atomic bool ended;         /* the thread's function returned */
+};
+
+/* A worker as the supervisor sees it: a process or a thread. */
 struct worker {
     corio_process *proc;
+    struct wctx *thr;
     int64_t started;
 };
 
 /* ---- The worker --------------------------------------------------------- */
 
-static void ready_report(struct prefork *pf, int err)
+static void ready_report(struct wctx *c, int err)
 {
-    ssize_t r = write(pf->ready_fd, &err, sizeof(err));
+    ssize_t r = write(c->ready_fd, &err, sizeof(err));
 
     (void)r;
-    close(pf->ready_fd);
-    pf->ready_fd = -1;
+    close(c->ready_fd);
+    c->ready_fd = -1;
 }
 
+/* The worker's main task: serve until cancelled (corio_run's SIGTERM in a
+ * process, the supervisor's call in a thread), then stop the server. */
 static void *worker_main(void *arg)
 {
-    struct prefork *pf = arg;
+    struct wctx *c = arg;
+    struct prefork *pf = c->pf;
     corio_listen_opts lo = pf->opts.listen;
     corio_server *s;
     int rc;
@@ -84,11 +103,11 @@ static void *worker_main(void *arg)
     lo.reuseport = true;
     s = corio_server_start(pf->addr, &lo, pf->handler, pf->arg);
     if (s == NULL) {
-        ready_report(pf, errno);
+        ready_report(c, errno);
+        c->main_done = true;
         return corio_task_fail(errno);
     }
-    ready_report(pf, 0);
-    /* Serve until corio_run cancels us (SIGTERM, SIGINT). */
+    ready_report(c, 0);
     while (corio_sleep(3600 * CORIO_SECOND) == 0)
         ;
     {
@@ -96,69 +115,220 @@ static void *worker_main(void *arg)
         CORIO_SHIELD(deadline);
         rc = corio_server_stop(s, deadline);
     }
+    c->main_done = true;
     return rc == 0 || errno == ETIMEDOUT ? NULL : corio_task_fail(errno);
 }
 
-static int worker_run(void *arg)
+/* The hook of opts; false (reported) if it refuses. */
+static bool worker_hook(struct wctx *c, int *rc)
 {
-    struct prefork *pf = arg;
+    struct prefork *pf = c->pf;
+
+    *rc = 0;
+    if (pf->opts.on_worker != NULL)
+        *rc = pf->opts.on_worker(c->slot, pf->opts.ready_arg);
+    if (*rc != 0)
+        ready_report(c, ECHILD);
+    return *rc == 0;
+}
+
+static int process_run(void *arg)
+{
+    struct wctx *c = arg;
     int rc;
 
     /* The supervisor's blocked signals are ours by inheritance: undo, and
      * leave SIGHUP to the supervisor (a terminal's hang-up reloads). */
-    pthread_sigmask(SIG_SETMASK, &pf->old_mask, NULL);
+    pthread_sigmask(SIG_SETMASK, &c->pf->old_mask, NULL);
     signal(SIGHUP, SIG_IGN);
-    if (pf->opts.on_worker != NULL) {
-        rc = pf->opts.on_worker(pf->slot, pf->opts.ready_arg);
-        if (rc != 0) {
-            ready_report(pf, ECHILD);
-            return rc;
-        }
-    }
-    rc = corio_run(worker_main, pf, NULL);
-    if (pf->ready_fd >= 0)
-        ready_report(pf, rc == -1 ? errno : EIO);
+    if (!worker_hook(c, &rc))
+        return rc;
+    rc = corio_run(worker_main, c, NULL);
+    if (c->ready_fd >= 0)
+        ready_report(c, rc == -1 ? errno : EIO);
     /* Stopped by a signal is the normal end. */
     return rc == 0 || errno == ECANCELED ? 0 : 1;
 }
 
-/* ---- The supervisor ----------------------------------------------------- */
+/* A thread worker: a loop of its own, on the thread's stack, with the
+ * supervisor's signals blocked (inherited). */
+static void *thread_run(void *arg)
+{
+    struct wctx *c = arg;
+    corio_loop *loop = corio_loop_new();
+    int rc;
 
-/* Kill a worker and reap it (its end is certain: no deadline needed). */
-static void worker_kill(corio_process *p)
+    if (loop == NULL || corio_loop_set_current(loop) == -1) {
+        ready_report(c, errno);
+        goto out;
+    }
+    if (!worker_hook(c, &rc))
+        goto out;
+    pthread_mutex_lock(&c->mu);
+    c->main = corio_task_spawn(worker_main, c, NULL);
+    c->loop = c->main != NULL ? loop : NULL;
+    pthread_mutex_unlock(&c->mu);
+    if (c->main == NULL) {
+        ready_report(c, errno);
+        goto out;
+    }
+    rc = corio_task_join(c->main, NULL);
+    (void)rc;
+    if (c->ready_fd >= 0)
+        ready_report(c, EIO);
+out:
+    pthread_mutex_lock(&c->mu);
+    c->loop = NULL;
+    pthread_mutex_unlock(&c->mu);
+    if (loop != NULL)
+        corio_loop_close(loop);
+    atomic_store(&c->ended, true);
+    return NULL;
+}
+
+/* On the worker thread's loop: cancel its main task (SIGTERM's part). */
+static void thread_cancel(void *arg)
+{
+    struct wctx *c = arg;
+
+    if (!c->main_done)
+        corio_task_cancel(c->main);
+}
+
+/* ---- The supervisor's view of a worker ---------------------------------- */
+
+static int w_launch(struct prefork *pf, struct worker *w, struct wctx *c)
+{
+    corio_process_opts po = {.daemon = true};
+    sigset_t all, old;
+    int err;
+
+    if (pf->opts.threads) {
+        w->thr = c;
+        pthread_mutex_init(&c->mu, NULL);
+        /* Every signal blocked in the worker: the supervisor takes them. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        err = pthread_create(&c->th, NULL, thread_run, c);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (err == 0)
+            return 0;
+        pthread_mutex_destroy(&c->mu);
+        w->thr = NULL;
+        errno = err;
+        return -1;
+    }
+    w->proc = corio_process_new(process_run, c, &po);
+    if (w->proc != NULL && corio_process_start(w->proc) == 0)
+        return 0;
+    err = errno;
+    corio_process_free(w->proc);
+    w->proc = NULL;
+    errno = err;
+    return -1;
+}
+
+static bool w_alive(struct worker *w)
+{
+    if (w->thr != NULL)
+        return !atomic_load(&w->thr->ended);
+    return w->proc != NULL && corio_process_is_alive(w->proc);
+}
+
+/* Ask the worker to stop (SIGTERM; a thread's task is cancelled). */
+static void w_terminate(struct worker *w)
+{
+    if (w->proc != NULL) {
+        corio_process_terminate(w->proc);
+        return;
+    }
+    pthread_mutex_lock(&w->thr->mu);
+    if (w->thr->loop != NULL)
+        corio_loop_call_soon_threadsafe(w->thr->loop, thread_cancel, w->thr);
+    pthread_mutex_unlock(&w->thr->mu);
+}
+
+/* Wait for the worker's end until deadline: 0, or -1 ETIMEDOUT. */
+static int w_wait(struct worker *w, int64_t deadline)
+{
+    struct timespec ts;
+    int64_t left;
+
+    if (w->proc != NULL)
+        return corio_process_wait(w->proc, deadline);
+    left = deadline - corio_now();
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += left / CORIO_SECOND;
+    ts.tv_nsec += left % CORIO_SECOND;
+    if (ts.tv_nsec >= CORIO_SECOND) {
+        ts.tv_sec++;
+        ts.tv_nsec -= CORIO_SECOND;
+    }
+    if (left > 0 && pthread_timedjoin_np(w->thr->th, NULL, &ts) == 0) {
+        pthread_mutex_destroy(&w->thr->mu);
+        free(w->thr);
+        w->thr = NULL;
+        return 0;
+    }
+    errno = ETIMEDOUT;
+    return -1;
+}
+
+/* End the worker for sure and forget it: a process is killed; a thread
+ * cannot be, so it is waited for (its server's own stop_timeout cancels its
+ * handlers; only a handler that never yields keeps it). */
+static void w_finish(struct worker *w)
 {
     int rc;
 
-    corio_process_kill(p);
-    rc = corio_process_wait(p, -1);
-    (void)rc;
+    if (w->proc != NULL) {
+        if (w_alive(w)) {
+            corio_process_kill(w->proc);
+            rc = corio_process_wait(w->proc, -1);
+            (void)rc;
+        }
+        corio_process_free(w->proc);
+        w->proc = NULL;
+    }
+    if (w->thr != NULL) {
+        pthread_join(w->thr->th, NULL);
+        pthread_mutex_destroy(&w->thr->mu);
+        free(w->thr);
+        w->thr = NULL;
+    }
 }
 
 /* Start the worker of slot and wait until it serves. Returns 0, or -1 with
  * errno: the worker's reason, or ECHILD if it died without one. */
 static int worker_start(struct prefork *pf, struct worker *w, size_t slot)
 {
-    corio_process_opts po = {.daemon = true};
+    struct wctx *c = calloc(1, sizeof(*c));
     struct pollfd pfd;
     int p[2], err = ECHILD, code;
     ssize_t n;
 
-    if (pipe2(p, O_CLOEXEC) == -1)
+    if (c == NULL)
         return -1;
-    pf->slot = slot;
-    pf->ready_fd = p[1];
-    w->proc = corio_process_new(worker_run, pf, &po);
-    if (w->proc == NULL || corio_process_start(w->proc) == -1) {
+    if (pipe2(p, O_CLOEXEC) == -1) {
+        free(c);
+        return -1;
+    }
+    c->pf = pf;
+    c->slot = slot;
+    c->ready_fd = p[1];
+    if (w_launch(pf, w, c) == -1) {
         err = errno;
-        corio_process_free(w->proc);
-        w->proc = NULL;
         close(p[0]);
         close(p[1]);
+        free(c);
         errno = err;
         return -1;
     }
-    close(p[1]);
-    pf->ready_fd = -1;
+    if (w->proc != NULL) {
+        /* The child has its copy. */
+        close(p[1]);
+        free(c);
+    }
     w->started = corio_now();
     pfd = (struct pollfd){.fd = p[0], .events = POLLIN};
     if (poll(&pfd, 1, (int)(READY_TIMEOUT / CORIO_MSEC)) == 1) {
@@ -170,35 +340,31 @@ static int worker_start(struct prefork *pf, struct worker *w, size_t slot)
     close(p[0]);
     if (err == 0)
         return 0;
-    worker_kill(w->proc);
-    corio_process_free(w->proc);
-    w->proc = NULL;
+    w_terminate(w);
+    w_finish(w);
     errno = err;
     return -1;
 }
 
-/* Stop the given workers: SIGTERM to all, wait for all until one deadline,
- * SIGKILL those left. Returns 0, or -1 ETIMEDOUT if any was killed. */
+/* Stop the given workers: ask all, wait for all until one deadline, then
+ * end those left for sure. Returns 0, or -1 ETIMEDOUT if any was late. */
 static int workers_stop(struct worker *ws, size_t n, int64_t timeout)
 {
     int64_t deadline = corio_now() + timeout;
-    bool killed = false;
+    bool late = false;
     size_t i;
 
     for (i = 0; i < n; i++)
-        if (ws[i].proc != NULL)
-            corio_process_terminate(ws[i].proc);
+        if (ws[i].proc != NULL || ws[i].thr != NULL)
+            w_terminate(&ws[i]);
     for (i = 0; i < n; i++) {
-        if (ws[i].proc == NULL)
+        if (ws[i].proc == NULL && ws[i].thr == NULL)
             continue;
-        if (corio_process_wait(ws[i].proc, deadline) == -1) {
-            killed = true;
-            worker_kill(ws[i].proc);
-        }
-        corio_process_free(ws[i].proc);
-        ws[i].proc = NULL;
+        if (w_wait(&ws[i], deadline) == -1)
+            late = true;
+        w_finish(&ws[i]);
     }
-    if (killed) {
+    if (late) {
         errno = ETIMEDOUT;
         return -1;
     }
@@ -224,12 +390,9 @@ static void workers_reload(struct prefork *pf, struct worker *ws)
 static void workers_restart(struct prefork *pf, struct worker *ws)
 {
     for (size_t i = 0; i < pf->nworkers; i++) {
-        if (ws[i].proc != NULL && corio_process_is_alive(ws[i].proc))
+        if (w_alive(&ws[i]))
             continue;
-        if (ws[i].proc != NULL) {
-            corio_process_free(ws[i].proc);
-            ws[i].proc = NULL;
-        }
+        w_finish(&ws[i]);
         if (corio_now() - ws[i].started < RESTART_GAP)
             continue;
         if (worker_start(pf, &ws[i], i) == -1)
@@ -334,7 +497,6 @@ int corio_prefork_serve(const char *addr, corio_conn_fn handler, void *arg,
         pf->opts = *opts;
     pf->handler = handler;
     pf->arg = arg;
-    pf->ready_fd = -1;
     pf->stop_timeout = pf->opts.stop_timeout > 0 ? pf->opts.stop_timeout
                                                  : STOP_TIMEOUT_DEFAULT;
     ncpu = sysconf(_SC_NPROCESSORS_ONLN);
