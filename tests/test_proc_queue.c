@@ -26,7 +26,7 @@
 
 #define MS CORIO_MSEC
 
-int corio__queue_claim_for_test(corio_queue *q, bool get);
+int corio__queue_claim_for_test(corio_queue *q, bool get, bool move_on);
 
 static corio_queue *queue(size_t cap, size_t msg_max)
 {
@@ -310,7 +310,15 @@ Test(proc_queue, many_producers_and_consumers, .timeout = 60)
 
 static int claim_put_and_die(void *arg)
 {
-    if (corio__queue_claim_for_test(arg, false) != 0)
+    if (corio__queue_claim_for_test(arg, false, true) != 0)
+        return 1;
+    raise(SIGKILL);
+    return 2;
+}
+
+static int claim_put_early_and_die(void *arg)
+{
+    if (corio__queue_claim_for_test(arg, false, false) != 0)
         return 1;
     raise(SIGKILL);
     return 2;
@@ -318,7 +326,7 @@ static int claim_put_and_die(void *arg)
 
 static int claim_get_and_die(void *arg)
 {
-    if (corio__queue_claim_for_test(arg, true) != 0)
+    if (corio__queue_claim_for_test(arg, true, true) != 0)
         return 1;
     raise(SIGKILL);
     return 2;
@@ -363,6 +371,34 @@ Test(proc_queue, killed_mid_put_is_skipped, .timeout = 60)
     cr_assert_eq(buf[0], '1');
     cr_assert_eq(corio_queue_get(q, buf, sizeof(buf), -1), 1);
     cr_assert_eq(buf[0], '2');
+    cr_assert_eq(corio_queue_free(q), 0);
+}
+
+Test(proc_queue, killed_before_moving_the_tail, .timeout = 60)
+{
+    corio_queue *q = queue(2, 8);
+    char buf[8];
+
+    /* The putter claimed its slot and died before it moved the tail on. */
+    pid_t pid = fork_run(claim_put_early_and_die, q);
+    expect_killed(pid);
+    /* A getter frees the dead claim; then a putter finds the tail behind
+     * a slot of the next round, and moves it on. */
+    expect_fail(corio_queue_try_get(q, buf, sizeof(buf)), EAGAIN);
+    cr_assert_eq(corio_queue_try_put(q, "x", 1), 0);
+    cr_assert_eq(corio_queue_try_put(q, "y", 1), 0);
+    expect_fail(corio_queue_try_put(q, "z", 1), EAGAIN);
+    cr_assert_eq(corio_queue_try_get(q, buf, sizeof(buf)), 1);
+    cr_assert_eq(buf[0], 'x');
+    cr_assert_eq(corio_queue_try_get(q, buf, sizeof(buf)), 1);
+    cr_assert_eq(buf[0], 'y');
+    /* The other way round: a putter comes first and moves the tail on. */
+    pid = fork_run(claim_put_early_and_die, q);
+    expect_killed(pid);
+    cr_assert_eq(corio_queue_try_put(q, "p", 1), 0);
+    cr_assert_eq(corio_queue_get(q, buf, sizeof(buf), corio_now() + 5000 * MS),
+                 1);
+    cr_assert_eq(buf[0], 'p');
     cr_assert_eq(corio_queue_free(q), 0);
 }
 

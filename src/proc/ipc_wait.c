@@ -10,7 +10,8 @@
  * loop's other tasks run meanwhile, and cancellation and scopes apply. A
  * task that gives up (cancelled, deadline) bumps the word and wakes it, so
  * its thread ends at once; the bump is harmless because every word waited
- * on here is an event counter that waiters only re-check. This is the slow
+ * on here is an event count that waiters only re-check (counting in steps
+ * of 2: bit 0 is the queue's "somebody sleeps" flag, left alone). This is the slow
  * path of a slow path: a thread is made only when a queue is empty (or
  * full) and a task must wait; the put or get that finds room or a message
  * makes no system call. docs/proc.md ("Queue and Pipe") says why a thread
@@ -200,7 +201,7 @@ static int wait_word_task(_Atomic uint32_t *word, uint32_t val,
     pthread_mutex_unlock(&w->mu);
     if (rc == -1) {
         /* Free the thread from its futex wait now (see the file's top). */
-        atomic_fetch_add(word, 1);
+        atomic_fetch_add(word, 2);
         corio__futex_wake_all(word);
     }
     corio_future_free(w->f);

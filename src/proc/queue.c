@@ -31,13 +31,16 @@
  * fit in 22 bits (Linux's PID_MAX_LIMIT); a pid reused by a new process
  * while the slot is stuck only delays the reclaim until that process ends.
  *
- * Wake-ups are futexes on two event counters (put_seq: a message was put;
- * get_seq: a slot was freed), and a waiter count beside each: an operation
- * makes the wake-up system call only if somebody sleeps, and only the first
- * one after a sleeper went to sleep does (the `woken` flag, which a sleeper
- * clears before it sleeps): a full queue drained by a fast getter costs one
- * wake-up, not one per message. Blocking waits
- * spin a little first. A task sleeps through ipc_wait.c's waker thread.
+ * Wake-ups are futexes on two event counts (put_seq: a message was put;
+ * get_seq: a slot was freed). Bit 0 of each says that somebody sleeps on
+ * it: a sleeper sets it (fetch_or), checks the ring again, and sleeps while
+ * the word holds what it set; an operation that changed the ring clears it
+ * and counts on by 2 (one compare-and-swap) and makes the wake-up system
+ * call only if the bit was set. So nobody asleep costs no syscall, and a
+ * full queue drained by a fast getter costs one wake-up, not one per
+ * message (the first get clears the bit). A sleeper that times out or dies
+ * leaves the bit set: one needless wake-up later. Blocking waits spin a
+ * little first. A task sleeps through ipc_wait.c's waker thread.
  *
  * What this file does not do: grow (the capacity and the longest message
  * are fixed at creation), or reach processes that were not forked from the
@@ -87,13 +90,10 @@ static inline pid_t word_pid(uint64_t w) { return (pid_t)(w & PID_MASK); }
 struct qshared {
     alignas(64) _Atomic uint64_t tail;  /* next position to put */
     alignas(64) _Atomic uint64_t head;  /* next position to get */
-    alignas(64) _Atomic uint32_t put_seq;   /* bumped: a message came */
-    _Atomic uint32_t get_waiters;           /* getters asleep on put_seq */
-    _Atomic uint32_t get_woken;             /* they were woken since the
-                                               last one went to sleep */
-    alignas(64) _Atomic uint32_t get_seq;   /* bumped: a slot was freed */
-    _Atomic uint32_t put_waiters;           /* putters asleep on get_seq */
-    _Atomic uint32_t put_woken;             /* as get_woken */
+    alignas(64) _Atomic uint32_t put_seq;   /* +2: a message came; bit 0:
+                                               getters sleep on it */
+    alignas(64) _Atomic uint32_t get_seq;   /* +2: a slot was freed; bit 0:
+                                               putters sleep on it */
     alignas(64) _Atomic uint32_t closed;
     uint32_t capacity;
     uint32_t msg_max;
@@ -178,17 +178,18 @@ int corio_queue_free(corio_queue *q)
  * a put or get, made only when somebody sleeps. The fence orders our slot
  * store before the load of the count (a waiter counts itself, then
  * re-checks the slots: one of the two sees the other). */
-static void notify(_Atomic uint32_t *seq, _Atomic uint32_t *waiters,
-                   _Atomic uint32_t *woken)
+static void notify(_Atomic uint32_t *seq)
 {
+    uint32_t w;
+
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(waiters, memory_order_relaxed) == 0)
-        return;
-    /* One wake-up per sleep: a sleeper clears `woken` before it sleeps. */
-    if (atomic_exchange(woken, 1) != 0)
-        return;
-    atomic_fetch_add(seq, 1);
-    corio__futex_wake_all(seq);
+    w = atomic_load_explicit(seq, memory_order_relaxed);
+    while (w & 1) {
+        if (atomic_compare_exchange_weak(seq, &w, (w & ~1u) + 2)) {
+            corio__futex_wake_all(seq);
+            return;
+        }
+    }
 }
 
 /* Free a slot that a dead process claimed, for the round after (its
@@ -220,6 +221,12 @@ static int put_once(corio_queue *q, const void *msg, size_t len, bool check,
         pos = atomic_load_explicit(&sh->tail, memory_order_acquire);
         s = slot_at(sh, pos);
         w = atomic_load_explicit(&s->word, memory_order_acquire);
+        if (word_round(w) == ((pos + cap) & POS_MASK)) {
+            /* Served and freed (or skipped) already, and the putter that
+             * claimed it died before it moved the tail: move it on. */
+            atomic_compare_exchange_strong(&sh->tail, &pos, pos + 1);
+            continue;
+        }
         if (word_round(w) == (pos & POS_MASK)) {
             if (word_state(w) != FREE) {
                 /* Another putter claimed it: move the tail on for it. */
@@ -235,7 +242,7 @@ static int put_once(corio_queue *q, const void *msg, size_t len, bool check,
             s->len = (uint32_t)len;
             atomic_store_explicit(&s->word, word_make(pos, FULL, 0),
                                   memory_order_release);
-            notify(&sh->put_seq, &sh->get_waiters, &sh->get_woken);
+            notify(&sh->put_seq);
             return 0;
         }
         if (word_round(w) == ((pos - cap) & POS_MASK) &&
@@ -291,7 +298,7 @@ static ssize_t get_once(corio_queue *q, void *buf, size_t size, bool check,
                     memcpy(buf, s->data, len);
                 atomic_store_explicit(&s->word, word_make(pos + cap, FREE, 0),
                                       memory_order_release);
-                notify(&sh->get_seq, &sh->put_waiters, &sh->put_woken);
+                notify(&sh->get_seq);
                 return (ssize_t)len;
             }
             if (word_state(w) == WRITING) {
@@ -344,8 +351,6 @@ static ssize_t attempt_wait(struct attempt *a, int64_t deadline)
 {
     struct qshared *sh = a->q->sh;
     _Atomic uint32_t *seq = a->put ? &sh->get_seq : &sh->put_seq;
-    _Atomic uint32_t *waiters = a->put ? &sh->put_waiters : &sh->get_waiters;
-    _Atomic uint32_t *woken = a->put ? &sh->put_woken : &sh->get_woken;
     enum corio__ipc_ctx ctx;
     pid_t blocker = 0;
     bool check = false;
@@ -365,16 +370,12 @@ static ssize_t attempt_wait(struct attempt *a, int64_t deadline)
                 break;
             corio__cpu_relax();
         }
-        atomic_fetch_add(waiters, 1);
-        atomic_store(woken, 0);
+        seen = atomic_fetch_or(seq, 1) | 1;
         atomic_thread_fence(memory_order_seq_cst);
-        seen = atomic_load(seq);
         blocker = 0;
         r = attempt_once(a, check, &blocker);
-        if (r >= 0 || errno != EAGAIN) {
-            atomic_fetch_sub(waiters, 1);
+        if (r >= 0 || errno != EAGAIN)
             return r;
-        }
         a->q->nwaiting += ctx == CORIO__IPC_TASK;
         rc = corio__ipc_wait_word(
             ctx, seq, seen,
@@ -382,7 +383,6 @@ static ssize_t attempt_wait(struct attempt *a, int64_t deadline)
                                           corio_now() + QUEUE_STUCK_NS)
                     : deadline);
         a->q->nwaiting -= ctx == CORIO__IPC_TASK;
-        atomic_fetch_sub(waiters, 1);
         if (rc == -1 && (errno != ETIMEDOUT || blocker == 0 ||
                          (deadline >= 0 && corio_now() >= deadline)))
             return -1;
@@ -457,8 +457,8 @@ int corio_queue_close(corio_queue *q)
         return -1;
     }
     /* Everybody asleep wakes up and sees it. */
-    atomic_fetch_add(&sh->put_seq, 1);
-    atomic_fetch_add(&sh->get_seq, 1);
+    atomic_fetch_add(&sh->put_seq, 2);
+    atomic_fetch_add(&sh->get_seq, 2);
     corio__futex_wake_all(&sh->put_seq);
     corio__futex_wake_all(&sh->get_seq);
     return 0;
@@ -493,11 +493,13 @@ size_t corio_queue_msg_max(const corio_queue *q)
 /* For the tests (tests/test_proc_queue.c): claim a slot as a put (the
  * tail's) or a get (the head's, which must hold a message) does, and return
  * without finishing, as a process killed in the middle of its copy leaves
- * it. Returns 0, or -1 with errno EAGAIN (no such slot now). */
-int corio__queue_claim_for_test(corio_queue *q, bool get)
+ * it; with move_on false, before it moved the tail or head on. Returns 0,
+ * or -1 with errno EAGAIN (no such slot now). */
+int corio__queue_claim_for_test(corio_queue *q, bool get, bool move_on)
 {
     struct qshared *sh = q->sh;
-    uint64_t pos = atomic_load(get ? &sh->head : &sh->tail);
+    _Atomic uint64_t *end = get ? &sh->head : &sh->tail;
+    uint64_t pos = atomic_load(end);
     struct qslot *s = slot_at(sh, pos);
     uint64_t w = word_make(pos, get ? FULL : FREE, 0);
 
@@ -507,8 +509,8 @@ int corio__queue_claim_for_test(corio_queue *q, bool get)
         errno = EAGAIN;
         return -1;
     }
-    atomic_compare_exchange_strong(get ? &sh->head : &sh->tail, &pos,
-                                   pos + 1);
+    if (move_on)
+        atomic_compare_exchange_strong(end, &pos, pos + 1);
     if (!get)
         memset(s->data, 0xee, sh->msg_max < 16 ? sh->msg_max : 16);
     return 0;
