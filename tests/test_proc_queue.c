@@ -159,25 +159,36 @@ static int child_done(corio_queue *q, int code)
     return code;
 }
 
+/* The two queues of close_wakes_other_processes: each child frees both. */
+static corio_queue *closing[2];
+
 static int get_expect_closed(void *arg)
 {
     char buf[8];
+    int code = corio_queue_get(arg, buf, sizeof(buf), -1) != -1 ? 1
+               : errno == CORIO_ECLOSED                         ? 0
+                                                                : 2;
 
-    if (corio_queue_get(arg, buf, sizeof(buf), -1) != -1)
-        return child_done(arg, 1);
-    return child_done(arg, errno == CORIO_ECLOSED ? 0 : 2);
+    corio_queue_free(closing[1]);
+    return child_done(closing[0], code);
 }
 
 static int put_expect_closed(void *arg)
 {
-    if (corio_queue_put(arg, "z", 1, -1) != -1)
-        return child_done(arg, 1);
-    return child_done(arg, errno == CORIO_ECLOSED ? 0 : 2);
+    int code = corio_queue_put(arg, "z", 1, -1) != -1 ? 1
+               : errno == CORIO_ECLOSED               ? 0
+                                                      : 2;
+
+    corio_queue_free(closing[1]);
+    return child_done(closing[0], code);
 }
 
 Test(proc_queue, close_wakes_other_processes, .timeout = 60)
 {
     corio_queue *empty = queue(2, 8), *full = queue(1, 8);
+
+    closing[0] = empty;
+    closing[1] = full;
 
     cr_assert_eq(corio_queue_put(full, "f", 1, -1), 0);
     pid_t g = fork_run(get_expect_closed, empty);
