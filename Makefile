@@ -38,6 +38,7 @@ bench:
 	@scripts/bench-loop $(BUILD)
 	@scripts/bench-net $(BUILD)
 	@scripts/bench-ipc $(BUILD)
+	@scripts/bench-proc $(BUILD)
 
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)

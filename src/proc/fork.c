@@ -57,7 +57,9 @@ pid_t corio_fork(void)
     pid = fork();
     if (pid != 0)
         return pid;
-    leave_loop();
+    /* the handlers first, then the unblocking: a SIGTERM pending in the
+     * child must meet the default action, not corio_run's forwarder */
     corio__run_fork_child();
+    leave_loop();
     return 0;
 }

@@ -21,6 +21,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef P_PIDFD
@@ -39,10 +40,22 @@ struct corio_process {
 
 /* ---- pidfds ---------------------------------------------------------- */
 
+/* Set once pidfd_open said ENOSYS: not asked again. */
+static int no_pidfd;
+
 int corio__pidfd_open(pid_t pid)
 {
 #ifdef SYS_pidfd_open
-    return (int)syscall(SYS_pidfd_open, pid, 0);
+    int fd;
+
+    if (__atomic_load_n(&no_pidfd, __ATOMIC_RELAXED)) {
+        errno = ENOSYS;
+        return -1;
+    }
+    fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd == -1 && errno == ENOSYS)
+        __atomic_store_n(&no_pidfd, 1, __ATOMIC_RELAXED);
+    return fd;
 #else
     errno = ENOSYS;
     return -1;
@@ -59,14 +72,20 @@ int corio__pidfd_signal(int pidfd, int sig)
 #endif
 }
 
-int corio__pidfd_reap(int pidfd, bool block, int *code)
+int corio__child_reap(pid_t pid, int pidfd, bool block, int *code)
 {
     siginfo_t si;
 
     for (;;) {
+        int rc;
+
         si.si_pid = 0;
-        if (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si,
-                   WEXITED | (block ? 0 : WNOHANG)) == 0)
+        if (pidfd >= 0)
+            rc = waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si,
+                        WEXITED | (block ? 0 : WNOHANG));
+        else
+            rc = waitid(P_PID, (id_t)pid, &si, WEXITED | (block ? 0 : WNOHANG));
+        if (rc == 0)
             break;
         if (errno != EINTR)
             return -1;
@@ -77,12 +96,12 @@ int corio__pidfd_reap(int pidfd, bool block, int *code)
     return 1;
 }
 
-int corio__pidfd_wait(int pidfd, int64_t deadline)
+int corio__proc_wait_fd(int fd, int64_t deadline)
 {
     if (corio__loop_peek() != NULL)
-        return corio_fd_wait(pidfd, CORIO_READ, deadline) == -1 ? -1 : 0;
+        return corio_fd_wait(fd, CORIO_READ, deadline) == -1 ? -1 : 0;
     for (;;) {
-        struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
         int timeout = -1;
         int n;
 
@@ -101,6 +120,84 @@ int corio__pidfd_wait(int pidfd, int64_t deadline)
         if (n == -1 && errno != EINTR)
             return -1;
     }
+}
+
+/* Without a pidfd: look every few milliseconds (1 ms, doubling up to
+ * 16 ms), in a task with corio_sleep (cancellation and scopes apply). */
+static int child_poll(pid_t pid, int64_t deadline)
+{
+    int64_t step = CORIO_MSEC;
+
+    for (;;) {
+        siginfo_t si;
+        int64_t now = corio_now(), nap = step;
+
+        si.si_pid = 0;
+        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == -1 &&
+            errno != EINTR)
+            return -1;
+        if (si.si_pid != 0)
+            return 0;
+        if (deadline >= 0 && now >= deadline) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        if (deadline >= 0 && deadline - now < nap)
+            nap = deadline - now;
+        if (corio__loop_peek() != NULL) {
+            if (corio_sleep(nap) == -1)
+                return -1;
+        } else {
+            struct timespec ts = {0, (long)nap};
+
+            nanosleep(&ts, NULL);
+        }
+        if (step < 16 * CORIO_MSEC)
+            step *= 2;
+    }
+}
+
+int corio__child_wait(pid_t pid, int pidfd, int64_t deadline)
+{
+    if (pidfd >= 0)
+        return corio__proc_wait_fd(pidfd, deadline);
+    return child_poll(pid, deadline);
+}
+
+void corio__pid_reap(pid_t pid)
+{
+    int status;
+
+    while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+        ;
+}
+
+int corio__pidfd_open_child(pid_t pid)
+{
+    int fd = corio__pidfd_open(pid);
+    int err = errno;
+
+    if (fd == -1 && (err == ENOSYS || err == EINVAL))
+        return CORIO__NO_PIDFD; /* an old kernel, or valgrind */
+    if (fd == -1) {
+        kill(pid, SIGKILL);
+        corio__pid_reap(pid);
+        errno = err;
+    }
+    return fd;
+}
+
+int corio__child_signal(pid_t pid, int pidfd, bool reaped, int sig)
+{
+    int rc;
+
+    if (reaped)
+        return 0;
+    /* kill(2) is as safe until the child is reaped: its pid is not free */
+    rc = pidfd >= 0 ? corio__pidfd_signal(pidfd, sig) : kill(pid, sig);
+    if (rc == -1 && errno != ESRCH)
+        return -1;
+    return 0;
 }
 
 void corio__pidfd_close(int pidfd)
@@ -154,7 +251,7 @@ int corio_process_start(corio_process *p)
 {
     pid_t parent = getpid();
     pid_t pid;
-    int fd, code;
+    int fd;
 
     if (p == NULL) {
         errno = EINVAL;
@@ -169,16 +266,9 @@ int corio_process_start(corio_process *p)
         return -1;
     if (pid == 0)
         child_main(p, parent);
-    fd = corio__pidfd_open(pid);
-    if (fd == -1) {
-        int err = errno;
-
-        kill(pid, SIGKILL);
-        while (waitpid(pid, &code, 0) == -1 && errno == EINTR)
-            ;
-        errno = err;
+    fd = corio__pidfd_open_child(pid);
+    if (fd == -1)
         return -1;
-    }
     p->pid = pid;
     p->pidfd = fd;
     return 0;
@@ -192,7 +282,7 @@ pid_t corio_process_pid(const corio_process *p)
 /* Reap the child if it has ended. Returns true once it is reaped. */
 static bool reap(corio_process *p)
 {
-    if (!p->reaped && corio__pidfd_reap(p->pidfd, false, &p->code) == 1)
+    if (!p->reaped && corio__child_reap(p->pid, p->pidfd, false, &p->code) == 1)
         p->reaped = true;
     return p->reaped;
 }
@@ -215,7 +305,7 @@ int corio_process_wait(corio_process *p, int64_t deadline)
     if (check_started(p) == -1)
         return -1;
     while (!reap(p))
-        if (corio__pidfd_wait(p->pidfd, deadline) == -1)
+        if (corio__child_wait(p->pid, p->pidfd, deadline) == -1)
             return -1;
     return 0;
 }
@@ -242,11 +332,7 @@ static int send_signal(corio_process *p, int sig)
 {
     if (check_started(p) == -1)
         return -1;
-    if (p->reaped)
-        return 0;
-    if (corio__pidfd_signal(p->pidfd, sig) == -1 && errno != ESRCH)
-        return -1;
-    return 0;
+    return corio__child_signal(p->pid, p->pidfd, p->reaped, sig);
 }
 
 int corio_process_terminate(corio_process *p)

@@ -53,10 +53,13 @@ corio_future *corio_future_new(void)
 
 static void future_release(corio_future *f)
 {
-    if (f->task != NULL)
+    if (f->task != NULL) {
         corio__task_free(f->task);
-    else
-        free(f);
+        return;
+    }
+    if (f->on_release != NULL)
+        f->on_release(f);
+    free(f);
 }
 
 /* Completions from other threads still on their way to f. */
@@ -140,7 +143,7 @@ int corio_future_free(corio_future *f)
         f->free_pending = true; /* the last callback or completion frees it */
         return 0;
     }
-    free(f);
+    future_release(f);
     return 0;
 }
 

@@ -23,6 +23,10 @@ struct corio_future {
     /* Whoever would complete f lets go of it when it is freed pending (a
      * pool job); NULL: nobody to tell. */
     void (*on_free)(struct corio_future *f);
+    /* Called as the memory of a future that is no task's is freed, done or
+     * not, to release what its result points to (a process pool's result
+     * bytes); NULL: nothing. */
+    void (*on_release)(struct corio_future *f);
     struct corio_task *task;        /* the task it belongs to, or NULL */
 };
 
