@@ -208,7 +208,9 @@ CORIO_EXPORT int corio_pipe_close(corio_pipe *p);
  * stops its server: its handlers get until stop_timeout to finish, then are
  * cancelled; a worker still alive after stop_timeout is killed); SIGHUP
  * reloads the workers one at a time (a new worker starts and serves before
- * the old one is stopped, so the address never goes unserved). A worker
+ * the old one is stopped, so the address never goes unserved; a connection
+ * still queued on the old worker's socket when it closes is reset, unless
+ * net.ipv4.tcp_migrate_req is 1). A worker
  * that dies is started again (at most one restart per slot per 100 ms).
  * Workers are killed if the supervisor dies (PR_SET_PDEATHSIG). With
  * opts.threads, the workers are threads of the calling process instead,
