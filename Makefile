@@ -42,6 +42,7 @@ bench:
 	@scripts/bench-http-client $(BUILD)
 	@scripts/bench-dist $(BUILD)
 	@scripts/bench-dist-redis $(BUILD)
+	@scripts/bench-ipc $(BUILD)
 	@scripts/bench-proc $(BUILD)
 
 install: build

@@ -17,6 +17,7 @@
 #include "corio/http_client.h"
 #include "corio/ws.h"
 #include "corio/dist.h"
+#include "corio/ipc.h"
 #include "corio/proc.h"
 
 #endif
