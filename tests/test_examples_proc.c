@@ -117,7 +117,10 @@ static int check_p3(const struct run *r)
 
     cr_assert_eq(r->nlines, 13, "printed:\n%s", r->out);
     cr_assert_eq(sscanf(r->lines[0], "Parent process %d.", &parent), 1);
-    cr_assert_str_eq(r->lines[1], "Waiting for all subprocesses done...");
+    /* The parent prints it after submitting; a worker may print first
+     * (Python's workers start too slowly to show that race). */
+    int w = find(r, "Waiting for all subprocesses done...");
+    cr_assert(w >= 1 && w < 12, "printed:\n%s", r->out);
     cr_assert_str_eq(r->lines[12], "All subprocesses done.");
     for (int t = 0; t < 5; t++) {
         char run_prefix[32], end_prefix[32];
@@ -128,7 +131,7 @@ static int check_p3(const struct run *r)
         snprintf(end_prefix, sizeof(end_prefix), "Task %d runs ", t);
         i = find(r, run_prefix);
         j = find(r, end_prefix);
-        cr_assert(i > 1 && j > i, "task %d; printed:\n%s", t, r->out);
+        cr_assert(i >= 1 && j > i, "task %d; printed:\n%s", t, r->out);
         cr_assert_eq(sscanf(r->lines[i] + strlen(run_prefix), "%d)...", &pids[t]), 1);
         cr_assert_eq(sscanf(r->lines[j] + strlen(end_prefix), "%lf seconds.", &secs), 1);
         cr_assert(secs >= 0 && secs < 0.6 + 0.5, "task %d: %f s", t, secs);
