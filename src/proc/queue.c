@@ -192,6 +192,19 @@ static void notify(_Atomic uint32_t *seq)
     }
 }
 
+/* Move the tail or head from pos to pos + 1, unless someone did already.
+ * The compare-and-swap gets a copy of pos: on failure it stores the
+ * counter's current value into its expected argument, and the caller's pos
+ * must stay the position of the slot it claimed (it publishes that round
+ * next; a round taken from the moved counter put a slot out of step with
+ * its positions, which hung every putter and getter that reached it). */
+static inline void move_on(_Atomic uint64_t *end, uint64_t pos)
+{
+    uint64_t expected = pos;
+
+    atomic_compare_exchange_strong(end, &expected, pos + 1);
+}
+
 /* Free a slot that a dead process claimed, for the round after (its
  * half-written message is skipped, or the message it was taking is lost).
  * Returns true if the slot changed (by us or by someone else). */
@@ -202,6 +215,40 @@ static bool reclaim(struct qslot *s, uint64_t w, uint64_t next_round)
     atomic_compare_exchange_strong(&s->word, &w,
                                    word_make(next_round, FREE, 0));
     return true;
+}
+
+/* The rest of a put once the slot of position pos is claimed (WRITING):
+ * move the tail on, copy, publish. */
+static void put_finish(struct qshared *sh, uint64_t pos, const void *msg,
+                       size_t len)
+{
+    struct qslot *s = slot_at(sh, pos);
+
+    move_on(&sh->tail, pos);
+    if (len > 0)
+        memcpy(s->data, msg, len);
+    s->len = (uint32_t)len;
+    atomic_store_explicit(&s->word, word_make(pos, FULL, 0),
+                          memory_order_release);
+    notify(&sh->put_seq);
+}
+
+/* The rest of a get once the slot of position pos is claimed (READING):
+ * move the head on, copy out (the caller checked the size), free the slot
+ * for the next round. Returns the message's length. */
+static size_t get_finish(struct qshared *sh, uint64_t pos, void *buf)
+{
+    struct qslot *s = slot_at(sh, pos);
+    size_t len;
+
+    move_on(&sh->head, pos);
+    len = s->len;
+    if (len > 0)
+        memcpy(buf, s->data, len);
+    atomic_store_explicit(&s->word, word_make(pos + sh->capacity, FREE, 0),
+                          memory_order_release);
+    notify(&sh->get_seq);
+    return len;
 }
 
 /* One attempt to put. *blocker receives the pid whose claim makes the
@@ -224,25 +271,19 @@ static int put_once(corio_queue *q, const void *msg, size_t len, bool check,
         if (word_round(w) == ((pos + cap) & POS_MASK)) {
             /* Served and freed (or skipped) already, and the putter that
              * claimed it died before it moved the tail: move it on. */
-            atomic_compare_exchange_strong(&sh->tail, &pos, pos + 1);
+            move_on(&sh->tail, pos);
             continue;
         }
         if (word_round(w) == (pos & POS_MASK)) {
             if (word_state(w) != FREE) {
                 /* Another putter claimed it: move the tail on for it. */
-                atomic_compare_exchange_strong(&sh->tail, &pos, pos + 1);
+                move_on(&sh->tail, pos);
                 continue;
             }
             if (!atomic_compare_exchange_strong(
                     &s->word, &w, word_make(pos, WRITING, corio__ipc_pid())))
                 continue;
-            atomic_compare_exchange_strong(&sh->tail, &pos, pos + 1);
-            if (len > 0)
-                memcpy(s->data, msg, len);
-            s->len = (uint32_t)len;
-            atomic_store_explicit(&s->word, word_make(pos, FULL, 0),
-                                  memory_order_release);
-            notify(&sh->put_seq);
+            put_finish(sh, pos, msg, len);
             return 0;
         }
         if (word_round(w) == ((pos - cap) & POS_MASK) &&
@@ -253,6 +294,14 @@ static int put_once(corio_queue *q, const void *msg, size_t len, bool check,
                     continue;
                 *blocker = word_pid(w);
             }
+            errno = EAGAIN;
+            return -1;
+        }
+        if (atomic_load(&sh->tail) == pos) {
+            /* A round the tail's slot never holds in a sound queue (its
+             * rounds stay within one capacity of the tail): only a
+             * process writing over the shared memory gets here. Report
+             * no room, so that a waiter sleeps rather than spins. */
             errno = EAGAIN;
             return -1;
         }
@@ -275,12 +324,12 @@ static ssize_t get_once(corio_queue *q, void *buf, size_t size, bool check,
         w = atomic_load_explicit(&s->word, memory_order_acquire);
         if (word_round(w) == ((pos + cap) & POS_MASK)) {
             /* Taken and freed (or skipped) already: move the head on. */
-            atomic_compare_exchange_strong(&sh->head, &pos, pos + 1);
+            move_on(&sh->head, pos);
             continue;
         }
         if (word_round(w) == (pos & POS_MASK)) {
             if (word_state(w) == READING) {
-                atomic_compare_exchange_strong(&sh->head, &pos, pos + 1);
+                move_on(&sh->head, pos);
                 continue;
             }
             if (word_state(w) == FULL) {
@@ -292,14 +341,7 @@ static ssize_t get_once(corio_queue *q, void *buf, size_t size, bool check,
                 if (!atomic_compare_exchange_strong(
                         &s->word, &w, word_make(pos, READING, corio__ipc_pid())))
                     continue;
-                atomic_compare_exchange_strong(&sh->head, &pos, pos + 1);
-                len = s->len;
-                if (len > 0)
-                    memcpy(buf, s->data, len);
-                atomic_store_explicit(&s->word, word_make(pos + cap, FREE, 0),
-                                      memory_order_release);
-                notify(&sh->get_seq);
-                return (ssize_t)len;
+                return (ssize_t)get_finish(sh, pos, buf);
             }
             if (word_state(w) == WRITING) {
                 /* A message on its way, or left half-written. */
@@ -493,9 +535,9 @@ size_t corio_queue_msg_max(const corio_queue *q)
 /* For the tests (tests/test_proc_queue.c): claim a slot as a put (the
  * tail's) or a get (the head's, which must hold a message) does, and return
  * without finishing, as a process killed in the middle of its copy leaves
- * it; with move_on false, before it moved the tail or head on. Returns 0,
+ * it; with advance false, before it moved the tail or head on. Returns 0,
  * or -1 with errno EAGAIN (no such slot now). */
-int corio__queue_claim_for_test(corio_queue *q, bool get, bool move_on)
+int corio__queue_claim_for_test(corio_queue *q, bool get, bool advance)
 {
     struct qshared *sh = q->sh;
     _Atomic uint64_t *end = get ? &sh->head : &sh->tail;
@@ -509,9 +551,22 @@ int corio__queue_claim_for_test(corio_queue *q, bool get, bool move_on)
         errno = EAGAIN;
         return -1;
     }
-    if (move_on)
-        atomic_compare_exchange_strong(end, &pos, pos + 1);
+    if (advance)
+        move_on(end, pos);
     if (!get)
         memset(s->data, 0xee, sh->msg_max < 16 ? sh->msg_max : 16);
     return 0;
+}
+
+/* For the tests: finish the put or get that corio__queue_claim_for_test
+ * claimed at position pos, as put and get do (a get copies into buf, of
+ * msg_max bytes at least). Returns the length put or got. */
+size_t corio__queue_finish_for_test(corio_queue *q, bool get, uint64_t pos,
+                                    void *buf, size_t len)
+{
+    if (!get) {
+        put_finish(q->sh, pos, buf, len);
+        return len;
+    }
+    return get_finish(q->sh, pos, buf);
 }

@@ -1,6 +1,7 @@
 /* tests/helpers/proc_test.h -- forking helpers for the proc tests: run a
- * function in a child that ends with _exit(its return value), and reap it
- * with a bound (a child that hangs is killed and reported). Include
+ * function in a child that ends with _exit(its return value) and dies with
+ * the test process, and reap it with a bound (a child that hangs is killed
+ * and reported). Include
  * criterion.h first. */
 #ifndef CORIO_TEST_PROC_TEST_H
 #define CORIO_TEST_PROC_TEST_H
@@ -8,20 +9,29 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-/* Fork; the child runs fn(arg) and _exits with its result (0..255). */
+/* Fork; the child runs fn(arg) and _exits with its result (0..255). The
+ * child is killed when the test process ends (PR_SET_PDEATHSIG), so a test
+ * that fails or times out with children still running (a hung put, say)
+ * leaves none behind. Call it from the test's own thread: the signal comes
+ * when the forking thread ends. */
 static inline pid_t fork_run(int (*fn)(void *arg), void *arg)
 {
-    pid_t pid;
+    pid_t parent = getpid(), pid;
 
     fflush(NULL);
     pid = fork();
     cr_assert_neq(pid, -1, "fork: %s", strerror(errno));
-    if (pid == 0)
+    if (pid == 0) {
+        /* The parent may have ended before the prctl: then die at once. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
+            _exit(127);
         _exit(fn(arg));
+    }
     return pid;
 }
 
