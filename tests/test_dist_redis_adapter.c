@@ -194,7 +194,7 @@ Test(redis_adapter, deadline, .timeout = TIMEOUT)
 
 static void *blpop_task(void *arg)
 {
-    redisReply *rep = corio__redis_call(arg, -1, "BLPOP", "q", "5", NULL);
+    redisReply *rep = corio__redis_call(arg, -1, "BLPOP", "q", "60", NULL);
 
     if (rep != NULL) {
         freeReplyObject(rep);
@@ -219,7 +219,8 @@ static void *cancel_main(void *arg)
      * CORIO_ECLOSED. */
     CHECK((t = corio_task_spawn(blpop_task, r, NULL)) != NULL);
     CHECK(corio_sleep(20 * MS) == 0);
-    /* The first BLPOP (5 s) still holds the connection: drop it. */
+    /* The first BLPOP (60 s: no reply comes, however slow the test runs,
+     * under valgrind) still holds the connection: drop it. */
     corio__redis_drop(r);
     CHECK(corio_task_join(t, NULL) == -1 && errno == ECONNRESET);
     rep = corio__redis_call(r, -1, "PING", NULL);

@@ -100,7 +100,10 @@ Test(examples_dist_redis, d1_d2_on_redis_share_the_work, .timeout = 120)
     cr_assert(!redis_port_open(port));
     /* Ten one-second tasks, two workers: about five seconds. */
     cr_assert(wall >= 4.5, "%.2f s", wall);
-    cr_assert(wall < 8.0 + test_extra_ms() / 1000.0, "%.2f s", wall);
+    /* valgrind traces the master, the workers and redis-server: seconds
+     * longer; the work is still shared (checked above). */
+    if (!RUNNING_ON_VALGRIND)
+        cr_assert(wall < 8.0 + test_extra_ms() / 1000.0, "%.2f s", wall);
 }
 
 Test(examples_dist_redis, d1_d2_authkey_is_the_password, .timeout = 120)

@@ -347,7 +347,8 @@ Test(agen, yield_after_close_is_eproto, .timeout = 30)
 static int scoped_body(corio_agen *ag, void *arg)
 {
     int *timed_out = arg;
-    CORIO_SCOPE(corio_now() + 60 * MS);
+    /* long enough for two steps of 20 ms however slow the run (valgrind) */
+    CORIO_SCOPE(corio_now() + 1000 * MS);
 
     for (int i = 0;; i++) {
         if (corio_sleep(20 * MS) == -1) {
@@ -381,7 +382,7 @@ static void *scoped_main(void *arg)
         cr_assert_eq(corio_task_join(t, &r), 0);
         cr_assert_eq(CORIO_TO_INT(r), 1);
     }
-    /* the body's own 60 ms deadline applies, not ours */
+    /* the body's own 1 s deadline applies, not ours */
     while ((rc = corio_agen_next(ag, &r, -1)) == 1)
         ;
     cr_assert_eq(rc, 0);
