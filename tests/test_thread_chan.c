@@ -18,28 +18,9 @@
 #include "corio/thread.h"
 #include "timing.h"
 #include "loop_test.h"
+#include "thread_test.h"
 
 #define MS CORIO_MSEC
-
-static corio_thread *start(corio_fn fn, void *arg, bool loop)
-{
-    corio_thread_opts o = {.loop = loop};
-    corio_thread *t = corio_thread_start(fn, arg, &o);
-
-    cr_assert_not_null(t, "corio_thread_start: %s", corio_strerror(errno));
-    return t;
-}
-
-static void *join_free(corio_thread *t)
-{
-    void *res = NULL;
-
-    cr_assert_eq(corio_thread_join(t, &res, -1), 0);
-    cr_assert_eq(corio_thread_error(t), 0, "%s",
-                 corio_strerror(corio_thread_error(t)));
-    cr_assert_eq(corio_thread_free(t), 0);
-    return res;
-}
 
 Test(thread_chan, calls_and_errors, .timeout = 30)
 {
