@@ -214,20 +214,6 @@ Test(proc_pipe, eof_when_the_other_process_dies, .timeout = 30)
 
 /* ---- From tasks --------------------------------------------------------- */
 
-struct ticker {
-    atomic_int ticks;
-    bool stop;
-};
-
-static void *tick(void *arg)
-{
-    struct ticker *t = arg;
-
-    while (!t->stop && corio_sleep(10 * MS) == 0)
-        atomic_fetch_add(&t->ticks, 1);
-    return NULL;
-}
-
 static int slow_echo(void *arg)
 {
     struct ends *e = arg;

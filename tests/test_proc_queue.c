@@ -553,20 +553,6 @@ Test(proc_queue, kill_storm, .timeout = 60)
 
 /* ---- From tasks --------------------------------------------------------- */
 
-struct ticker {
-    atomic_int ticks;
-    bool stop;
-};
-
-static void *tick(void *arg)
-{
-    struct ticker *t = arg;
-
-    while (!t->stop && corio_sleep(10 * MS) == 0)
-        atomic_fetch_add(&t->ticks, 1);
-    return NULL;
-}
-
 static int put_later(void *arg)
 {
     msleep(200);

@@ -7,12 +7,16 @@
 #define CORIO_TEST_PROC_TEST_H
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "corio.h"
 
 /* Fork; the child runs fn(arg) and _exits with its result (0..255). The
  * child is killed when the test process ends (PR_SET_PDEATHSIG), so a test
@@ -64,6 +68,22 @@ static inline void reap_ok(pid_t pid, int timeout_ms)
               "child %d: status %#x (exit %d, signal %d)", (int)pid, status,
               WIFEXITED(status) ? WEXITSTATUS(status) : -1,
               WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+/* A task that counts 10 ms ticks until stop is set (or it is cancelled):
+ * it shows the loop kept running while another task waited. */
+struct ticker {
+    atomic_int ticks;
+    bool stop;
+};
+
+static inline void *tick(void *arg)
+{
+    struct ticker *t = arg;
+
+    while (!t->stop && corio_sleep(10 * CORIO_MSEC) == 0)
+        atomic_fetch_add(&t->ticks, 1);
+    return NULL;
 }
 
 #endif
