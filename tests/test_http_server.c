@@ -35,15 +35,6 @@
 #define TIMEOUT 60
 #define MS CORIO_MSEC
 
-static char failbuf[1024];
-#define EXPECT(cond, ...)                                                   \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            int n_ = snprintf(failbuf, sizeof(failbuf), "line %d: ", __LINE__); \
-            snprintf(failbuf + n_, sizeof(failbuf) - (size_t)n_, __VA_ARGS__); \
-            return failbuf;                                                 \
-        }                                                                   \
-    } while (0)
 
 typedef const char *(*check_fn)(int port);
 

@@ -22,16 +22,6 @@
 #define TIMEOUT 60
 
 static char root[128], outside[128];
-static char failbuf[1024];
-
-#define EXPECT(cond, ...)                                                   \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            int n_ = snprintf(failbuf, sizeof(failbuf), "line %d: ", __LINE__); \
-            snprintf(failbuf + n_, sizeof(failbuf) - (size_t)n_, __VA_ARGS__); \
-            return failbuf;                                                 \
-        }                                                                   \
-    } while (0)
 
 static void write_file(const char *dir, const char *name, const char *text)
 {

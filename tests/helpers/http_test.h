@@ -13,6 +13,19 @@
 /* Send n bytes on a new connection to port, then read until the server
  * closes, `until` (if not NULL) has come, or 5 s pass. out gets what came
  * (NUL-terminated). Returns the count, or -1. */
+/* In a check that returns NULL or what failed: unless cond, return a
+ * message with the line and the printf-style text (one test at a time
+ * per process, as Criterion runs them). */
+static char failbuf[1024] __attribute__((unused));
+#define EXPECT(cond, ...)                                                   \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            int n_ = snprintf(failbuf, sizeof(failbuf), "line %d: ", __LINE__); \
+            snprintf(failbuf + n_, sizeof(failbuf) - (size_t)n_, __VA_ARGS__); \
+            return failbuf;                                                 \
+        }                                                                   \
+    } while (0)
+
 static inline ssize_t ht_exchange(int port, const char *data, size_t n,
                                   char *out, size_t cap, const char *until)
 {
