@@ -8,9 +8,13 @@
  *                                       results ("n * n = m"), until the
  *                                       queue is closed and empty
  *   dist_bench producer URL N BATCH     puts N tasks (BATCH per exchange),
- *                                       closes the queue, waits for every
- *                                       result (64 tasks pipelining on one
- *                                       connection); prints "TASKS N SECONDS s"
+ *                                       closes the queue, takes every
+ *                                       result (FETCHERS tasks on one
+ *                                       connection, each taking those of
+ *                                       up to BATCH tasks at once with
+ *                                       corio_dist_result_take_many; with
+ *                                       BATCH 1, 64 tasks taking one each);
+ *                                       prints "TASKS N SECONDS s"
  *
  * The authkey is "bench". */
 #include "corio.h"
@@ -21,7 +25,8 @@
 #include <string.h>
 
 #define KEY "bench"
-#define FETCHERS 64
+#define FETCHERS 64       /* BATCH 1: one result per call */
+#define MANY_FETCHERS 4   /* BATCH > 1: corio_dist_result_take_many */
 
 static const char *url;
 static size_t batch;
@@ -105,15 +110,72 @@ static void *worker(void *arg)
 
 struct fetch {
     corio_dist *d;
-    size_t first;
+    size_t first, stride;
 };
+
+static int id_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Take the results of the tasks in blocks first, first + stride, ...
+ * (blocks of batch ids), a window of up to batch ids per exchange. */
+static void *fetcher_many(void *arg)
+{
+    struct fetch *f = arg;
+    size_t cap = batch, wn = 0, block = f->first, at = 0;
+    uint64_t *win = calloc(cap, sizeof(*win)), *taken = calloc(cap, sizeof(*taken));
+    corio_dist_msg *out = calloc(cap, sizeof(*out));
+    int err = 0;
+
+    if (win == NULL || taken == NULL || out == NULL)
+        err = ENOMEM;
+    for (;;) {
+        ssize_t k;
+        size_t keep = 0;
+
+        /* fill the window from this fetcher's blocks */
+        while (err == 0 && wn < cap && block * batch < ntasks) {
+            size_t i = block * batch + at;
+
+            win[wn++] = ids[i];
+            if (++at == batch || i + 1 == ntasks) {
+                at = 0;
+                block += f->stride;
+            }
+        }
+        if (err != 0 || wn == 0)
+            break;
+        k = corio_dist_result_take_many(f->d, win, wn, out, -1);
+        if (k == -1) {
+            err = errno;
+            break;
+        }
+        for (ssize_t i = 0; i < k; i++) {
+            taken[i] = out[i].id;
+            corio_dist_msg_clear(&out[i]);
+        }
+        qsort(taken, (size_t)k, sizeof(*taken), id_cmp);
+        for (size_t i = 0; i < wn; i++)
+            if (bsearch(&win[i], taken, (size_t)k, sizeof(*taken), id_cmp) ==
+                NULL)
+                win[keep++] = win[i];
+        wn = keep;
+    }
+    free(win);
+    free(taken);
+    free(out);
+    return err ? corio_task_fail(err) : NULL;
+}
 
 /* Take the results of ids first, first + FETCHERS, ... */
 static void *fetcher(void *arg)
 {
     struct fetch *f = arg;
 
-    for (size_t i = f->first; i < ntasks; i += FETCHERS) {
+    for (size_t i = f->first; i < ntasks; i += f->stride) {
         corio_dist_msg r;
 
         if (corio_dist_result_take(f->d, ids[i], &r, -1) == -1)
@@ -131,6 +193,7 @@ static void *producer(void *arg)
     char (*text)[16] = calloc(batch, sizeof(*text));
     static struct fetch fs[FETCHERS];
     corio_task *ts[FETCHERS];
+    size_t nf = batch > 1 ? MANY_FETCHERS : FETCHERS;
     int64_t t0;
 
     (void)arg;
@@ -154,13 +217,14 @@ static void *producer(void *arg)
     }
     if (corio_dist_queue_close(q, -1) == -1)
         return corio_task_fail(errno);
-    for (size_t i = 0; i < FETCHERS; i++) {
-        fs[i] = (struct fetch){d, i};
-        ts[i] = corio_task_spawn(fetcher, &fs[i], NULL);
+    for (size_t i = 0; i < nf; i++) {
+        fs[i] = (struct fetch){d, i, nf};
+        ts[i] = corio_task_spawn(batch > 1 ? fetcher_many : fetcher, &fs[i],
+                                 NULL);
         if (ts[i] == NULL)
             return corio_task_fail(errno);
     }
-    if (corio_task_join_all(ts, FETCHERS, NULL) == -1) {
+    if (corio_task_join_all(ts, nf, NULL) == -1) {
         fprintf(stderr, "results: %s\n", corio_strerror(errno));
         return corio_task_fail(errno);
     }

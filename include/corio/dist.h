@@ -266,6 +266,22 @@ CORIO_WARN_UNUSED
 CORIO_EXPORT int corio_dist_result_take(corio_dist *d, uint64_t id,
                                         corio_dist_msg *out, int64_t deadline);
 
+/* The batch form of corio_dist_result_take (asyncio.wait's
+ * FIRST_COMPLETED over results): take the results of those of the n
+ * tasks ids[0..n) that have one, at least one: if none has, wait until
+ * deadline for the first to come. Returns how many were taken, k >= 1;
+ * out[0..k) hold them, out[i].id saying whose (clear each with
+ * corio_dist_msg_clear); the others are left for a later call. One
+ * exchange with the backend whatever n (the request must fit a frame:
+ * EMSGSIZE). Returns -1 with errno, nothing taken: ETIMEDOUT, ENOENT (none
+ * has a result and one never will: never put, or its result taken),
+ * EINVAL (n 0, an id 0, NULL), the errors above. */
+CORIO_WARN_UNUSED
+CORIO_EXPORT ssize_t corio_dist_result_take_many(corio_dist *d,
+                                                 const uint64_t *ids, size_t n,
+                                                 corio_dist_msg *out,
+                                                 int64_t deadline);
+
 /* ---- The key-value map ------------------------------------------------- */
 
 typedef struct corio_dist_map corio_dist_map;

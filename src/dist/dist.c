@@ -409,6 +409,22 @@ int corio_dist_result_take(corio_dist *d, uint64_t id, corio_dist_msg *out,
     return result(d, id, true, out, deadline);
 }
 
+ssize_t corio_dist_result_take_many(corio_dist *d, const uint64_t *ids,
+                                    size_t n, corio_dist_msg *out,
+                                    int64_t deadline)
+{
+    if (out != NULL && n > 0 && n <= SIZE_MAX / sizeof(*out))
+        memset(out, 0, n * sizeof(*out));
+    if (usable(d) == -1)
+        return -1;
+    if (ids == NULL || out == NULL || n == 0 || n > SIZE_MAX / sizeof(*out))
+        return invalid();
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == 0)
+            return invalid();
+    return d->ops->results(d, ids, n, out, deadline);
+}
+
 /* ---- The map ------------------------------------------------------------- */
 
 static int map_ok(corio_dist_map *m, const char *key)

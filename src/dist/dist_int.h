@@ -91,6 +91,11 @@ struct corio__dist_ops {
     /* Wait for task id's result; remove: take it (result_take). */
     int (*result)(corio_dist *d, uint64_t id, bool remove,
                   corio_dist_msg *out, int64_t deadline);
+    /* Take the results of those of ids[0..n) that have one, at least one
+     * (waiting until deadline for the first); returns the count k, with
+     * out[0..k) filled. */
+    ssize_t (*results)(corio_dist *d, const uint64_t *ids, size_t n,
+                       corio_dist_msg *out, int64_t deadline);
     int (*map_set)(corio_dist *d, const char *map, const char *key,
                    const void *value, size_t len, int64_t deadline);
     int (*map_get)(corio_dist *d, const char *map, const char *key,

@@ -42,6 +42,13 @@ struct mwait {
     uint32_t max_deliveries;
     struct mtask *t;              /* RESULT: the task */
     corio_handle *timer;
+    /* RESULTS: a waiter per task not done, in one array whose first is
+     * the lead (in the connection's waits, with the timer and the ids);
+     * each points to the lead. NULL for the others. */
+    struct mwait *group;
+    uint32_t members;             /* the lead: the array's length */
+    uint64_t *ids;                /* the lead: the request's ids */
+    uint32_t nids;
 };
 
 /* ---- Replies -------------------------------------------------------------- */
@@ -197,8 +204,33 @@ fail:
 
 /* ---- Waiters ---------------------------------------------------------------- */
 
+/* A RESULTS group leaves every list (and its timer stops); the memory
+ * stays until group_free. */
+static void group_unlink(struct mwait *lead)
+{
+    for (uint32_t i = 0; i < lead->members; i++)
+        corio__list_remove(&lead[i].node);
+    corio__list_remove(&lead->cnode);
+    if (lead->timer != NULL) {
+        (void)corio_handle_cancel(lead->timer);
+        corio_handle_free(lead->timer);
+        lead->timer = NULL;
+    }
+}
+
+static void group_free(struct mwait *lead)
+{
+    group_unlink(lead);
+    free(lead->ids);
+    free(lead);
+}
+
 static void wait_free(struct mwait *w)
 {
+    if (w->group != NULL) {
+        group_free(w->group);
+        return;
+    }
     corio__list_remove(&w->node);
     corio__list_remove(&w->cnode);
     if (w->timer != NULL) {
@@ -224,6 +256,8 @@ static void task_drop(corio_dist_manager *m, struct mtask *t)
         struct mwait *w =
             CORIO_CONTAINER_OF(t->waiters.next, struct mwait, node);
 
+        if (w->group != NULL)
+            w = w->group;
         reply_status(w->c, w->rid, w->op, ENOENT);
         wait_free(w);
     }
@@ -369,6 +403,152 @@ static void do_get(corio_dist_manager *m, struct mconn *c,
         wait_add(c, r, &q->waiters, NULL);
 }
 
+/* ---- Results of many tasks ------------------------------------------- */
+
+/* Answer a RESULTS request: the done ones of ids[n] (an id given twice,
+ * once), taken if remove; if none is done, ENOENT if one has no result to
+ * come (unknown, or taken). Returns false if none is done and all may
+ * be: nothing sent. Taken tasks are
+ * dropped, but for keep (its caller drops it), and only once group lead
+ * (NULL: none) is off every list, so that a drop does not find it. */
+static bool results_answer(corio_dist_manager *m, struct mconn *c,
+                           uint32_t rid, bool remove, const uint64_t *ids,
+                           uint32_t n, struct mwait *lead, struct mtask *keep)
+{
+    uint32_t done = 0, i;
+    size_t at;
+    ssize_t off;
+
+    bool gone = false;
+
+    for (i = 0; i < n; i++) {
+        struct mtask *t = corio__mstore_task(&m->st, ids[i]);
+
+        if (t == NULL || t->result_taken)
+            gone = true;
+        else
+            done += t->state == MTASK_DONE;
+    }
+    if (done == 0 && gone) {
+        if (lead != NULL)
+            group_unlink(lead);
+        reply_status(c, rid, CORIO__OP_RESULTS, ENOENT);
+        return true;
+    }
+    if (done == 0)
+        return false;
+    if (lead != NULL)
+        group_unlink(lead);
+    off = corio__wire_begin(&c->w, rid, CORIO__OP_RESULTS, CORIO__ST_OK);
+    if (off == -1)
+        goto fail;
+    at = c->w.out.len;
+    if (corio__wbuf_u32(&c->w.out, 0) == -1)
+        goto abort;
+    done = 0;
+    for (i = 0; i < n; i++) {
+        struct mtask *t = corio__mstore_task(&m->st, ids[i]);
+
+        if (t == NULL || t->state != MTASK_DONE || t->result_taken)
+            continue;   /* unknown, not done, or given twice and taken */
+        if (corio__wbuf_u64(&c->w.out, t->id) == -1 ||
+            corio__wbuf_blob(&c->w.out, t->result, t->result_len) == -1)
+            goto abort;
+        done++;
+        if (remove) {
+            free(t->result);
+            t->result = NULL;
+            t->result_len = 0;
+            t->result_taken = true;
+        }
+    }
+    corio__wire_put32(c->w.out.p + at, done);
+    if (corio__wire_seal(&c->w, (size_t)off) == -1)
+        goto fail;
+    for (i = 0; remove && i < n; i++) {
+        struct mtask *t = corio__mstore_task(&m->st, ids[i]);
+
+        if (t != NULL && t->result_taken && t != keep)
+            task_drop(m, t);
+    }
+    return true;
+abort:
+    corio__wire_abort(&c->w, (size_t)off);
+fail:
+    conn_break(c, ENOMEM);
+    return true;
+}
+
+/* A task of group lead is done (cur: its caller drops it). */
+static void results_fire(corio_dist_manager *m, struct mwait *lead,
+                         struct mtask *cur)
+{
+    (void)results_answer(m, lead->c, lead->rid, lead->flag, lead->ids,
+                         lead->nids, lead, cur);
+    free(lead->ids);
+    free(lead);
+}
+
+/* Leave a group of waiters for RESULTS request r (ids: its ids, none
+ * done; owned by the group from now). */
+static void results_wait(struct mconn *c, const struct corio__wire_req *r,
+                         uint64_t *ids)
+{
+    corio_dist_manager *m = c->m;
+    struct mwait *lead = calloc(r->n, sizeof(*lead));
+    uint32_t i;
+
+    if (lead == NULL) {
+        free(ids);
+        reply_status(c, r->rid, r->op, ENOMEM);
+        return;
+    }
+    lead->c = c;
+    lead->rid = r->rid;
+    lead->op = r->op;
+    lead->flag = r->flag;
+    lead->members = r->n;
+    lead->ids = ids;
+    lead->nids = r->n;
+    for (i = 0; i < r->n; i++) {
+        struct mtask *t = corio__mstore_task(&m->st, ids[i]);
+
+        lead[i].group = lead;
+        corio__list_push_back(&t->waiters, &lead[i].node);
+        if (i > 0)
+            corio__list_init(&lead[i].cnode);
+    }
+    corio__list_push_back(&c->waits, &lead->cnode);
+    if (r->timeout > 0 &&
+        corio_loop_call_at(corio_loop_current(), corio_now() + r->timeout,
+                           wait_expire, lead, &lead->timer) == -1) {
+        group_free(lead);
+        reply_status(c, r->rid, r->op, ENOMEM);
+    }
+}
+
+static void do_results(corio_dist_manager *m, struct mconn *c,
+                       const struct corio__wire_req *r)
+{
+    struct corio__rd rd = {r->items, r->items_end, false};
+    uint64_t *ids = malloc((size_t)r->n * sizeof(*ids));
+
+    if (ids == NULL) {
+        reply_status(c, r->rid, r->op, ENOMEM);
+        return;
+    }
+    for (uint32_t i = 0; i < r->n; i++)
+        ids[i] = corio__rd_u64(&rd);
+    if (results_answer(m, c, r->rid, r->flag, ids, r->n, NULL, NULL)) {
+        free(ids);
+    } else if (r->timeout == 0) {
+        free(ids);
+        reply_status(c, r->rid, r->op, ETIMEDOUT);
+    } else {
+        results_wait(c, r, ids);
+    }
+}
+
 /* Record the result of one acked task (p, len: the result). */
 static void ack_one(corio_dist_manager *m, struct mtask *t, const uint8_t *p,
                     uint32_t len)
@@ -393,6 +573,10 @@ static void ack_one(corio_dist_manager *m, struct mtask *t, const uint8_t *p,
         struct mwait *w =
             CORIO_CONTAINER_OF(t->waiters.next, struct mwait, node);
 
+        if (w->group != NULL) {
+            results_fire(m, w->group, t);
+            continue;
+        }
         result_send(w->c, w->rid, t, w->flag);
         wait_free(w);
     }
@@ -597,6 +781,9 @@ static void execute(corio_dist_manager *m, struct mconn *c,
         break;
     case CORIO__OP_UNGET:
         do_unget(m, r);
+        break;
+    case CORIO__OP_RESULTS:
+        do_results(m, c, r);
         break;
     default:
         do_map(m, c, r);

@@ -457,8 +457,10 @@ static int mc_put(corio_dist *d, const char *queue, const corio_dist_buf *items,
     return 0;
 }
 
-/* Parse a GET reply into out[]; -1 EPROTO (out cleared). */
-static ssize_t msgs_parse(struct call *c, corio_dist_msg *out, size_t max)
+/* Parse a GET reply (deliveries: with each item's count) or a RESULTS
+ * reply into out[]; -1 EPROTO (out cleared). */
+static ssize_t msgs_parse(struct call *c, corio_dist_msg *out, size_t max,
+                          bool deliveries)
 {
     struct corio__rd r = {c->reply, c->reply + c->len, false};
     uint32_t n = corio__rd_u32(&r), i;
@@ -470,7 +472,8 @@ static ssize_t msgs_parse(struct call *c, corio_dist_msg *out, size_t max)
         const uint8_t *p;
 
         out[i].id = corio__rd_u64(&r);
-        out[i].deliveries = corio__rd_u32(&r);
+        if (deliveries)
+            out[i].deliveries = corio__rd_u32(&r);
         p = corio__rd_blob(&r, &len);
         if (p == NULL)
             break;
@@ -515,7 +518,7 @@ static ssize_t mc_get(corio_dist *d, const char *queue, bool lease,
         return call_abort(mc, c, off);
     if (call_finish(d, c, off, &c, deadline, true) == -1)
         return -1;
-    n = msgs_parse(c, out, max);
+    n = msgs_parse(c, out, max, true);
     if (n == -1)
         give_back(mc, c);
     call_free(c);
@@ -630,6 +633,36 @@ static int mc_result(corio_dist *d, uint64_t id, bool remove,
     return 0;
 }
 
+static ssize_t mc_results(corio_dist *d, const uint64_t *ids, size_t n,
+                          corio_dist_msg *out, int64_t deadline)
+{
+    struct mclient *mc = client(d);
+    ssize_t off;
+    struct call *c;
+
+    if (n > UINT32_MAX) {
+        errno = EMSGSIZE;
+        return -1;
+    }
+    c = call_begin(mc, CORIO__OP_RESULTS, true, &off);
+    if (c == NULL)
+        return -1;
+    if (corio__wbuf_u8(&mc->w.out, 1) == -1 ||
+        corio__wbuf_u64(&mc->w.out, (uint64_t)timeout_of(deadline)) == -1 ||
+        corio__wbuf_u32(&mc->w.out, (uint32_t)n) == -1)
+        return call_abort(mc, c, off);
+    for (size_t i = 0; i < n; i++)
+        if (corio__wbuf_u64(&mc->w.out, ids[i]) == -1)
+            return call_abort(mc, c, off);
+    ssize_t k;
+
+    if (call_finish(d, c, off, &c, deadline, true) == -1)
+        return -1;
+    k = msgs_parse(c, out, n, false);
+    call_free(c);
+    return k;
+}
+
 /* A map request: name, key, then a value for MSET. */
 static int map_call(corio_dist *d, uint8_t op, const char *map,
                     const char *key, const void *value, size_t len,
@@ -683,6 +716,7 @@ const struct corio__dist_ops corio__dist_manager_ops = {
     .size = mc_size,
     .close_queue = mc_close_queue,
     .result = mc_result,
+    .results = mc_results,
     .map_set = mc_map_set,
     .map_get = mc_map_get,
     .map_del = mc_map_del,

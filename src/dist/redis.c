@@ -7,8 +7,8 @@
  *
  * A connection has a main Redis connection, shared and pipelined by all
  * its tasks, and a few more for the calls that wait on the server (BLPOP
- * for a wake token of an empty queue, or for a result), one per waiting
- * task, so a wait never holds up the others. All of them reconnect by
+ * for a wake token of an empty queue, or on a wait key of the call's own
+ * for results), one per waiting task, so a wait never holds up the others. All of them reconnect by
  * themselves (redis_adapter.c: backoff), so a Redis restart fails only the
  * calls in flight (ECONNRESET). */
 #include "dist_int.h"
@@ -35,11 +35,11 @@
 #define LOADING_WAIT (50 * CORIO_MSEC)
 
 enum script { S_PUT, S_TAKE, S_ACK, S_RELEASE, S_SIZE, S_CLOSE, S_RESULT,
-              S_COUNT };
+              S_RESULTS, S_COUNT };
 
 static const char *const script_text[S_COUNT] = {
     CORIO__LUA_PUT, CORIO__LUA_TAKE, CORIO__LUA_ACK, CORIO__LUA_RELEASE,
-    CORIO__LUA_SIZE, CORIO__LUA_CLOSE, CORIO__LUA_RESULT,
+    CORIO__LUA_SIZE, CORIO__LUA_CLOSE, CORIO__LUA_RESULT, CORIO__LUA_RESULTS,
 };
 
 struct rdist {
@@ -49,6 +49,7 @@ struct rdist {
     corio__redis *idle[IDLE_MAX];   /* waiting connections not in use */
     size_t nidle;
     char consumer[128];
+    uint64_t waits;                 /* wait keys made (results_wait) */
     char sha[S_COUNT][41];          /* SCRIPT LOAD's, "" until loaded */
     corio__redis **active;          /* waiting connections in use */
     size_t nactive, cap;
@@ -656,33 +657,29 @@ static int do_close_queue(corio_dist *d, const char *queue,
 
 /* ---- Results ------------------------------------------------------------ */
 
-/* Wait for the ack's push on corio:rn:<id> (or the slice's end), then
- * leave the push for the other waiters. */
-static int result_wait(struct rdist *rd, const char *ids, int64_t deadline)
+/* A wait key of one call's own, so that no other caller pops its push. */
+static void wait_key(struct rdist *rd, char *wk, size_t size)
 {
-    char key[48], ms[24], secs[32];
-    const char *argv[3] = {"BLPOP", key, secs};
+    snprintf(wk, size, "corio:rn:%s:%" PRIu64, rd->consumer, ++rd->waits);
+}
+
+/* Wait for an ack's push on wait key wk (or the slice's end). */
+static int results_wait(struct rdist *rd, const char *wk, int64_t deadline)
+{
+    char ms[24], secs[32];
+    const char *argv[3] = {"BLPOP", wk, secs};
     redisReply *rep;
     int64_t until;
-    bool pushed;
 
     if (!wait_slice(deadline, &until, ms, sizeof(ms))) {
         errno = ETIMEDOUT;
         return -1;
     }
-    snprintf(key, sizeof(key), "corio:rn:%s", ids);
     snprintf(secs, sizeof(secs), "%.3f", (double)atoll(ms) / 1000.0);
     rep = wait_on_server(rd, 3, argv, until);
     if (rep == NULL)
         return -1;
-    pushed = rep->type == REDIS_REPLY_ARRAY;
     freeReplyObject(rep);
-    if (pushed) {
-        rep = corio__redis_call(rd->main, deadline, "RPUSH", key, "1", NULL);
-        freeReplyObject(rep);
-        rep = corio__redis_call(rd->main, deadline, "EXPIRE", key, "60", NULL);
-        freeReplyObject(rep);
-    }
     return 0;
 }
 
@@ -724,10 +721,14 @@ static int do_result(corio_dist *d, uint64_t id, bool remove,
         return -1;
     }
     for (;;) {
-        const char *argv[5] = {NULL, NULL, NULL, ids, remove ? "1" : "0"};
-        size_t lens[5] = {0, 0, 0, strlen(ids), 1};
-        redisReply *rep = script_run(rd, rd->main, S_RESULT, argv, lens, 5,
-                                     deadline);
+        char wk[200];
+        const char *argv[6] = {NULL, NULL, NULL, ids, remove ? "1" : "0", wk};
+        size_t lens[6] = {0, 0, 0, strlen(ids), 1, 0};
+        redisReply *rep;
+
+        wait_key(rd, wk, sizeof(wk));
+        lens[5] = strlen(wk);
+        rep = script_run(rd, rd->main, S_RESULT, argv, lens, 6, deadline);
 
         if (rep == NULL)
             return -1;
@@ -751,7 +752,70 @@ static int do_result(corio_dist *d, uint64_t id, bool remove,
             return rc;
         }
         freeReplyObject(rep);
-        if (result_wait(rd, ids, deadline) == -1)
+        if (results_wait(rd, wk, deadline) == -1)
+            return -1;
+    }
+}
+
+/* A results reply {k, id, value, ...} into out[0..k). Returns k (0: none
+ * yet) or -1. */
+static ssize_t results_fill(redisReply *rep, corio_dist_msg *out, size_t n)
+{
+    long long k;
+
+    if (rep->type == REDIS_REPLY_INTEGER) {
+        errno = ENOENT;
+        return -1;
+    }
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+        rep->element[0]->type != REDIS_REPLY_INTEGER ||
+        (k = rep->element[0]->integer) < 0 || (size_t)k > n ||
+        rep->elements != 1 + 2 * (size_t)k) {
+        errno = EPROTO;
+        return -1;
+    }
+    for (long long i = 0; i < k; i++) {
+        redisReply *id = rep->element[1 + 2 * i], *v = rep->element[2 + 2 * i];
+
+        if (id->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
+            msg_fill(&out[i], v->str, v->len) == -1) {
+            for (long long j = 0; j <= i; j++)
+                corio_dist_msg_clear(&out[j]);
+            if (errno != ENOMEM)
+                errno = EPROTO;
+            return -1;
+        }
+        out[i].id = strtoull(id->str, NULL, 10);
+    }
+    return (ssize_t)k;
+}
+
+static ssize_t do_results(corio_dist *d, const uint64_t *ids, size_t n,
+                          corio_dist_msg *out, int64_t deadline)
+{
+    struct rdist *rd = impl(d);
+
+    for (;;) {
+        char wk[200];
+        struct args a;
+        redisReply *rep;
+        ssize_t k;
+
+        wait_key(rd, wk, sizeof(wk));
+        if (args_init(&a, n + 1) == -1)
+            return -1;
+        arg_str(&a, wk);
+        for (size_t i = 0; i < n; i++)
+            arg_u64(&a, ids[i]);
+        rep = script_run(rd, rd->main, S_RESULTS, a.v, a.len, a.n, deadline);
+        args_free(&a);
+        if (rep == NULL)
+            return -1;
+        k = results_fill(rep, out, n);
+        freeReplyObject(rep);
+        if (k != 0)
+            return k;
+        if (results_wait(rd, wk, deadline) == -1)
             return -1;
     }
 }
@@ -907,6 +971,14 @@ static int redis_close_queue(corio_dist *d, const char *queue,
     return (int)leave(rd, do_close_queue(d, queue, deadline));
 }
 
+static ssize_t redis_results(corio_dist *d, const uint64_t *ids, size_t n,
+                             corio_dist_msg *out, int64_t deadline)
+{
+    struct rdist *rd = enter(d);
+
+    return leave(rd, do_results(d, ids, n, out, deadline));
+}
+
 static int redis_result(corio_dist *d, uint64_t id, bool remove,
                         corio_dist_msg *out, int64_t deadline)
 {
@@ -951,6 +1023,7 @@ const struct corio__dist_ops corio__dist_redis_ops = {
     .size = redis_size,
     .close_queue = redis_close_queue,
     .result = redis_result,
+    .results = redis_results,
     .map_set = redis_map_set,
     .map_get = redis_map_get,
     .map_del = redis_map_del,

@@ -25,8 +25,10 @@
  *   corio:done:<n>     bitmaps: bit id % 2^20 of corio:done:<id / 2^20> is
  *                      set once task id was acked (a later ack is dropped;
  *                      a taken result is ENOENT): 128 KiB per 2^20 tasks
- *   corio:rw:<id>      someone waits for the result: the ack pushes
- *   corio:rn:<id>      a list, for their BLPOP
+ *   corio:rwait        hash: task id -> the wait keys (space-separated,
+ *                      the last 8) of the callers waiting for its result;
+ *                      the ack pushes on each and deletes the field
+ *   corio:rn:<consumer>:<n>  a wait key: a list, for one call's BLPOP
  *   corio:m:<map>      a map: a hash
  * A queue "<name>.dead" is name's dead-letter queue. */
 #ifndef CORIO_DIST_REDIS_SCRIPTS_H
@@ -38,6 +40,24 @@
     "  local n = tonumber(id)\n"                                               \
     "  return 'corio:done:' .. string.format('%d', math.floor(n / 1048576)),\n" \
     "         n % 1048576\n"                                                   \
+    "end\n"
+
+/* Register wait key wk for the results of ids (a list): appended to
+ * their corio:rwait fields, the last 8 kept. */
+#define CORIO__LUA_REGISTER                                                    \
+    "local function register(ids, wk)\n"                                       \
+    "  for i = 1, #ids, 512 do\n"                                              \
+    "    local part = {unpack(ids, i, math.min(i + 511, #ids))}\n"             \
+    "    local old = redis.call('HMGET', 'corio:rwait', unpack(part))\n"       \
+    "    local f = {}\n"                                                       \
+    "    for j, id in ipairs(part) do\n"                                       \
+    "      local v = old[j] and (old[j] .. ' ' .. wk) or wk\n"                 \
+    "      local _, spaces = string.gsub(v, ' ', '')\n"                        \
+    "      if spaces >= 8 then v = string.sub(v, string.find(v, ' ') + 1) end\n" \
+    "      f[#f + 1] = id f[#f + 1] = v\n"                                     \
+    "    end\n"                                                                \
+    "    redis.call('HSET', 'corio:rwait', unpack(f))\n"                       \
+    "  end\n"                                                                  \
     "end\n"
 
 /* What the queue scripts start with. */
@@ -152,39 +172,115 @@
 
 /* ack: ARGV queue, id, result, id, result... -> the count of unknown ids.
  * The result is recorded by the first ack only (the done bit says which
- * came first); the task leaves the queue
- * (even if another taker holds it now). */
+ * came first); the task leaves the queue (even if another taker holds it
+ * now). The usual batch (every task leased, none repeated) costs a few
+ * calls whatever its size: one XACK, one XDEL, one BITFIELD per 2^20 ids,
+ * one MSET, one EXISTS; anything else falls back to a call per task. */
 #define CORIO__LUA_ACK                                                         \
     CORIO__LUA_COMMON                                                          \
-    "local q = ARGV[1]\n"                                                      \
-    "local s = skey(q)\n"                                                      \
-    "local unknown, gone = 0, {}\n"                                            \
-    /* entries added out of order are rare: look them up only if any */      \
-    "local mapped = redis.call('EXISTS', 'corio:qx:' .. q) == 1\n"             \
-    "for i = 2, #ARGV, 2 do\n"                                                 \
-    "  local id = ARGV[i]\n"                                                   \
-    "  local eid = mapped and eidof(q, id) or ('0-' .. id)\n"                  \
-    /* leased (the usual case): deleted below, all in one XDEL (a deletion  \
-     * at the stream's head costs a scan of its node: once per batch) */     \
-    "  local here = redis.call('XACK', s, G, eid) == 1\n"                      \
-    "  if here then gone[#gone + 1] = eid\n"                                   \
-    "  else here = redis.call('XDEL', s, eid) == 1 end\n"                      \
-    "  if here and eid ~= '0-' .. id then\n"                                   \
-    "    redis.call('HDEL', 'corio:qx:' .. q, id)\n"                           \
-    "  end\n"                                                                  \
-    "  local dk, bit = done(id)\n"                                             \
-    /* the first ack sets the bit and records; a later one is dropped */     \
-    "  if here and redis.call('SETBIT', dk, bit, 1) == 0 then\n"               \
-    "    redis.call('SET', 'corio:r:' .. id, ARGV[i + 1])\n"                   \
-    "    if redis.call('EXISTS', 'corio:rw:' .. id) == 1 then\n"               \
-    "      redis.call('RPUSH', 'corio:rn:' .. id, '1')\n"                      \
-    "      redis.call('EXPIRE', 'corio:rn:' .. id, 60)\n"                      \
-    "    end\n"                                                                \
-    "  elseif not here and redis.call('GETBIT', dk, bit) == 0 then\n"          \
-    "    unknown = unknown + 1\n"                                              \
+    /* redis.call(cmd, key, [extra,] list...) in slices (Lua's unpack has  \
+     * a limit); f(reply) for each slice's reply */                        \
+    "local function sliced(cmd, key, extra, list, f)\n"                        \
+    "  for i = 1, #list, 512 do\n"                                             \
+    "    local j = math.min(i + 511, #list)\n"                                 \
+    "    if extra then f(redis.call(cmd, key, extra, unpack(list, i, j)))\n"   \
+    "    else f(redis.call(cmd, key, unpack(list, i, j))) end\n"               \
     "  end\n"                                                                  \
     "end\n"                                                                    \
-    "if #gone > 0 then redis.call('XDEL', s, unpack(gone)) end\n"             \
+    "local q = ARGV[1]\n"                                                      \
+    "local s = skey(q)\n"                                                      \
+    "local n = (#ARGV - 1) / 2\n"                                              \
+    "local unknown = 0\n"                                                      \
+    /* entries added out of order are rare: look them up only if any */      \
+    "local mapped = redis.call('EXISTS', 'corio:qx:' .. q) == 1\n"             \
+    "local eids, here = {}, {}\n"                                              \
+    "for i = 1, n do\n"                                                        \
+    "  local id = ARGV[2 * i]\n"                                               \
+    "  eids[i] = mapped and eidof(q, id) or ('0-' .. id)\n"                    \
+    "end\n"                                                                    \
+    /* all leased and distinct: XACK says so for the batch. Otherwise an  \
+     * entry still in the stream is here (XDEL says, one by one). */        \
+    "local acked = 0\n"                                                        \
+    "sliced('XACK', s, G, eids, function(r) acked = acked + r end)\n"          \
+    "if acked == n then\n"                                                     \
+    "  sliced('XDEL', s, nil, eids, function() end)\n"                         \
+    "  for i = 1, n do here[i] = true end\n"                                   \
+    "else\n"                                                                   \
+    "  for i = 1, n do here[i] = redis.call('XDEL', s, eids[i]) == 1 end\n"    \
+    "end\n"                                                                    \
+    "if mapped then\n"                                                         \
+    "  for i = 1, n do\n"                                                      \
+    "    if here[i] and eids[i] ~= '0-' .. ARGV[2 * i] then\n"                 \
+    "      redis.call('HDEL', 'corio:qx:' .. q, ARGV[2 * i])\n"                \
+    "    end\n"                                                                \
+    "  end\n"                                                                  \
+    "end\n"                                                                    \
+    /* set the done bits of those here, a BITFIELD per bitmap: the old bit \
+     * 0 says this ack is the first (it records the result) */              \
+    "local bykey, order = {}, {}\n"                                            \
+    "for i = 1, n do\n"                                                        \
+    "  if here[i] then\n"                                                      \
+    "    local dk, bit = done(ARGV[2 * i])\n"                                  \
+    "    local g = bykey[dk]\n"                                                \
+    "    if not g then g = {args = {}, idx = {}} bykey[dk] = g\n"              \
+    "      order[#order + 1] = dk end\n"                                       \
+    "    local a = g.args\n"                                                   \
+    "    a[#a + 1] = 'SET' a[#a + 1] = 'u1' a[#a + 1] = bit a[#a + 1] = 1\n"   \
+    "    g.idx[#g.idx + 1] = i\n"                                              \
+    "  end\n"                                                                  \
+    "end\n"                                                                    \
+    "local rec, recids = {}, {}\n"                                             \
+    "for _, dk in ipairs(order) do\n"                                          \
+    "  local g = bykey[dk]\n"                                                  \
+    "  local k = 0\n"                                                          \
+    "  for i = 1, #g.args, 2048 do\n"                                          \
+    "    local old = redis.call('BITFIELD', dk,\n"                             \
+    "                           unpack(g.args, i, math.min(i + 2047, #g.args)))\n" \
+    "    for _, v in ipairs(old) do\n"                                         \
+    "      k = k + 1\n"                                                        \
+    "      if v == 0 then\n"                                                   \
+    "        local id = ARGV[2 * g.idx[k]]\n"                                  \
+    "        rec[#rec + 1] = 'corio:r:' .. id\n"                               \
+    "        rec[#rec + 1] = ARGV[2 * g.idx[k] + 1]\n"                         \
+    "        recids[#recids + 1] = id\n"                                       \
+    "      end\n"                                                              \
+    "    end\n"                                                                \
+    "  end\n"                                                                  \
+    "end\n"                                                                    \
+    "for i = 1, #rec, 1024 do\n"                                               \
+    "  redis.call('MSET', unpack(rec, i, math.min(i + 1023, #rec)))\n"         \
+    "end\n"                                                                    \
+    /* wake whoever waits for these results (corio:rwait): one EXISTS  \
+     * says if anyone waits at all */                                      \
+    "if #recids > 0 and redis.call('EXISTS', 'corio:rwait') == 1 then\n"     \
+    "  local woken, hit = {}, {}\n"                                           \
+    "  for i = 1, #recids, 512 do\n"                                          \
+    "    local j = math.min(i + 511, #recids)\n"                              \
+    "    local wk = redis.call('HMGET', 'corio:rwait', unpack(recids, i, j))\n" \
+    "    for k, v in ipairs(wk) do\n"                                         \
+    "      if v then\n"                                                       \
+    "        hit[#hit + 1] = recids[i + k - 1]\n"                             \
+    "        for key in string.gmatch(v, '%S+') do\n"                         \
+    "          if not woken[key] then\n"                                      \
+    "            woken[key] = true\n"                                         \
+    "            redis.call('RPUSH', key, '1')\n"                             \
+    "            redis.call('EXPIRE', key, 60)\n"                             \
+    "          end\n"                                                         \
+    "        end\n"                                                           \
+    "      end\n"                                                             \
+    "    end\n"                                                               \
+    "  end\n"                                                                 \
+    "  for i = 1, #hit, 512 do\n"                                             \
+    "    redis.call('HDEL', 'corio:rwait', unpack(hit, i, math.min(i + 511, #hit)))\n" \
+    "  end\n"                                                                 \
+    "end\n"                                                                   \
+    /* those not here: unknown unless acked before */                        \
+    "for i = 1, n do\n"                                                        \
+    "  if not here[i] then\n"                                                  \
+    "    local dk, bit = done(ARGV[2 * i])\n"                                  \
+    "    if redis.call('GETBIT', dk, bit) == 0 then unknown = unknown + 1 end\n" \
+    "  end\n"                                                                  \
+    "end\n"                                                                    \
     "return unknown\n"
 
 /* nack / touch: ARGV queue, id, consumer, max deliveries, touch (1/0) ->
@@ -225,12 +321,13 @@
     "redis.call('RPUSH', 'corio:qzw:' .. ARGV[1], '1')\n"                      \
     "return 0\n"
 
-/* result: ARGV id, remove (1/0) -> {1, value}, {0} (not yet: the caller
- * is registered for the ack's push), or -1 (no such task, or its result
+/* result: ARGV id, remove (1/0), wait key -> {1, value}, {0} (not yet:
+ * the caller's wait key is registered for the ack's push), or -1 (no such task, or its result
  * was taken). The common case, a result there, is a plain GET or GETDEL
  * first (redis.c); this is the slow path. */
 #define CORIO__LUA_RESULT                                                      \
     CORIO__LUA_DONE                                                            \
+    CORIO__LUA_REGISTER                                                        \
     "local id = ARGV[1]\n"                                                     \
     "local rk = 'corio:r:' .. id\n"                                            \
     "local v\n"                                                                \
@@ -242,7 +339,64 @@
     "if tonumber(id) > tonumber(redis.call('GET', 'corio:ids') or '0') then\n" \
     "  return -1\n"                                                            \
     "end\n"                                                                    \
-    "redis.call('SET', 'corio:rw:' .. id, '1', 'EX', 3600)\n"                  \
+    "register({id}, ARGV[3])\n"                                                \
     "return {0}\n"
+
+/* results: ARGV wait key, id... -> {k, id, value, ...} with k >= 1:
+ * those of the ids with a result, taken (deleted); {0}: none yet, and the
+ * caller waits on its wait key (corio:rwait maps each id to it: the ack
+ * pushes there); -1: none yet, and an id has no result to come (unknown,
+ * or its result taken). */
+#define CORIO__LUA_RESULTS                                                     \
+    CORIO__LUA_DONE                                                            \
+    CORIO__LUA_REGISTER                                                        \
+    "local wk = ARGV[1]\n"                                                     \
+    "local n = #ARGV - 1\n"                                                    \
+    "local keys, vals = {}, {}\n"                                              \
+    "for i = 1, n do keys[i] = 'corio:r:' .. ARGV[i + 1] end\n"                \
+    "for i = 1, n, 512 do\n"                                                   \
+    "  local v = redis.call('MGET', unpack(keys, i, math.min(i + 511, n)))\n"  \
+    "  for j = 1, #v do vals[i + j - 1] = v[j] end\n"                          \
+    "end\n"                                                                    \
+    "local out, got, seen = {0}, {}, {}\n"                                     \
+    "for i = 1, n do\n"                                                        \
+    "  local id = ARGV[i + 1]\n"                                               \
+    "  if vals[i] and not seen[id] then\n"                                     \
+    "    seen[id] = true\n"                                                    \
+    "    out[#out + 1] = id\n"                                                 \
+    "    out[#out + 1] = vals[i]\n"                                            \
+    "    got[#got + 1] = keys[i]\n"                                            \
+    "  end\n"                                                                  \
+    "end\n"                                                                    \
+    "if #got > 0 then\n"                                                       \
+    "  for i = 1, #got, 512 do\n"                                              \
+    "    redis.call('DEL', unpack(got, i, math.min(i + 511, #got)))\n"         \
+    "  end\n"                                                                  \
+    "  out[1] = #got\n"                                                        \
+    "  return out\n"                                                           \
+    "end\n"                                                                    \
+    /* none there: one with no result to come is -1 (its done bit set, or  \
+     * past the ids given out); a BITFIELD per bitmap */                    \
+    "local last = tonumber(redis.call('GET', 'corio:ids') or '0')\n"           \
+    "local bykey, order = {}, {}\n"                                            \
+    "for i = 1, n do\n"                                                        \
+    "  local id = ARGV[i + 1]\n"                                               \
+    "  if tonumber(id) > last then return -1 end\n"                            \
+    "  local dk, bit = done(id)\n"                                             \
+    "  local a = bykey[dk]\n"                                                  \
+    "  if not a then a = {} bykey[dk] = a order[#order + 1] = dk end\n"        \
+    "  a[#a + 1] = 'GET' a[#a + 1] = 'u1' a[#a + 1] = bit\n"                   \
+    "end\n"                                                                    \
+    "for _, dk in ipairs(order) do\n"                                          \
+    "  local a = bykey[dk]\n"                                                  \
+    "  for i = 1, #a, 1536 do\n"                                               \
+    "    local v = redis.call('BITFIELD', dk, unpack(a, i, math.min(i + 1535, #a)))\n" \
+    "    for _, b in ipairs(v) do if b == 1 then return -1 end end\n"          \
+    "  end\n"                                                                  \
+    "end\n"                                                                    \
+    "local ids = {}\n"                                                         \
+    "for i = 1, n do ids[i] = ARGV[i + 1] end\n"                               \
+    "register(ids, wk)\n"                                                      \
+    "return out\n"
 
 #endif

@@ -50,6 +50,9 @@ enum corio__wire_op {
     CORIO__OP_UNGET,      /* name, count u32, count x (id u64, deliveries
                              u32, len u32, bytes): back to the queue's front
                              (a get whose caller gave up); no reply */
+    CORIO__OP_RESULTS,    /* remove u8, timeout i64, n u32, n x id u64 ->
+                             count u32, count x (id u64, len u32, bytes):
+                             those of the n tasks done, at least one */
     CORIO__OP_MAX
 };
 
@@ -106,13 +109,15 @@ struct corio__wire_req {
     uint8_t op;
     char name[CORIO_DIST_NAME_MAX + 1];
     char key[CORIO_DIST_NAME_MAX + 1];
-    uint32_t n;                /* PUT, ACK, UNGET: items; GET: max */
-    bool flag;                 /* GET: lease; ACK: has_results; RESULT: remove */
+    uint32_t n;                /* PUT, ACK, UNGET, RESULTS: items; GET: max */
+    bool flag;                 /* GET: lease; ACK: has_results; RESULT,
+                                  RESULTS: remove */
     uint64_t id;
-    int64_t timeout;           /* GET, RESULT: ns, -1 none */
+    int64_t timeout;           /* GET, RESULT, RESULTS: ns, -1 none */
     int64_t lease;             /* GET */
     uint32_t max_deliveries;   /* GET */
-    const uint8_t *items;      /* PUT, ACK, UNGET: the items, checked */
+    const uint8_t *items;      /* PUT, ACK, UNGET, RESULTS: the items,
+                                  checked */
     const uint8_t *items_end;
     const uint8_t *value;      /* MSET */
     uint32_t value_len;
