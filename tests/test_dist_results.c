@@ -4,7 +4,9 @@
  * call with none there waits for the first to come (from any of the ids,
  * not only the first); the deadline with nothing taken; ENOENT only when
  * none has a result and one never will; ids given twice; the argument
- * errors; a waiting call cancelled; many ids in one call. No fd leaked. */
+ * errors; a waiting call cancelled; many ids in one call; and the queue's
+ * size through batched, repeated and early acks (Redis keeps acked entries
+ * until it trims the stream's head). No fd leaked. */
 #include <criterion/criterion.h>
 
 #include "corio.h"
@@ -254,6 +256,76 @@ static void *cancel_many(void *arg)
     return NULL;
 }
 
+/* Take up to n tasks of q (in batches) and ack them all; returns the count
+ * or -1. */
+static ssize_t take_ack(corio_dist_queue *q, size_t n)
+{
+    corio_dist_msg b[64];
+    uint64_t id[64];
+    size_t done = 0;
+
+    while (done < n) {
+        size_t want = n - done < 64 ? n - done : 64;
+        ssize_t k = corio_dist_queue_take_many(q, b, want, corio_now() + 2 * SEC);
+
+        if (k == -1)
+            return -1;
+        for (ssize_t i = 0; i < k; i++) {
+            id[i] = b[i].id;
+            corio_dist_msg_clear(&b[i]);
+        }
+        if (corio_dist_queue_ack_many(q, id, NULL, (size_t)k, -1) == -1)
+            return -1;
+        done += (size_t)k;
+    }
+    return (ssize_t)done;
+}
+
+/* The size counts the tasks waiting, not leased, not done, through acks
+ * in batches, a repeated ack, and an ack of a task never taken. */
+static void *sizes(void *arg)
+{
+    corio_dist *d = dconnect();
+    corio_dist_queue *q;
+    corio_dist_buf items[300];
+    uint64_t ids[300];
+    corio_dist_msg m;
+
+    (void)arg;
+    CHECK(d != NULL);
+    q = corio_dist_queue_new(d, "sizes");
+    CHECK(q != NULL);
+    for (int i = 0; i < 300; i++)
+        items[i] = (corio_dist_buf){"t", 1};
+    CHECK(corio_dist_queue_put_many(q, items, 300, ids, -1) == 0);
+    CHECK(corio_dist_queue_size(q, -1) == 300);
+    CHECK(take_ack(q, 150) == 150);
+    CHECK(corio_dist_queue_size(q, -1) == 150);
+    /* acked again (and with a task not acked yet): no change but that one */
+    uint64_t again[2] = {ids[3], ids[3]};
+    CHECK(corio_dist_queue_ack_many(q, again, NULL, 2, -1) == 0);
+    CHECK(corio_dist_queue_size(q, -1) == 150);
+    /* the last task, never taken, acked: it leaves the queue */
+    CHECK(corio_dist_queue_ack(q, ids[299], "x", 1, -1) == 0);
+    CHECK(corio_dist_queue_size(q, -1) == 149);
+    /* one taken and held: not counted; the rest done */
+    CHECK(corio_dist_queue_take(q, &m, corio_now() + 2 * SEC) == 0);
+    CHECK(corio_dist_queue_size(q, -1) == 148);
+    CHECK(take_ack(q, 148) == 148);
+    CHECK(corio_dist_queue_size(q, -1) == 0);
+    CHECK(corio_dist_queue_ack(q, m.id, NULL, 0, -1) == 0);
+    corio_dist_msg_clear(&m);
+    CHECK(corio_dist_queue_size(q, -1) == 0);
+    CHECK(corio_dist_queue_put_many(q, items, 5, ids, -1) == 0);
+    CHECK(corio_dist_queue_size(q, -1) == 5);
+    CHECK(take_ack(q, 5) == 5);
+    CHECK(corio_dist_queue_size(q, -1) == 0);
+    CHECK(corio_dist_queue_get(q, &m, 0) == -1 && errno == ETIMEDOUT);
+    CHECK(corio_dist_queue_free(q) == 0);
+    CHECK(corio_dist_close(d) == 0);
+    return NULL;
+}
+
 /* The manager in a task beside the body. */
 struct with_manager {
     corio_fn body;
@@ -301,6 +373,16 @@ Test(dist_results, manager_basics, .timeout = 60)
 Test(dist_results, manager_cancel_and_many, .timeout = 60)
 {
     on_manager(cancel_many);
+}
+
+Test(dist_results, manager_sizes, .timeout = 60)
+{
+    on_manager(sizes);
+}
+
+Test(dist_results, redis_sizes, .timeout = 60)
+{
+    on_redis(sizes);
 }
 
 Test(dist_results, redis_basics, .timeout = 60)

@@ -18,6 +18,9 @@
  *                      put of n tasks wakes n takers, not all of them
  *   corio:qzw:<queue>  the close token: every waiting taker pops it and
  *                      pushes it back for the next
+ *   corio:qd:<queue>   the count of entries acked but still in the
+ *                      stream (an ack trims the stream's head in whole
+ *                      nodes: XTRIM MINID ~ below the first leased one)
  *   corio:qr:<queue>   exists (100 ms) after a take looked for expired
  *                      leases: they are looked for at most that often
  *   corio:r:<id>       a task's result (SET by the first ack only; a
@@ -25,9 +28,9 @@
  *   corio:done:<n>     bitmaps: bit id % 2^20 of corio:done:<id / 2^20> is
  *                      set once task id was acked (a later ack is dropped;
  *                      a taken result is ENOENT): 128 KiB per 2^20 tasks
- *   corio:rwait        hash: task id -> the wait keys (space-separated,
- *                      the last 8) of the callers waiting for its result;
- *                      the ack pushes on each and deletes the field
+ *   corio:rw:<id>      the wait keys (space-separated, the last 8) of
+ *                      the calls waiting for task id's result; its ack
+ *                      pushes on each and deletes the key
  *   corio:rn:<consumer>:<n>  a wait key: a list, for one call's BLPOP
  *   corio:m:<map>      a map: a hash
  * A queue "<name>.dead" is name's dead-letter queue. */
@@ -36,27 +39,35 @@
 
 /* Where the "acked" bit of task id is: a key per 2^20 ids. */
 #define CORIO__LUA_DONE                                                        \
+    "local done_b, done_k\n"                                                   \
     "local function done(id)\n"                                                \
     "  local n = tonumber(id)\n"                                               \
-    "  return 'corio:done:' .. string.format('%d', math.floor(n / 1048576)),\n" \
-    "         n % 1048576\n"                                                   \
+    "  local b = math.floor(n / 1048576)\n"                                    \
+    "  if b ~= done_b then\n"                                                  \
+    "    done_b, done_k = b, 'corio:done:' .. string.format('%d', b)\n"        \
+    "  end\n"                                                                  \
+    "  return done_k, n % 1048576\n"                                           \
     "end\n"
 
 /* Register wait key wk for the results of ids (a list): appended to
- * their corio:rwait fields, the last 8 kept. */
+ * their corio:rw:<id> (the last 8 kept). */
 #define CORIO__LUA_REGISTER                                                    \
     "local function register(ids, wk)\n"                                       \
     "  for i = 1, #ids, 512 do\n"                                              \
-    "    local part = {unpack(ids, i, math.min(i + 511, #ids))}\n"             \
-    "    local old = redis.call('HMGET', 'corio:rwait', unpack(part))\n"       \
+    "    local k = {}\n"                                                       \
+    "    for j = i, math.min(i + 511, #ids) do k[#k + 1] = 'corio:rw:' .. ids[j] end\n" \
+    "    local old = redis.call('MGET', unpack(k))\n"                          \
     "    local f = {}\n"                                                       \
-    "    for j, id in ipairs(part) do\n"                                       \
-    "      local v = old[j] and (old[j] .. ' ' .. wk) or wk\n"                 \
-    "      local _, spaces = string.gsub(v, ' ', '')\n"                        \
-    "      if spaces >= 8 then v = string.sub(v, string.find(v, ' ') + 1) end\n" \
-    "      f[#f + 1] = id f[#f + 1] = v\n"                                     \
+    "    for j, key in ipairs(k) do\n"                                         \
+    "      local v = wk\n"                                                     \
+    "      if old[j] then\n"                                                   \
+    "        v = old[j] .. ' ' .. wk\n"                                        \
+    "        local _, spaces = string.gsub(v, ' ', '')\n"                      \
+    "        if spaces >= 8 then v = string.sub(v, string.find(v, ' ') + 1) end\n" \
+    "      end\n"                                                              \
+    "      f[#f + 1] = key f[#f + 1] = v\n"                                    \
     "    end\n"                                                                \
-    "    redis.call('HSET', 'corio:rwait', unpack(f))\n"                       \
+    "    redis.call('MSET', unpack(f))\n"                                      \
     "  end\n"                                                                  \
     "end\n"
 
@@ -70,7 +81,19 @@
     "  for i = 1, #f, 2 do if f[i] == name then return f[i + 1] end end\n"     \
     "  return nil\n"                                                           \
     "end\n"                                                                    \
-    "local function idof(e) return field(e, 'i') or string.sub(e[1], 3) end\n" \
+    /* an entry's task id: its id's sequence, or field i (added as "*") */ \
+    "local function idof(e)\n"                                                \
+    "  local f = e[2]\n"                                                      \
+    "  if f[3] == 'i' then return f[4] end\n"                                 \
+    "  return field(e, 'i') or string.sub(e[1], 3)\n"                         \
+    "end\n"                                                                   \
+    /* stream ids "ms-seq": a < b */                                         \
+    "local function idless(a, b)\n"                                           \
+    "  local am, as = string.match(a, '^(%d+)-(%d+)$')\n"                     \
+    "  local bm, bs = string.match(b, '^(%d+)-(%d+)$')\n"                     \
+    "  am, bm = tonumber(am), tonumber(bm)\n"                                 \
+    "  return am < bm or (am == bm and tonumber(as) < tonumber(bs))\n"        \
+    "end\n"                                                                   \
     /* the entry id of task id in queue q */                                   \
     "local function eidof(q, id)\n"                                            \
     "  return redis.call('HGET', 'corio:qx:' .. q, id) or ('0-' .. id)\n"      \
@@ -203,10 +226,53 @@
     "local acked = 0\n"                                                        \
     "sliced('XACK', s, G, eids, function(r) acked = acked + r end)\n"          \
     "if acked == n then\n"                                                     \
-    "  sliced('XDEL', s, nil, eids, function() end)\n"                         \
     "  for i = 1, n do here[i] = true end\n"                                   \
+    /* kept, counted in qd, and trimmed from the stream's head in whole   \
+     * nodes (XTRIM MINID ~: an XDEL per entry costs a scan of its node):  \
+     * below the first pending entry and the last one acked, every entry  \
+     * was delivered and is done */                                        \
+    "  local qd = 'corio:qd:' .. q\n"                                        \
+    "  redis.call('INCRBY', qd, n)\n"                                        \
+    "  local x\n"                                                            \
+    "  if mapped then\n"                                                     \
+    "    local top = eids[1]\n"                                              \
+    "    for i = 2, n do if idless(top, eids[i]) then top = eids[i] end end\n" \
+    "    local ms, seq = string.match(top, '^(%d+)-(%d+)$')\n"               \
+    "    x = ms .. '-' .. string.format('%.0f', tonumber(seq) + 1)\n"        \
+    "  else\n"                                                               \
+    "    local top = 0\n"                                                    \
+    "    for i = 1, n do\n"                                                  \
+    "      local v = tonumber(ARGV[2 * i])\n"                                \
+    "      if v > top then top = v end\n"                                    \
+    "    end\n"                                                              \
+    "    x = '0-' .. string.format('%.0f', top + 1)\n"                       \
+    "  end\n"                                                                \
+    "  local p = redis.call('XPENDING', s, G, '-', '+', 1)\n"                \
+    "  if #p > 0 and idless(p[1][1], x) then x = p[1][1] end\n"              \
+    "  local t = redis.call('XTRIM', s, 'MINID', '~', x)\n"                  \
+    "  if t > 0 then redis.call('DECRBY', qd, t) end\n"                      \
     "else\n"                                                                   \
-    "  for i = 1, n do here[i] = redis.call('XDEL', s, eids[i]) == 1 end\n"    \
+    /* one by one; an entry deleted here that was delivered (at most the \
+     * group's last delivered id) was leased (acked just now: acked of    \
+     * them) or kept by an earlier ack (counted in qd: uncounted) */       \
+    "  local last = '0-0'\n"                                                   \
+    "  if acked < n and redis.call('EXISTS', s) == 1 then\n"                   \
+    "    for _, g in ipairs(redis.call('XINFO', 'GROUPS', s)) do\n"            \
+    "      local f = {}\n"                                                     \
+    "      for k = 1, #g, 2 do f[g[k]] = g[k + 1] end\n"                       \
+    "      if f['name'] == G then last = f['last-delivered-id'] end\n"         \
+    "    end\n"                                                                \
+    "  end\n"                                                                  \
+    "  local delivered = 0\n"                                                  \
+    "  for i = 1, n do\n"                                                      \
+    "    here[i] = redis.call('XDEL', s, eids[i]) == 1\n"                      \
+    "    if here[i] and not idless(last, eids[i]) then\n"                      \
+    "      delivered = delivered + 1\n"                                        \
+    "    end\n"                                                                \
+    "  end\n"                                                                  \
+    "  if delivered > acked then\n"                                            \
+    "    redis.call('DECRBY', 'corio:qd:' .. q, delivered - acked)\n"          \
+    "  end\n"                                                                  \
     "end\n"                                                                    \
     "if mapped then\n"                                                         \
     "  for i = 1, n do\n"                                                      \
@@ -250,16 +316,19 @@
     "for i = 1, #rec, 1024 do\n"                                               \
     "  redis.call('MSET', unpack(rec, i, math.min(i + 1023, #rec)))\n"         \
     "end\n"                                                                    \
-    /* wake whoever waits for these results (corio:rwait): one EXISTS  \
-     * says if anyone waits at all */                                      \
-    "if #recids > 0 and redis.call('EXISTS', 'corio:rwait') == 1 then\n"     \
-    "  local woken, hit = {}, {}\n"                                           \
+    /* wake whoever waits for these results: their wait keys are in   \
+     * corio:rw:<id> (one MGET for the batch) */                           \
+    "if #recids > 0 then\n"                                                   \
+    "  local woken = {}\n"                                                    \
     "  for i = 1, #recids, 512 do\n"                                          \
-    "    local j = math.min(i + 511, #recids)\n"                              \
-    "    local wk = redis.call('HMGET', 'corio:rwait', unpack(recids, i, j))\n" \
-    "    for k, v in ipairs(wk) do\n"                                         \
+    "    local k = {}\n"                                                      \
+    "    for j = i, math.min(i + 511, #recids) do\n"                          \
+    "      k[#k + 1] = 'corio:rw:' .. recids[j]\n"                            \
+    "    end\n"                                                               \
+    "    local hit = {}\n"                                                    \
+    "    for j, v in ipairs(redis.call('MGET', unpack(k))) do\n"              \
     "      if v then\n"                                                       \
-    "        hit[#hit + 1] = recids[i + k - 1]\n"                             \
+    "        hit[#hit + 1] = k[j]\n"                                          \
     "        for key in string.gmatch(v, '%S+') do\n"                         \
     "          if not woken[key] then\n"                                      \
     "            woken[key] = true\n"                                         \
@@ -269,9 +338,7 @@
     "        end\n"                                                           \
     "      end\n"                                                             \
     "    end\n"                                                               \
-    "  end\n"                                                                 \
-    "  for i = 1, #hit, 512 do\n"                                             \
-    "    redis.call('HDEL', 'corio:rwait', unpack(hit, i, math.min(i + 511, #hit)))\n" \
+    "    if #hit > 0 then redis.call('DEL', unpack(hit)) end\n"               \
     "  end\n"                                                                 \
     "end\n"                                                                   \
     /* those not here: unknown unless acked before */                        \
@@ -308,11 +375,13 @@
     "end\n"                                                                    \
     "return 0\n"
 
-/* size: ARGV queue -> messages waiting, not leased. */
+/* size: ARGV queue -> messages waiting, not leased (the stream's entries
+ * less those leased and those done but not trimmed yet). */
 #define CORIO__LUA_SIZE                                                        \
     "local s = 'corio:q:' .. ARGV[1]\n"                                        \
     "if redis.call('EXISTS', s) == 0 then return 0 end\n"                      \
-    "return redis.call('XLEN', s) - redis.call('XPENDING', s, 'corio')[1]\n"
+    "return redis.call('XLEN', s) - redis.call('XPENDING', s, 'corio')[1] -\n" \
+    "       tonumber(redis.call('GET', 'corio:qd:' .. ARGV[1]) or '0')\n"
 
 /* close: ARGV queue; the waiting takers are woken. */
 #define CORIO__LUA_CLOSE                                                       \
@@ -344,8 +413,8 @@
 
 /* results: ARGV wait key, id... -> {k, id, value, ...} with k >= 1:
  * those of the ids with a result, taken (deleted); {0}: none yet, and the
- * caller waits on its wait key (corio:rwait maps each id to it: the ack
- * pushes there); -1: none yet, and an id has no result to come (unknown,
+ * caller waits on its wait key (registered in each id's corio:rw:<id>:
+ * the ack pushes there); -1: none yet, and an id has no result to come (unknown,
  * or its result taken). */
 #define CORIO__LUA_RESULTS                                                     \
     CORIO__LUA_DONE                                                            \
