@@ -79,6 +79,8 @@ extern "C" {
 
 /* Longest queue, map or key name, in bytes. */
 #define CORIO_DIST_NAME_MAX 200
+/* corio_dist_result_take_many looks at this many ids at most per call. */
+#define CORIO_DIST_MANY_MAX 65536
 
 /* ---- Connections ------------------------------------------------------- */
 
@@ -272,8 +274,8 @@ CORIO_EXPORT int corio_dist_result_take(corio_dist *d, uint64_t id,
  * deadline for the first to come. Returns how many were taken, k >= 1;
  * out[0..k) hold them, out[i].id saying whose (clear each with
  * corio_dist_msg_clear); the others are left for a later call. One
- * exchange with the backend whatever n (the request must fit a frame:
- * EMSGSIZE). Returns -1 with errno, nothing taken: ETIMEDOUT, ENOENT (none
+ * exchange with the backend; only the first CORIO_DIST_MANY_MAX ids are
+ * looked at (n may be larger: call again with those left). Returns -1 with errno, nothing taken: ETIMEDOUT, ENOENT (none
  * has a result and one never will: never put, or its result taken),
  * EINVAL (n 0, an id 0, NULL), the errors above. */
 CORIO_WARN_UNUSED

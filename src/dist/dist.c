@@ -419,6 +419,8 @@ ssize_t corio_dist_result_take_many(corio_dist *d, const uint64_t *ids,
         return -1;
     if (ids == NULL || out == NULL || n == 0 || n > SIZE_MAX / sizeof(*out))
         return invalid();
+    if (n > CORIO_DIST_MANY_MAX)
+        n = CORIO_DIST_MANY_MAX;
     for (size_t i = 0; i < n; i++)
         if (ids[i] == 0)
             return invalid();

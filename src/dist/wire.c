@@ -283,7 +283,8 @@ int corio__wire_req_decode(uint8_t op, uint32_t rid, const uint8_t *payload,
         q->flag = corio__rd_u8(&r) != 0;
         q->timeout = (int64_t)corio__rd_u64(&r);
         q->n = corio__rd_u32(&r);
-        r.bad |= q->n == 0 || !timeout_ok(q->timeout);
+        r.bad |= q->n == 0 || q->n > CORIO_DIST_MANY_MAX ||
+                 !timeout_ok(q->timeout);
         items_check(&r, q, true, false, false);
         break;
     case CORIO__OP_UNGET:

@@ -50,7 +50,8 @@ enum corio__wire_op {
     CORIO__OP_UNGET,      /* name, count u32, count x (id u64, deliveries
                              u32, len u32, bytes): back to the queue's front
                              (a get whose caller gave up); no reply */
-    CORIO__OP_RESULTS,    /* remove u8, timeout i64, n u32, n x id u64 ->
+    CORIO__OP_RESULTS,    /* remove u8, timeout i64, n u32 (1 to
+                             CORIO_DIST_MANY_MAX), n x id u64 ->
                              count u32, count x (id u64, len u32, bytes):
                              those of the n tasks done, at least one */
     CORIO__OP_MAX
