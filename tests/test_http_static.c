@@ -1,5 +1,7 @@
 /* tests/test_http_static.c -- static files: content, type by extension,
- * HEAD, ETag and Last-Modified with 304, Range with 206 and 416, an index
+ * HEAD, ETag and Last-Modified with 304, If-Modified-Since by date (the
+ * three date forms, a future date, garbage ignored, If-None-Match first),
+ * If-Range by ETag and by date, Range with 206 and 416, an index
  * file, and every way out of the root refused: `..` plain and encoded
  * (%2e%2e, %2E%2e, %2f), a NUL, a backslash, an absolute path, a symlink
  * that leads out (and one that stays in, followed only when asked). */
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,6 +52,13 @@ static void make_tree(void)
     write_file(root, "page.html", "<p>page</p>");
     write_file(root, "sub/index.html", "<p>index</p>");
     write_file(outside, "secret.txt", "SECRET");
+    write_file(root, "dated.txt", "0123456789");
+    {   /* mtime Thu, 02 Jan 2020 03:04:05 GMT */
+        struct timespec ts[2] = {{1577934245, 0}, {1577934245, 0}};
+
+        snprintf(path, sizeof(path), "%s/dated.txt", root);
+        cr_assert_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
+    }
     snprintf(path, sizeof(path), "%s/out-link", root);
     cr_assert_eq(symlink("../secret.txt", path), 0);
     snprintf(path, sizeof(path), "%s/in-link", root);
@@ -60,7 +70,7 @@ static void remove_tree(void)
     char path[256];
     static const char *files[] = {"root/hello.txt", "root/page.html",
                                   "root/sub/index.html", "root/out-link",
-                                  "root/in-link", "secret.txt"};
+                                  "root/in-link", "root/dated.txt", "secret.txt"};
 
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         snprintf(path, sizeof(path), "%s/%s", outside, files[i]);
@@ -136,6 +146,85 @@ static const char *check_files(int port)
            out, sizeof(out));
     EXPECT(ht_count(out, "HTTP/1.1 200") == 2 && strstr(out, "world\n") &&
                strstr(out, "<p>page</p>"), "%s", out);
+    return NULL;
+}
+
+/* GET /static/dated.txt (mtime Thu, 02 Jan 2020 03:04:05 GMT) with the
+ * extra header lines hdrs; the status. */
+static int dated(int port, const char *hdrs, char *out, size_t cap)
+{
+    char req[1024];
+
+    snprintf(req, sizeof(req), "GET /static/dated.txt HTTP/1.1\r\nHost: t\r\n%s"
+                               "Connection: close\r\n\r\n", hdrs);
+    ht_get(port, req, out, cap);
+    return ht_status(out);
+}
+
+static const char *check_dates(int port)
+{
+    static const struct {
+        const char *hdrs;
+        int status;
+    } cases[] = {
+        /* If-Modified-Since: 304 when the mtime is not after the date */
+        {"If-Modified-Since: Thu, 02 Jan 2020 03:04:05 GMT\r\n", 304},
+        {"If-Modified-Since: Fri, 03 Jan 2020 00:00:00 GMT\r\n", 304},
+        {"If-Modified-Since: Thu, 02 Jan 2020 03:04:04 GMT\r\n", 200},
+        {"If-Modified-Since: Thursday, 02-Jan-20 03:04:05 GMT\r\n", 304},
+        {"If-Modified-Since: Wednesday, 01-Jan-20 03:04:05 GMT\r\n", 200},
+        {"If-Modified-Since: Thu Jan  2 03:04:05 2020\r\n", 304},
+        {"If-Modified-Since: Thu Jan  2 03:04:04 2020\r\n", 200},
+        {"If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\n", 304}, /* future */
+        /* not a date: ignored */
+        {"If-Modified-Since: yesterday\r\n", 200},
+        {"If-Modified-Since: Thu, 02 Jan 2020 03:04:05 GMT junk\r\n", 200},
+        {"If-Modified-Since: Thu, 31 Feb 2020 03:04:05 GMT\r\n", 200},
+        {"If-Modified-Since: Thu, 02 Jan 2020 03:04:05 GMT\r\n"
+         "If-Modified-Since: Thu, 02 Jan 2020 03:04:05 GMT\r\n", 200},
+        /* If-None-Match decides when both are there */
+        {"If-None-Match: \"other\"\r\n"
+         "If-Modified-Since: Thu, 02 Jan 2020 03:04:05 GMT\r\n", 200},
+        {"If-None-Match: *\r\n"
+         "If-Modified-Since: Thu, 02 Jan 2020 03:04:04 GMT\r\n", 304},
+        /* a Range with If-Range: applied only when If-Range matches */
+        {"Range: bytes=2-4\r\nIf-Range: Thu, 02 Jan 2020 03:04:05 GMT\r\n", 206},
+        {"Range: bytes=2-4\r\nIf-Range: Thu, 02 Jan 2020 03:04:06 GMT\r\n", 200},
+        {"Range: bytes=2-4\r\nIf-Range: Thu, 02 Jan 2020 03:04:04 GMT\r\n", 200},
+        {"Range: bytes=2-4\r\nIf-Range: \"other\"\r\n", 200},
+        {"Range: bytes=2-4\r\nIf-Range: garbage\r\n", 200},
+        {"Range: bytes=2-4\r\n", 206},
+    };
+    char out[8192], etag[128] = "", hdrs[512];
+    const char *p;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int status = dated(port, cases[i].hdrs, out, sizeof(out));
+
+        EXPECT(status == cases[i].status, "case %zu: %s: %s", i, cases[i].hdrs, out);
+        EXPECT(strstr(out, "Last-Modified: Thu, 02 Jan 2020 03:04:05 GMT\r\n"), "%s", out);
+        if (status == 304)
+            EXPECT(*ht_body(out) == '\0' && strstr(out, "ETag: "), "%s", out);
+        if (status == 200)
+            EXPECT(strcmp(ht_body(out), "0123456789") == 0, "%s", out);
+        if (status == 206)
+            EXPECT(strcmp(ht_body(out), "234") == 0 &&
+                       strstr(out, "Content-Range: bytes 2-4/10\r\n"), "%s", out);
+    }
+    /* the entity tag: a match in If-None-Match wins over a modified date;
+     * If-Range by the strong tag applies the range, the weak one does not */
+    dated(port, "", out, sizeof(out));
+    p = strstr(out, "ETag: ");
+    EXPECT(p && sscanf(p, "ETag: %127[^\r]", etag) == 1, "%s", out);
+    snprintf(hdrs, sizeof(hdrs), "If-None-Match: W/%s\r\n"
+                                 "If-Modified-Since: Thu, 02 Jan 2020 03:04:04 GMT\r\n", etag);
+    EXPECT(dated(port, hdrs, out, sizeof(out)) == 304, "%s", out);
+    snprintf(hdrs, sizeof(hdrs), "Range: bytes=2-4\r\nIf-Range: %s\r\n", etag);
+    EXPECT(dated(port, hdrs, out, sizeof(out)) == 206 && strcmp(ht_body(out), "234") == 0,
+           "%s", out);
+    snprintf(hdrs, sizeof(hdrs), "Range: bytes=2-4\r\nIf-Range: W/%s\r\n", etag);
+    EXPECT(dated(port, hdrs, out, sizeof(out)) == 200 &&
+               strcmp(ht_body(out), "0123456789") == 0, "%s", out);
     return NULL;
 }
 
@@ -216,4 +305,9 @@ Test(http_static, files_conditionals_ranges, .timeout = TIMEOUT)
 Test(http_static, no_escape_from_the_root, .timeout = TIMEOUT)
 {
     run(check_escapes);
+}
+
+Test(http_static, conditionals_by_date_and_if_range, .timeout = TIMEOUT)
+{
+    run(check_dates);
 }

@@ -13,6 +13,7 @@
 #include "corio/http.h"
 #include "corio/task.h"
 #include "../base/list.h"
+#include "httpdate_int.h"
 
 #include <llhttp.h>
 #include <stdbool.h>
@@ -275,9 +276,6 @@ struct corio__http_conn {
 int corio__http_out_append(struct corio__http_conn *c, const void *data,
                            size_t n);
 int corio__http_out_flush(struct corio__http_conn *c, int64_t deadline);
-
-/* RFC 9110's date of t (seconds since 1970): 29 characters and a NUL. */
-void corio__http_date(int64_t t, char out[30]);
 
 /* True if the server compresses responses. */
 bool corio__http_gzip_on(const struct corio__http_conn *c);

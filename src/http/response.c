@@ -255,51 +255,6 @@ static char *dec(char *end, unsigned long long v)
     return end;
 }
 
-/* "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110's IMF-fixdate) of t. */
-void corio__http_date(int64_t t, char out[30])
-{
-    static const char days[] = "ThuFriSatSunMonTueWed"; /* 1970-01-01: Thu */
-    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    int64_t d = t / 86400, secs = t % 86400, era, doe, yoe, doy, mp, y, m, day;
-
-    if (secs < 0) {
-        secs += 86400;
-        d--;
-    }
-    memcpy(out, days + ((d % 7 + 7) % 7) * 3, 3);
-    /* civil_from_days (Howard Hinnant's algorithm) */
-    d += 719468;
-    era = (d >= 0 ? d : d - 146096) / 146097;
-    doe = d - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    day = doy - (153 * mp + 2) / 5 + 1;
-    m = mp < 10 ? mp + 3 : mp - 9;
-    y = yoe + era * 400 + (m <= 2);
-    out[3] = ',';
-    out[4] = ' ';
-    out[5] = (char)('0' + day / 10);
-    out[6] = (char)('0' + day % 10);
-    out[7] = ' ';
-    memcpy(out + 8, months + (m - 1) * 3, 3);
-    out[11] = ' ';
-    out[12] = (char)('0' + y / 1000 % 10);
-    out[13] = (char)('0' + y / 100 % 10);
-    out[14] = (char)('0' + y / 10 % 10);
-    out[15] = (char)('0' + y % 10);
-    out[16] = ' ';
-    out[17] = (char)('0' + secs / 36000);
-    out[18] = (char)('0' + secs / 3600 % 10);
-    out[19] = ':';
-    out[20] = (char)('0' + secs / 600 % 6);
-    out[21] = (char)('0' + secs / 60 % 10);
-    out[22] = ':';
-    out[23] = (char)('0' + secs % 60 / 10);
-    out[24] = (char)('0' + secs % 10);
-    memcpy(out + 25, " GMT", 5);
-}
-
 /* The Date header's text, made once a second per thread. */
 static const char *http_date(void)
 {

@@ -2,7 +2,8 @@
  * (openat2 with RESOLVE_BENEATH: `..`, encoded or not, and symlinks that
  * lead out are refused by the kernel, not by string checks alone;
  * RESOLVE_NO_SYMLINKS unless symlinks are followed), ETag and
- * Last-Modified with 304, one byte range with 206 or 416, a Content-Type
+ * Last-Modified with 304 (If-None-Match, If-Modified-Since with the dates
+ * of httpdate.c), one byte range with 206 or 416 (If-Range), a Content-Type
  * by extension, and the bytes sent with sendfile on plain connections
  * (read and write through TLS). */
 #define _GNU_SOURCE /* O_PATH */
@@ -196,12 +197,47 @@ static bool has_dot_segment(const char *p)
     return false;
 }
 
-static void http_time(time_t t, char *buf, size_t size)
+/* The conditions of RFC 9110 13.2.2 on a GET or HEAD: true if the answer
+ * is 304. If-None-Match decides when it is there (weak comparison: W/ is
+ * ignored; "*" matches); else If-Modified-Since, when it is one field
+ * holding one valid HTTP-date (anything else is ignored): 304 when the
+ * file's mtime in whole seconds is not after it. A date in the future is
+ * a date like any other (RFC 9110 no longer calls it invalid). */
+static bool not_modified(const corio_http_request *req, const char *etag,
+                         time_t mtime)
 {
-    struct tm tm;
+    const corio_http_headers *h = req->c->hin;
+    const char *inm = corio_http_headers_get(h, "If-None-Match"), *ims;
+    size_t pos = 0;
+    int64_t since;
 
-    gmtime_r(&t, &tm);
-    strftime(buf, size, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (inm != NULL)
+        return strstr(inm, etag) != NULL || strcmp(inm, "*") == 0;
+    ims = corio_http_headers_next(h, "If-Modified-Since", &pos);
+    if (ims == NULL || corio_http_headers_next(h, "If-Modified-Since", &pos) != NULL ||
+        corio__http_date_parse(ims, time(NULL), &since) == -1)
+        return false;
+    return (int64_t)mtime <= since;
+}
+
+/* If-Range (RFC 9110 13.1.5): true if the Range is to be applied (no
+ * If-Range, or one that matches), false for the whole file. An entity
+ * tag matches by strong comparison (a weak one never does); a date when
+ * it is exactly the file's mtime and that is a strong validator (8.8.2.2:
+ * a second or more in the past, else the file may change again within
+ * that same second); anything else does not match. */
+static bool if_range_ok(const corio_http_request *req, const char *etag,
+                        time_t mtime)
+{
+    const char *ifr = corio_http_headers_get(req->c->hin, "If-Range");
+    int64_t date;
+
+    if (ifr == NULL)
+        return true;
+    if (ifr[0] == '"' || strncmp(ifr, "W/", 2) == 0)
+        return strcmp(ifr, etag) == 0;
+    return corio__http_date_parse(ifr, time(NULL), &date) == 0 &&
+           date == (int64_t)mtime && (int64_t)mtime < (int64_t)time(NULL);
 }
 
 /* Parse a single range "bytes=a-b", "bytes=a-", "bytes=-n" against size.
@@ -299,8 +335,8 @@ int corio__http_static_handler(corio_http_request *req, corio_http_response *res
 {
     const struct corio__http_static *st = arg;
     const char *path = corio_http_request_param(req, "path");
-    const char *inm, *ims, *range;
-    char etag[64], lm[40], cr[96];
+    const char *range;
+    char etag[64], lm[30], cr[96];
     int64_t off = 0, len;
     struct stat sb;
     int fd, rc;
@@ -336,23 +372,18 @@ int corio__http_static_handler(corio_http_request *req, corio_http_response *res
     snprintf(etag, sizeof(etag), "\"%" PRIx64 "-%" PRIx64 "\"",
              (uint64_t)sb.st_size,
              (uint64_t)sb.st_mtim.tv_sec * 1000000000u + (uint64_t)sb.st_mtim.tv_nsec);
-    http_time(sb.st_mtime, lm, sizeof(lm));
+    corio__http_date(sb.st_mtime, lm);
     corio_http_response_header(res, "ETag", etag);
     corio_http_response_header(res, "Last-Modified", lm);
     corio_http_response_header(res, "Accept-Ranges", "bytes");
-    inm = corio_http_request_header(req, "If-None-Match");
-    ims = corio_http_request_header(req, "If-Modified-Since");
-    if ((inm && (strstr(inm, etag) || strcmp(inm, "*") == 0)) ||
-        (!inm && ims && strcmp(ims, lm) == 0)) {
+    if (not_modified(req, etag, sb.st_mtime)) {
         close(fd);
         return corio_http_response_status(res, 304);
     }
     len = sb.st_size;
     range = corio_http_request_header(req, "Range");
     if (range != NULL) {
-        const char *ifr = corio_http_request_header(req, "If-Range");
-
-        rc = ifr && strcmp(ifr, etag) != 0 ? 0 : parse_range(range, sb.st_size, &off, &len);
+        rc = if_range_ok(req, etag, sb.st_mtime) ? parse_range(range, sb.st_size, &off, &len) : 0;
         if (rc == -1) {
             close(fd);
             snprintf(cr, sizeof(cr), "bytes */%lld", (long long)sb.st_size);
