@@ -70,32 +70,9 @@ static int h_big(corio_http_request *req, corio_http_response *res, void *arg)
     return corio_http_response_body(res, text, sizeof(text) - 1);
 }
 
-struct job {
-    char cmd[4096];
-    char out[8192];
-    int status;
-};
-
-/* Run cmd in a shell (in a pool thread), its stdout into out. */
-static void *run_cmd(void *arg)
-{
-    struct job *j = arg;
-    FILE *p = popen(j->cmd, "r");
-    size_t n;
-
-    if (p == NULL) {
-        j->status = -1;
-        return NULL;
-    }
-    n = fread(j->out, 1, sizeof(j->out) - 1, p);
-    j->out[n] = '\0';
-    j->status = pclose(p);
-    return NULL;
-}
-
 struct run {
-    const char *(*check)(int port, struct job *j);
-    struct job job;
+    const char *(*check)(int port, struct ht_job *j);
+    struct ht_job job;
     corio_tls *tls;     /* HTTPS: the server's context */
 };
 
@@ -122,17 +99,7 @@ static void *main_task(void *arg)
     return (void *)fail;
 }
 
-/* Run the client command made by check and wait for it without blocking
- * the loop. */
-static const char *client(struct job *j)
-{
-    if (corio_pool_run(corio_pool_default(), run_cmd, j, NULL,
-                       corio_now() + 60 * HT_SEC) == -1)
-        return "pool";
-    return j->status == 0 ? NULL : "client failed";
-}
-
-static void run(const char *(*check)(int, struct job *))
+static void run(const char *(*check)(int, struct ht_job *))
 {
     static struct run r;
 
@@ -145,7 +112,7 @@ static void run(const char *(*check)(int, struct job *))
 
 /* ---- curl ------------------------------------------------------------------- */
 
-static const char *check_curl(int port, struct job *j)
+static const char *check_curl(int port, struct ht_job *j)
 {
     const char *fail;
 
@@ -162,7 +129,7 @@ static const char *check_curl(int port, struct job *j)
              " tr -d '\\r' | grep -i '^content-encoding';"
              "wc -c < /tmp/corio-curl-$$; rm -f /tmp/corio-curl-$$",
              port);
-    fail = client(j);
+    fail = ht_job_run(j);
     if (fail)
         return fail;
     if (!strstr(j->out, "hello, curl! [200 1]\nhello, again! [200 0]\n"))
@@ -189,7 +156,7 @@ Test(http_interop, curl, .timeout = TIMEOUT)
 
 /* ---- Python's http.client -------------------------------------------------------- */
 
-static const char *check_http_client(int port, struct job *j)
+static const char *check_http_client(int port, struct ht_job *j)
 {
     const char *fail;
 
@@ -207,7 +174,7 @@ static const char *check_http_client(int port, struct job *j)
              "c.request(\"DELETE\", \"/echo\"); r = c.getresponse(); r.read()\n"
              "print(r.status, r.getheader(\"Allow\"))\n"
              "'", port);
-    fail = client(j);
+    fail = ht_job_run(j);
     if (fail)
         return fail;
     if (!strstr(j->out, "200 hello, a!\n200 hello, b!\n200 hello, c d!\n"
@@ -225,7 +192,7 @@ Test(http_interop, python_http_client, .timeout = TIMEOUT)
 
 /* ---- python3-aiohttp's client --------------------------------------------------------- */
 
-static const char *check_aiohttp(int port, struct job *j)
+static const char *check_aiohttp(int port, struct ht_job *j)
 {
     const char *fail;
 
@@ -246,7 +213,7 @@ static const char *check_aiohttp(int port, struct job *j)
              "            print(r.headers.get(\"Content-Encoding\"), len(await r.text()))\n"
              "asyncio.run(main())\n"
              "'", port);
-    fail = client(j);
+    fail = ht_job_run(j);
     if (fail)
         return fail;
     if (!strstr(j->out, "20\n200 {'got': {'k': 'v'}, 'ok': True}\ngzip 20000\n"))
@@ -265,7 +232,7 @@ Test(http_interop, aiohttp_client, .timeout = TIMEOUT)
 
 static char certdir[64];
 
-static const char *check_https(int port, struct job *j)
+static const char *check_https(int port, struct ht_job *j)
 {
     char addr[64], out[32768];
     const char *fail, *req = "GET /big HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
@@ -281,7 +248,7 @@ static const char *check_https(int port, struct job *j)
     snprintf(j->cmd, sizeof(j->cmd),
              "curl -sS --max-time 20 --cacert %s -w ' [%%{http_version}]\\n'"
              " https://localhost:%d/hello/tls https://localhost:%d/hello/again", ca, port, port);
-    fail = client(j);
+    fail = ht_job_run(j);
     if (fail)
         return fail;
     if (!strstr(j->out, "hello, tls! [1.1]\nhello, again! [1.1]\n"))

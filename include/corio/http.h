@@ -197,7 +197,9 @@ typedef struct corio_http_static_opts {
  * connections, ETag and Last-Modified with 304 (If-None-Match first, then
  * If-Modified-Since in any of RFC 9110's three date forms; an invalid
  * date is ignored), Range with 206 and 416 (If-Range by strong ETag or
- * exact date, else the whole file), a Content-Type by extension. No path escapes root: `..` (also encoded),
+ * exact date, else the whole file; several ranges: multipart/byteranges,
+ * but more than 16 or more bytes than the file: 200), a Content-Type by
+ * extension. No path escapes root: `..` (also encoded),
  * NUL, and symlinks that lead out are 404 (403 for a symlink when
  * follow_symlinks is off). Returns 0 or -1 (EINVAL, ENOENT: no such root,
  * ENOMEM). */
