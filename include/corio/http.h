@@ -224,8 +224,11 @@ typedef struct corio_http_server_opts {
     bool gzip;              /* compress bodies of compressible types
                                (text, json, js, xml, svg) of 256 bytes or
                                more when the client accepts gzip */
-    size_t max_connections; /* connections at once (more are closed
-                               at once, unanswered), 0: no limit */
+    size_t max_connections; /* connections at once, 0: no limit; one
+                               more is answered 503 with Retry-After: 1
+                               and Connection: close in one write that
+                               never waits (its request is not read),
+                               then closed */
 } corio_http_server_opts;
 
 /* Listen on addr and serve app, in tasks of the calling thread's loop.
