@@ -12,6 +12,7 @@
 #include "corio.h"
 #include "check.h"
 #include "http_test.h"
+#include "timing.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -518,5 +519,7 @@ Test(http_static, several_ranges_curl, .timeout = TIMEOUT)
 {
     if (access("/usr/bin/curl", X_OK) != 0 || access("/usr/bin/python3", X_OK) != 0)
         cr_skip_test("curl or python3 is not installed");
+    if (RUNNING_ON_VALGRIND) /* it would trace the clients (as test_http_interop) */
+        cr_skip_test("real clients: not under valgrind");
     run(check_ranges_curl);
 }

@@ -222,8 +222,10 @@ typedef struct corio_http_server_opts {
                                the next request; 0: 15 s (closed) */
     int64_t write_timeout;  /* ns a response may take to be sent; 0: 60 s */
     bool gzip;              /* compress bodies of compressible types
-                               (text, json, js, xml, svg) of 256 bytes or
-                               more when the client accepts gzip */
+                               (text, json, js, xml, svg) when the client
+                               accepts gzip: whole bodies of 256 bytes or
+                               more, and chunked streams (length -1) as a
+                               stream flushed at each write */
     size_t max_connections; /* connections at once, 0: no limit; one
                                more is answered 503 with Retry-After: 1
                                and Connection: close in one write that

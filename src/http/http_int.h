@@ -218,6 +218,7 @@ struct corio_http_response {
     corio_http_produce_fn produce;  /* or a producer */
     void (*produce_done)(void *arg);
     void *produce_arg;
+    struct corio__http_gzip *gz;    /* a stream being gzipped, or NULL */
     int64_t length;                 /* announced (prepare): -1 chunked */
     int64_t sent;                   /* body bytes sent after prepare */
     bool head_sent, chunked, finished, upgraded, no_body;
@@ -225,6 +226,9 @@ struct corio_http_response {
 
 /* Reset a response for the next request (keeps its buffers). */
 void corio__http_response_reset(corio_http_response *res);
+
+/* Free the compressor of a gzipped stream, if any (response.c). */
+void corio__http_response_gzip_end(corio_http_response *res);
 
 /* Send the head (and the body, when it is whole) of res. Returns 0 or -1
  * with errno. */

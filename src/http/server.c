@@ -500,6 +500,7 @@ static void conn_free(struct corio__http_conn *c)
     corio__http_parser_free(&c->p);
     corio_http_headers_free(c->hin);
     corio_http_headers_free(c->res.headers);
+    corio__http_response_gzip_end(&c->res);
     free(c->res.body);
     corio__http_page_put(&c->srv->pages, c->out, c->out_cap);
     corio__http_arena_release(&c->arena);
