@@ -3,9 +3,10 @@
  * 100-continue, gzip), Python's http.client (one persistent connection)
  * and python3-aiohttp's client (concurrent requests, JSON), and HTTPS
  * through the TLS layer with ALPN http/1.1 (curl, and a corio TLS
- * client checking the protocol chosen). Each client
- * runs in a thread of the pool while the server runs on the loop. A
- * client that is not installed skips its test (with a message). */
+ * client checking the protocol chosen; the 503 over max_connections
+ * through TLS). Each client runs in a thread of the pool while the
+ * server runs on the loop. A client that is not installed skips its test
+ * (with a message). */
 #include <criterion/criterion.h>
 
 #include "corio.h"
@@ -74,13 +75,15 @@ struct run {
     const char *(*check)(int port, struct ht_job *j);
     struct ht_job job;
     corio_tls *tls;     /* HTTPS: the server's context */
+    size_t max_connections;
 };
 
 static void *main_task(void *arg)
 {
     struct run *r = arg;
     corio_http_app *app = corio_http_app_new();
-    corio_http_server_opts o = {.gzip = true, .listen.tls = r->tls};
+    corio_http_server_opts o = {.gzip = true, .listen.tls = r->tls,
+                                .max_connections = r->max_connections};
     corio_http_server *srv;
     const char *fail;
 
@@ -278,7 +281,66 @@ static const char *check_https(int port, struct ht_job *j)
     return fail;
 }
 
-Test(http_interop, https_with_alpn, .timeout = TIMEOUT)
+/* max_connections over TLS: the 503 goes through the TLS transport */
+static const char *tls_get(corio_tls *ctx, int port, corio_stream **held, char *out,
+                           size_t cap)
+{
+    const char *req = "GET /hello/tls HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    int64_t dl = corio_now() + 10 * HT_SEC;
+    char addr[64];
+    size_t len = 0;
+    ssize_t n;
+
+    if (*held == NULL) {
+        snprintf(addr, sizeof(addr), "localhost:%d", port);
+        *held = corio_tls_connect(ctx, addr, dl);
+        if (*held == NULL)
+            return "tls connect";
+    }
+    if (corio_stream_write(*held, req, strlen(req)) == -1)
+        return "write";
+    out[0] = '\0';
+    while (len < cap - 1 && !strstr(out, "hello, tls!") &&
+           (n = corio_stream_read(*held, out + len, cap - 1 - len, dl)) > 0) {
+        len += (size_t)n;
+        out[len] = '\0';
+    }
+    return NULL;
+}
+
+static const char *check_https_busy(int port, struct ht_job *j)
+{
+    char out[4096], ca[128];
+    corio_tls_opts co = {.ca_file = ca};
+    corio_stream *a = NULL, *b = NULL;
+    corio_tls *ctx;
+    const char *fail;
+
+    (void)j;
+    snprintf(ca, sizeof(ca), "%s/ca.pem", certdir);
+    ctx = corio_tls_client(&co);
+    if (ctx == NULL)
+        return "client context";
+    fail = tls_get(ctx, port, &a, out, sizeof(out));
+    if (fail == NULL && (ht_status(out) != 200 || !strstr(out, "hello, tls!")))
+        fail = "the first connection";
+    if (fail == NULL)
+        fail = tls_get(ctx, port, &b, out, sizeof(out));
+    if (fail == NULL && (ht_status(out) != 503 || !strstr(out, "\r\nRetry-After: 1\r\n") ||
+                         strcmp(ht_body(out), "503: Service Unavailable\n") != 0))
+        fail = "no 503 over TLS";
+    if (fail == NULL)
+        fail = tls_get(ctx, port, &a, out, sizeof(out));
+    if (fail == NULL && (ht_status(out) != 200 || !strstr(out, "hello, tls!")))
+        fail = "the first connection after the 503";
+    corio_stream_close(a);
+    corio_stream_close(b);
+    corio_tls_free(ctx);
+    return fail;
+}
+
+/* An HTTPS server (a dev certificate in certdir) running check. */
+static void run_https(const char *(*check)(int, struct ht_job *), size_t max_connections)
 {
     static struct run r;
     char cert[128], key[128];
@@ -292,10 +354,21 @@ Test(http_interop, https_with_alpn, .timeout = TIMEOUT)
     snprintf(cert, sizeof(cert), "%s/server.pem", certdir);
     snprintf(key, sizeof(key), "%s/server.key", certdir);
     memset(&r, 0, sizeof(r));
-    r.check = check_https;
+    r.check = check;
+    r.max_connections = max_connections;
     r.tls = corio_tls_server(&so);
     cr_assert_not_null(r.tls);
     run_main_no_fd_leak(main_task, &r);
     corio_tls_free(r.tls);
     devcert_remove(certdir);
+}
+
+Test(http_interop, https_503_over_max_connections, .timeout = TIMEOUT)
+{
+    run_https(check_https_busy, 1);
+}
+
+Test(http_interop, https_with_alpn, .timeout = TIMEOUT)
+{
+    run_https(check_https, 0);
 }

@@ -422,7 +422,9 @@ static int gzip_stream_start(corio_http_response *res)
         res->gz = calloc(1, sizeof(*res->gz));
         if (res->gz == NULL)
             return 0; /* sent as it is */
-        if (deflateInit2(&res->gz->z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        /* a 4 KiB window and memLevel 5: about 32 KiB of zlib state for
+         * a stream that may stay open for hours (the defaults take 256) */
+        if (deflateInit2(&res->gz->z, 6, Z_DEFLATED, 16 + 12, 5, Z_DEFAULT_STRATEGY) != Z_OK) {
             free(res->gz);
             res->gz = NULL;
             return 0;
