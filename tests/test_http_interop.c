@@ -3,8 +3,8 @@
  * 100-continue, gzip), Python's http.client (one persistent connection)
  * and python3-aiohttp's client (concurrent requests, JSON), and HTTPS
  * through the TLS layer with ALPN http/1.1 (curl, and a corio TLS
- * client checking the protocol chosen; the 503 over max_connections
- * through TLS). Each client runs in a thread of the pool while the
+ * client checking the protocol chosen; several byte ranges of a static
+ * file; the 503 over max_connections through TLS). Each client runs in a thread of the pool while the
  * server runs on the loop. A client that is not installed skips its test
  * (with a message). */
 #include <criterion/criterion.h>
@@ -71,6 +71,8 @@ static int h_big(corio_http_request *req, corio_http_response *res, void *arg)
     return corio_http_response_body(res, text, sizeof(text) - 1);
 }
 
+static char certdir[64];   /* HTTPS: the dev certificate's (served at /certs) */
+
 struct run {
     const char *(*check)(int port, struct ht_job *j);
     struct ht_job job;
@@ -91,7 +93,8 @@ static void *main_task(void *arg)
         corio_http_app_route(app, "POST", "/echo", h_echo, NULL) ||
         corio_http_app_route(app, "PUT", "/echo", h_echo, NULL) ||
         corio_http_app_route(app, "POST", "/json", h_json, NULL) ||
-        corio_http_app_route(app, "GET", "/big", h_big, NULL))
+        corio_http_app_route(app, "GET", "/big", h_big, NULL) ||
+        (r->tls && corio_http_app_static(app, "/certs", certdir, NULL)))
         return (void *)"app";
     srv = corio_http_server_start("127.0.0.1:0", app, &o);
     if (srv == NULL)
@@ -233,7 +236,33 @@ Test(http_interop, aiohttp_client, .timeout = TIMEOUT)
 
 /* ---- HTTPS ----------------------------------------------------------------------- */
 
-static char certdir[64];
+/* Several ranges of a static file over TLS (the parts go through the
+ * stream, not sendfile): curl gets them, Python's email parser reads them
+ * and compares them with the file. */
+static const char *check_https_ranges(int port, struct ht_job *j, const char *ca)
+{
+    snprintf(j->cmd, sizeof(j->cmd),
+             "curl -sS --max-time 20 --cacert %s -r 0-9,100-119,-5 -D - -o %s/parts"
+             " https://localhost:%d/certs/ca.pem | tr -d '\\r' | grep -i '^content-type';"
+             PYTHON " -c '\n"
+             "import email, sys\n"
+             "d = sys.argv[1]\n"
+             "body = open(d + \"/parts\", \"rb\").read()\n"
+             "b = body.split(b\"\\r\\n\", 1)[0][2:]\n"
+             "m = email.message_from_bytes(b\"Content-Type: multipart/byteranges; boundary=\"\n"
+             "                             + b + b\"\\r\\n\\r\\n\" + body)\n"
+             "f = open(d + \"/ca.pem\", \"rb\").read()\n"
+             "want = [f[0:10], f[100:120], f[-5:]]\n"
+             "got = [p.get_payload(decode=True) for p in m.get_payload()]\n"
+             "print(\"parts ok\" if got == want else \"parts differ\")\n"
+             "' %s; rm -f %s/parts",
+             ca, certdir, port, certdir, certdir);
+    if (ht_job_run(j) != NULL)
+        return j->out;
+    if (!strstr(j->out, "multipart/byteranges; boundary=") || !strstr(j->out, "parts ok\n"))
+        return j->out;
+    return NULL;
+}
 
 static const char *check_https(int port, struct ht_job *j)
 {
@@ -278,6 +307,8 @@ static const char *check_https(int port, struct ht_job *j)
     corio_tls_free(ctx);
     if (fail == NULL && (ht_status(out) != 200 || strlen(ht_body(out)) != 20000))
         fail = "the big answer over TLS";
+    if (fail == NULL)
+        fail = check_https_ranges(port, j, ca);
     return fail;
 }
 
