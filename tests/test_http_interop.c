@@ -3,9 +3,10 @@
  * 100-continue, gzip), Python's http.client (one persistent connection)
  * and python3-aiohttp's client (concurrent requests, JSON), and HTTPS
  * through the TLS layer with ALPN http/1.1 (curl, and a corio TLS
- * client checking the protocol chosen). Each client
- * runs in a thread of the pool while the server runs on the loop. A
- * client that is not installed skips its test (with a message). */
+ * client checking the protocol chosen; several byte ranges of a static
+ * file; the 503 over max_connections through TLS). Each client runs in a thread of the pool while the
+ * server runs on the loop. A client that is not installed skips its test
+ * (with a message). */
 #include <criterion/criterion.h>
 
 #include "corio.h"
@@ -70,40 +71,21 @@ static int h_big(corio_http_request *req, corio_http_response *res, void *arg)
     return corio_http_response_body(res, text, sizeof(text) - 1);
 }
 
-struct job {
-    char cmd[4096];
-    char out[8192];
-    int status;
-};
-
-/* Run cmd in a shell (in a pool thread), its stdout into out. */
-static void *run_cmd(void *arg)
-{
-    struct job *j = arg;
-    FILE *p = popen(j->cmd, "r");
-    size_t n;
-
-    if (p == NULL) {
-        j->status = -1;
-        return NULL;
-    }
-    n = fread(j->out, 1, sizeof(j->out) - 1, p);
-    j->out[n] = '\0';
-    j->status = pclose(p);
-    return NULL;
-}
+static char certdir[64];   /* HTTPS: the dev certificate's (served at /certs) */
 
 struct run {
-    const char *(*check)(int port, struct job *j);
-    struct job job;
+    const char *(*check)(int port, struct ht_job *j);
+    struct ht_job job;
     corio_tls *tls;     /* HTTPS: the server's context */
+    size_t max_connections;
 };
 
 static void *main_task(void *arg)
 {
     struct run *r = arg;
     corio_http_app *app = corio_http_app_new();
-    corio_http_server_opts o = {.gzip = true, .listen.tls = r->tls};
+    corio_http_server_opts o = {.gzip = true, .listen.tls = r->tls,
+                                .max_connections = r->max_connections};
     corio_http_server *srv;
     const char *fail;
 
@@ -111,7 +93,8 @@ static void *main_task(void *arg)
         corio_http_app_route(app, "POST", "/echo", h_echo, NULL) ||
         corio_http_app_route(app, "PUT", "/echo", h_echo, NULL) ||
         corio_http_app_route(app, "POST", "/json", h_json, NULL) ||
-        corio_http_app_route(app, "GET", "/big", h_big, NULL))
+        corio_http_app_route(app, "GET", "/big", h_big, NULL) ||
+        (r->tls && corio_http_app_static(app, "/certs", certdir, NULL)))
         return (void *)"app";
     srv = corio_http_server_start("127.0.0.1:0", app, &o);
     if (srv == NULL)
@@ -122,17 +105,7 @@ static void *main_task(void *arg)
     return (void *)fail;
 }
 
-/* Run the client command made by check and wait for it without blocking
- * the loop. */
-static const char *client(struct job *j)
-{
-    if (corio_pool_run(corio_pool_default(), run_cmd, j, NULL,
-                       corio_now() + 60 * HT_SEC) == -1)
-        return "pool";
-    return j->status == 0 ? NULL : "client failed";
-}
-
-static void run(const char *(*check)(int, struct job *))
+static void run(const char *(*check)(int, struct ht_job *))
 {
     static struct run r;
 
@@ -145,7 +118,7 @@ static void run(const char *(*check)(int, struct job *))
 
 /* ---- curl ------------------------------------------------------------------- */
 
-static const char *check_curl(int port, struct job *j)
+static const char *check_curl(int port, struct ht_job *j)
 {
     const char *fail;
 
@@ -162,7 +135,7 @@ static const char *check_curl(int port, struct job *j)
              " tr -d '\\r' | grep -i '^content-encoding';"
              "wc -c < /tmp/corio-curl-$$; rm -f /tmp/corio-curl-$$",
              port);
-    fail = client(j);
+    fail = ht_job_run(j);
     if (fail)
         return fail;
     if (!strstr(j->out, "hello, curl! [200 1]\nhello, again! [200 0]\n"))
@@ -189,7 +162,7 @@ Test(http_interop, curl, .timeout = TIMEOUT)
 
 /* ---- Python's http.client -------------------------------------------------------- */
 
-static const char *check_http_client(int port, struct job *j)
+static const char *check_http_client(int port, struct ht_job *j)
 {
     const char *fail;
 
@@ -207,7 +180,7 @@ static const char *check_http_client(int port, struct job *j)
              "c.request(\"DELETE\", \"/echo\"); r = c.getresponse(); r.read()\n"
              "print(r.status, r.getheader(\"Allow\"))\n"
              "'", port);
-    fail = client(j);
+    fail = ht_job_run(j);
     if (fail)
         return fail;
     if (!strstr(j->out, "200 hello, a!\n200 hello, b!\n200 hello, c d!\n"
@@ -225,7 +198,7 @@ Test(http_interop, python_http_client, .timeout = TIMEOUT)
 
 /* ---- python3-aiohttp's client --------------------------------------------------------- */
 
-static const char *check_aiohttp(int port, struct job *j)
+static const char *check_aiohttp(int port, struct ht_job *j)
 {
     const char *fail;
 
@@ -246,7 +219,7 @@ static const char *check_aiohttp(int port, struct job *j)
              "            print(r.headers.get(\"Content-Encoding\"), len(await r.text()))\n"
              "asyncio.run(main())\n"
              "'", port);
-    fail = client(j);
+    fail = ht_job_run(j);
     if (fail)
         return fail;
     if (!strstr(j->out, "20\n200 {'got': {'k': 'v'}, 'ok': True}\ngzip 20000\n"))
@@ -263,9 +236,35 @@ Test(http_interop, aiohttp_client, .timeout = TIMEOUT)
 
 /* ---- HTTPS ----------------------------------------------------------------------- */
 
-static char certdir[64];
+/* Several ranges of a static file over TLS (the parts go through the
+ * stream, not sendfile): curl gets them, Python's email parser reads them
+ * and compares them with the file. */
+static const char *check_https_ranges(int port, struct ht_job *j, const char *ca)
+{
+    snprintf(j->cmd, sizeof(j->cmd),
+             "curl -sS --max-time 20 --cacert %s -r 0-9,100-119,-5 -D - -o %s/parts"
+             " https://localhost:%d/certs/ca.pem | tr -d '\\r' | grep -i '^content-type';"
+             PYTHON " -c '\n"
+             "import email, sys\n"
+             "d = sys.argv[1]\n"
+             "body = open(d + \"/parts\", \"rb\").read()\n"
+             "b = body.split(b\"\\r\\n\", 1)[0][2:]\n"
+             "m = email.message_from_bytes(b\"Content-Type: multipart/byteranges; boundary=\"\n"
+             "                             + b + b\"\\r\\n\\r\\n\" + body)\n"
+             "f = open(d + \"/ca.pem\", \"rb\").read()\n"
+             "want = [f[0:10], f[100:120], f[-5:]]\n"
+             "got = [p.get_payload(decode=True) for p in m.get_payload()]\n"
+             "print(\"parts ok\" if got == want else \"parts differ\")\n"
+             "' %s; rm -f %s/parts",
+             ca, certdir, port, certdir, certdir);
+    if (ht_job_run(j) != NULL)
+        return j->out;
+    if (!strstr(j->out, "multipart/byteranges; boundary=") || !strstr(j->out, "parts ok\n"))
+        return j->out;
+    return NULL;
+}
 
-static const char *check_https(int port, struct job *j)
+static const char *check_https(int port, struct ht_job *j)
 {
     char addr[64], out[32768];
     const char *fail, *req = "GET /big HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
@@ -281,7 +280,7 @@ static const char *check_https(int port, struct job *j)
     snprintf(j->cmd, sizeof(j->cmd),
              "curl -sS --max-time 20 --cacert %s -w ' [%%{http_version}]\\n'"
              " https://localhost:%d/hello/tls https://localhost:%d/hello/again", ca, port, port);
-    fail = client(j);
+    fail = ht_job_run(j);
     if (fail)
         return fail;
     if (!strstr(j->out, "hello, tls! [1.1]\nhello, again! [1.1]\n"))
@@ -308,10 +307,71 @@ static const char *check_https(int port, struct job *j)
     corio_tls_free(ctx);
     if (fail == NULL && (ht_status(out) != 200 || strlen(ht_body(out)) != 20000))
         fail = "the big answer over TLS";
+    if (fail == NULL)
+        fail = check_https_ranges(port, j, ca);
     return fail;
 }
 
-Test(http_interop, https_with_alpn, .timeout = TIMEOUT)
+/* max_connections over TLS: the 503 goes through the TLS transport */
+static const char *tls_get(corio_tls *ctx, int port, corio_stream **held, char *out,
+                           size_t cap)
+{
+    const char *req = "GET /hello/tls HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    int64_t dl = corio_now() + 10 * HT_SEC;
+    char addr[64];
+    size_t len = 0;
+    ssize_t n;
+
+    if (*held == NULL) {
+        snprintf(addr, sizeof(addr), "localhost:%d", port);
+        *held = corio_tls_connect(ctx, addr, dl);
+        if (*held == NULL)
+            return "tls connect";
+    }
+    if (corio_stream_write(*held, req, strlen(req)) == -1)
+        return "write";
+    out[0] = '\0';
+    while (len < cap - 1 && !strstr(out, "hello, tls!") &&
+           (n = corio_stream_read(*held, out + len, cap - 1 - len, dl)) > 0) {
+        len += (size_t)n;
+        out[len] = '\0';
+    }
+    return NULL;
+}
+
+static const char *check_https_busy(int port, struct ht_job *j)
+{
+    char out[4096], ca[128];
+    corio_tls_opts co = {.ca_file = ca};
+    corio_stream *a = NULL, *b = NULL;
+    corio_tls *ctx;
+    const char *fail;
+
+    (void)j;
+    snprintf(ca, sizeof(ca), "%s/ca.pem", certdir);
+    ctx = corio_tls_client(&co);
+    if (ctx == NULL)
+        return "client context";
+    fail = tls_get(ctx, port, &a, out, sizeof(out));
+    if (fail == NULL && (ht_status(out) != 200 || !strstr(out, "hello, tls!")))
+        fail = "the first connection";
+    if (fail == NULL)
+        fail = tls_get(ctx, port, &b, out, sizeof(out));
+    if (fail == NULL && (ht_status(out) != 503 || !strstr(out, "\r\nRetry-After: 1\r\n") ||
+                         strcmp(ht_body(out), "503: Service Unavailable\n") != 0))
+        fail = "no 503 over TLS";
+    if (fail == NULL)
+        fail = tls_get(ctx, port, &a, out, sizeof(out));
+    if (fail == NULL && (ht_status(out) != 200 || !strstr(out, "hello, tls!")))
+        fail = "the first connection after the 503";
+    corio_stream_close(a);
+    corio_stream_close(b);
+    corio_tls_free(ctx);
+    return fail;
+}
+
+/* An HTTPS server (a dev certificate in certdir) running check. */
+static void run_https(const char *(*check)(int, struct ht_job *), size_t max_connections)
 {
     static struct run r;
     char cert[128], key[128];
@@ -325,10 +385,21 @@ Test(http_interop, https_with_alpn, .timeout = TIMEOUT)
     snprintf(cert, sizeof(cert), "%s/server.pem", certdir);
     snprintf(key, sizeof(key), "%s/server.key", certdir);
     memset(&r, 0, sizeof(r));
-    r.check = check_https;
+    r.check = check;
+    r.max_connections = max_connections;
     r.tls = corio_tls_server(&so);
     cr_assert_not_null(r.tls);
     run_main_no_fd_leak(main_task, &r);
     corio_tls_free(r.tls);
     devcert_remove(certdir);
+}
+
+Test(http_interop, https_503_over_max_connections, .timeout = TIMEOUT)
+{
+    run_https(check_https_busy, 1);
+}
+
+Test(http_interop, https_with_alpn, .timeout = TIMEOUT)
+{
+    run_https(check_https, 0);
 }

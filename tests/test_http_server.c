@@ -1100,14 +1100,15 @@ static void *refusals_main(void *arg)
     ht_get(port, GET("/stop"), out, sizeof(out));
     if (strcmp(ht_body(out), "EDEADLK") != 0)
         return (void *)"stop from a handler";
-    /* one connection held open: a second one is closed at once */
+    /* one connection held open: a second one is answered 503 at once */
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
     held = corio_stream_connect(addr, corio_now() + 5 * HT_SEC);
     if (held == NULL)
         return (void *)"connect";
     corio_sleep(50 * MS);
-    if (ht_get(port, GET("/"), out, sizeof(out)) != 0)
-        return (void *)"a connection over max_connections was served";
+    ht_get(port, GET("/"), out, sizeof(out));
+    if (ht_status(out) != 503)
+        return (void *)"a connection over max_connections was not answered 503";
     corio_stream_close(held);
     corio_sleep(50 * MS);
     ht_get(port, GET("/"), out, sizeof(out));
@@ -1116,6 +1117,105 @@ static void *refusals_main(void *arg)
     if (corio_http_server_stop(self_srv, corio_now() + 5 * HT_SEC) != 0)
         return (void *)"stop";
     return NULL;
+}
+
+/* A keep-alive GET / on s; NULL if "index" came back with 200. */
+static const char *held_get(corio_stream *s, char *out, size_t cap)
+{
+    static const char req[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+    int64_t dl = corio_now() + 5 * HT_SEC;
+    size_t len = 0;
+    ssize_t got;
+
+    if (corio_stream_write(s, req, sizeof(req) - 1) == -1 || corio_stream_drain(s, dl) == -1)
+        return "write";
+    out[0] = '\0';
+    while (!strstr(out, "\r\n\r\nindex") && len < cap - 1 &&
+           (got = corio_stream_read(s, out + len, cap - 1 - len, dl)) > 0) {
+        len += (size_t)got;
+        out[len] = '\0';
+    }
+    return ht_status(out) == 200 && strstr(out, "\r\n\r\nindex") ? NULL : "held GET";
+}
+
+static const char *check_busy(const char *out)
+{
+    EXPECT(ht_status(out) == 503 && strstr(out, "\r\nRetry-After: 1\r\n") &&
+               strstr(out, "\r\nConnection: close\r\n") &&
+               strcmp(ht_body(out), "503: Service Unavailable\n") == 0, "%s", out);
+    return NULL;
+}
+
+static void *busy_main(void *arg)
+{
+    corio_http_app *app = arg;
+    corio_http_server_opts o = {.max_connections = 2};
+    corio_http_server *srv = corio_http_server_start("127.0.0.1:0", app, &o);
+    corio_stream *a = NULL, *b = NULL;
+    char addr[64], out[4096];
+    const char *fail = NULL;
+    int port, fds;
+
+    if (srv == NULL)
+        return (void *)"start";
+    port = corio_http_server_port(srv);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    a = corio_stream_connect(addr, corio_now() + 5 * HT_SEC);
+    b = corio_stream_connect(addr, corio_now() + 5 * HT_SEC);
+    if (a == NULL || b == NULL) {
+        fail = "connect";
+        goto out;
+    }
+    if ((fail = held_get(a, out, sizeof(out))) != NULL ||
+        (fail = held_get(b, out, sizeof(out))) != NULL)
+        goto out;
+    fds = count_fds();
+    /* a third client: 503 at once, whether it sent its request or not
+     * (the server waits neither for the request nor for the head timeout) */
+    for (int i = 0; i < 5; i++) {
+        int64_t t0 = corio_now();
+
+        if (i % 2 == 0)
+            ht_get(port, GET("/"), out, sizeof(out));
+        else
+            ht_exchange(port, NULL, 0, out, sizeof(out), NULL);
+        if ((fail = check_busy(out)) != NULL)
+            goto out;
+        if (corio_now() - t0 > 2 * HT_SEC) {
+            fail = "the 503 waited";
+            goto out;
+        }
+    }
+    corio_sleep(50 * MS);
+    if (count_fds() != fds) {
+        fail = "fds leaked by the refused connections";
+        goto out;
+    }
+    /* the first two still work */
+    if ((fail = held_get(a, out, sizeof(out))) != NULL ||
+        (fail = held_get(b, out, sizeof(out))) != NULL)
+        goto out;
+    /* one gone: a new one is served */
+    corio_stream_close(a);
+    a = NULL;
+    corio_sleep(50 * MS);
+    ht_get(port, GET("/"), out, sizeof(out));
+    if (ht_status(out) != 200 || strcmp(ht_body(out), "index") != 0)
+        fail = "not served once one closed";
+out:
+    corio_stream_close(a);
+    corio_stream_close(b);
+    if (corio_http_server_stop(srv, corio_now() + 5 * HT_SEC) != 0 && fail == NULL)
+        fail = "stop";
+    return (void *)fail;
+}
+
+Test(http_server, busy_503_over_max_connections, .timeout = TIMEOUT)
+{
+    corio_http_app *app = basic_app();
+
+    run_main_no_fd_leak(busy_main, app);
+    cr_assert_eq(corio_http_app_free(app), 0);
 }
 
 Test(http_server, refusals, .timeout = TIMEOUT)

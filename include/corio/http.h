@@ -194,8 +194,12 @@ typedef struct corio_http_static_opts {
 } corio_http_static_opts;
 
 /* Serve the files under root at prefix (GET and HEAD): sendfile on plain
- * connections, ETag and Last-Modified with 304, Range with 206 and 416, a
- * Content-Type by extension. No path escapes root: `..` (also encoded),
+ * connections, ETag and Last-Modified with 304 (If-None-Match first, then
+ * If-Modified-Since in any of RFC 9110's three date forms; an invalid
+ * date is ignored), Range with 206 and 416 (If-Range by strong ETag or
+ * exact date, else the whole file; several ranges: multipart/byteranges,
+ * but more than 16 or more bytes than the file: 200), a Content-Type by
+ * extension. No path escapes root: `..` (also encoded),
  * NUL, and symlinks that lead out are 404 (403 for a symlink when
  * follow_symlinks is off). Returns 0 or -1 (EINVAL, ENOENT: no such root,
  * ENOMEM). */
@@ -218,10 +222,15 @@ typedef struct corio_http_server_opts {
                                the next request; 0: 15 s (closed) */
     int64_t write_timeout;  /* ns a response may take to be sent; 0: 60 s */
     bool gzip;              /* compress bodies of compressible types
-                               (text, json, js, xml, svg) of 256 bytes or
-                               more when the client accepts gzip */
-    size_t max_connections; /* connections at once (more are closed
-                               at once, unanswered), 0: no limit */
+                               (text, json, js, xml, svg) when the client
+                               accepts gzip: whole bodies of 256 bytes or
+                               more, and chunked streams (length -1) as a
+                               stream flushed at each write */
+    size_t max_connections; /* connections at once, 0: no limit; one
+                               more is answered 503 with Retry-After: 1
+                               and Connection: close in one write that
+                               never waits (its request is not read),
+                               then closed */
 } corio_http_server_opts;
 
 /* Listen on addr and serve app, in tasks of the calling thread's loop.

@@ -13,6 +13,7 @@
 #include "corio/http.h"
 #include "corio/task.h"
 #include "../base/list.h"
+#include "httpdate_int.h"
 
 #include <llhttp.h>
 #include <stdbool.h>
@@ -217,6 +218,7 @@ struct corio_http_response {
     corio_http_produce_fn produce;  /* or a producer */
     void (*produce_done)(void *arg);
     void *produce_arg;
+    struct corio__http_gzip *gz;    /* a stream being gzipped, or NULL */
     int64_t length;                 /* announced (prepare): -1 chunked */
     int64_t sent;                   /* body bytes sent after prepare */
     bool head_sent, chunked, finished, upgraded, no_body;
@@ -224,6 +226,9 @@ struct corio_http_response {
 
 /* Reset a response for the next request (keeps its buffers). */
 void corio__http_response_reset(corio_http_response *res);
+
+/* Free the compressor of a gzipped stream, if any (response.c). */
+void corio__http_response_gzip_end(corio_http_response *res);
 
 /* Send the head (and the body, when it is whole) of res. Returns 0 or -1
  * with errno. */
@@ -275,9 +280,6 @@ struct corio__http_conn {
 int corio__http_out_append(struct corio__http_conn *c, const void *data,
                            size_t n);
 int corio__http_out_flush(struct corio__http_conn *c, int64_t deadline);
-
-/* RFC 9110's date of t (seconds since 1970): 29 characters and a NUL. */
-void corio__http_date(int64_t t, char out[30]);
 
 /* True if the server compresses responses. */
 bool corio__http_gzip_on(const struct corio__http_conn *c);

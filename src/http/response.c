@@ -1,8 +1,9 @@
 /* src/http/response.c -- what a handler sets of its response, and how it
  * goes out: the head and a whole body in one write (with the responses of
  * pipelined requests before it when they are ready together), gzip when
- * the server has it on and the client accepts it, HEAD without a body,
- * streamed bodies (Content-Length or chunked), producers run after the
+ * the server has it on and the client accepts it (whole bodies at once,
+ * chunked streams as a stream flushed at each write), HEAD without a
+ * body, streamed bodies (Content-Length or chunked), producers run after the
  * middlewares, and the upgrade that hands the stream over. */
 #define _GNU_SOURCE /* strcasestr */
 #include "http_int.h"
@@ -62,6 +63,7 @@ const char *corio_http_status_reason(int status)
 
 void corio__http_response_reset(corio_http_response *res)
 {
+    corio__http_response_gzip_end(res);
     res->status = 200;
     corio_http_headers_clear(res->headers);
     res->body_len = 0;
@@ -255,51 +257,6 @@ static char *dec(char *end, unsigned long long v)
     return end;
 }
 
-/* "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110's IMF-fixdate) of t. */
-void corio__http_date(int64_t t, char out[30])
-{
-    static const char days[] = "ThuFriSatSunMonTueWed"; /* 1970-01-01: Thu */
-    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    int64_t d = t / 86400, secs = t % 86400, era, doe, yoe, doy, mp, y, m, day;
-
-    if (secs < 0) {
-        secs += 86400;
-        d--;
-    }
-    memcpy(out, days + ((d % 7 + 7) % 7) * 3, 3);
-    /* civil_from_days (Howard Hinnant's algorithm) */
-    d += 719468;
-    era = (d >= 0 ? d : d - 146096) / 146097;
-    doe = d - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    day = doy - (153 * mp + 2) / 5 + 1;
-    m = mp < 10 ? mp + 3 : mp - 9;
-    y = yoe + era * 400 + (m <= 2);
-    out[3] = ',';
-    out[4] = ' ';
-    out[5] = (char)('0' + day / 10);
-    out[6] = (char)('0' + day % 10);
-    out[7] = ' ';
-    memcpy(out + 8, months + (m - 1) * 3, 3);
-    out[11] = ' ';
-    out[12] = (char)('0' + y / 1000 % 10);
-    out[13] = (char)('0' + y / 100 % 10);
-    out[14] = (char)('0' + y / 10 % 10);
-    out[15] = (char)('0' + y % 10);
-    out[16] = ' ';
-    out[17] = (char)('0' + secs / 36000);
-    out[18] = (char)('0' + secs / 3600 % 10);
-    out[19] = ':';
-    out[20] = (char)('0' + secs / 600 % 6);
-    out[21] = (char)('0' + secs / 60 % 10);
-    out[22] = ':';
-    out[23] = (char)('0' + secs % 60 / 10);
-    out[24] = (char)('0' + secs % 10);
-    memcpy(out + 25, " GMT", 5);
-}
-
 /* The Date header's text, made once a second per thread. */
 static const char *http_date(void)
 {
@@ -386,20 +343,28 @@ static bool compressible(const char *type)
            strcasestr(type, "svg");
 }
 
+/* True if the server compresses and the client takes gzip, for a
+ * response with a body of a compressible type not encoded already. */
+static bool gzip_wanted(const corio_http_response *res)
+{
+    const struct corio__http_conn *c = res->c;
+
+    return corio__http_gzip_on(c) && res->status >= 200 && !bodiless(res->status) &&
+           res->status != 206 &&
+           corio_http_headers_get(res->headers, "Content-Encoding") == NULL &&
+           compressible(corio_http_headers_get(res->headers, "Content-Type")) &&
+           corio_http_headers_has_token(c->hin, "Accept-Encoding", "gzip");
+}
+
 /* Replace the body by its gzip form when that is wanted and pays. */
 static int maybe_gzip(corio_http_response *res)
 {
-    struct corio__http_conn *c = res->c;
     z_stream z = {0};
     char *out;
     size_t cap;
     int rc;
 
-    if (!corio__http_gzip_on(c) || res->body_len < 256 ||
-        res->status < 200 || res->status == 206 ||
-        corio_http_headers_get(res->headers, "Content-Encoding") != NULL ||
-        !compressible(corio_http_headers_get(res->headers, "Content-Type")) ||
-        !corio_http_headers_has_token(c->hin, "Accept-Encoding", "gzip"))
+    if (res->body_len < 256 || !gzip_wanted(res))
         return 0;
     if (deflateInit2(&z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return 0; /* sent as it is */
@@ -426,6 +391,99 @@ static int maybe_gzip(corio_http_response *res)
     if (corio_http_headers_add(res->headers, "Content-Encoding", "gzip") == -1 ||
         corio_http_headers_add(res->headers, "Vary", "Accept-Encoding") == -1)
         return -1;
+    return 0;
+}
+
+/* A streamed body (length -1) is compressed as a stream: each _write is
+ * deflated and flushed with Z_SYNC_FLUSH, so that what was written can
+ * be decoded as soon as it arrives (server-sent events stay live); its
+ * output goes out as the chunks of that write. */
+struct corio__http_gzip {
+    z_stream z;
+    unsigned char out[8192];
+};
+
+void corio__http_response_gzip_end(corio_http_response *res)
+{
+    if (res->gz != NULL) {
+        deflateEnd(&res->gz->z);
+        free(res->gz);
+        res->gz = NULL;
+    }
+}
+
+/* Set up the stream's compression if wanted (a HEAD gets the same head,
+ * without the compressor). Returns 0, or -1 (ENOMEM adding headers). */
+static int gzip_stream_start(corio_http_response *res)
+{
+    if (!gzip_wanted(res))
+        return 0;
+    if (!res->no_body) {
+        res->gz = calloc(1, sizeof(*res->gz));
+        if (res->gz == NULL)
+            return 0; /* sent as it is */
+        /* a 4 KiB window and memLevel 5: about 32 KiB of zlib state for
+         * a stream that may stay open for hours (the defaults take 256) */
+        if (deflateInit2(&res->gz->z, 6, Z_DEFLATED, 16 + 12, 5, Z_DEFAULT_STRATEGY) != Z_OK) {
+            free(res->gz);
+            res->gz = NULL;
+            return 0;
+        }
+    }
+    corio_http_headers_remove(res->headers, "Content-Length");
+    if (corio_http_headers_add(res->headers, "Content-Encoding", "gzip") == -1 ||
+        corio_http_headers_add(res->headers, "Vary", "Accept-Encoding") == -1)
+        return -1;
+    return 0;
+}
+
+/* Append n bytes as a piece of the body: a chunk, or as they are (an
+ * HTTP/1.0 body that ends with the connection). */
+static int piece_append(corio_http_response *res, const void *data, size_t n)
+{
+    struct corio__http_conn *c = res->c;
+    char size[24];
+    int k;
+
+    if (n == 0)
+        return 0;
+    c->bytes_out += n;
+    if (!res->chunked)
+        return corio__http_out_append(c, data, n);
+    k = snprintf(size, sizeof(size), "%zx\r\n", n);
+    if (corio__http_out_append(c, size, (size_t)k) == -1 ||
+        corio__http_out_append(c, data, n) == -1 ||
+        corio__http_out_append(c, "\r\n", 2) == -1)
+        return -1;
+    return 0;
+}
+
+/* Deflate n bytes of data with flush (Z_SYNC_FLUSH, Z_FINISH) and append
+ * what comes out. */
+static int gzip_append(corio_http_response *res, const void *data, size_t n,
+                       int flush)
+{
+    z_stream *z = &res->gz->z;
+    const char *p = data;
+
+    do { /* zlib counts in uInt: pieces of 1 GiB at most */
+        size_t k = n > (1u << 30) ? (1u << 30) : n;
+
+        z->next_in = (Bytef *)(uintptr_t)p;
+        z->avail_in = (uInt)k;
+        p += k;
+        n -= k;
+        do {
+            z->next_out = res->gz->out;
+            z->avail_out = sizeof(res->gz->out);
+            if (deflate(z, n > 0 ? Z_NO_FLUSH : flush) == Z_STREAM_ERROR) {
+                errno = EIO;
+                return -1;
+            }
+            if (piece_append(res, res->gz->out, sizeof(res->gz->out) - z->avail_out) == -1)
+                return -1;
+        } while (z->avail_out == 0 || z->avail_in > 0);
+    } while (n > 0);
     return 0;
 }
 
@@ -464,6 +522,8 @@ int corio_http_response_prepare(corio_http_response *res, int64_t length,
         return -1;
     }
     c = res->c;
+    if (length == -1 && gzip_stream_start(res) == -1)
+        return -1;
     res->head_sent = true;
     res->length = length;
     if (head_append(res, length) == -1 ||
@@ -478,8 +538,6 @@ int corio_http_response_write(corio_http_response *res, const void *data,
                               size_t n, int64_t deadline)
 {
     struct corio__http_conn *c;
-    char size[24];
-    int k;
 
     if (res == NULL || (data == NULL && n > 0)) {
         errno = EINVAL;
@@ -499,16 +557,11 @@ int corio_http_response_write(corio_http_response *res, const void *data,
     if (n == 0)
         return 0;
     res->sent += (int64_t)n;
-    c->bytes_out += n;
-    if (res->no_body)
+    if (res->no_body) {
+        c->bytes_out += n;
         return 0;
-    if (res->chunked) {
-        k = snprintf(size, sizeof(size), "%zx\r\n", n);
-        if (corio__http_out_append(c, size, (size_t)k) == -1)
-            goto broken;
     }
-    if (corio__http_out_append(c, data, n) == -1 ||
-        (res->chunked && corio__http_out_append(c, "\r\n", 2) == -1) ||
+    if ((res->gz ? gzip_append(res, data, n, Z_SYNC_FLUSH) : piece_append(res, data, n)) == -1 ||
         corio__http_out_flush(c, deadline) == -1)
         goto broken;
     return 0;
@@ -539,6 +592,15 @@ int corio_http_response_finish(corio_http_response *res, int64_t deadline)
         c->broken = true; /* the client waits for bytes that never come */
         errno = EPROTO;
         return -1;
+    }
+    if (res->gz != NULL) {
+        int rc = gzip_append(res, NULL, 0, Z_FINISH);
+
+        corio__http_response_gzip_end(res);
+        if (rc == -1 || (!res->chunked && corio__http_out_flush(c, deadline) == -1)) {
+            c->broken = true;
+            return -1;
+        }
     }
     if (res->chunked && !res->no_body &&
         (corio__http_out_append(c, "0\r\n\r\n", 5) == -1 ||

@@ -11,7 +11,8 @@
  * within idle_timeout, and the responses go out within write_timeout.
  * A request the parser refuses is answered (400, 413, 414, 431, 505) with
  * `Connection: close`, nothing after it is read, and the connection
- * lingers briefly so that the answer is not lost to a reset. */
+ * lingers briefly so that the answer is not lost to a reset. A
+ * connection over max_connections gets a 503 that never waits on it. */
 #include "http_int.h"
 #include "corio/group.h"
 #include "corio/loop.h"
@@ -29,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -498,6 +500,7 @@ static void conn_free(struct corio__http_conn *c)
     corio__http_parser_free(&c->p);
     corio_http_headers_free(c->hin);
     corio_http_headers_free(c->res.headers);
+    corio__http_response_gzip_end(&c->res);
     free(c->res.body);
     corio__http_page_put(&c->srv->pages, c->out, c->out_cap);
     corio__http_arena_release(&c->arena);
@@ -524,17 +527,43 @@ static void conn_close(struct corio__http_conn *c, bool linger)
     }
 }
 
+/* A connection over max_connections: 503 in one write that never waits
+ * (what the socket takes now, TLS included, else nothing), no request
+ * read, then the write side shut (the answer ends with a FIN). What the
+ * client sent already is dropped, without waiting for more, so that the
+ * close does not reset the connection over unread bytes. */
+static void reject_busy(corio_stream *s)
+{
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                               "Retry-After: 1\r\n"
+                               "Content-Type: text/plain; charset=utf-8\r\n"
+                               "Content-Length: 25\r\n"
+                               "Connection: close\r\n\r\n"
+                               "503: Service Unavailable\n";
+    unsigned want = CORIO_WRITE;
+    int fd = corio_stream_fd(s);
+    char scratch[2048];
+
+    if (s->t->ops->write(s->t, busy, sizeof(busy) - 1, &want) > 0)
+        shutdown(fd, SHUT_WR);
+    for (int i = 0; i < 32 && recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT) > 0; i++)
+        ;
+}
+
 static void conn_main(corio_stream *s, void *arg)
 {
     corio_http_server *srv = arg;
     struct corio__http_conn c = {0};
     bool linger = false;
 
+    if (srv->max_connections && srv->nconns >= srv->max_connections) {
+        reject_busy(s);
+        return;
+    }
     c.task = corio_task_self();
     corio__list_push_back(&srv->conns, &c.node);
     srv->nconns++;
-    if (conn_init(&c, srv, s) == -1 ||
-        (srv->max_connections && srv->nconns > srv->max_connections))
+    if (conn_init(&c, srv, s) == -1)
         goto out;
     for (bool first = true; !srv->stopping; first = false) {
         int r;

@@ -2,9 +2,10 @@
  * (openat2 with RESOLVE_BENEATH: `..`, encoded or not, and symlinks that
  * lead out are refused by the kernel, not by string checks alone;
  * RESOLVE_NO_SYMLINKS unless symlinks are followed), ETag and
- * Last-Modified with 304, one byte range with 206 or 416, a Content-Type
- * by extension, and the bytes sent with sendfile on plain connections
- * (read and write through TLS). */
+ * Last-Modified with 304 (If-None-Match, If-Modified-Since with the dates
+ * of httpdate.c), byte ranges with 206 (several: multipart/byteranges)
+ * or 416 (If-Range), a Content-Type by extension, and the bytes sent
+ * with sendfile on plain connections (read and write through TLS). */
 #define _GNU_SOURCE /* O_PATH */
 #include "http_int.h"
 #include "../io/io_int.h"
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -196,54 +198,129 @@ static bool has_dot_segment(const char *p)
     return false;
 }
 
-static void http_time(time_t t, char *buf, size_t size)
+/* The conditions of RFC 9110 13.2.2 on a GET or HEAD: true if the answer
+ * is 304. If-None-Match decides when it is there (weak comparison: W/ is
+ * ignored; "*" matches); else If-Modified-Since, when it is one field
+ * holding one valid HTTP-date (anything else is ignored): 304 when the
+ * file's mtime in whole seconds is not after it. A date in the future is
+ * a date like any other (RFC 9110 no longer calls it invalid). */
+static bool not_modified(const corio_http_request *req, const char *etag,
+                         time_t mtime)
 {
-    struct tm tm;
+    const corio_http_headers *h = req->c->hin;
+    const char *inm = corio_http_headers_get(h, "If-None-Match"), *ims;
+    size_t pos = 0;
+    int64_t since;
 
-    gmtime_r(&t, &tm);
-    strftime(buf, size, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (inm != NULL)
+        return strstr(inm, etag) != NULL || strcmp(inm, "*") == 0;
+    ims = corio_http_headers_next(h, "If-Modified-Since", &pos);
+    if (ims == NULL || corio_http_headers_next(h, "If-Modified-Since", &pos) != NULL ||
+        corio__http_date_parse(ims, time(NULL), &since) == -1)
+        return false;
+    return (int64_t)mtime <= since;
 }
 
-/* Parse a single range "bytes=a-b", "bytes=a-", "bytes=-n" against size.
- * Returns 1 (a range: *off, *len), 0 (ignore: serve whole), -1 (416). */
-static int parse_range(const char *r, int64_t size, int64_t *off, int64_t *len)
+/* If-Range (RFC 9110 13.1.5): true if the Range is to be applied (no
+ * If-Range, or one that matches), false for the whole file. An entity
+ * tag matches by strong comparison (a weak one never does); a date when
+ * it is exactly the file's mtime and that is a strong validator (8.8.2.2:
+ * a second or more in the past, else the file may change again within
+ * that same second); anything else does not match. */
+static bool if_range_ok(const corio_http_request *req, const char *etag,
+                        time_t mtime)
 {
-    char *end;
-    long long a = -1, b = -1;
+    const char *ifr = corio_http_headers_get(req->c->hin, "If-Range");
+    int64_t date;
 
-    if (strncasecmp(r, "bytes=", 6) != 0 || strchr(r, ','))
-        return 0;
-    r += 6;
-    if (*r == '-') {
-        long long n = strtoll(r + 1, &end, 10);
+    if (ifr == NULL)
+        return true;
+    if (ifr[0] == '"' || strncmp(ifr, "W/", 2) == 0)
+        return strcmp(ifr, etag) == 0;
+    return corio__http_date_parse(ifr, time(NULL), &date) == 0 &&
+           date == (int64_t)mtime && (int64_t)mtime < (int64_t)time(NULL);
+}
 
-        if (*end != '\0' || n <= 0 || r[1] < '0' || r[1] > '9')
-            return n == 0 && *end == '\0' ? -1 : 0;
-        if (n > size)
-            n = size;
-        *off = size - n;
-        *len = n;
-        return size > 0 ? 1 : -1;
-    }
-    if (*r < '0' || *r > '9')
+/* Ranges (RFC 9110 14.1.1 and 14.2): more than this many in one Range,
+ * or ranges adding up to more bytes than the file, get the whole file
+ * (200): a small request must not make the server send much more than
+ * the file (range amplification). */
+#define MAX_RANGES 16
+
+struct range {
+    int64_t off, len;
+};
+
+/* Digits at *p (at least one); saturates at INT64_MAX. */
+static bool range_num(const char **p, int64_t *v)
+{
+    const char *q = *p;
+
+    *v = 0;
+    for (; *q >= '0' && *q <= '9'; q++)
+        *v = *v > (INT64_MAX - 9) / 10 ? INT64_MAX : *v * 10 + (*q - '0');
+    if (q == *p)
+        return false;
+    *p = q;
+    return true;
+}
+
+/* Parse the Range field s, "bytes=" and a comma-separated list of
+ * "a-b", "a-" and "-n" (spaces around the commas, empty elements
+ * skipped), against a file of size bytes: the satisfiable ranges go to r
+ * (room for MAX_RANGES) in the order asked, the others are dropped.
+ * Returns how many there are (1 or more), 0 to send the whole file
+ * (another unit, bad syntax, too many ranges, more bytes than the file),
+ * or -1 when none is satisfiable (416). */
+static int parse_ranges(const char *s, int64_t size, struct range *r)
+{
+    int n = 0, specs = 0;
+    int64_t total = 0;
+
+    if (strncasecmp(s, "bytes=", 6) != 0)
         return 0;
-    a = strtoll(r, &end, 10);
-    if (*end != '-')
-        return 0;
-    if (end[1] != '\0') {
-        if (end[1] < '0' || end[1] > '9')
+    s += 6;
+    for (;;) {
+        int64_t a, b = -1;
+
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (*s == ',') {
+            s++;
+            continue;
+        }
+        if (*s == '\0')
+            break;
+        if (++specs > MAX_RANGES)
             return 0;
-        b = strtoll(end + 1, &end, 10);
-        if (*end != '\0' || b < a)
+        if (*s == '-') {                    /* the last b bytes */
+            s++;
+            if (!range_num(&s, &b))
+                return 0;
+            if (b > 0 && size > 0) {
+                r[n].len = b < size ? b : size;
+                r[n].off = size - r[n].len;
+                total += r[n++].len;
+            }
+        } else {                            /* from a, to b or the end */
+            if (!range_num(&s, &a) || *s++ != '-')
+                return 0;
+            if (*s >= '0' && *s <= '9' && (!range_num(&s, &b) || b < a))
+                return 0;
+            if (a < size) {
+                r[n].off = a;
+                r[n].len = (b < 0 || b >= size ? size - 1 : b) - a + 1;
+                total += r[n++].len;
+            }
+        }
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (*s != ',' && *s != '\0')
             return 0;
     }
-    if (a >= size)
-        return -1;
-    if (b < 0 || b >= size)
-        b = size - 1;
-    *off = a;
-    *len = b - a + 1;
-    return 1;
+    if (specs == 0 || total > size)
+        return 0;
+    return n > 0 ? n : -1;
 }
 
 /* Send len bytes of fd from off after the head. */
@@ -255,14 +332,15 @@ static int send_file(corio_http_response *res, int fd, int64_t off,
     if (s->t == &s->fdt) {
         int sock = corio_stream_fd(s);
         off_t o = off;
+        int64_t left = len;
 
         if (corio__stream_drain_to(s, 0, deadline) == -1)
             return -1;
-        while (len > 0) {
-            ssize_t n = sendfile(sock, fd, &o, len > (1 << 20) ? (1 << 20) : (size_t)len);
+        while (left > 0) {
+            ssize_t n = sendfile(sock, fd, &o, left > (1 << 20) ? (1 << 20) : (size_t)left);
 
             if (n > 0) {
-                len -= n;
+                left -= n;
                 continue;
             }
             if (n == 0) {
@@ -274,7 +352,8 @@ static int send_file(corio_http_response *res, int fd, int64_t off,
             if (errno != EAGAIN || corio_fd_wait(sock, CORIO_WRITE, deadline) == -1)
                 return -1;
         }
-        res->sent = res->length;
+        res->sent += len; /* as _write counts on the TLS path */
+        res->c->bytes_out += (uint64_t)len;
         return 0;
     }
     while (len > 0) { /* TLS: through the stream */
@@ -294,16 +373,77 @@ static int send_file(corio_http_response *res, int fd, int64_t off,
     return 0;
 }
 
+/* A random multipart boundary (RFC 2046: it must not occur in the parts;
+ * 64 random bits make that as good as certain). */
+static void make_boundary(char out[32])
+{
+    static __thread uint64_t count;
+    uint64_t v;
+
+    if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
+        v = ((uint64_t)time(NULL) << 20 ^ (uint64_t)getpid() << 40 ^ ++count) *
+            0x9e3779b97f4a7c15u;
+    snprintf(out, 32, "corio-%016" PRIx64, v);
+}
+
+/* The head of part i of a multipart/byteranges body in buf (room for
+ * size); returns its length. */
+static size_t part_head(char *buf, size_t size, int i, const char *boundary,
+                        const char *type, const struct range *r, int64_t total)
+{
+    int k = snprintf(buf, size,
+                     "%s--%s\r\nContent-Type: %s\r\nContent-Range: bytes %lld-%lld/%lld\r\n\r\n",
+                     i ? "\r\n" : "", boundary, type, (long long)r->off,
+                     (long long)(r->off + r->len - 1), (long long)total);
+
+    return k < 0 ? 0 : (size_t)k;
+}
+
+/* Several ranges: 206 with a multipart/byteranges body (RFC 9110 14.6),
+ * each part with the file's Content-Type and its Content-Range, and an
+ * exact Content-Length. */
+static int send_parts(corio_http_response *res, int fd, const struct range *r,
+                      int n, int64_t size, const char *type, int64_t deadline)
+{
+    char boundary[32], head[256], ctype[64];
+    int64_t length = 0;
+    int k;
+
+    make_boundary(boundary);
+    snprintf(ctype, sizeof(ctype), "multipart/byteranges; boundary=%s", boundary);
+    if (corio_http_response_header(res, "Content-Type", ctype) == -1)
+        return -1;
+    for (int i = 0; i < n; i++)
+        length += (int64_t)part_head(head, sizeof(head), i, boundary, type, &r[i], size) +
+                  r[i].len;
+    k = snprintf(head, sizeof(head), "\r\n--%s--\r\n", boundary);
+    length += k;
+    if (corio_http_response_prepare(res, length, deadline) == -1)
+        return -1;
+    if (res->no_body)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        size_t hl = part_head(head, sizeof(head), i, boundary, type, &r[i], size);
+
+        if (corio_http_response_write(res, head, hl, deadline) == -1 ||
+            send_file(res, fd, r[i].off, r[i].len, deadline) == -1)
+            return -1;
+    }
+    k = snprintf(head, sizeof(head), "\r\n--%s--\r\n", boundary);
+    return corio_http_response_write(res, head, (size_t)k, deadline);
+}
+
 int corio__http_static_handler(corio_http_request *req, corio_http_response *res,
                                void *arg)
 {
     const struct corio__http_static *st = arg;
     const char *path = corio_http_request_param(req, "path");
-    const char *inm, *ims, *range;
-    char etag[64], lm[40], cr[96];
-    int64_t off = 0, len;
+    const char *range;
+    char etag[64], lm[30], cr[96];
+    struct range ranges[MAX_RANGES];
+    int64_t wd;
     struct stat sb;
-    int fd, rc;
+    int fd, rc, nr;
 
     if (path == NULL || has_dot_segment(path) || strchr(path, '\\')) {
         corio_http_response_status(res, 404);
@@ -336,23 +476,18 @@ int corio__http_static_handler(corio_http_request *req, corio_http_response *res
     snprintf(etag, sizeof(etag), "\"%" PRIx64 "-%" PRIx64 "\"",
              (uint64_t)sb.st_size,
              (uint64_t)sb.st_mtim.tv_sec * 1000000000u + (uint64_t)sb.st_mtim.tv_nsec);
-    http_time(sb.st_mtime, lm, sizeof(lm));
+    corio__http_date(sb.st_mtime, lm);
     corio_http_response_header(res, "ETag", etag);
     corio_http_response_header(res, "Last-Modified", lm);
     corio_http_response_header(res, "Accept-Ranges", "bytes");
-    inm = corio_http_request_header(req, "If-None-Match");
-    ims = corio_http_request_header(req, "If-Modified-Since");
-    if ((inm && (strstr(inm, etag) || strcmp(inm, "*") == 0)) ||
-        (!inm && ims && strcmp(ims, lm) == 0)) {
+    if (not_modified(req, etag, sb.st_mtime)) {
         close(fd);
         return corio_http_response_status(res, 304);
     }
-    len = sb.st_size;
+    nr = 0;
     range = corio_http_request_header(req, "Range");
-    if (range != NULL) {
-        const char *ifr = corio_http_request_header(req, "If-Range");
-
-        rc = ifr && strcmp(ifr, etag) != 0 ? 0 : parse_range(range, sb.st_size, &off, &len);
+    if (range != NULL && if_range_ok(req, etag, sb.st_mtime)) {
+        rc = parse_ranges(range, sb.st_size, ranges);
         if (rc == -1) {
             close(fd);
             snprintf(cr, sizeof(cr), "bytes */%lld", (long long)sb.st_size);
@@ -360,19 +495,29 @@ int corio__http_static_handler(corio_http_request *req, corio_http_response *res
             corio_http_response_status(res, 416);
             return corio_http_response_printf(res, "416: Range Not Satisfiable\n");
         }
-        if (rc == 1) {
-            snprintf(cr, sizeof(cr), "bytes %lld-%lld/%lld", (long long)off,
-                     (long long)(off + len - 1), (long long)sb.st_size);
-            corio_http_response_header(res, "Content-Range", cr);
+        if (rc >= 1) {
+            nr = rc;
             corio_http_response_status(res, 206);
         }
     }
-    corio_http_response_header(res, "Content-Type", content_type(path));
-    rc = corio_http_response_prepare(res, len, corio__http_write_deadline(req->c));
-    if (rc == 0 && !res->no_body)
-        rc = send_file(res, fd, off, len, corio__http_write_deadline(req->c));
-    if (rc == 0)
-        res->sent = len;
+    if (nr == 0) { /* the whole file */
+        ranges[0].off = 0;
+        ranges[0].len = sb.st_size;
+    }
+    wd = corio__http_write_deadline(req->c);
+    if (nr > 1) {
+        rc = send_parts(res, fd, ranges, nr, sb.st_size, content_type(path), wd);
+    } else {
+        if (nr == 1) {
+            snprintf(cr, sizeof(cr), "bytes %lld-%lld/%lld", (long long)ranges[0].off,
+                     (long long)(ranges[0].off + ranges[0].len - 1), (long long)sb.st_size);
+            corio_http_response_header(res, "Content-Range", cr);
+        }
+        corio_http_response_header(res, "Content-Type", content_type(path));
+        rc = corio_http_response_prepare(res, ranges[0].len, wd);
+        if (rc == 0 && !res->no_body)
+            rc = send_file(res, fd, ranges[0].off, ranges[0].len, wd);
+    }
     close(fd);
     if (rc == -1)
         req->c->broken = true;

@@ -89,4 +89,38 @@ static inline int ht_count(const char *hay, const char *needle)
     return n;
 }
 
+/* A shell command (a real client: curl, python3) run in a thread of the
+ * default pool while the loop goes on serving: its stdout in out. */
+struct ht_job {
+    char cmd[4096];
+    char out[8192];
+    int status;
+};
+
+static inline void *ht_job_thread(void *arg)
+{
+    struct ht_job *j = arg;
+    FILE *p = popen(j->cmd, "r");
+    size_t n;
+
+    if (p == NULL) {
+        j->status = -1;
+        return NULL;
+    }
+    n = fread(j->out, 1, sizeof(j->out) - 1, p);
+    j->out[n] = '\0';
+    j->status = pclose(p);
+    return NULL;
+}
+
+/* Run j->cmd and wait for it without blocking the loop. NULL if it
+ * exited 0, else what failed. */
+static inline const char *ht_job_run(struct ht_job *j)
+{
+    if (corio_pool_run(corio_pool_default(), ht_job_thread, j, NULL,
+                       corio_now() + 60 * HT_SEC) == -1)
+        return "pool";
+    return j->status == 0 ? NULL : "client failed";
+}
+
 #endif
