@@ -40,7 +40,16 @@ bool corio__http_is_token(const char *s, size_t n)
 
 bool corio__http_ieq(const char *a, size_t an, const char *b)
 {
-    return strncasecmp(a, b, an) == 0 && b[an] == '\0';
+    /* ASCII only (header names are tokens), inline: most names differ in
+     * their first bytes, and this runs for every header looked up. */
+    for (size_t i = 0; i < an; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+
+        if (x != y && ((x | 0x20) != (y | 0x20) ||
+                       (unsigned)((x | 0x20) - 'a') > 'z' - 'a'))
+            return false;
+    }
+    return b[an] == '\0';
 }
 
 corio_http_headers *corio_http_headers_new(void)

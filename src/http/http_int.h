@@ -276,9 +276,12 @@ struct corio__http_conn {
 };
 
 /* Append to the connection's output; send it (and wait while the client
- * is slow). 0 or -1 with errno. */
+ * is slow). 0 or -1 with errno. out_space makes room for n more bytes and
+ * returns where they go (the caller writes them and adds to c->out_len),
+ * or NULL (ENOMEM). */
 int corio__http_out_append(struct corio__http_conn *c, const void *data,
                            size_t n);
+char *corio__http_out_space(struct corio__http_conn *c, size_t n);
 int corio__http_out_flush(struct corio__http_conn *c, int64_t deadline);
 
 /* True if the server compresses responses. */

@@ -202,6 +202,8 @@ static const char *absolute_authority(const char *t, size_t *len)
 {
     const char *a;
 
+    if (*t == '/')
+        return NULL; /* origin-form, the usual one: no library calls */
     if (strncasecmp(t, "http://", 7) == 0)
         a = t + 7;
     else if (strncasecmp(t, "https://", 8) == 0)

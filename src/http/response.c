@@ -271,65 +271,94 @@ static const char *http_date(void)
     return text;
 }
 
-static int out_str(struct corio__http_conn *c, const char *s)
-{
-    return corio__http_out_append(c, s, strlen(s));
-}
-
 /* True for a status whose response never has a body. */
 static bool bodiless(int status)
 {
     return status < 200 || status == 204 || status == 304;
 }
 
+/* A header the server writes itself (it drops the handler's). */
+static bool server_own(const char *name, size_t n)
+{
+    return corio__http_ieq(name, n, "Content-Length") ||
+           corio__http_ieq(name, n, "Transfer-Encoding") ||
+           corio__http_ieq(name, n, "Connection") ||
+           corio__http_ieq(name, n, "Date");
+}
+
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+#define PUT_LIT(p, lit) put(p, lit, sizeof(lit) - 1)
+
 /* Append the head: status line, the handler's headers, then Date,
  * Content-Length or Transfer-Encoding, Connection. length -1: chunked (or
- * up to the close for HTTP/1.0); -2: no length at all (101, 1xx, 204). */
+ * up to the close for HTTP/1.0); -2: no length at all (101, 1xx, 204).
+ * One reservation and straight copies: this runs once per response. */
 static int head_append(corio_http_response *res, int64_t length)
 {
     struct corio__http_conn *c = res->c;
-    char num[24];
+    const char *reason = corio_http_status_reason(res->status);
+    const char *date = http_date();
     const char *name, *value;
+    size_t reason_len = strlen(reason), date_len = strlen(date), need;
+    char num[24], *status = dec(num + 24, (unsigned)res->status), *p, *start;
 
-    if (out_str(c, "HTTP/1.1 ") == -1 || out_str(c, dec(num + 24, (unsigned)res->status)) == -1 ||
-        out_str(c, " ") == -1 || out_str(c, corio_http_status_reason(res->status)) == -1 ||
-        out_str(c, "\r\n") == -1)
+    /* the status line, Date, Content-Length (20 digits) or
+     * Transfer-Encoding, Connection, the blank line: under 160 bytes */
+    need = 160 + reason_len + date_len;
+    for (size_t i = 0; corio_http_headers_at(res->headers, i, &name, &value) == 0;
+         i++)
+        need += strlen(name) + strlen(value) + 4;
+    start = p = corio__http_out_space(c, need);
+    if (p == NULL)
         return -1;
+    p = PUT_LIT(p, "HTTP/1.1 ");
+    p = put(p, status, strlen(status));
+    *p++ = ' ';
+    p = put(p, reason, reason_len);
+    p = PUT_LIT(p, "\r\n");
     for (size_t i = 0; corio_http_headers_at(res->headers, i, &name, &value) == 0;
          i++) {
-        if (corio__http_ieq(name, strlen(name), "Content-Length") ||
-            corio__http_ieq(name, strlen(name), "Transfer-Encoding") ||
-            corio__http_ieq(name, strlen(name), "Connection") ||
-            corio__http_ieq(name, strlen(name), "Date"))
-            continue; /* the server's own */
-        if (out_str(c, name) == -1 || out_str(c, ": ") == -1 ||
-            out_str(c, value) == -1 || out_str(c, "\r\n") == -1)
-            return -1;
+        size_t n = strlen(name);
+
+        if (server_own(name, n))
+            continue;
+        p = put(p, name, n);
+        p = PUT_LIT(p, ": ");
+        p = put(p, value, strlen(value));
+        p = PUT_LIT(p, "\r\n");
     }
-    if (out_str(c, "Date: ") == -1 || out_str(c, http_date()) == -1 ||
-        out_str(c, "\r\n") == -1)
-        return -1;
+    p = PUT_LIT(p, "Date: ");
+    p = put(p, date, date_len);
+    p = PUT_LIT(p, "\r\n");
     if (length >= 0) {
-        if (out_str(c, "Content-Length: ") == -1 ||
-            out_str(c, dec(num + 24, (unsigned long long)length)) == -1 ||
-            out_str(c, "\r\n") == -1)
-            return -1;
+        char *len = dec(num + 24, (unsigned long long)length);
+
+        p = PUT_LIT(p, "Content-Length: ");
+        p = put(p, len, strlen(len));
+        p = PUT_LIT(p, "\r\n");
     } else if (length == -1) {
         if (c->p.version == 11) {
             res->chunked = true;
-            if (out_str(c, "Transfer-Encoding: chunked\r\n") == -1)
-                return -1;
+            p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
         } else {
             c->keep_alive = false; /* the body ends with the connection */
         }
     }
     if (res->status == 101)
-        return out_str(c, "Connection: upgrade\r\n\r\n");
-    if (!c->keep_alive)
-        return out_str(c, "Connection: close\r\n\r\n");
-    if (c->p.version == 10)
-        return out_str(c, "Connection: keep-alive\r\n\r\n");
-    return out_str(c, "\r\n");
+        p = PUT_LIT(p, "Connection: upgrade\r\n\r\n");
+    else if (!c->keep_alive)
+        p = PUT_LIT(p, "Connection: close\r\n\r\n");
+    else if (c->p.version == 10)
+        p = PUT_LIT(p, "Connection: keep-alive\r\n\r\n");
+    else
+        p = PUT_LIT(p, "\r\n");
+    c->out_len += (size_t)(p - start);
+    return 0;
 }
 
 /* ---- gzip ---------------------------------------------------------------- */

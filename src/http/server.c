@@ -63,15 +63,12 @@ int64_t corio__http_write_deadline(const struct corio__http_conn *c)
 
 /* ---- Output -------------------------------------------------------------- */
 
-int corio__http_out_append(struct corio__http_conn *c, const void *data,
-                           size_t n)
+char *corio__http_out_space(struct corio__http_conn *c, size_t n)
 {
-    if (n == 0)
-        return 0; /* an empty body: data may be NULL */
     if (c->out == NULL && n <= CORIO__HTTP_PAGE) {
         c->out = corio__http_page_get(&c->srv->pages);
         if (c->out == NULL)
-            return -1;
+            return NULL;
         c->out_cap = CORIO__HTTP_PAGE;
     }
     if (c->out_len + n > c->out_cap) {
@@ -82,11 +79,24 @@ int corio__http_out_append(struct corio__http_conn *c, const void *data,
             cap *= 2;
         o = realloc(c->out, cap);
         if (o == NULL)
-            return -1;
+            return NULL;
         c->out = o;
         c->out_cap = cap;
     }
-    memcpy(c->out + c->out_len, data, n);
+    return c->out + c->out_len;
+}
+
+int corio__http_out_append(struct corio__http_conn *c, const void *data,
+                           size_t n)
+{
+    char *p;
+
+    if (n == 0)
+        return 0; /* an empty body: data may be NULL */
+    p = corio__http_out_space(c, n);
+    if (p == NULL)
+        return -1;
+    memcpy(p, data, n);
     c->out_len += n;
     return 0;
 }
@@ -349,7 +359,8 @@ static int request_init(struct corio__http_conn *c)
     req->c = c;
     req->method = corio__http_method(&c->p);
     req->target = t;
-    if (strncasecmp(t, "http://", 7) == 0 || strncasecmp(t, "https://", 8) == 0) {
+    if (*t != '/' &&
+        (strncasecmp(t, "http://", 7) == 0 || strncasecmp(t, "https://", 8) == 0)) {
         path = strchr(t, ':') + 3;
         path += strcspn(path, "/?#");
         if (*path != '/')
@@ -531,8 +542,10 @@ static void conn_close(struct corio__http_conn *c, bool linger)
  * (what the socket takes now, TLS included, else nothing), no request
  * read, then the write side shut (the answer ends with a FIN). What the
  * client sent already is dropped, without waiting for more, so that the
- * close does not reset the connection over unread bytes. */
-static void reject_busy(corio_stream *s)
+ * close does not reset the connection over unread bytes. Not inlined:
+ * its scratch buffer in conn_main's frame would put every connection's
+ * stack 2 KiB deeper (a page more of memory per idle connection). */
+__attribute__((noinline, cold)) static void reject_busy(corio_stream *s)
 {
     static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
                                "Retry-After: 1\r\n"
