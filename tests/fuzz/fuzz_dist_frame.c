@@ -37,11 +37,13 @@ static void walk(const struct corio__wire_req *r)
     if (r->items == NULL)
         return;
     for (uint32_t i = 0; i < r->n; i++) {
-        if (r->op == CORIO__OP_ACK || r->op == CORIO__OP_UNGET)
+        if (r->op == CORIO__OP_ACK || r->op == CORIO__OP_UNGET ||
+            r->op == CORIO__OP_RESULTS)
             (void)corio__rd_u64(&rd);
         if (r->op == CORIO__OP_UNGET)
             (void)corio__rd_u32(&rd);
-        if (r->op != CORIO__OP_ACK || r->flag)
+        if (r->op == CORIO__OP_PUT || r->op == CORIO__OP_UNGET ||
+            (r->op == CORIO__OP_ACK && r->flag))
             (void)corio__rd_blob(&rd, &len);
     }
     if (rd.bad || rd.p != rd.end)
