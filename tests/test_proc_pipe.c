@@ -80,6 +80,83 @@ Test(proc_pipe, wraps_around_the_ring, .timeout = 30)
     cr_assert_eq(corio_pipe_close(b), 0);
 }
 
+/* Both ends used here, then by a child (which moves the counters on past a
+ * whole ring), then here again: what each end remembers of the other side's
+ * counter is a bound only, never trusted past the shared counters (a stale
+ * one would read old bytes as a message, or write over unread ones). */
+struct turns {
+    corio_pipe *a, *b;
+};
+
+static int ring_laps(corio_pipe *a, corio_pipe *b, int first, int count)
+{
+    unsigned char out[700], in[700];
+
+    for (int i = first; i < first + count; i++) {
+        size_t n = (size_t)(i * 37) % sizeof(out);
+
+        memset(out, i & 0xff, n);
+        if (corio_pipe_send(a, out, n, -1) != 0 ||
+            corio_pipe_recv(b, in, sizeof(in), -1) != (ssize_t)n ||
+            memcmp(in, out, n) != 0)
+            return 1;
+    }
+    return corio_pipe_poll(b) ? 2 : 0;
+}
+
+/* The child: takes what was left, laps the ring, then fills it (100-byte
+ * messages until one finds no room) and exits with how many it put. */
+static int laps_child_first(void *arg)
+{
+    struct turns *t = arg;
+    unsigned char in[16], out[100];
+    int n = 0;
+
+    if (corio_pipe_recv(t->b, in, sizeof(in), -1) != 4 ||
+        memcmp(in, "left", 4) != 0 || ring_laps(t->a, t->b, 100, 50) != 0)
+        return 255;
+    for (;; n++) {
+        memset(out, n + 1, sizeof(out));
+        if (corio_pipe_send(t->a, out, sizeof(out), 0) == -1)
+            return errno == ETIMEDOUT ? n : 254;
+    }
+}
+
+Test(proc_pipe, ends_used_in_turn_by_two_processes, .timeout = 30)
+{
+    struct turns t;
+    unsigned char in[16];
+
+    pipe_pair(&t.a, &t.b, 4096);
+    cr_assert_eq(ring_laps(t.a, t.b, 0, 7), 0);
+    /* leave one message unread, then the child takes it and goes on */
+    cr_assert_eq(corio_pipe_send(t.a, "left", 4, -1), 0);
+    pid_t pid = fork_run(laps_child_first, &t);
+    int status, put;
+    unsigned char full[100];
+
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status));
+    put = WEXITSTATUS(status);
+    cr_assert(put > 10 && put < 254, "the child put %d", put);
+    /* full: no room for ours; the child's messages intact, then nothing */
+    expect_fail(corio_pipe_send(t.a, full, sizeof(full), 0), ETIMEDOUT);
+    for (int i = 0; i < put; i++) {
+        cr_assert_eq(corio_pipe_recv(t.b, full, sizeof(full), -1), 100);
+        for (int j = 0; j < 100; j++)
+            cr_assert_eq(full[j], (unsigned char)(i + 1), "message %d", i);
+    }
+    expect_fail(corio_pipe_recv(t.b, in, sizeof(in), corio_now() + 50 * MS),
+                ETIMEDOUT);
+    cr_assert_eq(ring_laps(t.a, t.b, 200, 50), 0);
+    cr_assert_not(corio_pipe_poll(t.b));
+    cr_assert_eq(corio_pipe_send(t.a, "end", 3, -1), 0);
+    cr_assert_eq(corio_pipe_recv(t.b, in, sizeof(in), -1), 3);
+    cr_assert_eq(memcmp(in, "end", 3), 0);
+    cr_assert_eq(corio_pipe_close(t.a), 0);
+    cr_assert_eq(corio_pipe_close(t.b), 0);
+}
+
 Test(proc_pipe, errors_and_deadlines, .timeout = 30)
 {
     corio_pipe *a, *b;

@@ -30,6 +30,36 @@ int corio__ipc_enter(size_t bytes, enum corio__ipc_ctx *ctx);
  * forgotten in a forked child. */
 pid_t corio__ipc_pid(void);
 
+/* ---- The wake-up handshake ----
+ * A side that may sleep raises its flag, then checks the ring again; the
+ * other side stores to the ring, then checks the flag: one of the two must
+ * see the other's store, and on x86 as elsewhere that takes a full barrier
+ * between each side's store and its load. Stores and checks happen per
+ * message, sleeps rarely, so the cost goes to the sleeper (Linux's
+ * membarrier, as liburcu does it): a process registered for
+ * MEMBARRIER_CMD_GLOBAL_EXPEDITED needs only a compiler barrier on its
+ * per-message side (corio__ipc_waker_fence), and a sleeper calls
+ * corio__ipc_sleeper_fence, whose membarrier makes every running thread of
+ * every registered process pass a full barrier (a thread not running has
+ * passed one when it was switched out). A process where registration
+ * fails uses a full fence on both sides. corio__ipc_sleeper_fence returns
+ * false if its membarrier failed: the sleeper then waits in short slices
+ * (CORIO__IPC_BLIND_SLICE), re-checking, as a registered peer may not
+ * have seen its flag. */
+extern pid_t corio__ipc_asym_pid;   /* the pid registered, 0 none */
+void corio__ipc_waker_fence_slow(void);
+bool corio__ipc_sleeper_fence(void);
+#define CORIO__IPC_BLIND_SLICE (1000 * 1000LL)   /* 1 ms */
+
+static inline void corio__ipc_waker_fence(void)
+{
+    if (__builtin_expect(corio__ipc_asym_pid != 0 &&
+                             corio__ipc_asym_pid == corio__ipc_pid(), 1))
+        atomic_signal_fence(memory_order_seq_cst);
+    else
+        corio__ipc_waker_fence_slow();
+}
+
 /* A pause inside a spin loop. */
 static inline void corio__cpu_relax(void)
 {

@@ -38,6 +38,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef __linux__
+#include <linux/membarrier.h>
+#endif
+
 static pid_t cached_pid;
 static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
 
@@ -61,6 +65,46 @@ pid_t corio__ipc_pid(void)
         __atomic_store_n(&cached_pid, pid, __ATOMIC_RELAXED);
     }
     return pid;
+}
+
+/* ---- The wake-up handshake (ipc_int.h) ---- */
+
+pid_t corio__ipc_asym_pid;
+static pid_t asym_tried;   /* the pid whose registration failed */
+
+/* (MEMBARRIER_CMD_* are enumerators, not macros: the system call's
+ * number says whether there is one.) */
+static long membarrier(int cmd)
+{
+#ifdef __NR_membarrier
+    return syscall(__NR_membarrier, cmd, 0, 0);
+#else
+    (void)cmd;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+void corio__ipc_waker_fence_slow(void)
+{
+    pid_t pid = corio__ipc_pid();
+
+    /* The first call of this process (a forked child registers anew; a
+     * registration, the system call itself, is a full barrier). */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (__atomic_load_n(&asym_tried, __ATOMIC_RELAXED) == pid)
+        return;
+    if (membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0) {
+        __atomic_store_n(&corio__ipc_asym_pid, pid, __ATOMIC_RELAXED);
+        return;
+    }
+    __atomic_store_n(&asym_tried, pid, __ATOMIC_RELAXED);
+}
+
+bool corio__ipc_sleeper_fence(void)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    return membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0;
 }
 
 int corio__ipc_enter(size_t bytes, enum corio__ipc_ctx *ctx)

@@ -12,7 +12,8 @@
  * The bells. A side that must wait (the reader on an empty ring, the writer
  * on a full one) raises its `sleeps` flag, checks the ring again, and waits
  * for a byte on a socket pair of that ring; the other side, after its
- * store, sees the flag and sends the byte. The socket pair also carries the
+ * store, sees the flag and sends the byte (the barriers of this handshake
+ * cost the sleeper, not each message: ipc_int.h). The socket pair also carries the
  * end of the stream: when every process holding the other end has closed
  * it (or died), the kernel closes its sockets, the waiting side reads 0
  * bytes, and the reader returns the messages left, then CORIO_EEOF; the
@@ -74,6 +75,12 @@ struct corio_pipe {
     int recv_fd;                            /* bells of `in` */
     bool sending, receiving;                /* a task of ours is in it */
     bool peer_gone;                         /* read 0 on a bell socket */
+    /* The other side's counters as last read: they only grow, so an old
+     * value is a safe bound, read again only when it says full (empty).
+     * The counter's line then crosses between the cores once per batch,
+     * not once per message. */
+    uint64_t head_seen;                     /* out->head */
+    uint64_t tail_seen;                     /* in->tail */
 };
 
 static inline uint64_t record_size(size_t len)
@@ -218,7 +225,7 @@ static void bell_ring(_Atomic uint32_t *sleeps, int fd)
 {
     ssize_t r;
 
-    atomic_thread_fence(memory_order_seq_cst);
+    corio__ipc_waker_fence();
     if (atomic_load_explicit(sleeps, memory_order_relaxed) == 0)
         return;
     /* One bell per sleep: the next stores need none until it sleeps again. */
@@ -250,10 +257,11 @@ static void bell_drain(corio_pipe *p, int fd)
  * Returns 0 to try again, -1 with errno. */
 static int bell_wait(corio_pipe *p, enum corio__ipc_ctx ctx,
                      _Atomic uint32_t *sleeps, int fd,
-                     bool (*ready)(const corio_pipe *p, size_t need),
+                     bool (*ready)(corio_pipe *p, size_t need),
                      size_t need, int64_t deadline)
 {
     int rc = 0;
+    bool blind;
 
     /* A plain thread spins a little first: the other side is often on
      * another core, about to store (a sleep and a bell cost microseconds). */
@@ -263,11 +271,17 @@ static int bell_wait(corio_pipe *p, enum corio__ipc_ctx ctx,
         corio__cpu_relax();
     }
     atomic_store(sleeps, 1);
-    atomic_thread_fence(memory_order_seq_cst);
+    blind = !corio__ipc_sleeper_fence();
     if (!ready(p, need) && !p->peer_gone) {
-        rc = corio__ipc_wait_fd(ctx, fd, deadline);
+        int64_t until = blind ? corio__deadline_min(deadline, corio_now() +
+                                                    CORIO__IPC_BLIND_SLICE)
+                              : deadline;
+
+        rc = corio__ipc_wait_fd(ctx, fd, until);
         if (rc == 0)
             bell_drain(p, fd);
+        else if (errno == ETIMEDOUT && until != deadline)
+            rc = 0;   /* a slice of a blind wait: look again */
     }
     atomic_store(sleeps, 0);
     return rc;
@@ -275,19 +289,27 @@ static int bell_wait(corio_pipe *p, enum corio__ipc_ctx ctx,
 
 /* ---- Send and receive -------------------------------------------------- */
 
-static bool has_room(const corio_pipe *p, size_t need)
+static bool has_room(corio_pipe *p, size_t need)
 {
-    uint64_t head = atomic_load_explicit(&p->out->head, memory_order_acquire);
     uint64_t tail = atomic_load_explicit(&p->out->tail, memory_order_relaxed);
 
-    return p->size - (tail - head) >= need;
+    /* need <= size (send checks): no wrap; a bound older than the tail's
+     * last round (an end used by another process before) reads as full */
+    if (tail - p->head_seen <= p->size - need)
+        return true;
+    p->head_seen = atomic_load_explicit(&p->out->head, memory_order_acquire);
+    return tail - p->head_seen <= p->size - need;
 }
 
-static bool has_message(const corio_pipe *p, size_t need)
+static bool has_message(corio_pipe *p, size_t need)
 {
+    uint64_t head = atomic_load_explicit(&p->in->head, memory_order_relaxed);
+
     (void)need;
-    return atomic_load_explicit(&p->in->tail, memory_order_acquire) !=
-           atomic_load_explicit(&p->in->head, memory_order_relaxed);
+    if (p->tail_seen > head)   /* not !=: the head may be past an old bound */
+        return true;
+    p->tail_seen = atomic_load_explicit(&p->in->tail, memory_order_acquire);
+    return p->tail_seen > head;
 }
 
 static void put_record(corio_pipe *p, const void *msg, size_t len)
@@ -396,5 +418,7 @@ ssize_t corio_pipe_recv(corio_pipe *p, void *buf, size_t size,
 
 bool corio_pipe_poll(const corio_pipe *p)
 {
-    return p != NULL && has_message(p, 0);
+    return p != NULL &&
+           atomic_load_explicit(&p->in->tail, memory_order_acquire) !=
+               atomic_load_explicit(&p->in->head, memory_order_relaxed);
 }

@@ -194,12 +194,13 @@ int corio_queue_free(corio_queue *q)
 /* Wake the sleepers of one side if there are any: the one system call of
  * a put or get, made only when somebody sleeps. The fence orders our slot
  * store before the load of the count (a waiter counts itself, then
- * re-checks the slots: one of the two sees the other). */
+ * re-checks the slots: one of the two sees the other); with membarrier it
+ * is a compiler barrier, the sleeper paying (ipc_int.h). */
 static void notify(_Atomic uint32_t *seq)
 {
     uint32_t w;
 
-    atomic_thread_fence(memory_order_seq_cst);
+    corio__ipc_waker_fence();
     w = atomic_load_explicit(seq, memory_order_relaxed);
     while (w & 1) {
         if (atomic_compare_exchange_weak(seq, &w, (w & ~1u) + 2)) {
@@ -285,7 +286,16 @@ static int put_once(corio_queue *q, const void *msg, size_t len, bool check,
         }
         pos = atomic_load_explicit(&sh->tail, memory_order_acquire);
         s = slot_at(sh, pos);
-        w = atomic_load_explicit(&s->word, memory_order_acquire);
+        /* The usual case first: the slot is free for this round. A claim
+         * without a load before it takes the line from the getter's core
+         * once (a load, then a compare-and-swap, would fetch it shared,
+         * then again to write); a failed claim loads the word anyway. */
+        w = word_make(pos, FREE, 0);
+        if (atomic_compare_exchange_strong(
+                &s->word, &w, word_make(pos, WRITING, corio__ipc_pid()))) {
+            put_finish(sh, pos, msg, len);
+            return 0;
+        }
         if (word_round(w) == ((pos + cap) & POS_MASK)) {
             /* Served and freed (or skipped) already, and the putter that
              * claimed it died before it moved the tail: move it on. */
@@ -339,7 +349,19 @@ static ssize_t get_once(corio_queue *q, void *buf, size_t size, bool check,
     for (;;) {
         pos = atomic_load_explicit(&sh->head, memory_order_acquire);
         s = slot_at(sh, pos);
-        w = atomic_load_explicit(&s->word, memory_order_acquire);
+        /* The usual case first, as in put_once: claim a full slot without
+         * loading it; one too big for buf is given back as it was. */
+        w = word_make(pos, FULL, 0);
+        if (atomic_compare_exchange_strong(
+                &s->word, &w, word_make(pos, READING, corio__ipc_pid()))) {
+            if (s->len > size) {
+                atomic_store_explicit(&s->word, word_make(pos, FULL, 0),
+                                      memory_order_release);
+                errno = EMSGSIZE;
+                return -1;
+            }
+            return (ssize_t)get_finish(sh, pos, buf);
+        }
         if (word_round(w) == ((pos + cap) & POS_MASK)) {
             /* Taken and freed (or skipped) already: move the head on. */
             move_on(&sh->head, pos);
@@ -415,6 +437,8 @@ static ssize_t attempt_wait(struct attempt *a, int64_t deadline)
     pid_t blocker = 0;
     bool check = false;
     uint32_t seen;
+    int64_t until;
+    bool blind;
     ssize_t r;
     int i, rc;
 
@@ -431,19 +455,21 @@ static ssize_t attempt_wait(struct attempt *a, int64_t deadline)
             corio__cpu_relax();
         }
         seen = atomic_fetch_or(seq, 1) | 1;
-        atomic_thread_fence(memory_order_seq_cst);
+        blind = !corio__ipc_sleeper_fence();
         blocker = 0;
         r = attempt_once(a, check, &blocker);
         if (r >= 0 || errno != EAGAIN)
             return r;
+        until = blocker ? corio__deadline_min(deadline,
+                                              corio_now() + QUEUE_STUCK_NS)
+                        : deadline;
+        if (blind)
+            until = corio__deadline_min(until,
+                                        corio_now() + CORIO__IPC_BLIND_SLICE);
         a->q->nwaiting += ctx == CORIO__IPC_TASK;
-        rc = corio__ipc_wait_word(
-            ctx, seq, seen,
-            blocker ? corio__deadline_min(deadline,
-                                          corio_now() + QUEUE_STUCK_NS)
-                    : deadline);
+        rc = corio__ipc_wait_word(ctx, seq, seen, until);
         a->q->nwaiting -= ctx == CORIO__IPC_TASK;
-        if (rc == -1 && (errno != ETIMEDOUT || blocker == 0 ||
+        if (rc == -1 && (errno != ETIMEDOUT || until == deadline ||
                          (deadline >= 0 && corio_now() >= deadline)))
             return -1;
         /* Woken, or a claim to look at again: a dead claimer's is freed. */
