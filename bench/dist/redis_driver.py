@@ -1,8 +1,9 @@
 """bench/dist/redis_driver.py -- the task queue on Redis: end-to-end tasks
 per second (a producer puts N tasks, W worker processes take them and ack
 them with their results, the producer takes every result) with 1, 2 and 4
-workers, with batches of 64 (put_many / take_many / ack_many, 64 result
-takes in flight) and without (one task per exchange), against what Redis
+workers, in batches of 64 and of 256 (put_many / take_many / ack_many /
+result_take_many: a script call per batch, so its cost per task falls with
+the batch) and without (one task per exchange), against what Redis
 itself does on the same server in the same run: redis-benchmark's LPUSH
 rate, one request at a time and pipelined by 16. Each run gets a fresh
 redis-server on a free loopback port (nothing saved to disk). The corio
@@ -98,16 +99,18 @@ def main():
     lp16 = lpush_rate(n_lpush, 16)
     print("redis-benchmark LPUSH: %.0f/s, pipelined by 16: %.0f/s"
           % (lp1, lp16))
-    print("%-8s %16s %16s %12s %12s" % ("workers", "batch64 tasks/s",
-                                         "single tasks/s", "vs LPUSH",
-                                         "vs LPUSH-P16"))
+    print("%-8s %16s %16s %16s %12s %12s" % ("workers", "batch64 tasks/s",
+                                              "batch256 tasks/s",
+                                              "single tasks/s", "256/LPUSH",
+                                              "256/LPUSH-P16"))
     best = 0.0
     for w in WORKERS:
-        b = corio_run(exe, w, n_batch, 64)
+        b64 = corio_run(exe, w, n_batch, 64)
+        b = corio_run(exe, w, n_batch, 256)
         s = corio_run(exe, w, n_single, 1)
-        best = max(best, b)
-        print("%-8d %16.0f %16.0f %11.2fx %11.2fx" % (w, b, s, b / lp1,
-                                                      b / lp16), flush=True)
+        best = max(best, b, b64)
+        print("%-8d %16.0f %16.0f %16.0f %11.2fx %11.2fx"
+              % (w, b64, b, s, b / lp1, b / lp16), flush=True)
     print("target: >= %d tasks/s end to end with batching: %s (best %.0f)"
           % (TARGET, "met" if best >= TARGET else "MISSED", best))
 

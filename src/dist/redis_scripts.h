@@ -291,7 +291,7 @@
     "    if not g then g = {args = {}, idx = {}} bykey[dk] = g\n"              \
     "      order[#order + 1] = dk end\n"                                       \
     "    local a = g.args\n"                                                   \
-    "    a[#a + 1] = 'SET' a[#a + 1] = 'u1' a[#a + 1] = bit a[#a + 1] = 1\n"   \
+    "    a[#a + 1] = 'SET' a[#a + 1] = 'u1' a[#a + 1] = bit a[#a + 1] = '1'\n" \
     "    g.idx[#g.idx + 1] = i\n"                                              \
     "  end\n"                                                                  \
     "end\n"                                                                    \
