@@ -53,8 +53,9 @@ bool corio__ipc_sleeper_fence(void);
 
 static inline void corio__ipc_waker_fence(void)
 {
-    if (__builtin_expect(corio__ipc_asym_pid != 0 &&
-                             corio__ipc_asym_pid == corio__ipc_pid(), 1))
+    pid_t asym = __atomic_load_n(&corio__ipc_asym_pid, __ATOMIC_RELAXED);
+
+    if (__builtin_expect(asym != 0 && asym == corio__ipc_pid(), 1))
         atomic_signal_fence(memory_order_seq_cst);
     else
         corio__ipc_waker_fence_slow();
