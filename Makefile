@@ -22,7 +22,10 @@ build: setup
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j2
 
-run: build
+# The tour starts a redis-server of its own (d2_redis_workers).
+run:
+	@scripts/setup run
+	@$(MAKE) build
 	@scripts/tour $(BUILD)
 
 # The test tools are installed before the build (one apt-get at a time).

@@ -85,8 +85,10 @@ static int reap(pid_t pid)
     return r == pid ? status : -1;
 }
 
-/* Connect until Redis answers (it takes a moment to start). */
-static int wait_for_redis(int64_t deadline)
+/* Connect until Redis answers (it takes a moment to start). Returns 0,
+ * or -1 with errno: ECHILD if the server exited (*status: how), else why
+ * the last connection failed. */
+static int wait_for_redis(pid_t redis, int *status, int64_t deadline)
 {
     corio_dist_opts o = {.authkey = "abc"};
 
@@ -97,6 +99,10 @@ static int wait_for_redis(int64_t deadline)
             return corio_dist_close(d);
         if (errno != ECONNREFUSED || corio_now() >= deadline)
             return -1;
+        if (waitpid(redis, status, WNOHANG) == redis) {
+            errno = ECHILD;
+            return -1;
+        }
         if (corio_sleep(20 * CORIO_MSEC) == -1)
             return -1;
     }
@@ -124,9 +130,19 @@ static void *run(void *arg)
         fprintf(stderr, "redis-server: %s\n", corio_strerror(errno));
         return corio_task_fail(errno);
     }
-    if (wait_for_redis(corio_now() + 10 * CORIO_SECOND) == -1) {
+    if (wait_for_redis(redis, &status, corio_now() + 10 * CORIO_SECOND) == -1) {
         err = errno;
-        fprintf(stderr, "redis-server did not start: %s\n", corio_strerror(err));
+        if (err == ECHILD && WIFEXITED(status) && WEXITSTATUS(status) == 127)
+            fprintf(stderr, "redis-server is not installed "
+                            "(apt-get install redis-server, or make run)\n");
+        else if (err == ECHILD)
+            fprintf(stderr, "redis-server exited at once (status %#x)\n",
+                    (unsigned)status);
+        else
+            fprintf(stderr, "redis-server did not start: %s\n",
+                    corio_strerror(err));
+        if (err == ECHILD)
+            return corio_task_fail(err);
     } else {
         printf("[redis]   redis-server on 127.0.0.1:%s\n", port);
         p = spawn(trio_argv, false);
