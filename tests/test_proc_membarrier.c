@@ -1,5 +1,5 @@
-/* tests/test_proc_membarrier.c -- the Pipe and the Queue where membarrier
- * is refused: their wake-up handshake puts its barrier on the sleeper with
+/* tests/test_proc_membarrier.c -- the Pipe, the Queue and a process pool's
+ * answers where membarrier is refused: their wake-up handshake puts its barrier on the sleeper with
  * Linux's membarrier (src/proc/ipc_int.h); a process where it fails uses
  * full fences, and a sleeper whose membarrier fails waits in slices. A
  * seccomp filter refuses it in the peer, or in both sides; ping-pong makes
@@ -75,6 +75,17 @@ static int ponger(void *arg)
     return 0;
 }
 
+/* A pool's work: its argument back. */
+static int echo_work(const void *arg, size_t len, corio_bytes *r)
+{
+    r->data = malloc(len > 0 ? len : 1);
+    if (r->data == NULL)
+        return ENOMEM;
+    memcpy(r->data, arg, len);
+    r->len = len;
+    return 0;
+}
+
 /* The child of the test: ping-pong (each side sleeps on every message)
  * through a Pipe and two Queues with a grandchild that has no membarrier;
  * with both (arg 1: full fences on both sides), or with this side using
@@ -116,6 +127,30 @@ static int no_membarrier_child(void *arg)
     if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
         WEXITSTATUS(status) != 0)
         return 14;
+    /* a process pool's answers come up a ring with the same handshake:
+     * items one at a time, so that the manager sleeps on each */
+    corio_workers_opts o = {.size = 1};
+    corio_workers *w = corio_workers_new(&o);
+
+    if (w == NULL)
+        return 16;
+    t0 = corio_now();
+    for (int i = 0; i < PONGS; i++) {
+        corio_future *f = corio_workers_submit(w, echo_work, &i, sizeof(i));
+        const corio_bytes *b;
+
+        if (f == NULL || corio_future_wait(f, corio_now() + 10 * CORIO_SECOND) != 0 ||
+            corio_future_error(f) != 0 ||
+            (b = corio_future_result(f))->len != sizeof(i) ||
+            memcmp(b->data, &i, sizeof(i)) != 0)
+            return 17;
+        corio_future_free(f);
+    }
+    if (corio_workers_close(w) != 0 || corio_workers_join(w) != 0 ||
+        corio_workers_free(w) != 0)
+        return 18;
+    if (corio_now() - t0 > (int64_t)PONGS * CORIO_MSEC)
+        return 19;
     /* a missed wake-up would cost a blind slice (1 ms) per message: well
      * under that on average, whatever the machine */
     if (corio_now() - t0 > (int64_t)PONGS * CORIO_MSEC)
@@ -127,7 +162,7 @@ static int no_membarrier_child(void *arg)
     return 0;
 }
 
-Test(proc_membarrier, pipe_and_queue_work_without_it, .timeout = 60)
+Test(proc_membarrier, pipe_queue_and_pool_work_without_it, .timeout = 60)
 {
     int status;
 

@@ -388,6 +388,80 @@ Test(proc_pool, worker_dies)
     expect_no_children();
 }
 
+/* ---- results larger than a worker's answer ring (256 KiB) -------------------- */
+
+static unsigned char pattern(size_t i, size_t n)
+{
+    return (unsigned char)(i * 7 + n);
+}
+
+/* n bytes (the argument, a size_t) of pattern(i, n). */
+static int big(const void *arg, size_t len, corio_bytes *r)
+{
+    size_t n;
+    unsigned char *p;
+
+    if (len != sizeof(n))
+        return EINVAL;
+    memcpy(&n, arg, sizeof(n));
+    p = malloc(n > 0 ? n : 1);
+    if (p == NULL)
+        return ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        p[i] = pattern(i, n);
+    r->data = p;
+    r->len = n;
+    return 0;
+}
+
+static void expect_pattern(const corio_bytes *b, size_t n)
+{
+    cr_assert_eq(b->len, n);
+    for (size_t i = 0; i < n; i++)
+        if (((const unsigned char *)b->data)[i] != pattern(i, n))
+            cr_assert_fail("byte %zu of %zu differs", i, n);
+}
+
+/* Answers that fill the ring many times over arrive whole and in order,
+ * applied one by one, together with small ones, and in chunks of a map. */
+Test(proc_pool, results_larger_than_the_ring, .timeout = 60)
+{
+    static const size_t sizes[] = {0, 1, (256 << 10) - 16, 256 << 10,
+                                   (256 << 10) + 3, 1 << 20, (3 << 20) + 5,
+                                   24, 100000};
+    enum { NS = sizeof(sizes) / sizeof(sizes[0]), N = 64 };
+    corio_workers *w = pool(2, false);
+    corio_future *f[NS];
+    size_t each[N];
+    corio_bytes args[N], res[N];
+    int errs[N];
+
+    for (size_t i = 0; i < NS; i++) {
+        f[i] = corio_workers_submit(w, big, &sizes[i], sizeof(sizes[i]));
+        cr_assert_not_null(f[i]);
+    }
+    for (size_t i = 0; i < NS; i++) {
+        cr_assert_eq(corio_future_wait(f[i], corio_now() + 30 * CORIO_SECOND), 0);
+        cr_assert_eq(corio_future_error(f[i]), 0);
+        expect_pattern(corio_future_result(f[i]), sizes[i]);
+        cr_assert_eq(corio_future_free(f[i]), 0);
+    }
+    /* 64 results of 40 KiB in chunks of 16: 640 KiB per chunk's answer */
+    for (size_t i = 0; i < N; i++) {
+        each[i] = (40 << 10) + i;
+        args[i] = (corio_bytes){&each[i], sizeof(each[i])};
+    }
+    cr_assert_eq(corio_workers_map(w, big, args, N, 16, res, errs, -1), 0,
+                 "map: %s", corio_strerror(errno));
+    for (size_t i = 0; i < N; i++) {
+        cr_assert_eq(errs[i], 0);
+        expect_pattern(&res[i], each[i]);
+        free(res[i].data);
+    }
+    finish(w);
+    expect_no_children();
+}
+
 /* ---- map, imap, imap_unordered ------------------------------------------------ */
 
 static corio_bytes *int_args(int n, int *vals)

@@ -28,6 +28,7 @@
  * (messages would interleave), or carry file descriptors. */
 #define _GNU_SOURCE
 #include "ipc_int.h"
+#include "ring_int.h"
 #include "corio/loop.h"
 #include "corio/io.h"
 
@@ -45,17 +46,9 @@
 #define PIPE_HDR 8u
 #define PIPE_SPINS 64
 
-/* One direction's counters, in shared memory. */
-struct ring {
-    alignas(64) _Atomic uint64_t tail;      /* bytes written (writer's) */
-    _Atomic uint32_t reader_sleeps;         /* ring the data bell */
-    alignas(64) _Atomic uint64_t head;      /* bytes read (reader's) */
-    _Atomic uint32_t writer_sleeps;         /* ring the room bell */
-};
-
 /* The shared mapping: two rings' counters, then their bytes. */
 struct pshared {
-    struct ring ring[2];
+    struct corio__ring ring[2];
     uint64_t size;                          /* bytes of each ring */
 };
 
@@ -68,7 +61,7 @@ struct pmap {
 
 struct corio_pipe {
     struct pmap *map;
-    struct ring *out, *in;                  /* what we send, receive */
+    struct corio__ring *out, *in;           /* what we send, receive */
     unsigned char *out_data, *in_data;
     uint64_t size;
     int send_fd;                            /* bells of `out` */
@@ -86,26 +79,6 @@ struct corio_pipe {
 static inline uint64_t record_size(size_t len)
 {
     return PIPE_HDR + (((uint64_t)len + 7) & ~(uint64_t)7);
-}
-
-static void ring_copy_in(unsigned char *data, uint64_t size, uint64_t pos,
-                         const void *src, size_t n)
-{
-    uint64_t off = pos & (size - 1);
-    size_t first = n < size - off ? n : (size_t)(size - off);
-
-    memcpy(data + off, src, first);
-    memcpy(data, (const char *)src + first, n - first);
-}
-
-static void ring_copy_out(const unsigned char *data, uint64_t size,
-                          uint64_t pos, void *dst, size_t n)
-{
-    uint64_t off = pos & (size - 1);
-    size_t first = n < size - off ? n : (size_t)(size - off);
-
-    memcpy(dst, data + off, first);
-    memcpy((char *)dst + first, data, n - first);
 }
 
 /* ---- Making and closing ------------------------------------------------ */
@@ -317,9 +290,9 @@ static void put_record(corio_pipe *p, const void *msg, size_t len)
     uint64_t tail = atomic_load_explicit(&p->out->tail, memory_order_relaxed);
     uint32_t hdr[2] = {(uint32_t)len, 0};
 
-    ring_copy_in(p->out_data, p->size, tail, hdr, PIPE_HDR);
+    corio__ring_copy_in(p->out_data, p->size, tail, hdr, PIPE_HDR);
     if (len > 0)
-        ring_copy_in(p->out_data, p->size, tail + PIPE_HDR, msg, len);
+        corio__ring_copy_in(p->out_data, p->size, tail + PIPE_HDR, msg, len);
     atomic_store_explicit(&p->out->tail, tail + record_size(len),
                           memory_order_release);
     bell_ring(&p->out->reader_sleeps, p->send_fd);
@@ -369,14 +342,14 @@ static ssize_t take_record(corio_pipe *p, void *buf, size_t size)
     uint32_t hdr[2];
     size_t len;
 
-    ring_copy_out(p->in_data, p->size, head, hdr, PIPE_HDR);
+    corio__ring_copy_out(p->in_data, p->size, head, hdr, PIPE_HDR);
     len = hdr[0];
     if (len > size) {
         errno = EMSGSIZE;
         return -1;
     }
     if (len > 0)
-        ring_copy_out(p->in_data, p->size, head + PIPE_HDR, buf, len);
+        corio__ring_copy_out(p->in_data, p->size, head + PIPE_HDR, buf, len);
     atomic_store_explicit(&p->in->head, head + record_size(len),
                           memory_order_release);
     bell_ring(&p->in->writer_sleeps, p->recv_fd);

@@ -3,9 +3,11 @@
  *
  * The manager is one thread per pool. It forks the workers (from itself: a
  * thread with no loop, no coroutine and every signal blocked, so the child
- * starts clean), gives each its own socketpair, and keeps, per worker, the
- * FIFO of the items sent to it: a worker runs them in order and answers in
- * order, so the first item without an answer is the one running. It polls
+ * starts clean), gives each its own socketpair (requests go down it) and
+ * ring of shared memory (answers come up it: ring_int.h), and keeps, per
+ * worker, the FIFO of the items sent to it: a worker runs them in order
+ * and answers in order, so the first item without an answer is the one
+ * running. It polls
  * the wake-up eventfd (submissions, close, terminate), the workers' sockets
  * and their pidfds:
  *
@@ -17,9 +19,12 @@
  *     its place. A worker that ended because of maxtasksperchild has
  *     nothing in flight.
  *
- * A worker answers each item before it begins the next (one write each),
- * so the first item without an answer is the one that runs, even when the
- * worker dies between two items. Dispatch sends a worker more than one item
+ * A worker answers each item before it begins the next (a store to its
+ * ring: no system call unless the manager sleeps, and then one byte on the
+ * socket wakes it), so the first item without an answer is the one that
+ * runs, even when the worker dies between two items: what it stored stays
+ * in the manager's mapping. A worker whose ring is full waits on a futex
+ * for the manager to read. Dispatch sends a worker more than one item
  * at a time (a pipeline: the manager's writes and reads are batched, that
  * is the throughput of small items) only while the items are short (their
  * mean run time, which the answers carry, under 50 us); otherwise each
@@ -33,6 +38,8 @@
  *             (a chunk: per item i32 err, u32 len, bytes) */
 #define _GNU_SOURCE
 #include "pool_int.h"
+#include "ipc_int.h"
+#include "ring_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -72,7 +80,8 @@ struct buf {
 
 struct worker {
     pid_t pid;                      /* 0: none */
-    int pidfd, sock;
+    int pidfd, sock;                /* sock: requests down, bells up */
+    struct corio__ring *ans;        /* answers up (shared; NULL: none) */
     struct corio__list inflight;    /* struct item.node, in the order sent */
     size_t ninflight;
     size_t sent;                    /* items in its life (maxtasksperchild) */
@@ -83,6 +92,16 @@ struct worker {
 
 #define PIPELINE_MAX 32
 #define PIPELINE_NS (50 * CORIO_USEC)
+
+/* The answer ring: its counters, then ANS_RING bytes (a power of two). */
+#define ANS_RING (256u << 10)
+#define ANS_MAP (sizeof(struct corio__ring) + ANS_RING)
+#define ANS_SPINS 64
+
+static inline unsigned char *ans_data(struct corio__ring *r)
+{
+    return (unsigned char *)(r + 1);
+}
 
 /* ---- Buffers ------------------------------------------------------------ */
 
@@ -117,22 +136,6 @@ static int buf_put(struct buf *b, const void *data, size_t n)
     if (n > 0)
         memcpy(b->p + b->len, data, n);
     b->len += n;
-    return 0;
-}
-
-/* Write all of fd (blocking) or fail. */
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-
-        if (k == -1 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        p += k;
-        n -= (size_t)k;
-    }
     return 0;
 }
 
@@ -185,8 +188,78 @@ static void child_run(const struct req *rq, const char *payload,
     memcpy(out->p + at, &a, sizeof(a));
 }
 
-static __attribute__((noreturn)) void child_main(corio_workers *w, int sock)
+/* The worker's end of its answer ring. */
+struct ans_out {
+    struct corio__ring *r;
+    uint64_t head_seen;             /* the manager's head as last read */
+    int sock;                       /* its bell */
+};
+
+static bool ans_full(const struct ans_out *o, uint64_t tail)
 {
+    return atomic_load_explicit(&o->r->head, memory_order_acquire) ==
+           tail - ANS_RING;
+}
+
+/* Wait until the manager has read some of a full ring (tail: ours). The
+ * sleep is in slices (re-checking), short ones if the membarrier failed
+ * (the manager may then miss the flag). */
+static void answer_room_wait(struct ans_out *o, uint64_t tail)
+{
+    _Atomic uint32_t *sleeps = &o->r->writer_sleeps;
+    int64_t slice;
+
+    for (int i = 0; i < ANS_SPINS; i++) {
+        if (!ans_full(o, tail))
+            return;
+        corio__cpu_relax();
+    }
+    atomic_store(sleeps, 1);
+    slice = corio__ipc_sleeper_fence() ? 100 * CORIO_MSEC
+                                       : CORIO__IPC_BLIND_SLICE;
+    if (ans_full(o, tail))
+        corio__futex_wait(sleeps, 1, corio_now() + slice);
+    atomic_store(sleeps, 0);
+}
+
+/* Publish n answer bytes to the manager: as many as there is room for,
+ * waiting for room for the rest; ring the bell if it sleeps. */
+static void answer_write(struct ans_out *o, const char *p, size_t n)
+{
+    while (n > 0) {
+        uint64_t tail = atomic_load_explicit(&o->r->tail, memory_order_relaxed);
+        uint64_t room = ANS_RING - (tail - o->head_seen);
+        size_t k;
+
+        if (room < n && room < ANS_RING) {
+            o->head_seen = atomic_load_explicit(&o->r->head,
+                                                memory_order_acquire);
+            room = ANS_RING - (tail - o->head_seen);
+        }
+        if (room == 0) {
+            answer_room_wait(o, tail);
+            continue;
+        }
+        k = n < room ? n : (size_t)room;
+        corio__ring_copy_in(ans_data(o->r), ANS_RING, tail, p, k);
+        atomic_store_explicit(&o->r->tail, tail + k, memory_order_release);
+        p += k;
+        n -= k;
+        /* the fence orders the tail's store before the flag's load */
+        corio__ipc_waker_fence();
+        if (atomic_load_explicit(&o->r->reader_sleeps,
+                                 memory_order_relaxed) &&
+            atomic_exchange(&o->r->reader_sleeps, 0) != 0 &&
+            send(o->sock, "b", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == -1 &&
+            errno != EAGAIN)
+            _exit(0); /* the pool is gone */
+    }
+}
+
+static __attribute__((noreturn)) void child_main(corio_workers *w, int sock,
+                                                 struct corio__ring *ans)
+{
+    struct ans_out ao = {ans, 0, sock};
     struct buf in = {0}, out = {0};
     size_t done = 0, max = w->opts.maxtasksperchild;
     sigset_t none;
@@ -213,8 +286,7 @@ static __attribute__((noreturn)) void child_main(corio_workers *w, int sock)
             child_run(&rq, in.p + in.off + sizeof(rq), &out);
             in.off += sizeof(rq) + rq.len;
             done++;
-            if (write_all(sock, out.p, out.len) == -1)
-                _exit(0); /* the pool is gone */
+            answer_write(&ao, out.p, out.len);
             out.off = out.len = 0;
         }
         if (max > 0 && done >= max)
@@ -240,6 +312,9 @@ static void worker_clear(struct worker *wk)
         close(wk->sock);
     if (wk->pidfd >= 0)
         close(wk->pidfd);
+    if (wk->ans != NULL)
+        munmap(wk->ans, ANS_MAP);
+    wk->ans = NULL;
     wk->sock = wk->pidfd = -1;
     wk->pid = 0;
     wk->sent = 0;
@@ -258,15 +333,29 @@ static int worker_spawn(corio_workers *w, size_t i)
 {
     struct worker *wk = &w->workers[i];
     pid_t parent = getpid();
-    int sv[2];
+    struct corio__ring *ans;
+    int sv[2], err;
     pid_t pid;
 
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+    ans = mmap(NULL, ANS_MAP, PROT_READ | PROT_WRITE,
+               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (ans == MAP_FAILED) {
+        errno = ENOMEM;
         return -1;
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+        err = errno;
+        munmap(ans, ANS_MAP);
+        errno = err;
+        return -1;
+    }
     pid = corio_fork();
     if (pid == -1) {
+        err = errno;
         close(sv[0]);
         close(sv[1]);
+        munmap(ans, ANS_MAP);
+        errno = err;
         return -1;
     }
     if (pid == 0) {
@@ -279,23 +368,26 @@ static int worker_spawn(corio_workers *w, size_t i)
                 close(w->workers[j].sock);
             if (w->workers[j].pidfd >= 0)
                 close(w->workers[j].pidfd);
+            if (w->workers[j].ans != NULL)
+                munmap(w->workers[j].ans, ANS_MAP);
         }
         close(w->wake_fd);
         close(w->done_fd);
         close(sv[0]);
         forked_pool = w;
-        child_main(w, sv[1]);
+        child_main(w, sv[1], ans);
     }
     close(sv[1]);
     wk->pidfd = corio__pidfd_open_child(pid);
     if (wk->pidfd == -1) {
-        int err = errno;
-
+        err = errno;
         close(sv[0]);
+        munmap(ans, ANS_MAP);
         errno = err;
         return -1;
     }
     wk->pid = pid;
+    wk->ans = ans;
     wk->sock = sv[0];
     wk->sent = 0;
     wk->eof = false;
@@ -358,22 +450,49 @@ static int answer_decode(struct item *it, const struct ans *a, const char *p)
     return 0;
 }
 
-/* Read what worker wk wrote and complete the items it answered. */
+/* Take the bells worker wk rang; note the end of its socket (it exited). */
+static void bells_drain(struct worker *wk)
+{
+    char scratch[64];
+    ssize_t n;
+
+    while ((n = read(wk->sock, scratch, sizeof(scratch))) != 0)
+        if (n == -1 && errno != EINTR)
+            return;
+    wk->eof = true;
+}
+
+static bool has_answers(const struct worker *wk)
+{
+    return wk->pid != 0 &&
+           atomic_load_explicit(&wk->ans->tail, memory_order_acquire) !=
+               atomic_load_explicit(&wk->ans->head, memory_order_relaxed);
+}
+
+/* Read what worker wk stored in its ring and complete the items it
+ * answered. */
 static void answers_read(corio_workers *w, struct worker *wk)
 {
-    for (;;) {
-        ssize_t n;
+    struct corio__ring *r = wk->ans;
 
-        if (buf_reserve(&wk->in, 65536) == -1)
+    bells_drain(wk);
+    for (;;) {
+        uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+        uint64_t n = atomic_load_explicit(&r->tail, memory_order_acquire) -
+                     head;
+
+        if (n == 0 || buf_reserve(&wk->in, n) == -1)
             return;
-        n = read(wk->sock, wk->in.p + wk->in.len, wk->in.cap - wk->in.len);
-        if (n == -1 && errno == EINTR)
-            continue;
-        if (n == 0)
-            wk->eof = true;
-        if (n <= 0)
-            break;
-        wk->in.len += (size_t)n;
+        corio__ring_copy_out(ans_data(r), ANS_RING, head,
+                             wk->in.p + wk->in.len, n);
+        wk->in.len += n;
+        atomic_store_explicit(&r->head, head + n, memory_order_release);
+        /* a worker waiting for room: wake it (the fence orders the head's
+         * store before the flag's load) */
+        corio__ipc_waker_fence();
+        if (atomic_load_explicit(&r->writer_sleeps, memory_order_relaxed) &&
+            atomic_exchange(&r->writer_sleeps, 0) != 0)
+            corio__futex_wake_all(&r->writer_sleeps);
         while (wk->in.len - wk->in.off >= sizeof(struct ans)) {
             struct ans a;
             struct corio__list *node;
@@ -394,8 +513,6 @@ static void answers_read(corio_workers *w, struct worker *wk)
             corio__item_finish(w, it);
             wk->in.off += sizeof(a) + a.len;
         }
-        if ((size_t)n < 65536)
-            break;
     }
 }
 
@@ -550,6 +667,27 @@ static void workers_end(corio_workers *w, bool kill_them)
     }
 }
 
+/* The manager is about to poll: its timeout. 0 if a ring holds answers;
+ * else each ring's flag is raised, so that its worker rings the bell after
+ * its next store, and checked again (the handshake of ipc_int.h): -1, or
+ * 1 ms slices if the membarrier failed (a worker may miss the flag). */
+static int answers_wait(const corio_workers *w)
+{
+    bool blind;
+
+    for (size_t i = 0; i < w->size; i++)
+        if (has_answers(&w->workers[i]))
+            return 0;
+    for (size_t i = 0; i < w->size; i++)
+        if (w->workers[i].pid != 0)
+            atomic_store(&w->workers[i].ans->reader_sleeps, 1);
+    blind = !corio__ipc_sleeper_fence();
+    for (size_t i = 0; i < w->size; i++)
+        if (has_answers(&w->workers[i]))
+            return 0;
+    return blind ? 1 : -1;
+}
+
 static void *manager_main(void *arg)
 {
     corio_workers *w = arg;
@@ -603,7 +741,7 @@ static void *manager_main(void *arg)
             pfd[n++] = (struct pollfd){.fd = wk->pid ? wk->sock : -1, .events = ev};
             pfd[n++] = (struct pollfd){.fd = wk->pid ? wk->pidfd : -1, .events = POLLIN};
         }
-        if (poll(pfd, n, -1) == -1 && errno != EINTR)
+        if (poll(pfd, n, answers_wait(w)) == -1 && errno != EINTR)
             abort();
         for (size_t i = 0; i < w->size; i++) {
             struct worker *wk = &w->workers[i];
@@ -611,8 +749,9 @@ static void *manager_main(void *arg)
 
             if (wk->pid == 0)
                 continue;
-            if (s->revents & (POLLIN | POLLHUP | POLLERR))
-                answers_read(w, wk);
+            atomic_store_explicit(&wk->ans->reader_sleeps, 0,
+                                  memory_order_relaxed);
+            answers_read(w, wk);
             if (s->revents & POLLOUT)
                 requests_flush(wk);
             /* its pidfd, or where there is none, the end of its socket */
