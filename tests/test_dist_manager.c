@@ -52,6 +52,25 @@ static corio_dist *client(struct env *e, const corio_dist_opts *o)
                               corio_now() + 5 * CORIO_SECOND);
 }
 
+/* The usual start of a body: a manager (in a task of this loop, or a
+ * process), a client of it, and one queue of that client. NULL with errno
+ * if one of them failed. */
+static corio_dist_queue *one_queue(struct env *e, bool process,
+                                   corio_dist **d, const char *name)
+{
+    if (manager_up(e, process) == NULL || (*d = client(e, NULL)) == NULL)
+        return NULL;
+    return corio_dist_queue_new(*d, name);
+}
+
+/* Its end: the queue and the client closed, the manager stopped. */
+static int one_queue_end(struct env *e, corio_dist *d, corio_dist_queue *q)
+{
+    corio_dist_queue_free(q);
+    corio_dist_close(d);
+    return corio_dist_manager_stop(e->m, -1);
+}
+
 static int64_t in_ms(int64_t ms)
 {
     return corio_now() + ms * CORIO_MSEC;
@@ -162,9 +181,7 @@ static void *timeout_body(void *arg)
     int64_t t0;
 
     (void)arg;
-    CHECK(manager_up(&e, false) != NULL);
-    CHECK((d = client(&e, NULL)) != NULL);
-    CHECK((q = corio_dist_queue_new(d, "empty")) != NULL);
+    CHECK((q = one_queue(&e, false, &d, "empty")) != NULL);
     t0 = corio_now();
     CHECK(corio_dist_queue_get(q, &m, in_ms(200)) == -1 && errno == ETIMEDOUT);
     CHECK(m.id == 0 && m.data == NULL);
@@ -177,9 +194,7 @@ static void *timeout_body(void *arg)
     CHECK(corio_dist_queue_take(q, &m, 0) == 0 && m.deliveries == 1);
     CHECK(corio_dist_queue_ack(q, m.id, NULL, 0, -1) == 0);
     corio_dist_msg_clear(&m);
-    corio_dist_queue_free(q);
-    corio_dist_close(d);
-    CHECK(corio_dist_manager_stop(e.m, -1) == 0);
+    CHECK(one_queue_end(&e, d, q) == 0);
     return NULL;
 }
 
@@ -240,9 +255,7 @@ static void *ack_body(void *arg)
     uint64_t id;
 
     (void)arg;
-    CHECK(manager_up(&e, false) != NULL);
-    CHECK((d = client(&e, NULL)) != NULL);
-    CHECK((q = corio_dist_queue_new(d, "tasks")) != NULL);
+    CHECK((q = one_queue(&e, false, &d, "tasks")) != NULL);
     CHECK(corio_dist_queue_put(q, "7", 1, &id, -1) == 0);
     /* No result yet. */
     CHECK(corio_dist_result_get(d, id, &r, 0) == -1 && errno == ETIMEDOUT);
@@ -269,9 +282,7 @@ static void *ack_body(void *arg)
     CHECK(corio_dist_queue_nack(q, id, -1) == -1 && errno == ENOENT);
     CHECK(corio_dist_queue_touch(q, id, -1) == -1 && errno == ENOENT);
     corio_dist_msg_clear(&m);
-    corio_dist_queue_free(q);
-    corio_dist_close(d);
-    CHECK(corio_dist_manager_stop(e.m, -1) == 0);
+    CHECK(one_queue_end(&e, d, q) == 0);
     return NULL;
 }
 
@@ -291,9 +302,7 @@ static void *result_wait_body(void *arg)
     corio_task *t;
 
     (void)arg;
-    CHECK(manager_up(&e, false) != NULL);
-    CHECK((d = client(&e, NULL)) != NULL);
-    CHECK((q = corio_dist_queue_new(d, "tasks")) != NULL);
+    CHECK((q = one_queue(&e, false, &d, "tasks")) != NULL);
     CHECK(corio_dist_queue_put(q, "x", 1, &a.id, -1) == 0);
     CHECK(corio_dist_queue_take(q, &m, -1) == 0);
     a.q = q;
@@ -303,9 +312,7 @@ static void *result_wait_body(void *arg)
     corio_dist_msg_clear(&r);
     corio_dist_msg_clear(&m);
     CHECK(corio_task_join(t, NULL) == 0);
-    corio_dist_queue_free(q);
-    corio_dist_close(d);
-    CHECK(corio_dist_manager_stop(e.m, -1) == 0);
+    CHECK(one_queue_end(&e, d, q) == 0);
     return NULL;
 }
 
@@ -416,9 +423,7 @@ static void *batch_body(void *arg)
     ssize_t n;
 
     (void)arg;
-    CHECK(manager_up(&e, false) != NULL);
-    CHECK((d = client(&e, NULL)) != NULL);
-    CHECK((q = corio_dist_queue_new(d, "batch")) != NULL);
+    CHECK((q = one_queue(&e, false, &d, "batch")) != NULL);
     CHECK(corio_dist_queue_put_many(q, items, 5, ids, -1) == 0);
     CHECK(ids[4] == ids[0] + 4);
     n = corio_dist_queue_take_many(q, m, 3, -1);
@@ -449,9 +454,7 @@ static void *batch_body(void *arg)
     CHECK(corio_dist_result_get(d, ids[1], &r, 0) == 0 && r.len == 0);
     corio_dist_msg_clear(&r);
     CHECK(corio_dist_queue_take_many(q, m, 0, -1) == -1 && errno == EINVAL);
-    corio_dist_queue_free(q);
-    corio_dist_close(d);
-    CHECK(corio_dist_manager_stop(e.m, -1) == 0);
+    CHECK(one_queue_end(&e, d, q) == 0);
     return NULL;
 }
 
@@ -472,9 +475,7 @@ static void *close_body(void *arg)
     corio_task *t;
 
     (void)arg;
-    CHECK(manager_up(&e, false) != NULL);
-    CHECK((d = client(&e, NULL)) != NULL);
-    CHECK((q = corio_dist_queue_new(d, "c")) != NULL);
+    CHECK((q = one_queue(&e, false, &d, "c")) != NULL);
     /* A waiting get is woken by the close. */
     CHECK((t = later(&l, 100, close_queue, q)) != NULL);
     CHECK(corio_dist_queue_get(q, &m, in_ms(5000)) == -1 &&
@@ -492,9 +493,7 @@ static void *close_body(void *arg)
     CHECK(corio_dist_queue_ack(q, m.id, NULL, 0, -1) == 0);
     corio_dist_msg_clear(&m);
     CHECK(corio_dist_queue_take(q, &m, -1) == -1 && errno == CORIO_ECLOSED);
-    corio_dist_queue_free(q);
-    corio_dist_close(d);
-    CHECK(corio_dist_manager_stop(e.m, -1) == 0);
+    CHECK(one_queue_end(&e, d, q) == 0);
     return NULL;
 }
 
@@ -703,9 +702,7 @@ static void *stopped_body(void *arg)
     int err;
 
     (void)arg;
-    CHECK(manager_up(&e, false) != NULL);
-    CHECK((d = client(&e, NULL)) != NULL);
-    CHECK((q = corio_dist_queue_new(d, "q")) != NULL);
+    CHECK((q = one_queue(&e, false, &d, "q")) != NULL);
     CHECK(corio_dist_queue_put(q, "x", 1, NULL, -1) == 0);
     CHECK(corio_dist_queue_take(q, &m, -1) == 0);
     corio_dist_msg_clear(&m);
@@ -761,9 +758,7 @@ static void *killed_body(void *arg)
     pid_t pid;
 
     (void)arg;
-    CHECK(manager_up(&e, true) != NULL);
-    CHECK((d = client(&e, NULL)) != NULL);
-    CHECK((q = corio_dist_queue_new(d, "jobs")) != NULL);
+    CHECK((q = one_queue(&e, true, &d, "jobs")) != NULL);
     CHECK(corio_dist_queue_put(q, "6", 1, &id, -1) == 0);
     CHECK(pipe(fds) == 0);
     pid = fork();
@@ -827,9 +822,7 @@ static void *cancel_body(void *arg)
     corio_task *t;
 
     (void)arg;
-    CHECK(manager_up(&e, false) != NULL);
-    CHECK((d = client(&e, NULL)) != NULL);
-    CHECK((q = corio_dist_queue_new(d, "c")) != NULL);
+    CHECK((q = one_queue(&e, false, &d, "c")) != NULL);
     CHECK((t = corio_task_spawn(getter, q, NULL)) != NULL);
     CHECK(corio_sleep(100 * CORIO_MSEC) == 0);
     CHECK(corio_task_cancel(t) == 1);
@@ -839,9 +832,7 @@ static void *cancel_body(void *arg)
     CHECK(corio_dist_queue_get(q, &m, in_ms(5000)) == 0);
     CHECK(strcmp(m.data, "x") == 0);
     corio_dist_msg_clear(&m);
-    corio_dist_queue_free(q);
-    corio_dist_close(d);
-    CHECK(corio_dist_manager_stop(e.m, -1) == 0);
+    CHECK(one_queue_end(&e, d, q) == 0);
     return NULL;
 }
 
@@ -1109,9 +1100,7 @@ static void *gotten_body(void *arg)
     int64_t t0;
 
     (void)arg;
-    CHECK(manager_up(&e, false) != NULL);
-    CHECK((d = client(&e, NULL)) != NULL);
-    CHECK((q = corio_dist_queue_new(d, "g")) != NULL);
+    CHECK((q = one_queue(&e, false, &d, "g")) != NULL);
     CHECK(corio_dist_queue_put(q, "x", 1, &w.id, -1) == 0);
     w.d = d;
     CHECK((t = corio_task_spawn(result_waiter, &w, NULL)) != NULL);
@@ -1122,9 +1111,7 @@ static void *gotten_body(void *arg)
     CHECK(corio_task_join(t, NULL) == 0);
     CHECK(w.err == ENOENT);
     CHECK((corio_now() - t0) / CORIO_MSEC < 1000);
-    corio_dist_queue_free(q);
-    corio_dist_close(d);
-    CHECK(corio_dist_manager_stop(e.m, -1) == 0);
+    CHECK(one_queue_end(&e, d, q) == 0);
     return NULL;
 }
 

@@ -418,24 +418,38 @@ static int simple(corio_dist *d, uint8_t op, const char *name,
     return call_finish(d, c, off, out, deadline, false);
 }
 
+/* Begin a PUT or ACK of n items of a queue: its name and n written. NULL
+ * with errno (EMSGSIZE: more than the wire's count can say). */
+static struct call *batch_begin(struct mclient *mc, uint8_t op,
+                                const char *queue, size_t n, ssize_t *off)
+{
+    struct call *c;
+
+    if (n > UINT32_MAX) {
+        errno = EMSGSIZE;
+        return NULL;
+    }
+    c = call_begin(mc, op, true, off);
+    if (c == NULL)
+        return NULL;
+    if (corio__wbuf_name(&mc->w.out, queue) == -1 ||
+        corio__wbuf_u32(&mc->w.out, (uint32_t)n) == -1) {
+        call_abort(mc, c, *off);
+        return NULL;
+    }
+    return c;
+}
+
 static int mc_put(corio_dist *d, const char *queue, const corio_dist_buf *items,
                   size_t n, uint64_t *ids, int64_t deadline)
 {
     struct mclient *mc = client(d);
     struct corio__rd r;
     ssize_t off;
-    struct call *c;
+    struct call *c = batch_begin(mc, CORIO__OP_PUT, queue, n, &off);
 
-    if (n > UINT32_MAX) {
-        errno = EMSGSIZE;
-        return -1;
-    }
-    c = call_begin(mc, CORIO__OP_PUT, true, &off);
     if (c == NULL)
         return -1;
-    if (corio__wbuf_name(&mc->w.out, queue) == -1 ||
-        corio__wbuf_u32(&mc->w.out, (uint32_t)n) == -1)
-        return call_abort(mc, c, off);
     for (size_t i = 0; i < n; i++) {
         if (corio__wbuf_blob(&mc->w.out, items[i].data, items[i].len) == -1)
             return call_abort(mc, c, off);
@@ -530,18 +544,11 @@ static int mc_ack(corio_dist *d, const char *queue, const uint64_t *ids,
 {
     struct mclient *mc = client(d);
     ssize_t off;
-    struct call *c;
+    struct call *c = batch_begin(mc, CORIO__OP_ACK, queue, n, &off);
 
-    if (n > UINT32_MAX) {
-        errno = EMSGSIZE;
-        return -1;
-    }
-    c = call_begin(mc, CORIO__OP_ACK, true, &off);
     if (c == NULL)
         return -1;
-    if (corio__wbuf_name(&mc->w.out, queue) == -1 ||
-        corio__wbuf_u32(&mc->w.out, (uint32_t)n) == -1 ||
-        corio__wbuf_u8(&mc->w.out, results != NULL) == -1)
+    if (corio__wbuf_u8(&mc->w.out, results != NULL) == -1)
         return call_abort(mc, c, off);
     for (size_t i = 0; i < n; i++) {
         if (corio__wbuf_u64(&mc->w.out, ids[i]) == -1 ||
