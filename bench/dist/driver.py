@@ -6,32 +6,15 @@ result waits), corio without batches (one task per exchange), and Python's
 multiprocessing.managers.BaseManager doing the seed's loop (D1/D2), in the
 same run on the same machine. Called by scripts/bench-dist (see there)."""
 import os
-import socket
 import subprocess
 import sys
+
+from dist_common import free_port, log, parse, run as trio_run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PY = "/usr/bin/python3"
 WORKERS = [1, 2, 8]
 TARGET = 30.0   # corio's manager (batched) against Python's managers
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def parse(out):
-    for line in out.splitlines():
-        f = line.split()
-        if len(f) == 4 and f[0] == "TASKS" and f[2] == "SECONDS":
-            return int(f[1]) / float(f[3])
-    raise RuntimeError("no TASKS line in: " + out)
 
 
 def corio_run(exe, workers, n, batch):
@@ -42,15 +25,7 @@ def corio_run(exe, workers, n, batch):
     try:
         if mgr.stdout.readline().strip() != "READY":
             raise RuntimeError("the manager did not start")
-        ws = [subprocess.Popen([exe, "worker", url, str(batch)])
-              for _ in range(workers)]
-        out = subprocess.run([exe, "producer", url, str(n), str(batch)],
-                             capture_output=True, text=True, timeout=300,
-                             check=True).stdout
-        for w in ws:
-            if w.wait(timeout=60) != 0:
-                raise RuntimeError("a worker failed")
-        return parse(out)
+        return trio_run(exe, url, workers, n, batch)
     finally:
         mgr.terminate()
         mgr.wait(timeout=10)

@@ -15,19 +15,11 @@ import subprocess
 import sys
 import time
 
+from dist_common import free_port, log, run as trio_run
+
 WORKERS = [1, 2, 4]
 TARGET = 100_000   # tasks/s end to end, batched
 KEY = "bench"      # dist_bench's authkey: Redis's password here
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Redis:
@@ -45,6 +37,7 @@ class Redis:
                 return self
             except OSError:
                 time.sleep(0.01)
+        self.__exit__()
         raise RuntimeError("redis-server did not start")
 
     def __exit__(self, *exc):
@@ -52,26 +45,10 @@ class Redis:
         self.proc.wait(timeout=10)
 
 
-def parse(out):
-    for line in out.splitlines():
-        f = line.split()
-        if len(f) == 4 and f[0] == "TASKS" and f[2] == "SECONDS":
-            return int(f[1]) / float(f[3])
-    raise RuntimeError("no TASKS line in: " + out)
-
-
 def corio_run(exe, workers, n, batch):
     with Redis() as r:
         url = "redis://127.0.0.1:%d" % r.port
-        ws = [subprocess.Popen([exe, "worker", url, str(batch)])
-              for _ in range(workers)]
-        out = subprocess.run([exe, "producer", url, str(n), str(batch)],
-                             capture_output=True, text=True, timeout=300,
-                             check=True).stdout
-        for w in ws:
-            if w.wait(timeout=60) != 0:
-                raise RuntimeError("a worker failed")
-        return parse(out)
+        return trio_run(exe, url, workers, n, batch)
 
 
 def lpush_rate(n, pipeline):
