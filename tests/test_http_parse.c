@@ -283,7 +283,29 @@ Test(parse, valid_requests_pass)
     cr_assert_eq(verdict("GET / HTTP/1.1\r\nHost: h\r\nX: a\tb\r\n\r\n"), 0);
     cr_assert_eq(verdict("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"), 0);
     cr_assert_eq(verdict("POST / HTTP/1.1\r\nHost: h\r\n"
-                         "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"), 0);
+                         "Transfer-Encoding: Chunked\r\n\r\n0\r\n\r\n"), 0);
+    cr_assert_eq(verdict("POST / HTTP/1.1\r\nHost: h\r\n"
+                         "Transfer-Encoding: ,chunked \r\n\r\n0\r\n\r\n"), 0);
+}
+
+/* RFC 9112 6.1: chunked is the one transfer coding decoded; another one
+ * before it is 501 (not implemented: the body would reach the handler
+ * still coded); chunked not once and last, or in HTTP/1.0, is 400. */
+Test(parse, transfer_codings)
+{
+    cr_assert_eq(verdict("POST / HTTP/1.1\r\nHost: h\r\n"
+                         "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"), 501);
+    cr_assert_eq(verdict("POST / HTTP/1.1\r\nHost: h\r\n"
+                         "Transfer-Encoding: gzip\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), 501);
+    cr_assert_eq(verdict("POST / HTTP/1.1\r\nHost: h\r\n"
+                         "Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n"), 400);
+    cr_assert_eq(verdict("POST / HTTP/1.1\r\nHost: h\r\n"
+                         "Transfer-Encoding: foo\r\n\r\n"), 400);
+    cr_assert_eq(verdict("POST / HTTP/1.1\r\nHost: h\r\n"
+                         "Transfer-Encoding: chunked, gzip\r\n\r\n"), 400);
+    cr_assert_eq(verdict("POST / HTTP/1.0\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), 400);
 }
 
 /* Each rule of RFC 9112 the server enforces: 400 and nothing after. */

@@ -234,6 +234,47 @@ static int check_host(struct corio__http_parser *p)
     return 0;
 }
 
+/* RFC 9112 6.1 and 6.3: a request's transfer codings. chunked, once and
+ * last, is the framing this server decodes; another coding before it
+ * (gzip, chunked) is one it does not implement: 501, as nginx answers,
+ * with the connection closed, since the handler would get coded bytes for
+ * the body. chunked missing, not last or twice, or any coding in an
+ * HTTP/1.0 request, leaves the body's length unknown: 400 (llhttp finds
+ * some of these too, but only once the body is read; this answers before
+ * the request is routed). */
+static int check_transfer_coding(struct corio__http_parser *p)
+{
+    size_t pos = 0, n, t;
+    const char *v;
+    bool other = false, last = false;
+    int chunked = 0;
+
+    if (!(p->ll.flags & F_TRANSFER_ENCODING))
+        return 0;
+    if (p->version == 10)
+        return fail(p, 400, "Transfer-Encoding in an HTTP/1.0 request");
+    while ((v = corio_http_headers_next(p->headers, "Transfer-Encoding",
+                                        &pos)) != NULL) {
+        for (;;) {
+            v += strspn(v, " \t,");
+            if (*v == '\0')
+                break;
+            n = strcspn(v, ",");
+            for (t = n; t > 0 && (v[t - 1] == ' ' || v[t - 1] == '\t'); t--)
+                ;
+            last = t == 7 && strncasecmp(v, "chunked", 7) == 0;
+            chunked += last;
+            other |= !last;
+            v += n;
+        }
+    }
+    if (!last || chunked != 1)
+        return fail(p, 400, "Transfer-Encoding not chunked once and last");
+    if (other)
+        return fail(p, 501, "a transfer coding other than chunked");
+    return 0;
+}
+
 static int on_headers_complete(llhttp_t *ll)
 {
     struct corio__http_parser *p = P(ll);
@@ -241,7 +282,7 @@ static int on_headers_complete(llhttp_t *ll)
     if (p->version == 0 && on_version_complete(ll) != 0)
         return HPE_USER;
     if (p->request) {
-        if (check_host(p) != 0)
+        if (check_host(p) != 0 || check_transfer_coding(p) != 0)
             return HPE_USER;
     } else {
         p->status = ll->status_code;
