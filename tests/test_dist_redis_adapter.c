@@ -339,7 +339,10 @@ Test(redis_adapter, refused, .timeout = TIMEOUT)
 }
 
 /* Redis killed under load and started again: the commands in flight fail
- * with ECONNRESET, the next ones wait for the reconnection. */
+ * with ECONNRESET, the next ones wait for the reconnection. A BLPOP that
+ * Redis holds is sure to be in flight at the kill (and the INCRs behind it
+ * on the connection wait for it); without it, the INCRs alone could all be
+ * between two commands at that instant, and none would see the reset. */
 static int acked, resets;
 static bool stop;
 
@@ -361,9 +364,30 @@ static void *restart_task(void *arg)
     return NULL;
 }
 
+/* Wait until Redis holds a blocked client (asked on a connection of its
+ * own). Returns 0, or -1 at the deadline. */
+static int blpop_held(int64_t deadline)
+{
+    corio__redis *probe = open_conn(NULL, 0);
+    bool held = false;
+
+    while (probe != NULL && !held && corio_now() < deadline) {
+        redisReply *rep = corio__redis_call(probe, deadline, "INFO", "clients",
+                                            NULL);
+
+        held = rep != NULL && rep->str != NULL &&
+               strstr(rep->str, "blocked_clients:1") != NULL;
+        freeReplyObject(rep);
+        if (!held && corio_sleep(5 * MS) == -1)
+            break;
+    }
+    corio__redis_free(probe);
+    return held ? 0 : -1;
+}
+
 static void *restart_main(void *arg)
 {
-    corio_task *ts[4];
+    corio_task *ts[4], *blocked;
     redisReply *rep;
     int before;
 
@@ -374,6 +398,8 @@ static void *restart_main(void *arg)
         CHECK((ts[i] = corio_task_spawn(restart_task, NULL, NULL)) != NULL);
     while (acked < 1000)
         CHECK(corio_sleep(5 * MS) == 0);
+    CHECK((blocked = corio_task_spawn(blpop_task, shared, NULL)) != NULL);
+    CHECK(blpop_held(corio_now() + 10 * CORIO_SECOND) == 0);
     redis_stop(&srv, SIGKILL);
     CHECK(corio_sleep(100 * MS) == 0);
     redis_start(&srv); /* same port, empty */
@@ -382,7 +408,8 @@ static void *restart_main(void *arg)
         CHECK(corio_sleep(5 * MS) == 0);
     stop = true;
     CHECK(corio_task_join_all(ts, 4, NULL) == 0);
-    CHECK(resets >= 1 && resets <= 4);
+    CHECK(corio_task_join(blocked, NULL) == -1 && errno == ECONNRESET);
+    CHECK(resets <= 4);
     CHECK(corio__redis_connects(shared) == 2);
     rep = corio__redis_call(shared, -1, "GET", "n", NULL);
     CHECK(rep != NULL && rep->type == REDIS_REPLY_STRING);
