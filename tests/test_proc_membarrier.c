@@ -1,6 +1,7 @@
 /* tests/test_proc_membarrier.c -- the Pipe, the Queue and a process pool's
- * answers where membarrier is refused: their wake-up handshake puts its barrier on the sleeper with
- * Linux's membarrier (src/proc/ipc_int.h); a process where it fails uses
+ * answers where membarrier is refused: their wake-up handshake puts its
+ * barrier on the sleeper with Linux's membarrier (src/proc/ipc_int.h); a
+ * process where it fails uses
  * full fences, and a sleeper whose membarrier fails waits in slices. A
  * seccomp filter refuses it in the peer, or in both sides; ping-pong makes
  * each side sleep on every message. (A file of its own: one test, run

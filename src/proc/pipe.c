@@ -189,42 +189,7 @@ int corio_pipe_close(corio_pipe *p)
     return 0;
 }
 
-/* ---- Bells ----------------------------------------------------------- */
-
-/* After our store to a ring: if the other side sleeps, wake it. The fence
- * orders the store before the flag's load (the sleeper raises its flag,
- * then checks the ring: one of the two sees the other). */
-static void bell_ring(_Atomic uint32_t *sleeps, int fd)
-{
-    ssize_t r;
-
-    corio__ipc_waker_fence();
-    if (atomic_load_explicit(sleeps, memory_order_relaxed) == 0)
-        return;
-    /* One bell per sleep: the next stores need none until it sleeps again. */
-    if (atomic_exchange(sleeps, 0) == 0)
-        return;
-    /* A full socket already holds a bell; a gone peer needs none. */
-    r = send(fd, "b", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-    (void)r;
-}
-
-/* Take the bells that came; note the other end's departure. */
-static void bell_drain(corio_pipe *p, int fd)
-{
-    char buf[64];
-    ssize_t r;
-
-    for (;;) {
-        r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-        if (r > 0)
-            continue;
-        if (r == 0 || (r == -1 && errno != EAGAIN && errno != EINTR))
-            p->peer_gone = true;
-        if (r == 0 || errno != EINTR)
-            return;
-    }
-}
+/* ---- Bells (ring_int.h rings and drains them) ------------------------ */
 
 /* Sleep on fd with the flag raised, unless recheck() finds it needless.
  * Returns 0 to try again, -1 with errno. */
@@ -252,7 +217,7 @@ static int bell_wait(corio_pipe *p, enum corio__ipc_ctx ctx,
 
         rc = corio__ipc_wait_fd(ctx, fd, until);
         if (rc == 0)
-            bell_drain(p, fd);
+            p->peer_gone |= corio__bell_drain(fd);
         else if (errno == ETIMEDOUT && until != deadline)
             rc = 0;   /* a slice of a blind wait: look again */
     }
@@ -295,7 +260,7 @@ static void put_record(corio_pipe *p, const void *msg, size_t len)
         corio__ring_copy_in(p->out_data, p->size, tail + PIPE_HDR, msg, len);
     atomic_store_explicit(&p->out->tail, tail + record_size(len),
                           memory_order_release);
-    bell_ring(&p->out->reader_sleeps, p->send_fd);
+    corio__bell_ring(&p->out->reader_sleeps, p->send_fd);
 }
 
 int corio_pipe_send(corio_pipe *p, const void *msg, size_t len,
@@ -352,7 +317,7 @@ static ssize_t take_record(corio_pipe *p, void *buf, size_t size)
         corio__ring_copy_out(p->in_data, p->size, head + PIPE_HDR, buf, len);
     atomic_store_explicit(&p->in->head, head + record_size(len),
                           memory_order_release);
-    bell_ring(&p->in->writer_sleeps, p->recv_fd);
+    corio__bell_ring(&p->in->writer_sleeps, p->recv_fd);
     return (ssize_t)len;
 }
 

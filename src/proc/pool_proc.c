@@ -7,9 +7,8 @@
  * ring of shared memory (answers come up it: ring_int.h), and keeps, per
  * worker, the FIFO of the items sent to it: a worker runs them in order
  * and answers in order, so the first item without an answer is the one
- * running. It polls
- * the wake-up eventfd (submissions, close, terminate), the workers' sockets
- * and their pidfds:
+ * running. It polls the wake-up eventfd (submissions, close, terminate),
+ * the workers' sockets (bells, and their end) and their pidfds:
  *
  *   - an answer completes the head of that worker's FIFO;
  *   - a pidfd that becomes readable is a worker that ended: what it wrote
@@ -245,14 +244,8 @@ static void answer_write(struct ans_out *o, const char *p, size_t n)
         atomic_store_explicit(&o->r->tail, tail + k, memory_order_release);
         p += k;
         n -= k;
-        /* the fence orders the tail's store before the flag's load */
-        corio__ipc_waker_fence();
-        if (atomic_load_explicit(&o->r->reader_sleeps,
-                                 memory_order_relaxed) &&
-            atomic_exchange(&o->r->reader_sleeps, 0) != 0 &&
-            send(o->sock, "b", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == -1 &&
-            errno != EAGAIN)
-            _exit(0); /* the pool is gone */
+        /* a pool that is gone: the next read of requests ends */
+        corio__bell_ring(&o->r->reader_sleeps, o->sock);
     }
 }
 
@@ -450,18 +443,6 @@ static int answer_decode(struct item *it, const struct ans *a, const char *p)
     return 0;
 }
 
-/* Take the bells worker wk rang; note the end of its socket (it exited). */
-static void bells_drain(struct worker *wk)
-{
-    char scratch[64];
-    ssize_t n;
-
-    while ((n = read(wk->sock, scratch, sizeof(scratch))) != 0)
-        if (n == -1 && errno != EINTR)
-            return;
-    wk->eof = true;
-}
-
 static bool has_answers(const struct worker *wk)
 {
     return wk->pid != 0 &&
@@ -475,7 +456,6 @@ static void answers_read(corio_workers *w, struct worker *wk)
 {
     struct corio__ring *r = wk->ans;
 
-    bells_drain(wk);
     for (;;) {
         uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
         uint64_t n = atomic_load_explicit(&r->tail, memory_order_acquire) -
@@ -487,12 +467,8 @@ static void answers_read(corio_workers *w, struct worker *wk)
                              wk->in.p + wk->in.len, n);
         wk->in.len += n;
         atomic_store_explicit(&r->head, head + n, memory_order_release);
-        /* a worker waiting for room: wake it (the fence orders the head's
-         * store before the flag's load) */
-        corio__ipc_waker_fence();
-        if (atomic_load_explicit(&r->writer_sleeps, memory_order_relaxed) &&
-            atomic_exchange(&r->writer_sleeps, 0) != 0)
-            corio__futex_wake_all(&r->writer_sleeps);
+        if (corio__ring_flag_take(&r->writer_sleeps))
+            corio__futex_wake_all(&r->writer_sleeps); /* it waits for room */
         while (wk->in.len - wk->in.off >= sizeof(struct ans)) {
             struct ans a;
             struct corio__list *node;
@@ -668,19 +644,22 @@ static void workers_end(corio_workers *w, bool kill_them)
 }
 
 /* The manager is about to poll: its timeout. 0 if a ring holds answers;
- * else each ring's flag is raised, so that its worker rings the bell after
- * its next store, and checked again (the handshake of ipc_int.h): -1, or
- * 1 ms slices if the membarrier failed (a worker may miss the flag). */
-static int answers_wait(const corio_workers *w)
+ * else each ring's flag is raised (*armed), so that its worker rings the
+ * bell after its next store, and checked again (the handshake of
+ * ipc_int.h): -1, or 1 ms slices if the membarrier failed (a worker may
+ * miss the flag). */
+static int answers_wait(const corio_workers *w, bool *armed)
 {
     bool blind;
 
+    *armed = false;
     for (size_t i = 0; i < w->size; i++)
         if (has_answers(&w->workers[i]))
             return 0;
     for (size_t i = 0; i < w->size; i++)
         if (w->workers[i].pid != 0)
             atomic_store(&w->workers[i].ans->reader_sleeps, 1);
+    *armed = true;
     blind = !corio__ipc_sleeper_fence();
     for (size_t i = 0; i < w->size; i++)
         if (has_answers(&w->workers[i]))
@@ -701,6 +680,7 @@ static void *manager_main(void *arg)
     for (;;) {
         struct corio__list *node;
         uint64_t v;
+        bool armed;
         nfds_t n = 0;
 
         __atomic_store_n(&w->wake_pending, 0, __ATOMIC_RELEASE);
@@ -741,7 +721,7 @@ static void *manager_main(void *arg)
             pfd[n++] = (struct pollfd){.fd = wk->pid ? wk->sock : -1, .events = ev};
             pfd[n++] = (struct pollfd){.fd = wk->pid ? wk->pidfd : -1, .events = POLLIN};
         }
-        if (poll(pfd, n, answers_wait(w)) == -1 && errno != EINTR)
+        if (poll(pfd, n, answers_wait(w, &armed)) == -1 && errno != EINTR)
             abort();
         for (size_t i = 0; i < w->size; i++) {
             struct worker *wk = &w->workers[i];
@@ -749,8 +729,13 @@ static void *manager_main(void *arg)
 
             if (wk->pid == 0)
                 continue;
-            atomic_store_explicit(&wk->ans->reader_sleeps, 0,
-                                  memory_order_relaxed);
+            if (armed)
+                atomic_store_explicit(&wk->ans->reader_sleeps, 0,
+                                      memory_order_relaxed);
+            /* bells, or the end of its socket: it exited */
+            if ((s->revents & (POLLIN | POLLHUP | POLLERR)) &&
+                corio__bell_drain(wk->sock))
+                wk->eof = true;
             answers_read(w, wk);
             if (s->revents & POLLOUT)
                 requests_flush(wk);

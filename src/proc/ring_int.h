@@ -4,16 +4,23 @@
  * (pool_proc.c). The writer owns the tail, the reader the head; both only
  * grow (the position in the ring is the counter modulo its size, a power
  * of two). Each side raises its `sleeps` flag before it waits for the
- * other (ipc_int.h: the wake-up handshake); how it is woken (a byte on a
- * socket, a futex) is the user's. */
+ * other (ipc_int.h: the wake-up handshake); the other side takes the flag
+ * after its store and wakes it: with a byte on a socket (a bell, which a
+ * task can wait for in its loop) or a futex. */
 #ifndef CORIO_PROC_RING_INT_H
 #define CORIO_PROC_RING_INT_H
 
+#include "ipc_int.h"
+
+#include <errno.h>
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 /* The counters of one direction, in shared memory, a cache line each (the
  * two sides run on different cores). */
@@ -46,6 +53,45 @@ static inline void corio__ring_copy_out(const unsigned char *data,
 
     memcpy(dst, data + off, first);
     memcpy((char *)dst + first, data, n - first);
+}
+
+/* After a store to the ring: true if the other side sleeps, which it then
+ * no longer does (one wake-up per sleep: the next stores need none until it
+ * sleeps again). The fence orders the store before the flag's load (the
+ * sleeper raises its flag, then checks the ring: one of the two sees the
+ * other). */
+static inline bool corio__ring_flag_take(_Atomic uint32_t *sleeps)
+{
+    corio__ipc_waker_fence();
+    return atomic_load_explicit(sleeps, memory_order_relaxed) != 0 &&
+           atomic_exchange(sleeps, 0) != 0;
+}
+
+/* The same, and a byte on fd if it sleeps. A full socket already holds a
+ * bell; a gone peer needs none: the send's failure is ignored. */
+static inline void corio__bell_ring(_Atomic uint32_t *sleeps, int fd)
+{
+    ssize_t r;
+
+    if (!corio__ring_flag_take(sleeps))
+        return;
+    r = send(fd, "b", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)r;
+}
+
+/* Take the bells that came on fd (non-blocking). Returns true if the other
+ * end is gone (the socket ended or failed). */
+static inline bool corio__bell_drain(int fd)
+{
+    char buf[64];
+    ssize_t r;
+
+    for (;;) {
+        r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (r > 0 || (r == -1 && errno == EINTR))
+            continue;
+        return r == 0 || errno != EAGAIN;
+    }
 }
 
 #endif
